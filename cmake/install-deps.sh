@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages cohort builds and runs with, and nothing else.
+# Idempotent: when every package is already installed it returns at once
+# without touching apt, so the Makefile can call it before every build.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  g++ make cmake ninja-build ccache pkg-config
+  # libraries (see DESIGN.md "Stack")
+  libboost-dev libboost-filesystem-dev libssl-dev
+  libtorch-dev python3-torch
+  libtomlplusplus-dev libspdlog-dev doctest-dev libcli11-dev
+  libjemalloc2 libjemalloc-dev libsqlite3-dev
+  # real data and profiling
+  dataset-fashion-mnist heaptrack
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "cohort: installing missing packages: ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,63 @@
+#pragma once
+/// @file aggregation.hpp
+/// Streaming weighted averaging: the reducer FedAvg, FedOpt and Swarm use.
+///
+/// Results are folded into one accumulator as their chunks arrive, so the memory a
+/// round needs is one model (the accumulator) however many sites answer.
+///
+/// Semantics of a result cut off mid-upload: every element of the average is the
+/// weighted mean over the results that delivered that element whole. A site whose
+/// upload stops after k bytes of a tensor still counts, with its full weight, for the
+/// elements in those k bytes (complete chunks only) and for the tensors it sent before;
+/// it does not count for anything after. An element no result delivered keeps the
+/// reference (previous global) value. For a site that delivers nothing past its
+/// header, this is exactly "discard the site".
+
+#include <cohort/stream.hpp>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <regex>
+#include <string>
+#include <vector>
+
+namespace cohort {
+
+/// Weighted average of result models, computed as results stream in.
+class WeightedAverage final : public Reducer {
+ public:
+  struct Options {
+    /// Weight of a result; the default is its num_steps (1 when missing or not positive).
+    std::function<double(const ResultInfo&)> weight;
+    /// Tensors whose name matches one of these (ECMAScript regex, whole name) are not
+    /// averaged: they keep the reference value.
+    std::vector<std::string> exclude_vars;
+  };
+
+  /// `reference` gives names, shapes and dtypes, and the values kept where no result
+  /// contributes. Only its metadata is copied; its tensors are not retained.
+  WeightedAverage(const Model& reference, Options options);
+  ~WeightedAverage() override;
+
+  std::unique_ptr<ResultSink> open(const ResultInfo& info) override;
+
+  /// Number of results that arrived whole.
+  std::size_t complete_results() const;
+  /// Sum of the weights of whole results.
+  double total_weight() const;
+
+  /// Finishes the average into the accumulator's own storage and returns it; elements
+  /// no result delivered are taken from `reference`. Call once, after the broadcast.
+  Model result(const Model& reference);
+
+  /// The default weight: num_steps when positive, else 1.
+  static double steps_weight(const ResultInfo& info);
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace cohort

@@ -1,0 +1,105 @@
+#pragma once
+/// @file args.hpp
+/// Typed access to a plugin's `[controller.args]`, `[executor.args]` or `[[hooks]]` table.
+///
+/// A plugin reads every key it understands once, at load, into its own config struct,
+/// then calls finish(): keys it never asked for are reported as unknown, with a
+/// "did you mean" when one is close. Every error names `file:line:col`. Plugins never
+/// see raw TOML.
+
+#include <cohort/error.hpp>
+
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace cohort {
+
+/// Inclusive bounds for a numeric argument (applies to each element of a list).
+struct Range {
+  double min = -std::numeric_limits<double>::infinity();
+  double max = std::numeric_limits<double>::infinity();
+};
+
+/// Range [v, +inf).
+inline Range at_least(double v) { return Range{v, std::numeric_limits<double>::infinity()}; }
+/// Range [lo, hi].
+inline Range between(double lo, double hi) { return Range{lo, hi}; }
+
+/// One TOML table of arguments, with source positions and bookkeeping of which keys
+/// were read. Copies share the bookkeeping.
+///
+/// Supported value types: bool, int, std::int64_t, double (integers are accepted),
+/// std::string, std::vector<std::string>, std::vector<double>, std::vector<std::int64_t>,
+/// std::map<std::string, double> (a table of numbers).
+class Args {
+ public:
+  /// An empty table (the recipe has none); `where` says where it would be.
+  explicit Args(SourceLocation where = {}, std::string path = {});
+  ~Args();
+  Args(const Args&);
+  Args& operator=(const Args&);
+
+  /// Dotted path of this table in the file, e.g. "controller.args".
+  const std::string& path() const;
+  /// True when `key` is present (marks it as known).
+  bool has(std::string_view key) const;
+
+  /// The value of `key`, or `fallback` when absent. Throws ConfigError on a wrong type
+  /// or a value outside `range`.
+  template <class T>
+  T get(std::string_view key, T fallback, Range range = {}) const;
+  /// The value of `key`; throws ConfigError when it is absent.
+  template <class T>
+  T required(std::string_view key, Range range = {}) const;
+  /// The value of `key`, or nothing when absent.
+  template <class T>
+  std::optional<T> optional(std::string_view key, Range range = {}) const;
+
+  /// The nested table `key` (an empty Args when absent; ConfigError when not a table).
+  Args table(std::string_view key) const;
+
+  /// Where `key` is (or the table itself when `key` is empty or absent).
+  SourceLocation where(std::string_view key = {}) const;
+  /// Throws ConfigError at `key`'s position: "<path>.<key>: <message>".
+  [[noreturn]] void fail(std::string_view key, const std::string& message) const;
+  /// Fails when `key` is present: it is reserved for someone else (`why` says whom).
+  void reject(std::string_view key, const std::string& why) const;
+  /// Fails on the first key that no accessor asked for, suggesting the closest known key.
+  void finish() const;
+
+  /// Every key read so far with its effective value as a TOML literal (defaults included),
+  /// in the order they were read. Used to print a resolved recipe.
+  std::vector<std::pair<std::string, std::string>> resolved() const;
+
+  struct Impl;
+  /// Internal: wraps a parsed table. Only the recipe loader creates these.
+  explicit Args(std::shared_ptr<Impl> impl);
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+#define COHORT_ARGS_EXTERN(T)                                                        \
+  extern template T Args::get<T>(std::string_view, T, Range) const;                  \
+  extern template T Args::required<T>(std::string_view, Range) const;                \
+  extern template std::optional<T> Args::optional<T>(std::string_view, Range) const;
+COHORT_ARGS_EXTERN(bool)
+COHORT_ARGS_EXTERN(int)
+COHORT_ARGS_EXTERN(std::int64_t)
+COHORT_ARGS_EXTERN(double)
+COHORT_ARGS_EXTERN(std::string)
+COHORT_ARGS_EXTERN(std::vector<std::string>)
+COHORT_ARGS_EXTERN(std::vector<double>)
+COHORT_ARGS_EXTERN(std::vector<std::int64_t>)
+using ArgsNumberTable = std::map<std::string, double>;
+COHORT_ARGS_EXTERN(ArgsNumberTable)
+#undef COHORT_ARGS_EXTERN
+
+}  // namespace cohort

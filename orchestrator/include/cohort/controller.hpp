@@ -1,0 +1,147 @@
+#pragma once
+/// @file controller.hpp
+/// The server side of a workflow: a Controller drives a job through its ControllerContext.
+///
+/// FedAvg's run() reads like the algorithm:
+/// @code
+///   for (round ...) {
+///     ctx.round_started(r);
+///     auto sites = ctx.sample(n);
+///     WeightedAverage avg(ctx.global_model(), options);
+///     ctx.broadcast(Task{"train", r, ctx.global_model()}, sites, avg, {...});
+///     ctx.set_global_model(avg.result());
+///     ctx.persist(ctx.global_model(), "global");
+///     ctx.round_ended(r);
+///   }
+/// @endcode
+
+#include <cohort/model.hpp>
+#include <cohort/stream.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace spdlog {
+class logger;
+}
+
+namespace cohort {
+
+/// What a job is, as the controller sees it.
+struct JobInfo {
+  std::string id;
+  std::string name;
+  std::int64_t num_rounds = 0;
+  std::int64_t min_clients = 0;
+  /// Sites the recipe names (empty: any site that connects).
+  std::vector<std::string> sites;
+};
+
+/// What a site is asked to do. `model` shares storage with wherever it came from: a
+/// broadcast of the global model sends the global model's own bytes, no copy.
+struct Task {
+  /// "train", "validate", or a workflow's own task name.
+  std::string name;
+  std::int64_t round = 0;
+  Model model;
+  /// Small named parameters for the executor.
+  std::map<std::string, std::string> meta;
+};
+
+/// How long to wait for a broadcast, and for how many results.
+struct BroadcastOptions {
+  /// Results needed before the wait below starts (0: all targets).
+  std::size_t min_responses = 0;
+  /// Once min_responses results are in, keep gathering this long for the others.
+  std::chrono::milliseconds wait_after_min{0};
+  /// Give up on outstanding sites after this long (0: wait forever, or until they are lost).
+  std::chrono::milliseconds timeout{0};
+};
+
+/// A site that did not deliver a whole result.
+struct SiteFailure {
+  std::string site;
+  std::string reason;
+};
+
+/// What came of a broadcast.
+struct BroadcastOutcome {
+  /// Results that arrived whole and were folded into the reducer.
+  std::vector<ResultInfo> received;
+  /// Sites that failed: an executor error, a lost connection, an upload cut off, a timeout.
+  std::vector<SiteFailure> failed;
+};
+
+/// Options for send().
+struct SendOptions {
+  /// Give up after this long (0: wait until the result arrives or the site is lost).
+  std::chrono::milliseconds timeout{0};
+};
+
+/// What came of a send(): the whole result model, or why there is none.
+struct SendResult {
+  bool ok = false;
+  std::string error;
+  ResultInfo info;
+  Model model;
+};
+
+/// The controller's window on the job. Implemented by the server; every call is
+/// blocking and made from the job's own thread.
+class ControllerContext {
+ public:
+  virtual ~ControllerContext() = default;
+
+  /// The job being run.
+  virtual const JobInfo& job() const = 0;
+  /// The job's logger.
+  virtual spdlog::logger& log() = 0;
+
+  /// Sites connected and eligible for this job, sorted by name.
+  virtual std::vector<std::string> sites() const = 0;
+  /// `n` distinct sites chosen at random (all when n >= sites().size(), sorted then).
+  virtual std::vector<std::string> sample(std::size_t n) = 0;
+
+  /// The model the job owns.
+  virtual const Model& global_model() const = 0;
+  /// Replaces the global model; the previous one is released at once.
+  virtual void set_global_model(Model model) = 0;
+
+  /// Sends `task` to every target and streams every result into `reducer` as it arrives.
+  /// Returns when all targets answered, when options say to stop waiting, or when no
+  /// outstanding target is left connected. The reducer is never called after return.
+  virtual BroadcastOutcome broadcast(const Task& task, const std::vector<std::string>& targets,
+                                     Reducer& reducer, const BroadcastOptions& options = {}) = 0;
+  /// Sends `task` to one site and waits for its whole result (Cyclic).
+  virtual SendResult send(const Task& task, const std::string& site,
+                          const SendOptions& options = {}) = 0;
+
+  /// Marks the start of `round`: fires round_started hooks, updates progress.
+  virtual void round_started(std::int64_t round) = 0;
+  /// Marks the end of `round`: fires round_ended hooks (memory policy runs here).
+  virtual void round_ended(std::int64_t round) = 0;
+
+  /// Saves `model` as the job artifact `<tag>.pt` ("global" -> global_model.pt,
+  /// "best" -> best_model.pt), atomically.
+  virtual void persist(const Model& model, std::string_view tag) = 0;
+  /// Appends one row per (round, site) to metrics.csv. `site` "server" for the global.
+  virtual void record_metrics(std::int64_t round, const std::string& site,
+                              const Metrics& metrics) = 0;
+  /// True once an admin or the server asked the job to stop.
+  virtual bool abort_requested() const = 0;
+};
+
+/// A workflow. run() returns normally when the job is complete; a JobError (or any
+/// exception) ends the job as EXECUTION_EXCEPTION with its message.
+class Controller {
+ public:
+  virtual ~Controller() = default;
+  /// Drives the whole job.
+  virtual void run(ControllerContext& ctx) = 0;
+};
+
+}  // namespace cohort

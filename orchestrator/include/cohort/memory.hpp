@@ -1,0 +1,163 @@
+#pragma once
+/// @file memory.hpp
+/// The memory toolkit: which allocator runs this process, how to make it give memory
+/// back, how much the process and the machine use, and a sampler that records it.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace spdlog {
+class logger;
+}
+
+namespace cohort::memory {
+
+/// The malloc implementation serving this process.
+enum class Allocator { glibc, jemalloc, unknown };
+
+/// Detects the allocator at first call (jemalloc when `mallctl` resolves, else glibc when
+/// `malloc_trim` does, else unknown) and returns the cached answer afterwards.
+Allocator allocator();
+/// "glibc", "jemalloc" or "unknown".
+std::string_view to_string(Allocator allocator);
+
+/// glibc's malloc_trim(0): 1 when memory was returned to the OS, 0 when there was none to
+/// return, nothing when the allocator is not glibc.
+std::optional<int> try_malloc_trim();
+
+/// Asks jemalloc to purge the dirty pages of every arena (and flush this thread's cache).
+/// False when the allocator is not jemalloc or the purge failed.
+bool purge_jemalloc_arenas();
+
+/// A cache that cleanup_memory() empties before it trims. The registration lasts as long
+/// as the returned handle.
+class CacheRegistration {
+ public:
+  CacheRegistration() = default;
+  CacheRegistration(CacheRegistration&&) noexcept;
+  CacheRegistration& operator=(CacheRegistration&&) noexcept;
+  CacheRegistration(const CacheRegistration&) = delete;
+  CacheRegistration& operator=(const CacheRegistration&) = delete;
+  ~CacheRegistration();
+
+ private:
+  friend CacheRegistration register_cache(std::string, std::function<void()>);
+  explicit CacheRegistration(std::uint64_t id) : id_(id) {}
+  std::uint64_t id_ = 0;
+};
+
+/// Registers `release` (which drops `name`'s cached memory) with cleanup_memory().
+CacheRegistration register_cache(std::string name, std::function<void()> release);
+
+/// Resident memory of this process.
+struct ProcessMemory {
+  std::uint64_t rss_bytes = 0;
+  /// High-water mark of rss_bytes since the process started (VmHWM).
+  std::uint64_t peak_rss_bytes = 0;
+};
+/// Reads /proc/self/status.
+ProcessMemory process_memory();
+
+/// Memory of the machine.
+struct SystemMemory {
+  std::uint64_t total_bytes = 0;
+  std::uint64_t available_bytes = 0;
+  /// Percent in use: 100 * (total - available) / total.
+  double used_percent = 0;
+};
+/// Reads /proc/meminfo.
+SystemMemory system_memory();
+
+/// What the allocator holds: bytes handed out to the program (live) apart from bytes it
+/// keeps free for reuse without returning them to the OS (fragmentation, caches).
+struct AllocatorStats {
+  Allocator allocator = Allocator::unknown;
+  std::uint64_t live_bytes = 0;
+  std::uint64_t free_bytes = 0;
+  /// False when the allocator offers no statistics.
+  bool available = false;
+};
+/// glibc: mallinfo2 (live = in-use + mmapped, free = free chunks); jemalloc: stats.*
+/// (live = allocated, free = resident - allocated).
+AllocatorStats allocator_stats();
+
+/// CPU time of this process as a percent of one core, between successive calls.
+class CpuMeter {
+ public:
+  CpuMeter();
+  /// Percent since construction or the previous call.
+  double percent();
+
+ private:
+  double last_cpu_seconds_;
+  std::chrono::steady_clock::time_point last_wall_;
+};
+
+/// What cleanup_memory() did.
+struct CleanupReport {
+  Allocator allocator = Allocator::unknown;
+  std::uint64_t rss_before = 0;
+  std::uint64_t rss_after = 0;
+  std::uint64_t free_before = 0;
+  std::uint64_t free_after = 0;
+  std::chrono::microseconds duration{0};
+  std::size_t caches_released = 0;
+  /// try_malloc_trim()'s answer (glibc only).
+  std::optional<int> trimmed;
+  /// True when jemalloc's arenas were purged.
+  bool purged = false;
+  /// True when the CUDA cache was emptied; false when not asked or unavailable.
+  bool cuda_emptied = false;
+};
+
+/// Allocator-aware cleanup: releases registered caches, then malloc_trim(0) on glibc or an
+/// arena purge on jemalloc, then empties the CUDA caching allocator when asked and when a
+/// CUDA build of libtorch is loaded (a logged no-op otherwise). Logs what it freed when
+/// `log` is given.
+CleanupReport cleanup_memory(bool cuda_empty_cache, spdlog::logger* log = nullptr);
+
+/// One row of a memory time series.
+struct Sample {
+  double elapsed_seconds = 0;
+  ProcessMemory process;
+  AllocatorStats allocator;
+  SystemMemory system;
+  double cpu_percent = 0;
+  std::int64_t round = -1;
+};
+/// Takes one sample now (cpu from `cpu`).
+Sample sample_now(CpuMeter& cpu);
+
+/// A thread that appends a Sample to a CSV file every `interval`:
+/// `elapsed_s,rss_mb,peak_rss_mb,alloc_live_mb,alloc_free_mb,sys_total_mb,
+///  sys_available_mb,sys_used_percent,cpu_percent,round`.
+/// The optional callback sees every sample (the monitor uses it for RAM alarms).
+class Sampler {
+ public:
+  Sampler(std::filesystem::path csv, std::chrono::milliseconds interval,
+          std::function<void(const Sample&)> on_sample = {});
+  /// Stops the thread after a last sample.
+  ~Sampler();
+  Sampler(const Sampler&) = delete;
+  Sampler& operator=(const Sampler&) = delete;
+
+  /// Labels the following samples with `round`.
+  void set_round(std::int64_t round);
+  /// Takes a sample at once (besides the periodic ones).
+  void sample();
+  /// The largest RSS seen so far.
+  std::uint64_t max_rss_bytes() const;
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace cohort::memory

@@ -1,0 +1,144 @@
+#pragma once
+/// @file plugin.hpp
+/// The plugin boundary. A plugin is a shared library that exports one descriptor
+/// through Boost.DLL under the alias `cohort_plugin_v1`:
+/// @code
+///   std::unique_ptr<cohort::Controller> make(const cohort::PluginConfig& config);
+///   COHORT_PLUGIN(cohort::controller_plugin("my-workflow", "1.0.0", "What it does", &make))
+/// @endcode
+/// The host checks the descriptor's magic, ABI version and build fingerprint before it
+/// calls anything, and says exactly what mismatched.
+
+#include <cohort/args.hpp>
+#include <cohort/controller.hpp>
+#include <cohort/executor.hpp>
+#include <cohort/hooks.hpp>
+
+#include <boost/dll/alias.hpp>
+#include <torch/version.h>
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+namespace cohort {
+
+/// "cohortp1" in ASCII: tells a cohort descriptor from anything else.
+inline constexpr std::uint64_t kPluginMagic = 0x636f686f72747031ULL;
+/// Version of the descriptor layout after the stable prefix and of the API headers.
+inline constexpr std::uint32_t kPluginAbiVersion = 1;
+/// The exported alias; its name carries the ABI version a host looks for first.
+inline constexpr const char* kPluginSymbol = "cohort_plugin_v1";
+
+/// What a plugin provides.
+enum class PluginKind : std::uint32_t { controller = 1, executor = 2, hook = 3 };
+
+/// "controller", "executor" or "hook".
+std::string_view to_string(PluginKind kind);
+
+/// What the plugin was compiled with. Host and plugin must agree on all of it.
+struct BuildFingerprint {
+  /// Compiler family and major version, e.g. "gcc 12".
+  const char* compiler;
+  int torch_major;
+  int torch_minor;
+  /// libstdc++'s dual ABI switch (_GLIBCXX_USE_CXX11_ABI).
+  int cxx11_abi;
+};
+
+#define COHORT_STRINGIFY_IMPL(x) #x
+#define COHORT_STRINGIFY(x) COHORT_STRINGIFY_IMPL(x)
+#if defined(__clang__)
+#define COHORT_COMPILER_ID "clang " COHORT_STRINGIFY(__clang_major__)
+#elif defined(__GNUC__)
+#define COHORT_COMPILER_ID "gcc " COHORT_STRINGIFY(__GNUC__)
+#else
+#define COHORT_COMPILER_ID "unknown"
+#endif
+
+/// The fingerprint of the translation unit that expands it.
+#define COHORT_BUILD_FINGERPRINT                                                  \
+  ::cohort::BuildFingerprint {                                                    \
+    COHORT_COMPILER_ID, TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR, _GLIBCXX_USE_CXX11_ABI \
+  }
+
+/// How often a workflow cleans memory up unless the recipe says otherwise.
+struct MemoryDefaults {
+  std::int64_t server_memory_gc_rounds = 0;
+  std::int64_t client_memory_gc_rounds = 0;
+};
+
+/// Who drives the rounds. Client-controlled workflows (Swarm) take their memory
+/// settings as `memory_gc_rounds` (trainer and aggregator roles) instead of the
+/// server/client pair.
+enum class WorkflowStyle : std::uint32_t { server_controlled = 0, client_controlled = 1 };
+
+/// What a plugin factory gets: its own arguments (to parse into a typed struct, then
+/// finish()) and the job they are for.
+struct PluginConfig {
+  const Args& args;
+  const JobInfo& job;
+};
+
+using ControllerFactory = std::unique_ptr<Controller> (*)(const PluginConfig&);
+using ExecutorFactory = std::unique_ptr<Executor> (*)(const PluginConfig&);
+using HookFactory = std::unique_ptr<Hook> (*)(const PluginConfig&);
+
+/// The exported descriptor. The first five fields are the stable prefix: they keep
+/// their layout in every ABI version, so a host can name a plugin it cannot load.
+struct PluginDescriptor {
+  // Stable prefix.
+  std::uint64_t magic;
+  std::uint32_t abi_version;
+  PluginKind kind;
+  const char* name;
+  const char* version;
+  // ABI 1.
+  const char* description;
+  BuildFingerprint build;
+  MemoryDefaults memory_defaults;
+  WorkflowStyle workflow_style;
+  ControllerFactory make_controller;
+  ExecutorFactory make_executor;
+  HookFactory make_hook;
+};
+
+/// A controller plugin's descriptor, fingerprinted with the including plugin's build.
+constexpr PluginDescriptor controller_plugin(
+    const char* name, const char* version, const char* description, ControllerFactory factory,
+    MemoryDefaults memory_defaults = {},
+    WorkflowStyle style = WorkflowStyle::server_controlled) {
+  return PluginDescriptor{kPluginMagic,    kPluginAbiVersion, PluginKind::controller,
+                          name,            version,           description,
+                          COHORT_BUILD_FINGERPRINT,           memory_defaults,
+                          style,           factory,           nullptr,
+                          nullptr};
+}
+
+/// An executor plugin's descriptor.
+constexpr PluginDescriptor executor_plugin(const char* name, const char* version,
+                                           const char* description, ExecutorFactory factory) {
+  return PluginDescriptor{kPluginMagic, kPluginAbiVersion, PluginKind::executor,
+                          name,         version,           description,
+                          COHORT_BUILD_FINGERPRINT,        MemoryDefaults{},
+                          WorkflowStyle::server_controlled, nullptr, factory, nullptr};
+}
+
+/// A hook plugin's descriptor.
+constexpr PluginDescriptor hook_plugin(const char* name, const char* version,
+                                       const char* description, HookFactory factory) {
+  return PluginDescriptor{kPluginMagic, kPluginAbiVersion, PluginKind::hook,
+                          name,         version,           description,
+                          COHORT_BUILD_FINGERPRINT,        MemoryDefaults{},
+                          WorkflowStyle::server_controlled, nullptr, nullptr, factory};
+}
+
+/// Exports `DESCRIPTOR` (a PluginDescriptor expression) as this library's plugin.
+/// Use once per plugin library, at namespace scope.
+#define COHORT_PLUGIN(DESCRIPTOR)                                                      \
+  namespace cohort_plugin_export {                                                     \
+  const ::cohort::PluginDescriptor cohort_plugin_descriptor = DESCRIPTOR;              \
+  }                                                                                    \
+  BOOST_DLL_ALIAS(cohort_plugin_export::cohort_plugin_descriptor, cohort_plugin_v1)
+
+}  // namespace cohort

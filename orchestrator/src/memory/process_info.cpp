@@ -1,0 +1,64 @@
+// What this process and the machine use, from /proc.
+#include <cohort/memory.hpp>
+
+#include <sys/resource.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace cohort::memory {
+
+namespace {
+
+// Value in kB of the line "<key>: <n> kB" of a /proc file, in bytes.
+std::uint64_t proc_kib(const char* file, std::string_view key) {
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.size() > key.size() && line.compare(0, key.size(), key) == 0 && line[key.size()] == ':') {
+      std::istringstream fields(line.substr(key.size() + 1));
+      std::uint64_t kib = 0;
+      fields >> kib;
+      return kib * 1024;
+    }
+  }
+  return 0;
+}
+
+double cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+}  // namespace
+
+ProcessMemory process_memory() {
+  return ProcessMemory{proc_kib("/proc/self/status", "VmRSS"), proc_kib("/proc/self/status", "VmHWM")};
+}
+
+SystemMemory system_memory() {
+  SystemMemory m;
+  m.total_bytes = proc_kib("/proc/meminfo", "MemTotal");
+  m.available_bytes = proc_kib("/proc/meminfo", "MemAvailable");
+  if (m.total_bytes > 0)
+    m.used_percent = 100.0 * static_cast<double>(m.total_bytes - m.available_bytes) /
+                     static_cast<double>(m.total_bytes);
+  return m;
+}
+
+CpuMeter::CpuMeter() : last_cpu_seconds_(cpu_seconds()), last_wall_(std::chrono::steady_clock::now()) {}
+
+double CpuMeter::percent() {
+  const double cpu = cpu_seconds();
+  const auto now = std::chrono::steady_clock::now();
+  const double wall = std::chrono::duration<double>(now - last_wall_).count();
+  const double result = wall > 0 ? 100.0 * (cpu - last_cpu_seconds_) / wall : 0.0;
+  last_cpu_seconds_ = cpu;
+  last_wall_ = now;
+  return result;
+}
+
+}  // namespace cohort::memory

@@ -1,0 +1,28 @@
+#include <cohort/model.hpp>
+
+namespace cohort {
+
+std::uint64_t Model::byte_size() const {
+  std::uint64_t total = 0;
+  for (const auto& t : tensors) total += t.tensor.nbytes();
+  return total;
+}
+
+const at::Tensor* Model::find(std::string_view name) const {
+  for (const auto& t : tensors) {
+    if (t.name == name) return &t.tensor;
+  }
+  return nullptr;
+}
+
+Model Model::clone() const {
+  Model copy;
+  copy.round = round;
+  copy.num_steps = num_steps;
+  copy.metrics = metrics;
+  copy.tensors.reserve(tensors.size());
+  for (const auto& t : tensors) copy.tensors.push_back({t.name, t.tensor.clone()});
+  return copy;
+}
+
+}  // namespace cohort

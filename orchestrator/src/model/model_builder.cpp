@@ -1,0 +1,25 @@
+#include <cohort/stream.hpp>
+
+#include <ATen/ops/empty.h>
+
+#include <stdexcept>
+
+namespace cohort {
+
+void ModelBuilder::begin_tensor(const TensorInfo& info) {
+  at::Tensor t = at::empty(info.shape, at::TensorOptions().dtype(info.dtype));
+  if (static_cast<std::uint64_t>(t.nbytes()) != info.nbytes) {
+    throw std::runtime_error("tensor '" + info.name + "' announces " + std::to_string(info.nbytes) +
+                             " bytes but its shape and dtype make " + std::to_string(t.nbytes()));
+  }
+  model_.tensors.push_back({info.name, std::move(t)});
+}
+
+std::span<std::byte> ModelBuilder::chunk_destination(std::uint64_t offset, std::size_t len) {
+  at::Tensor& t = model_.tensors.back().tensor;
+  return {static_cast<std::byte*>(t.data_ptr()) + offset, len};
+}
+
+void ModelBuilder::chunk_received(std::uint64_t, std::span<const std::byte>) {}
+
+}  // namespace cohort

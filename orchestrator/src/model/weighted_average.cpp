@@ -1,0 +1,196 @@
+#include <cohort/aggregation.hpp>
+
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/from_blob.h>
+#include <ATen/ops/zeros.h>
+
+#include <algorithm>
+#include <map>
+#include <stdexcept>
+
+namespace cohort {
+
+struct WeightedAverage::State {
+  struct Slot {
+    TensorInfo info;
+    std::int64_t element_size = 1;
+    bool excluded = false;
+    std::mutex mutex;
+    /// Running weighted sum; allocated at the first contribution. Floating tensors sum in
+    /// their own dtype (one model's worth of memory); integer tensors (counters) in double.
+    at::Tensor sum;
+    /// Weight of the results that delivered the whole tensor.
+    double weight = 0;
+    /// (elements delivered, weight) of results cut off inside this tensor.
+    std::vector<std::pair<std::int64_t, double>> partial;
+  };
+
+  Options options;
+  std::vector<std::unique_ptr<Slot>> slots;
+  std::map<std::string, std::size_t, std::less<>> index;
+  std::mutex mutex;
+  std::size_t complete = 0;
+  double total_weight = 0;
+};
+
+namespace {
+
+class AverageSink final : public ResultSink {
+ public:
+  AverageSink(std::shared_ptr<WeightedAverage::State> state, std::string site, double weight)
+      : state_(std::move(state)), site_(std::move(site)), weight_(weight),
+        seen_(state_->slots.size(), false) {}
+
+  void begin_tensor(const TensorInfo& info) override {
+    auto it = state_->index.find(info.name);
+    if (it == state_->index.end()) fail("sent tensor '" + info.name + "', which the model does not have");
+    auto& slot = *state_->slots[it->second];
+    if (seen_[it->second]) fail("sent tensor '" + info.name + "' twice");
+    if (info.dtype != slot.info.dtype || info.shape != slot.info.shape) {
+      fail("sent tensor '" + info.name + "' with another dtype or shape than the global model's");
+    }
+    seen_[it->second] = true;
+    current_ = &slot;
+    received_ = 0;
+  }
+
+  void chunk_received(std::uint64_t offset, std::span<const std::byte> data) override {
+    State::Slot& slot = *current_;
+    if (offset != received_ || data.size() % slot.element_size != 0 ||
+        offset + data.size() > slot.info.nbytes) {
+      fail("sent a chunk outside tensor '" + slot.info.name + "' or out of order");
+    }
+    received_ += data.size();
+    if (slot.excluded || weight_ == 0) return;
+    const std::int64_t first = static_cast<std::int64_t>(offset) / slot.element_size;
+    const std::int64_t count = static_cast<std::int64_t>(data.size()) / slot.element_size;
+    at::Tensor incoming = at::from_blob(const_cast<std::byte*>(data.data()), {count},
+                                        at::TensorOptions().dtype(slot.info.dtype));
+    std::lock_guard lock(slot.mutex);
+    if (!slot.sum.defined()) {
+      auto dtype = at::isFloatingType(slot.info.dtype) ? slot.info.dtype : at::kDouble;
+      slot.sum = at::zeros(slot.info.shape, at::TensorOptions().dtype(dtype));
+    }
+    slot.sum.view({-1}).narrow(0, first, count).add_(incoming, weight_);
+  }
+
+  void end_tensor() override {
+    State::Slot& slot = *current_;
+    if (received_ != slot.info.nbytes) fail("ended tensor '" + slot.info.name + "' early");
+    {
+      std::lock_guard lock(slot.mutex);
+      slot.weight += weight_;
+    }
+    current_ = nullptr;
+  }
+
+  void commit() override {
+    std::lock_guard lock(state_->mutex);
+    ++state_->complete;
+    state_->total_weight += weight_;
+  }
+
+  void abandon(const std::string&) override {
+    if (!current_ || received_ == 0) return;
+    std::lock_guard lock(current_->mutex);
+    current_->partial.emplace_back(static_cast<std::int64_t>(received_) / current_->element_size, weight_);
+  }
+
+ private:
+  using State = WeightedAverage::State;
+  [[noreturn]] void fail(const std::string& what) {
+    throw std::runtime_error("site '" + site_ + "' " + what);
+  }
+
+  std::shared_ptr<State> state_;
+  std::string site_;
+  double weight_;
+  std::vector<bool> seen_;
+  State::Slot* current_ = nullptr;
+  std::uint64_t received_ = 0;
+};
+
+}  // namespace
+
+WeightedAverage::WeightedAverage(const Model& reference, Options options)
+    : state_(std::make_shared<State>()) {
+  state_->options = std::move(options);
+  if (!state_->options.weight) state_->options.weight = &WeightedAverage::steps_weight;
+  std::vector<std::regex> excluded;
+  for (const auto& pattern : state_->options.exclude_vars) excluded.emplace_back(pattern);
+  for (std::size_t i = 0; i < reference.tensors.size(); ++i) {
+    const auto& t = reference.tensors[i];
+    auto slot = std::make_unique<State::Slot>();
+    slot->info = TensorInfo{t.name, t.tensor.scalar_type(), t.tensor.sizes().vec(),
+                            static_cast<std::uint64_t>(t.tensor.nbytes()), i};
+    slot->element_size = static_cast<std::int64_t>(t.tensor.element_size());
+    slot->excluded = std::any_of(excluded.begin(), excluded.end(),
+                                 [&](const std::regex& r) { return std::regex_match(t.name, r); });
+    state_->index.emplace(t.name, i);
+    state_->slots.push_back(std::move(slot));
+  }
+}
+
+WeightedAverage::~WeightedAverage() = default;
+
+double WeightedAverage::steps_weight(const ResultInfo& info) {
+  return info.num_steps && *info.num_steps > 0 ? static_cast<double>(*info.num_steps) : 1.0;
+}
+
+std::unique_ptr<ResultSink> WeightedAverage::open(const ResultInfo& info) {
+  double weight = state_->options.weight(info);
+  if (!(weight >= 0)) weight = 0;  // negative or NaN weights count for nothing
+  return std::make_unique<AverageSink>(state_, info.site, weight);
+}
+
+std::size_t WeightedAverage::complete_results() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->complete;
+}
+
+double WeightedAverage::total_weight() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->total_weight;
+}
+
+Model WeightedAverage::result(const Model& reference) {
+  Model out;
+  out.round = reference.round;
+  for (std::size_t i = 0; i < state_->slots.size(); ++i) {
+    State::Slot& slot = *state_->slots[i];
+    const at::Tensor& previous = reference.tensors.at(i).tensor;
+    std::lock_guard lock(slot.mutex);
+    if (slot.excluded || !slot.sum.defined() || (slot.weight == 0 && slot.partial.empty())) {
+      out.tensors.push_back({slot.info.name, previous});
+      slot.sum = at::Tensor();
+      continue;
+    }
+    at::Tensor flat = slot.sum.view({-1});
+    const std::int64_t n = flat.numel();
+    // Element i is divided by the weight of every result that delivered it: the whole
+    // deliveries plus the cut-off ones whose prefix covers i.
+    std::sort(slot.partial.begin(), slot.partial.end());
+    double partial_weight = 0;
+    for (const auto& p : slot.partial) partial_weight += p.second;
+    std::int64_t begin = 0;
+    auto divide = [&](std::int64_t end, double denominator) {
+      if (end <= begin) return;
+      at::Tensor part = flat.narrow(0, begin, end - begin);
+      if (denominator > 0) part.div_(denominator);
+      else part.copy_(previous.view({-1}).narrow(0, begin, end - begin));
+      begin = end;
+    };
+    for (const auto& [elements, weight] : slot.partial) {
+      divide(std::min(elements, n), slot.weight + partial_weight);
+      partial_weight -= weight;
+    }
+    divide(n, slot.weight);
+    at::Tensor averaged = slot.sum;
+    if (averaged.scalar_type() != slot.info.dtype) averaged = averaged.round().to(slot.info.dtype);
+    out.tensors.push_back({slot.info.name, std::move(averaged)});
+    slot.sum = at::Tensor();
+  }
+  return out;
+}
+
+}  // namespace cohort

@@ -1,0 +1,143 @@
+#pragma once
+// The wire protocol: length-prefixed frames over TLS (or plain TCP with --insecure).
+//
+//   frame   = u32 payload_length (little endian) | u8 type | payload
+//   session = HELLO -> WELCOME | REFUSE, then any number of:
+//             JOB, TASK [+ model], RESULT [+ model], HEARTBEAT, BYE
+//   model   = MODEL_BEGIN, (TENSOR, CHUNK*)*, MODEL_END
+//
+// CHUNK payloads are raw tensor bytes, written from the tensor's storage and read into
+// their destination; all other payloads are small records (see codec.hpp). Every limit
+// below is checked before a byte of the payload is read.
+
+#include <cohort/model.hpp>
+#include <cohort/stream.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace cohort::net {
+
+/// Bumped on any incompatible change; the handshake refuses a mismatch naming both.
+inline constexpr std::uint16_t kProtocolVersion = 1;
+/// First bytes of a HELLO: tells a cohort peer from a stray connection.
+inline constexpr char kMagic[8] = {'C', 'O', 'H', 'O', 'R', 'T', 'F', 'L'};
+/// Bytes of a frame header.
+inline constexpr std::size_t kFrameHeaderBytes = 5;
+
+enum class FrameType : std::uint8_t {
+  hello = 1,
+  welcome = 2,
+  refuse = 3,
+  heartbeat = 4,
+  job = 5,
+  task = 6,
+  result = 7,
+  model_begin = 8,
+  tensor = 9,
+  chunk = 10,
+  model_end = 11,
+  bye = 12,
+};
+
+/// Name for logs ("TASK").
+const char* to_string(FrameType type);
+
+/// What a peer may send; a frame or model beyond them closes the connection.
+struct Limits {
+  /// Largest payload of a non-CHUNK frame.
+  std::uint32_t max_control_bytes = 4u << 20;
+  /// Largest CHUNK payload accepted.
+  std::uint32_t max_chunk_bytes = 16u << 20;
+  /// Most tensor records in one model.
+  std::uint32_t max_tensors = 1u << 20;
+  /// Most bytes in one model.
+  std::uint64_t max_model_bytes = 64ull << 30;
+  /// Most dimensions of a tensor, and longest tensor name.
+  std::uint32_t max_dims = 16;
+  std::uint32_t max_name_bytes = 4096;
+};
+
+/// How a connection behaves in time.
+struct Timing {
+  /// Send a HEARTBEAT when nothing was written for this long.
+  std::chrono::milliseconds heartbeat_interval{5000};
+  /// Close the connection when nothing was read for this long.
+  std::chrono::milliseconds idle_timeout{60000};
+  /// Close a connection that has not completed its handshake by then.
+  std::chrono::milliseconds handshake_timeout{15000};
+};
+
+struct Hello {
+  std::uint16_t version = kProtocolVersion;
+  /// The site this connection speaks for (must match the certificate's CN under TLS).
+  std::string site;
+  /// The client process hosting the site (for logs and memory files).
+  std::string process;
+  std::string software;
+};
+
+struct Welcome {
+  std::uint16_t version = kProtocolVersion;
+  std::string server;
+  std::uint32_t heartbeat_ms = 5000;
+};
+
+struct Refuse {
+  std::string reason;
+};
+
+struct Heartbeat {};
+
+/// A job the site takes part in: the recipe, as submitted, for the client to load the
+/// executor and memory settings from.
+struct JobAnnounce {
+  std::string job_id;
+  std::string recipe_path;
+  std::string recipe_text;
+};
+
+struct TaskHeader {
+  std::uint64_t task_id = 0;
+  std::string job_id;
+  std::string name;
+  std::int64_t round = 0;
+  std::int64_t site_index = 0;
+  std::int64_t num_sites = 0;
+  std::map<std::string, std::string> meta;
+  bool has_model = true;
+};
+
+struct ResultHeader {
+  std::uint64_t task_id = 0;
+  std::string job_id;
+  bool ok = true;
+  std::string error;
+  std::int64_t round = -1;
+  std::optional<std::int64_t> num_steps;
+  Metrics metrics;
+  bool has_model = true;
+};
+
+struct ModelBegin {
+  std::uint32_t tensors = 0;
+  std::uint64_t total_bytes = 0;
+};
+
+struct ModelEnd {};
+
+struct Bye {
+  std::string reason;
+  /// The peer is going away for good (the client should not reconnect).
+  bool final = false;
+};
+
+using Message = std::variant<Hello, Welcome, Refuse, Heartbeat, JobAnnounce, TaskHeader,
+                             ResultHeader, ModelBegin, TensorInfo, ModelEnd, Bye>;
+
+}  // namespace cohort::net
