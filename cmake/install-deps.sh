@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  g++ make cmake ninja-build ccache pkg-config
+  g++ make cmake ninja-build ccache pkg-config zlib1g-dev
   # libraries (see DESIGN.md "Stack")
   libboost-dev libboost-filesystem-dev libssl-dev
   libtorch-dev python3-torch

@@ -60,4 +60,11 @@ class WeightedAverage final : public Reducer {
   std::shared_ptr<State> state_;
 };
 
+/// A reducer for tasks whose results are only metrics ("validate"): tensors, if any, are
+/// read and dropped; the broadcast outcome still lists every result's metrics.
+class MetricsOnly final : public Reducer {
+ public:
+  std::unique_ptr<ResultSink> open(const ResultInfo& info) override;
+};
+
 }  // namespace cohort

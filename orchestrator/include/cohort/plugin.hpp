@@ -74,10 +74,12 @@ struct MemoryDefaults {
 enum class WorkflowStyle : std::uint32_t { server_controlled = 0, client_controlled = 1 };
 
 /// What a plugin factory gets: its own arguments (to parse into a typed struct, then
-/// finish()) and the job they are for.
+/// finish()), the job they are for, and the recipe's `[model]` table (for executors that
+/// build the network; others ignore it).
 struct PluginConfig {
   const Args& args;
   const JobInfo& job;
+  const Args& model;
 };
 
 using ControllerFactory = std::unique_ptr<Controller> (*)(const PluginConfig&);

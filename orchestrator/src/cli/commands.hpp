@@ -25,5 +25,8 @@ inline constexpr int kExitUsage = 2;
 
 void add_plugins_command(CLI::App& app, GlobalOptions& global, Command& run);
 void add_recipe_command(CLI::App& app, GlobalOptions& global, Command& run);
+void add_simulate_command(CLI::App& app, GlobalOptions& global, Command& run);
+void add_server_command(CLI::App& app, GlobalOptions& global, Command& run);
+void add_client_command(CLI::App& app, GlobalOptions& global, Command& run);
 
 }  // namespace cohort::cli

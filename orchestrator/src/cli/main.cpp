@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
   Command run;
   add_plugins_command(app, global, run);
   add_recipe_command(app, global, run);
+  add_simulate_command(app, global, run);
+  add_server_command(app, global, run);
+  add_client_command(app, global, run);
 
   try {
     app.parse(argc, argv);

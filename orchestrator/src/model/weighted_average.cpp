@@ -193,4 +193,17 @@ Model WeightedAverage::result(const Model& reference) {
   return out;
 }
 
+namespace {
+
+class DropSink final : public ResultSink {
+ public:
+  void begin_tensor(const TensorInfo&) override {}
+  void chunk_received(std::uint64_t, std::span<const std::byte>) override {}
+  void commit() override {}
+};
+
+}  // namespace
+
+std::unique_ptr<ResultSink> MetricsOnly::open(const ResultInfo&) { return std::make_unique<DropSink>(); }
+
 }  // namespace cohort

@@ -62,6 +62,7 @@ Connection::Connection(asio::io_context& io, tcp::socket socket, asio::ssl::cont
       log_(std::move(log)),
       wake_writer_(strand_),
       heartbeat_timer_(strand_),
+      hold_timer_(strand_),
       incoming_(std::make_unique<Incoming>()) {
   boost::system::error_code ec;
   auto endpoint = stream_.next_layer().remote_endpoint(ec);
@@ -80,7 +81,18 @@ void Connection::start(std::shared_ptr<ConnectionHandler> handler) {
 }
 
 void Connection::established() {
-  asio::post(strand_, [self = shared_from_this()] { self->established_ = true; });
+  // Handlers call this from on_message, on the strand: the very next frame must already
+  // count as after the handshake.
+  if (strand_.running_in_this_thread()) established_ = true;
+  else asio::post(strand_, [self = shared_from_this()] { self->established_ = true; });
+}
+
+void Connection::release_hold() {
+  asio::post(strand_, [self = shared_from_this()] {
+    self->held_ = false;
+    self->last_read_ = Clock::now();
+    self->hold_timer_.cancel();
+  });
 }
 
 asio::awaitable<void> Connection::run(std::shared_ptr<Connection> self) {
@@ -210,10 +222,18 @@ asio::awaitable<void> Connection::read_loop() {
         bool has_model = false;
         if (auto* task = std::get_if<TaskHeader>(&message)) has_model = task->has_model;
         if (auto* result = std::get_if<ResultHeader>(&message)) has_model = result->has_model;
-        auto sink = handler_ ? handler_->on_message(*this, message) : nullptr;
+        Reception reception = handler_ ? handler_->on_message(*this, message) : Reception{};
         if (has_model) {
           in.expecting_model = true;
-          in.sink = std::move(sink);
+          in.sink = std::move(reception.sink);
+        }
+        if (reception.hold) {
+          held_ = true;
+          while (held_ && !closed_) {
+            hold_timer_.expires_at(Clock::time_point::max());
+            boost::system::error_code ec;
+            co_await hold_timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+          }
         }
       }
       continue;
@@ -317,7 +337,7 @@ asio::awaitable<void> Connection::heartbeat_loop() {
       close_on_strand("no handshake within " + std::to_string(timing.handshake_timeout.count()) + " ms");
       co_return;
     }
-    if (established_ && now - last_read_ > timing.idle_timeout) {
+    if (established_ && !held_ && now - last_read_ > timing.idle_timeout) {
       close_on_strand("peer silent for " + std::to_string(timing.idle_timeout.count()) + " ms");
       co_return;
     }
@@ -369,6 +389,7 @@ void Connection::close_on_strand(const std::string& reason) {
   stream_.next_layer().close(ignored);
   wake_writer_.cancel();
   heartbeat_timer_.cancel();
+  hold_timer_.cancel();
   if (incoming_->sink) {
     incoming_->sink->abandon("connection closed: " + reason);
     incoming_->sink.reset();

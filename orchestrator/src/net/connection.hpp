@@ -43,13 +43,21 @@ struct ConnectionOptions {
 
 class Connection;
 
+/// What a handler says about a message it got.
+struct Reception {
+  /// Where the model that follows goes (TASK or RESULT with has_model); null drops it.
+  std::unique_ptr<ResultSink> sink;
+  /// Stop reading until Connection::release_hold(): the model waits in the peer's socket
+  /// (TCP back-pressure) instead of in memory until the handler is ready for it.
+  bool hold = false;
+};
+
 /// Receives what a connection reads. Called on the connection's strand.
 class ConnectionHandler {
  public:
   virtual ~ConnectionHandler() = default;
-  /// A control message (HELLO, JOB, TASK, RESULT, ...). When a model follows (TASK or
-  /// RESULT with has_model), returns the sink for it; nullptr discards the model.
-  virtual std::unique_ptr<ResultSink> on_message(Connection& connection, Message& message) = 0;
+  /// A control message (HELLO, JOB, TASK, RESULT, ...).
+  virtual Reception on_message(Connection& connection, Message& message) = 0;
   /// The connection is closed; `reason` says why. Called once.
   virtual void on_closed(Connection& connection, const std::string& reason) = 0;
 };
@@ -79,6 +87,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   /// Marks the handshake done (stops the handshake deadline).
   void established();
+  /// Resumes reading after a Reception with hold. Thread-safe.
+  void release_hold();
   /// The peer's certificate common name (TLS), known once the handshake is done.
   const std::string& peer_name() const { return peer_name_; }
   /// "ip:port" of the peer.
@@ -118,6 +128,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<ConnectionHandler> handler_;
   asio::steady_timer wake_writer_;
   asio::steady_timer heartbeat_timer_;
+  asio::steady_timer hold_timer_;
+  bool held_ = false;
   std::deque<Outgoing> queue_;
   std::unique_ptr<Incoming> incoming_;
   std::vector<std::byte> payload_;

@@ -2,6 +2,7 @@
 #include "recipe/suggest.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <sstream>
 
@@ -54,7 +55,14 @@ std::string toml_literal(const T& value) {
 std::string literal(bool v) { return v ? "true" : "false"; }
 std::string literal(std::int64_t v) { return std::to_string(v); }
 std::string literal(int v) { return std::to_string(v); }
-std::string literal(double v) { return toml_literal(v); }
+std::string literal(double v) {
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buffer[64];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, v);  // shortest round trip
+  std::string text(buffer, end);
+  if (text.find_first_of(".e") == std::string::npos) text += ".0";
+  return text;
+}
 std::string literal(const std::string& v) { return toml_literal(v); }
 template <class T>
 std::string literal(const std::vector<T>& v) {
@@ -213,19 +221,34 @@ struct Convert {
 
 }  // namespace
 
+namespace {
+
+void remember(std::vector<std::pair<std::string, std::string>>& resolved, std::string_view key,
+              std::string value) {
+  for (auto& entry : resolved) {
+    if (entry.first == key) {
+      entry.second = std::move(value);
+      return;
+    }
+  }
+  resolved.emplace_back(std::string(key), std::move(value));
+}
+
+}  // namespace
+
 template <class T>
 std::optional<T> Args::optional(std::string_view key, Range range) const {
   if (!has(key)) return std::nullopt;
   T value{};
   Convert{*this, key, range}(*impl_->table->get(key), value);
-  impl_->resolved.emplace_back(std::string(key), literal(value));
+  remember(impl_->resolved, key, literal(value));
   return value;
 }
 
 template <class T>
 T Args::get(std::string_view key, T fallback, Range range) const {
   if (auto v = optional<T>(key, range)) return *v;
-  impl_->resolved.emplace_back(std::string(key), literal(fallback));
+  remember(impl_->resolved, key, literal(fallback));
   return fallback;
 }
 

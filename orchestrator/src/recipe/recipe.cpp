@@ -158,12 +158,12 @@ Recipe parse_recipe(std::string_view text, const fs::path& file,
 
   // Each plugin parses its own args into its typed config now, so that a bad value is
   // reported at load with its position, not in the middle of a round.
-  const PluginConfig controller_config{recipe.controller.args, recipe.job};
+  const PluginConfig controller_config{recipe.controller.args, recipe.job, recipe.model};
   recipe.controller.loaded->make_controller(controller_config);
-  const PluginConfig executor_config{recipe.executor.args, recipe.job};
+  const PluginConfig executor_config{recipe.executor.args, recipe.job, recipe.model};
   recipe.executor.loaded->make_executor(executor_config);
   for (auto& hook : recipe.hooks) {
-    const PluginConfig hook_config{hook.args, recipe.job};
+    const PluginConfig hook_config{hook.args, recipe.job, recipe.model};
     hook.loaded->make_hook(hook_config);
   }
   return recipe;

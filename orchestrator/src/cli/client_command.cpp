@@ -1,0 +1,86 @@
+// cohort client: a client process hosting one or more sites.
+#include "cli/commands.hpp"
+#include "cli/signals.hpp"
+
+#include "client/client_process.hpp"
+#include "local_project.hpp"
+#include "plugin/registry.hpp"
+
+#include <cstdlib>
+
+namespace cohort::cli {
+
+namespace {
+
+struct ClientArgs {
+  std::string server = "127.0.0.1:8002";
+  std::string server_name = "server";
+  std::vector<std::string> identities;
+  std::vector<std::string> sites;
+  bool insecure = false;
+  std::string workspace = ".";
+  std::string process_name = "client";
+  bool exit_on_bye = false;
+  std::vector<std::string> plugin_paths;
+  std::int64_t chunk_kib = 1024;
+};
+
+int run_client(const ClientArgs& a, const GlobalOptions& global) {
+  block_termination_signals();
+  auto log = make_logger(a.process_name, global.log);
+  client::ClientOptions options;
+  const auto colon = a.server.rfind(':');
+  if (colon == std::string::npos) throw std::invalid_argument("--server: expected HOST:PORT, got '" + a.server + "'");
+  options.server_host = a.server.substr(0, colon);
+  options.server_port = static_cast<std::uint16_t>(std::stoul(a.server.substr(colon + 1)));
+  options.server_name = a.server_name;
+  options.process_name = a.process_name;
+  options.workspace = a.workspace;
+  options.exit_on_final_bye = a.exit_on_bye;
+  options.connection.chunk_bytes = static_cast<std::size_t>(a.chunk_kib) * 1024;
+  if (const char* v = std::getenv("COHORT_FAULT_KILL_AFTER_UPLOAD_BYTES"); v && *v) {
+    options.connection.kill_after_model_bytes = std::stoull(v);
+  }
+  for (const auto& p : a.plugin_paths) options.plugin_dirs.emplace_back(p);
+  for (auto& d : plugin::Registry::default_directories()) options.plugin_dirs.push_back(d);
+  if (a.insecure) {
+    if (!a.identities.empty()) throw std::invalid_argument("--insecure takes --site NAME, not --identity");
+    for (const auto& s : a.sites) options.sites.push_back({s, std::nullopt});
+  } else {
+    if (!a.sites.empty()) throw std::invalid_argument("--site is for --insecure; give each site's --identity DIR");
+    for (const auto& id : a.identities) {
+      const std::filesystem::path dir(id);
+      // The site's name is the folder's name, which is its certificate's CN.
+      options.sites.push_back({dir.filename().string(),
+                               net::TlsFiles{dir / provisioning::kRootCertificateFile,
+                                             dir / provisioning::kCertificateFile, dir / provisioning::kKeyFile}});
+    }
+  }
+  if (options.sites.empty()) throw std::invalid_argument("no site to host: give --identity DIR (or --insecure --site NAME)");
+  client::ClientProcess process(options, log);
+  SignalWatcher signals([&](int signal) {
+    log->info("signal {}: stopping", signal);
+    process.stop(0);
+  });
+  return process.run();
+}
+
+}  // namespace
+
+void add_client_command(CLI::App& app, GlobalOptions& global, Command& run) {
+  auto* cmd = app.add_subcommand("client", "Run a client process hosting one or more sites");
+  auto a = std::make_shared<ClientArgs>();
+  cmd->add_option("--server", a->server, "The server's HOST:PORT")->capture_default_str();
+  cmd->add_option("--server-name", a->server_name, "CN the server's certificate must carry")->capture_default_str();
+  cmd->add_option("--identity", a->identities, "A site's folder (rootCA.pem, cert.pem, key.pem); repeat per site");
+  cmd->add_option("--site", a->sites, "A site's name (with --insecure); repeat per site");
+  cmd->add_flag("--insecure", a->insecure, "Plain TCP instead of mutual TLS (local experiments only)");
+  cmd->add_option("--workspace", a->workspace, "Folder for job results, logs and memory files")->capture_default_str();
+  cmd->add_option("--process-name", a->process_name, "Name in logs and memory files")->capture_default_str();
+  cmd->add_flag("--exit-on-bye", a->exit_on_bye, "Exit when the server says a final goodbye");
+  cmd->add_option("-p,--plugin-path", a->plugin_paths, "Search DIR for plugins before the defaults");
+  cmd->add_option("--chunk-kib", a->chunk_kib, "Transfer chunk size in KiB")->capture_default_str();
+  cmd->callback([&run, &global, a] { run = [&global, a] { return run_client(*a, global); }; });
+}
+
+}  // namespace cohort::cli

@@ -1,0 +1,125 @@
+// cohort server: the server process.
+#include "cli/commands.hpp"
+#include "cli/signals.hpp"
+
+#include "local_project.hpp"
+#include "model_zoo.hpp"
+#include "plugin/registry.hpp"
+#include "certificates.hpp"
+#include "server/job_runner.hpp"
+#include "server/server.hpp"
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace cohort::cli {
+
+namespace {
+
+struct ServerArgs {
+  std::string workspace = ".";
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+  std::string name = "server";
+  std::string identity;
+  bool insecure = false;
+  std::string run_job;
+  std::string job_id;
+  std::string sites;
+  std::string port_file;
+  std::vector<std::string> plugin_paths;
+  std::int64_t chunk_kib = 1024;
+  double start_timeout_s = 120;
+  std::string process_name = "server";
+};
+
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, separator)) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+int run_server(const ServerArgs& a, const GlobalOptions& global) {
+  if (a.run_job.empty()) {
+    throw std::invalid_argument("cohort server needs --run-job RECIPE (long-running servers take jobs from the admin CLI)");
+  }
+  if (a.insecure == !a.identity.empty()) throw std::invalid_argument("give either --identity DIR or --insecure");
+  block_termination_signals();
+  LogOptions log_options = global.log;
+  auto log = make_logger(a.process_name, log_options);
+
+  std::vector<std::filesystem::path> dirs(a.plugin_paths.begin(), a.plugin_paths.end());
+  for (auto& d : plugin::Registry::default_directories()) dirs.push_back(d);
+  std::ifstream in(a.run_job, std::ios::binary);
+  if (!in) throw std::invalid_argument("cannot read " + a.run_job);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto recipe = recipe::parse_recipe(text.str(), a.run_job, dirs);
+  const auto sites = split(a.sites, ',');
+  if (!sites.empty()) recipe.job.sites = sites;
+
+  server::ServerOptions options;
+  options.name = a.name;
+  options.host = a.host;
+  options.port = a.port;
+  if (!a.identity.empty()) {
+    const std::filesystem::path dir(a.identity);
+    options.tls = net::TlsFiles{dir / provisioning::kRootCertificateFile, dir / provisioning::kCertificateFile,
+                                dir / provisioning::kKeyFile};
+  }
+  options.connection.chunk_bytes = static_cast<std::size_t>(a.chunk_kib) * 1024;
+  server::Server server(options, log);
+  server.start();
+  if (!a.port_file.empty()) provisioning::write_file(a.port_file, std::to_string(server.port()) + "\n");
+
+  server::JobSetup setup;
+  setup.job_id = a.job_id.empty() ? jobs::new_job_id() : a.job_id;
+  setup.recipe_text = text.str();
+  setup.workspace = a.workspace;
+  setup.initial_model = models::initial_model(models::parse_spec(recipe.model));
+  setup.recipe = std::move(recipe);
+  setup.start_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(a.start_timeout_s * 1000));
+  setup.process_name = a.process_name;
+  const jobs::JobDirectory directory(a.workspace, setup.job_id);
+  directory.create();
+  auto job_log = make_child_logger(log, a.process_name, directory.log(a.process_name));
+  server::JobRunner runner(server, std::move(setup), job_log);
+  SignalWatcher signals([&](int signal) {
+    log->warn("signal {}: aborting the job", signal);
+    runner.abort();
+  });
+  const auto result = runner.run();
+  provisioning::write_file(runner.directory().root() / "status.txt",
+                           std::string(server::to_string(result.status)) + "\n" + result.message + "\n");
+  server.stop("job " + std::string(server::to_string(result.status)), true);
+  return result.status == server::JobStatus::completed ? kExitOk : kExitFailure;
+}
+
+}  // namespace
+
+void add_server_command(CLI::App& app, GlobalOptions& global, Command& run) {
+  auto* cmd = app.add_subcommand("server", "Run a server process");
+  auto a = std::make_shared<ServerArgs>();
+  cmd->add_option("--workspace", a->workspace, "Folder for jobs, logs and memory files")->capture_default_str();
+  cmd->add_option("--host", a->host, "Address to listen on")->capture_default_str();
+  cmd->add_option("--port", a->port, "Port to listen on (0: any free port)")->capture_default_str();
+  cmd->add_option("--name", a->name, "This server's name (its certificate's CN)")->capture_default_str();
+  cmd->add_option("--identity", a->identity, "Folder with rootCA.pem, cert.pem and key.pem");
+  cmd->add_flag("--insecure", a->insecure, "Plain TCP instead of mutual TLS (local experiments only)");
+  cmd->add_option("--run-job", a->run_job, "Run this recipe as the server's only job, then exit");
+  cmd->add_option("--job-id", a->job_id, "Id of that job (default: a new UUID)");
+  cmd->add_option("--sites", a->sites, "Comma-separated sites of that job (overrides the recipe's)");
+  cmd->add_option("--port-file", a->port_file, "Write the bound port to FILE once listening");
+  cmd->add_option("-p,--plugin-path", a->plugin_paths, "Search DIR for plugins before the defaults");
+  cmd->add_option("--chunk-kib", a->chunk_kib, "Transfer chunk size in KiB")->capture_default_str();
+  cmd->add_option("--start-timeout", a->start_timeout_s, "Seconds to wait for the job's sites")->capture_default_str();
+  cmd->add_option("--process-name", a->process_name, "Name in logs and memory files")->capture_default_str();
+  cmd->callback([&run, &global, a] { run = [&global, a] { return run_server(*a, global); }; });
+}
+
+}  // namespace cohort::cli

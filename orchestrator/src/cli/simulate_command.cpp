@@ -1,0 +1,39 @@
+// cohort simulate RECIPE: the whole job on this machine, in real processes.
+#include "cli/commands.hpp"
+
+#include "simulate/simulation.hpp"
+
+namespace cohort::cli {
+
+void add_simulate_command(CLI::App& app, GlobalOptions& global, Command& run) {
+  auto* cmd = app.add_subcommand("simulate", "Run a recipe on this machine: one server and K client processes over mutual TLS");
+  auto options = std::make_shared<simulate::SimulationOptions>();
+  auto recipe = std::make_shared<std::string>();
+  auto clients = std::make_shared<std::int64_t>(0);
+  auto workers = std::make_shared<std::int64_t>(0);
+  auto insecure = std::make_shared<bool>(false);
+  auto workspace = std::make_shared<std::string>();
+  auto paths = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("RECIPE", *recipe, "The recipe (TOML)")->required();
+  auto* clients_opt = cmd->add_option("--clients", *clients, "Number of sites (default: the recipe's)")->check(CLI::PositiveNumber);
+  auto* workers_opt = cmd->add_option("--workers", *workers, "Client processes to spread the sites over")->check(CLI::PositiveNumber);
+  auto* insecure_opt = cmd->add_flag("--insecure", *insecure, "Plain TCP instead of mutual TLS");
+  cmd->add_option("--workspace", *workspace, "Where the job's results go (default: workspace/<job>-<time>)");
+  cmd->add_option("-p,--plugin-path", *paths, "Search DIR for plugins before the defaults");
+  cmd->callback([=, &run, &global] {
+    run = [=, &global] {
+      auto log = make_logger("simulate", global.log);
+      simulate::SimulationOptions o;
+      o.recipe = *recipe;
+      if (clients_opt->count()) o.clients = *clients;
+      if (workers_opt->count()) o.workers = *workers;
+      if (insecure_opt->count()) o.insecure = *insecure;
+      o.workspace = *workspace;
+      o.plugin_dirs.assign(paths->begin(), paths->end());
+      o.log_level = global.log.verbose ? "debug" : global.log.level;
+      return simulate::run_simulation(o, *log);
+    };
+  });
+}
+
+}  // namespace cohort::cli

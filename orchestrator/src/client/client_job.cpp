@@ -1,0 +1,81 @@
+#include "client/client_job.hpp"
+
+#include "job_directory.hpp"
+
+#include <spdlog/logger.h>
+#include <spdlog/sinks/basic_file_sink.h>
+
+#include <cstdlib>
+#include <stdexcept>
+
+namespace cohort::client {
+
+ClientMemory client_memory(const recipe::Recipe& recipe) {
+  ClientMemory m;
+  const auto& mem = recipe.memory;
+  m.gc_rounds = recipe.client_controlled ? mem.memory_gc_rounds : mem.client_memory_gc_rounds;
+  m.cuda_empty_cache = mem.cuda_empty_cache;
+  m.clear_cache = mem.clear_cache;
+  if (const char* v = std::getenv("COHORT_CLIENT_MEMORY_GC_ROUNDS"); v && *v) {
+    char* end = nullptr;
+    long long n = std::strtoll(v, &end, 10);
+    if (*end != '\0' || n < 0)
+      throw std::invalid_argument(std::string("COHORT_CLIENT_MEMORY_GC_ROUNDS='") + v +
+                                  "': expected a non-negative integer");
+    m.gc_rounds = n;
+  }
+  if (const char* v = std::getenv("COHORT_CUDA_EMPTY_CACHE"); v && *v) {
+    const std::string s(v);
+    if (s == "true" || s == "1") m.cuda_empty_cache = true;
+    else if (s == "false" || s == "0") m.cuda_empty_cache = false;
+    else throw std::invalid_argument("COHORT_CUDA_EMPTY_CACHE='" + s + "': expected true or false");
+  }
+  return m;
+}
+
+ClientJob::ClientJob(const std::string& job_id, const std::string& recipe_path, const std::string& recipe_text,
+                     const std::vector<std::filesystem::path>& plugin_dirs, const std::filesystem::path& workspace,
+                     const std::string& process_name, std::shared_ptr<spdlog::logger> process_log) {
+  recipe_ = recipe::parse_recipe(recipe_text, recipe_path, plugin_dirs);
+  job_ = recipe_.job;
+  job_.id = job_id;
+  const jobs::JobDirectory directory(workspace, job_id);
+  directory.create();
+  // The job's log: the process's sinks plus the job's own file.
+  std::vector<spdlog::sink_ptr> sinks = process_log->sinks();
+  auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(directory.log(process_name).string());
+  file->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%n] [%P:%t] [%l] %v");
+  sinks.push_back(file);
+  log_ = std::make_shared<spdlog::logger>(process_name, sinks.begin(), sinks.end());
+  log_->set_level(process_log->level());
+  log_->flush_on(spdlog::level::info);
+
+  memory_ = client_memory(recipe_);
+  executor_ = recipe_.executor.loaded->make_executor(PluginConfig{recipe_.executor.args, job_, recipe_.model});
+  cleanup_ = std::make_shared<hooks::PeriodicCleanup>(Role::client, memory_.gc_rounds, memory_.cuda_empty_cache);
+  hooks_ = std::make_unique<hooks::HookBus>(log_);
+  hooks_->add(cleanup_);
+  for (const auto& h : recipe_.hooks) hooks_->add(h.loaded->make_hook(PluginConfig{h.args, job_, recipe_.model}));
+  const auto& mem = recipe_.memory;
+  monitor_ = std::make_unique<hooks::MemoryMonitor>(
+      directory.memory_csv(process_name),
+      hooks::MonitorSettings{mem.monitor_interval, mem.warn_percent, mem.critical_percent, memory_.cuda_empty_cache},
+      log_);
+  log_->info("job {} ('{}'): executor {}, cleanup every {} rounds{}, clear_cache {}", job_id, job_.name,
+             recipe_.executor.plugin, memory_.gc_rounds, memory_.cuda_empty_cache ? " with CUDA cache" : "",
+             memory_.clear_cache);
+}
+
+ClientJob::~ClientJob() = default;
+
+void ClientJob::task_done(std::int64_t round, const std::string& site) {
+  hooks_->fire(Event{EventType::round_ended, Role::client, job_.id, round, site});
+  monitor_->set_round(round + 1);
+}
+
+void ClientJob::keep(Model received, Model sent) {
+  kept_received_ = std::move(received);
+  kept_sent_ = std::move(sent);
+}
+
+}  // namespace cohort::client

@@ -1,0 +1,69 @@
+#pragma once
+// A job as a client process sees it: the recipe the server announced, the executor it
+// names, the memory settings (environment over recipe) and the hooks that apply them.
+
+#include "hooks/builtin_hooks.hpp"
+#include "hooks/hook_bus.hpp"
+#include "hooks/memory_monitor.hpp"
+#include "recipe/recipe.hpp"
+
+#include <cohort/executor.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace spdlog {
+class logger;
+}
+
+namespace cohort::client {
+
+/// Memory settings of a client for one job.
+struct ClientMemory {
+  std::int64_t gc_rounds = 0;
+  bool cuda_empty_cache = false;
+  bool clear_cache = true;
+};
+
+/// The recipe's client memory settings, overridden by COHORT_CLIENT_MEMORY_GC_ROUNDS and
+/// COHORT_CUDA_EMPTY_CACHE when set (so that external processes and operators can change
+/// them without editing the recipe). Throws std::invalid_argument on a bad variable.
+ClientMemory client_memory(const recipe::Recipe& recipe);
+
+class ClientJob {
+ public:
+  /// Loads the announced recipe (with this machine's plugins) and makes the executor.
+  ClientJob(const std::string& job_id, const std::string& recipe_path, const std::string& recipe_text,
+            const std::vector<std::filesystem::path>& plugin_dirs, const std::filesystem::path& workspace,
+            const std::string& process_name, std::shared_ptr<spdlog::logger> process_log);
+  ~ClientJob();
+
+  const JobInfo& info() const { return job_; }
+  Executor& executor() { return *executor_; }
+  spdlog::logger& log() { return *log_; }
+  const ClientMemory& memory() const { return memory_; }
+
+  /// After a task's result is on the wire: fires round_ended for the client role (the
+  /// periodic cleanup hook runs when due) and labels the memory samples.
+  void task_done(std::int64_t round, const std::string& site);
+  /// Keeps the last received and sent models when clear_cache is false.
+  void keep(Model received, Model sent);
+  /// Rounds after which the periodic cleanup ran.
+  std::vector<std::int64_t> cleaned_rounds() const { return cleanup_->cleaned_rounds(); }
+
+ private:
+  JobInfo job_;
+  std::shared_ptr<spdlog::logger> log_;
+  recipe::Recipe recipe_;
+  ClientMemory memory_;
+  std::shared_ptr<Executor> executor_;
+  std::unique_ptr<hooks::HookBus> hooks_;
+  std::shared_ptr<hooks::PeriodicCleanup> cleanup_;
+  std::unique_ptr<hooks::MemoryMonitor> monitor_;
+  Model kept_received_;
+  Model kept_sent_;
+};
+
+}  // namespace cohort::client

@@ -1,0 +1,226 @@
+#include "client/client_process.hpp"
+
+#include "client/site_link.hpp"
+
+#include <spdlog/logger.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+
+namespace cohort::client {
+
+using Clock = std::chrono::steady_clock;
+
+/// A task's model, filled by the connection once the worker releases its hold.
+struct ClientProcess::TaskModel {
+  std::mutex mutex;
+  std::condition_variable done;
+  bool finished = false;
+  bool ok = false;
+  std::string error;
+  Model model;
+};
+
+namespace {
+
+class TaskSink final : public ResultSink {
+ public:
+  explicit TaskSink(std::shared_ptr<ClientProcess::TaskModel> slot) : slot_(std::move(slot)) {}
+  void begin_tensor(const TensorInfo& t) override { builder_.begin_tensor(t); }
+  std::span<std::byte> chunk_destination(std::uint64_t offset, std::size_t len) override {
+    return builder_.chunk_destination(offset, len);
+  }
+  void chunk_received(std::uint64_t offset, std::span<const std::byte> data) override {
+    builder_.chunk_received(offset, data);
+  }
+  void commit() override { finish(true, {}); }
+  void abandon(const std::string& reason) override { finish(false, reason); }
+  ~TaskSink() override {
+    if (!finished_) finish(false, "the model stream was dropped");
+  }
+
+ private:
+  void finish(bool ok, const std::string& error) {
+    finished_ = true;
+    std::lock_guard lock(slot_->mutex);
+    slot_->finished = true;
+    slot_->ok = ok;
+    slot_->error = error;
+    if (ok) slot_->model = builder_.take();
+    slot_->done.notify_all();
+  }
+  std::shared_ptr<ClientProcess::TaskModel> slot_;
+  ModelBuilder builder_;
+  bool finished_ = false;
+};
+
+/// What the executor sees of its site.
+class SiteContext final : public ExecutorContext {
+ public:
+  SiteContext(const std::string& site, std::int64_t index, std::int64_t count, ClientJob& job,
+              const std::atomic<bool>& stopping)
+      : site_(site), index_(index), count_(count), job_(job), stopping_(stopping) {}
+  const std::string& site() const override { return site_; }
+  std::int64_t site_index() const override { return index_; }
+  std::int64_t num_sites() const override { return count_; }
+  const JobInfo& job() const override { return job_.info(); }
+  spdlog::logger& log() override { return job_.log(); }
+  bool abort_requested() const override { return stopping_.load(); }
+
+ private:
+  std::string site_;
+  std::int64_t index_;
+  std::int64_t count_;
+  ClientJob& job_;
+  const std::atomic<bool>& stopping_;
+};
+
+}  // namespace
+
+std::shared_ptr<ClientProcess::TaskModel> ClientProcess::new_task_model() { return std::make_shared<TaskModel>(); }
+
+std::unique_ptr<ResultSink> ClientProcess::sink_for(std::shared_ptr<TaskModel> model) {
+  return std::make_unique<TaskSink>(std::move(model));
+}
+
+ClientProcess::ClientProcess(ClientOptions options, std::shared_ptr<spdlog::logger> log)
+    : options_(std::move(options)), log_(std::move(log)) {
+  for (const auto& identity : options_.sites) links_.push_back(std::make_shared<SiteLink>(*this, identity));
+}
+
+ClientProcess::~ClientProcess() {
+  stop();
+  if (worker_.joinable()) worker_.join();
+}
+
+int ClientProcess::run() {
+  worker_ = std::thread([this] { worker_loop(); });
+  auto guard = boost::asio::make_work_guard(io_);
+  for (auto& link : links_) link->start();
+  log_->info("client '{}' hosts {} site(s), server {}:{}", options_.process_name, links_.size(),
+             options_.server_host, options_.server_port);
+  std::thread stopper([this, &guard] {
+    std::unique_lock lock(mutex_);
+    work_ready_.wait(lock, [this] { return stopping_.load(); });
+    lock.unlock();
+    boost::asio::post(io_, [this] {
+      for (auto& link : links_) link->stop();
+    });
+    guard.reset();
+  });
+  io_.run();
+  stopper.join();
+  if (worker_.joinable()) worker_.join();
+  return status_.load();
+}
+
+void ClientProcess::stop(int status) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    status_ = status;
+    stopping_ = true;
+  }
+  work_ready_.notify_all();
+}
+
+void ClientProcess::announce(const net::JobAnnounce& job) {
+  std::lock_guard lock(mutex_);
+  work_.push_back({[this, job] { prepare_job(job); }});
+  work_ready_.notify_all();
+}
+
+void ClientProcess::enqueue(std::shared_ptr<SiteLink> link, std::shared_ptr<net::Connection> connection,
+                            net::TaskHeader header, std::shared_ptr<TaskModel> model) {
+  std::lock_guard lock(mutex_);
+  work_.push_back({[this, link, connection, header, model] { run_task(*link, *connection, header, model); }});
+  work_ready_.notify_all();
+}
+
+void ClientProcess::worker_loop() {
+  while (true) {
+    WorkItem item;
+    {
+      std::unique_lock lock(mutex_);
+      work_ready_.wait(lock, [this] { return stopping_ || !work_.empty(); });
+      if (stopping_) return;
+      item = std::move(work_.front());
+      work_.pop_front();
+    }
+    item.run();
+  }
+}
+
+void ClientProcess::prepare_job(const net::JobAnnounce& job) {
+  if (jobs_.count(job.job_id)) return;  // announced again after a reconnect
+  try {
+    jobs_[job.job_id] = std::make_unique<ClientJob>(job.job_id, job.recipe_path, job.recipe_text,
+                                                    options_.plugin_dirs, options_.workspace,
+                                                    options_.process_name, log_);
+  } catch (const std::exception& e) {
+    log_->error("job {}: cannot prepare it here: {}", job.job_id, e.what());
+  }
+}
+
+void ClientProcess::run_task(SiteLink& link, net::Connection& connection, const net::TaskHeader& header,
+                             const std::shared_ptr<TaskModel> & slot) {
+  Task task{header.name, header.round, {}, header.meta};
+  if (header.has_model) {
+    // Our turn: let the model in from the socket, straight into fresh tensors.
+    connection.release_hold();
+    std::unique_lock lock(slot->mutex);
+    slot->done.wait(lock, [&] { return slot->finished || stopping_.load(); });
+    if (!slot->finished || !slot->ok) {
+      log_->warn("site '{}': task {} dropped: {}", link.site(), header.task_id,
+                 slot->finished ? slot->error : std::string("client stopping"));
+      return;
+    }
+    task.model = std::move(slot->model);
+  }
+
+  net::ResultHeader result_header;
+  result_header.task_id = header.task_id;
+  result_header.job_id = header.job_id;
+  result_header.round = header.round;
+  Model result;
+  auto job_it = jobs_.find(header.job_id);
+  ClientJob* job = job_it == jobs_.end() ? nullptr : job_it->second.get();
+  const auto start = Clock::now();
+  if (!job) {
+    result_header.ok = false;
+    result_header.error = "job " + header.job_id + " is not prepared on this client (see its log)";
+  } else {
+    SiteContext ctx(link.site(), header.site_index, header.num_sites, *job, stopping_);
+    Model received_reference = job->memory().clear_cache ? Model{} : task.model;
+    try {
+      result = job->executor().execute(std::move(task), ctx);
+    } catch (const std::exception& e) {
+      result_header.ok = false;
+      result_header.error = std::string("executor failed: ") + e.what();
+      job->log().error("site '{}': round {} task '{}' failed: {}", link.site(), header.round, header.name, e.what());
+    }
+    if (!job->memory().clear_cache) job->keep(std::move(received_reference), result);
+  }
+  result.metrics["seconds"] = std::chrono::duration<double>(Clock::now() - start).count();
+  result_header.num_steps = result.num_steps;
+  result_header.metrics = result.metrics;
+  result_header.has_model = result_header.ok && !result.tensors.empty();
+
+  // Send, then wait until the bytes are on the wire: the connection drops its reference
+  // to the result as soon as it is written, and so do we (clear_cache).
+  auto sent = std::make_shared<TaskModel>();
+  auto on_written = [sent](bool) {
+    std::lock_guard lock(sent->mutex);
+    sent->finished = true;
+    sent->done.notify_all();
+  };
+  if (result_header.has_model) connection.send(result_header, std::move(result), on_written);
+  else connection.send(result_header, on_written);
+  result = Model{};
+  {
+    std::unique_lock lock(sent->mutex);
+    sent->done.wait(lock, [&] { return sent->finished || stopping_.load(); });
+  }
+  if (job) job->task_done(header.round, link.site());
+}
+
+}  // namespace cohort::client

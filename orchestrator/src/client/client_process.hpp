@@ -1,0 +1,99 @@
+#pragma once
+// A client process: hosts one or more sites (one connection and identity each) and runs
+// their tasks in turn on one worker thread. A task's model is read from the socket only
+// when its turn comes, and every tensor of a task is released before the next starts.
+
+#include "client/client_job.hpp"
+#include "net/connection.hpp"
+#include "net/tls.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+namespace cohort::client {
+
+/// One site hosted by the process.
+struct SiteIdentity {
+  std::string name;
+  /// Its certificate (none with --insecure).
+  std::optional<net::TlsFiles> tls;
+};
+
+struct ClientOptions {
+  /// Name of this process (memory/<process>.csv, logs/<process>.log).
+  std::string process_name = "client";
+  std::string server_host = "127.0.0.1";
+  std::uint16_t server_port = 0;
+  /// The server's certificate must carry this common name.
+  std::string server_name = "server";
+  std::vector<SiteIdentity> sites;
+  std::filesystem::path workspace;
+  std::vector<std::filesystem::path> plugin_dirs;
+  net::ConnectionOptions connection;
+  /// Exit when the server says a final goodbye (simulation), instead of reconnecting.
+  bool exit_on_final_bye = false;
+  std::chrono::milliseconds reconnect_initial{500};
+  std::chrono::milliseconds reconnect_max{30000};
+};
+
+class SiteLink;
+
+class ClientProcess {
+ public:
+  ClientProcess(ClientOptions options, std::shared_ptr<spdlog::logger> log);
+  ~ClientProcess();
+
+  /// Connects every site and serves tasks until stop() or a final goodbye (when
+  /// exit_on_final_bye). Returns the exit status: 0, or 1 after a fatal refusal.
+  int run();
+  /// Stops (thread-safe).
+  void stop(int status = 0);
+
+  const ClientOptions& options() const { return options_; }
+  spdlog::logger& log() { return *log_; }
+  const std::shared_ptr<spdlog::logger>& logger() const { return log_; }
+  boost::asio::io_context& io() { return io_; }
+  bool stopping() const { return stopping_.load(); }
+
+  /// Called by site links (on their strands).
+  void announce(const net::JobAnnounce& job);
+  /// A task arrived; `model` fills in once the connection's hold is released.
+  struct TaskModel;
+  void enqueue(std::shared_ptr<SiteLink> link, std::shared_ptr<net::Connection> connection, net::TaskHeader header,
+               std::shared_ptr<TaskModel> model);
+  /// A sink that fills `model`.
+  static std::unique_ptr<ResultSink> sink_for(std::shared_ptr<TaskModel> model);
+  static std::shared_ptr<TaskModel> new_task_model();
+
+ private:
+  struct WorkItem {
+    std::function<void()> run;
+  };
+  void worker_loop();
+  void prepare_job(const net::JobAnnounce& job);
+  void run_task(SiteLink& link, net::Connection& connection, const net::TaskHeader& header,
+                const std::shared_ptr<TaskModel>& model);
+
+  ClientOptions options_;
+  std::shared_ptr<spdlog::logger> log_;
+  boost::asio::io_context io_;
+  std::vector<std::shared_ptr<SiteLink>> links_;
+  std::map<std::string, std::unique_ptr<ClientJob>> jobs_;
+  std::mutex mutex_;
+  std::condition_variable work_ready_;
+  std::deque<WorkItem> work_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> status_{0};
+  std::thread worker_;
+};
+
+}  // namespace cohort::client

@@ -1,0 +1,129 @@
+#include "client/site_link.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/logger.h>
+
+namespace cohort::client {
+
+SiteLink::SiteLink(ClientProcess& process, SiteIdentity identity)
+    : process_(process),
+      identity_(std::move(identity)),
+      retry_timer_(process.io()),
+      backoff_(process.options().reconnect_initial) {
+  if (identity_.tls) tls_ = std::make_unique<boost::asio::ssl::context>(net::make_client_context(*identity_.tls));
+}
+
+void SiteLink::start() {
+  auto self = shared_from_this();
+  boost::asio::co_spawn(process_.io(), connect(), [self](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& error) {
+      self->process_.log().warn("site '{}': cannot connect to {}:{}: {}", self->site(),
+                                self->process_.options().server_host, self->process_.options().server_port,
+                                error.what());
+    }
+    self->schedule_reconnect();
+  });
+}
+
+boost::asio::awaitable<void> SiteLink::connect() {
+  const auto& options = process_.options();
+  net::tcp::resolver resolver(process_.io());
+  auto endpoints = co_await resolver.async_resolve(options.server_host, std::to_string(options.server_port),
+                                                   boost::asio::use_awaitable);
+  net::tcp::socket socket(process_.io());
+  co_await boost::asio::async_connect(socket, endpoints, boost::asio::use_awaitable);
+  socket.set_option(net::tcp::no_delay(true));
+  auto connection = std::make_shared<net::Connection>(process_.io(), std::move(socket), tls_.get(), false,
+                                                      options.connection, process_.logger());
+  connection->set_label(site() + "->" + options.server_host + ":" + std::to_string(options.server_port));
+  {
+    std::lock_guard lock(mutex_);
+    connection_ = connection;
+    welcomed_ = false;
+  }
+  connection->start(shared_from_this());
+  connection->send(net::Hello{net::kProtocolVersion, site(), options.process_name, "cohort"});
+}
+
+void SiteLink::schedule_reconnect() {
+  if (process_.stopping() || final_refusal_) return;
+  process_.log().info("site '{}': reconnecting in {} ms", site(), backoff_.count());
+  retry_timer_.expires_after(backoff_);
+  backoff_ = std::min(backoff_ * 2, process_.options().reconnect_max);
+  retry_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec && !self->process_.stopping()) self->start();
+  });
+}
+
+void SiteLink::stop() {
+  std::shared_ptr<net::Connection> connection;
+  {
+    std::lock_guard lock(mutex_);
+    connection = connection_;
+  }
+  boost::system::error_code ignored;
+  retry_timer_.cancel();
+  if (connection) connection->close("client stopping");
+}
+
+net::Reception SiteLink::on_message(net::Connection& connection, net::Message& message) {
+  if (auto* welcome = std::get_if<net::Welcome>(&message)) {
+    if (connection.secure() && connection.peer_name() != process_.options().server_name) {
+      connection.close("the server presented the certificate of '" + connection.peer_name() + "', not of '" +
+                       process_.options().server_name + "'");
+      return {};
+    }
+    welcomed_ = true;
+    backoff_ = process_.options().reconnect_initial;
+    connection.established();
+    process_.log().info("site '{}': connected to server '{}' ({})", site(), welcome->server,
+                        connection.secure() ? "mutual TLS" : "plain TCP");
+    return {};
+  }
+  if (auto* refuse = std::get_if<net::Refuse>(&message)) {
+    // A refusal is about who we are or what we speak: retrying would not change it.
+    process_.log().error("site '{}': the server refused the connection: {}", site(), refuse->reason);
+    final_refusal_ = true;
+    connection.close("refused by the server");
+    process_.stop(1);
+    return {};
+  }
+  if (!welcomed_) {
+    connection.close(std::string("protocol error: ") + net::to_string(net::frame_type(message)) + " before WELCOME");
+    return {};
+  }
+  if (auto* bye = std::get_if<net::Bye>(&message)) {
+    process_.log().info("site '{}': the server said goodbye: {}", site(), bye->reason);
+    if (bye->final && process_.options().exit_on_final_bye) process_.stop(0);
+    connection.close("server said goodbye");
+    return {};
+  }
+  if (auto* job = std::get_if<net::JobAnnounce>(&message)) {
+    process_.announce(*job);
+    return {};
+  }
+  if (auto* task = std::get_if<net::TaskHeader>(&message)) {
+    auto model = ClientProcess::new_task_model();
+    process_.enqueue(shared_from_this(), connection.shared_from_this(), *task, model);
+    if (!task->has_model) return {};
+    return net::Reception{ClientProcess::sink_for(model), true};
+  }
+  connection.close(std::string("protocol error: a server may not send ") + net::to_string(net::frame_type(message)));
+  return {};
+}
+
+void SiteLink::on_closed(net::Connection&, const std::string& reason) {
+  {
+    std::lock_guard lock(mutex_);
+    connection_.reset();
+  }
+  if (!process_.stopping()) schedule_reconnect();
+}
+
+}  // namespace cohort::client

@@ -1,0 +1,42 @@
+#include "hooks/memory_monitor.hpp"
+
+#include <spdlog/logger.h>
+
+namespace cohort::hooks {
+
+MemoryMonitor::MemoryMonitor(const std::filesystem::path& csv, MonitorSettings settings,
+                             std::shared_ptr<spdlog::logger> log)
+    : settings_(settings), log_(std::move(log)) {
+  sampler_ = std::make_unique<memory::Sampler>(csv, settings_.interval,
+                                               [this](const memory::Sample& s) { on_sample(s); });
+}
+
+MemoryMonitor::~MemoryMonitor() { sampler_.reset(); }
+
+void MemoryMonitor::set_round(std::int64_t round) {
+  sampler_->set_round(round);
+  sampler_->sample();
+}
+
+void MemoryMonitor::on_sample(const memory::Sample& s) {
+  const auto now_ms = static_cast<std::int64_t>(s.elapsed_seconds * 1000);
+  auto cooled = [&](std::atomic<std::int64_t>& last) {
+    std::int64_t previous = last.load();
+    return (previous < 0 || now_ms - previous >= settings_.cooldown.count()) &&
+           last.compare_exchange_strong(previous, now_ms);
+  };
+  const double percent = s.system.used_percent;
+  if (percent >= settings_.critical_percent) {
+    if (cooled(last_cleanup_ms_)) {
+      log_->error("system RAM {:.1f}% used (critical at {:.0f}%): cleaning memory up now", percent,
+                  settings_.critical_percent);
+      memory::cleanup_memory(settings_.cuda_empty_cache, log_.get());
+      ++emergencies_;
+    }
+  } else if (percent >= settings_.warn_percent && cooled(last_warning_ms_)) {
+    log_->warn("system RAM {:.1f}% used (warning at {:.0f}%); this process holds {:.1f} MiB", percent,
+               settings_.warn_percent, s.process.rss_bytes / (1024.0 * 1024.0));
+  }
+}
+
+}  // namespace cohort::hooks

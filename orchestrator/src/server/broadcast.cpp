@@ -1,0 +1,168 @@
+#include "server/broadcast.hpp"
+
+namespace cohort::server {
+
+using Clock = std::chrono::steady_clock;
+
+/// One result's sink, guarded so that closing the broadcast can cut it off.
+struct Broadcast::Entry {
+  std::mutex mutex;
+  std::unique_ptr<ResultSink> sink;
+};
+
+class Broadcast::Target final : public PendingTask {
+ public:
+  Target(std::shared_ptr<Broadcast> owner, std::string site) : owner_(std::move(owner)), site_(std::move(site)) {}
+  std::unique_ptr<ResultSink> on_result(const ResultInfo& info, bool has_model) override {
+    return owner_->open(site_, info, has_model);
+  }
+  void on_failure(const std::string& site, const std::string& reason) override { owner_->fail(site_, reason); }
+
+ private:
+  std::shared_ptr<Broadcast> owner_;
+  std::string site_;
+};
+
+class Broadcast::GuardedSink final : public ResultSink {
+ public:
+  GuardedSink(std::shared_ptr<Broadcast> owner, std::shared_ptr<Entry> entry, std::string site, ResultInfo info)
+      : owner_(std::move(owner)), entry_(std::move(entry)), site_(std::move(site)), info_(std::move(info)) {}
+
+  void begin_tensor(const TensorInfo& t) override {
+    with_sink([&](ResultSink& s) { s.begin_tensor(t); });
+  }
+  void chunk_received(std::uint64_t offset, std::span<const std::byte> data) override {
+    with_sink([&](ResultSink& s) { s.chunk_received(offset, data); });
+  }
+  void end_tensor() override {
+    with_sink([](ResultSink& s) { s.end_tensor(); });
+  }
+  void commit() override {
+    bool committed = false;
+    {
+      std::lock_guard lock(entry_->mutex);
+      if (entry_->sink) {
+        entry_->sink->commit();
+        entry_->sink.reset();
+        committed = true;
+      }
+    }
+    if (committed) owner_->complete(site_, info_);
+  }
+  void abandon(const std::string& reason) override {
+    {
+      std::lock_guard lock(entry_->mutex);
+      if (!entry_->sink) return;
+      entry_->sink->abandon(reason);
+      entry_->sink.reset();
+    }
+    owner_->fail(site_, "result cut off: " + reason);
+  }
+
+ private:
+  template <class F>
+  void with_sink(F&& f) {
+    std::lock_guard lock(entry_->mutex);
+    if (entry_->sink) f(*entry_->sink);
+  }
+
+  std::shared_ptr<Broadcast> owner_;
+  std::shared_ptr<Entry> entry_;
+  std::string site_;
+  ResultInfo info_;
+};
+
+Broadcast::Broadcast(Reducer& reducer, std::vector<std::string> targets)
+    : reducer_(reducer), outstanding_(targets.begin(), targets.end()) {}
+
+std::shared_ptr<PendingTask> Broadcast::pending_for(const std::string& site) {
+  return std::make_shared<Target>(shared_from_this(), site);
+}
+
+std::unique_ptr<ResultSink> Broadcast::open(const std::string& site, const ResultInfo& info, bool has_model) {
+  std::unique_lock lock(mutex_);
+  if (closed_ || !outstanding_.count(site)) return nullptr;  // late: the round is over
+  auto entry = std::make_shared<Entry>();
+  entry->sink = reducer_.open(info);
+  if (!has_model) {
+    // Metrics only: the result is complete now.
+    entry->sink->commit();
+    outstanding_.erase(site);
+    received_.push_back(info);
+    changed_.notify_all();
+    return nullptr;
+  }
+  entries_.push_back(entry);
+  return std::make_unique<GuardedSink>(shared_from_this(), std::move(entry), site, info);
+}
+
+void Broadcast::complete(const std::string& site, const ResultInfo& info) {
+  std::lock_guard lock(mutex_);
+  if (!outstanding_.erase(site)) return;
+  received_.push_back(info);
+  changed_.notify_all();
+}
+
+void Broadcast::fail(const std::string& site, const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  if (!outstanding_.erase(site)) return;
+  failed_.push_back({site, reason});
+  changed_.notify_all();
+}
+
+void Broadcast::close(const std::string& reason) {
+  std::vector<std::shared_ptr<Entry>> entries;
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    for (const auto& site : outstanding_) failed_.push_back({site, reason});
+    outstanding_.clear();
+    entries.swap(entries_);
+  }
+  // Each entry's lock waits for a fold in progress; afterwards its sink is gone.
+  for (const auto& entry : entries) {
+    std::lock_guard lock(entry->mutex);
+    if (entry->sink) {
+      entry->sink->abandon(reason);
+      entry->sink.reset();
+    }
+  }
+}
+
+BroadcastOutcome Broadcast::wait(const BroadcastOptions& options, const std::function<bool()>& abort) {
+  const auto start = Clock::now();
+  const auto deadline = options.timeout.count() > 0 ? start + options.timeout : Clock::time_point::max();
+  std::optional<Clock::time_point> enough_since;
+  std::string reason = "not waited for";
+  {
+    std::unique_lock lock(mutex_);
+    const std::size_t total = outstanding_.size() + received_.size() + failed_.size();
+    const std::size_t needed = options.min_responses == 0 ? total : std::min(options.min_responses, total);
+    while (!outstanding_.empty()) {
+      const auto now = Clock::now();
+      if (abort && abort()) {
+        reason = "job aborted";
+        break;
+      }
+      if (now >= deadline) {
+        reason = "timed out after " + std::to_string(options.timeout.count()) + " ms";
+        break;
+      }
+      if (received_.size() >= needed) {
+        if (!enough_since) enough_since = now;
+        if (now >= *enough_since + options.wait_after_min) {
+          reason = "not waited for: " + std::to_string(received_.size()) + " results were enough";
+          break;
+        }
+      }
+      auto wake = std::min(deadline, now + std::chrono::milliseconds(200));
+      if (enough_since) wake = std::min(wake, *enough_since + options.wait_after_min);
+      changed_.wait_until(lock, wake);
+    }
+  }
+  close(reason);
+  std::lock_guard lock(mutex_);
+  return BroadcastOutcome{received_, failed_};
+}
+
+}  // namespace cohort::server

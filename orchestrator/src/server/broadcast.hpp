@@ -1,0 +1,53 @@
+#pragma once
+// The server's side of ControllerContext::broadcast(): one task to many sites, results
+// streamed into the controller's reducer as they arrive, and a wait with the options'
+// deadlines. Once the wait is over the broadcast is closed: sinks still open are
+// abandoned and late results are dropped, so the reducer is never called again.
+
+#include "server/pending_task.hpp"
+
+#include <cohort/controller.hpp>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <vector>
+
+namespace cohort::server {
+
+class Broadcast : public std::enable_shared_from_this<Broadcast> {
+ public:
+  Broadcast(Reducer& reducer, std::vector<std::string> targets);
+
+  /// The PendingTask for `site` (one per target).
+  std::shared_ptr<PendingTask> pending_for(const std::string& site);
+
+  /// Blocks until every target answered, or the options say to stop waiting, or
+  /// `abort` returns true; then closes and returns what came of it.
+  BroadcastOutcome wait(const BroadcastOptions& options, const std::function<bool()>& abort);
+
+  struct Entry;
+
+ private:
+  class Target;
+  class GuardedSink;
+  friend class Target;
+  friend class GuardedSink;
+
+  std::unique_ptr<ResultSink> open(const std::string& site, const ResultInfo& info, bool has_model);
+  void complete(const std::string& site, const ResultInfo& info);
+  void fail(const std::string& site, const std::string& reason);
+  void close(const std::string& reason);
+
+  Reducer& reducer_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool closed_ = false;
+  std::set<std::string> outstanding_;
+  std::vector<ResultInfo> received_;
+  std::vector<SiteFailure> failed_;
+  std::vector<std::shared_ptr<Entry>> entries_;
+};
+
+}  // namespace cohort::server

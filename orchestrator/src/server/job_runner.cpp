@@ -1,0 +1,290 @@
+#include "server/job_runner.hpp"
+
+#include "server/broadcast.hpp"
+
+#include <cohort/memory.hpp>
+
+#include <spdlog/logger.h>
+
+#include <algorithm>
+#include <fstream>
+
+namespace cohort::server {
+
+using Clock = std::chrono::steady_clock;
+
+const char* to_string(JobStatus status) {
+  switch (status) {
+    case JobStatus::completed: return "COMPLETED";
+    case JobStatus::aborted: return "ABORTED";
+    case JobStatus::execution_exception: return "EXECUTION_EXCEPTION";
+    case JobStatus::abnormal: return "ABNORMAL";
+    case JobStatus::can_not_schedule: return "CAN_NOT_SCHEDULE";
+  }
+  return "UNKNOWN";
+}
+
+namespace {
+
+double mib(std::uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
+
+/// Collects one whole result model (send-and-wait).
+class Collect final : public Reducer {
+ public:
+  std::unique_ptr<ResultSink> open(const ResultInfo& info) override {
+    info_ = info;
+    auto builder = std::make_unique<Forward>(this);
+    return builder;
+  }
+  ResultInfo info_;
+  Model model_;
+
+ private:
+  class Forward final : public ResultSink {
+   public:
+    explicit Forward(Collect* owner) : owner_(owner) {}
+    void begin_tensor(const TensorInfo& t) override { builder_.begin_tensor(t); }
+    std::span<std::byte> chunk_destination(std::uint64_t offset, std::size_t len) override {
+      return builder_.chunk_destination(offset, len);
+    }
+    void chunk_received(std::uint64_t offset, std::span<const std::byte> data) override {
+      builder_.chunk_received(offset, data);
+    }
+    void commit() override { owner_->model_ = builder_.take(); }
+
+   private:
+    Collect* owner_;
+    ModelBuilder builder_;
+  };
+};
+
+}  // namespace
+
+JobRunner::JobRunner(Server& server, JobSetup setup, std::shared_ptr<spdlog::logger> log)
+    : server_(server),
+      setup_(std::move(setup)),
+      log_(std::move(log)),
+      directory_(setup_.workspace, setup_.job_id),
+      job_(setup_.recipe.job),
+      hooks_(log_),
+      rng_(std::hash<std::string>{}(setup_.job_id)) {
+  job_.id = setup_.job_id;
+  global_ = std::move(setup_.initial_model);
+}
+
+JobRunner::~JobRunner() { server_.remove_listener(this); }
+
+bool JobRunner::participates(const std::string& site) const {
+  return std::find(participants_.begin(), participants_.end(), site) != participants_.end();
+}
+
+std::int64_t JobRunner::site_index(const std::string& site) const {
+  auto it = std::find(participants_.begin(), participants_.end(), site);
+  return it == participants_.end() ? 0 : it - participants_.begin();
+}
+
+void JobRunner::fire(EventType type, std::int64_t round, const std::string& site) {
+  hooks_.fire(Event{type, Role::server, job_.id, round, site});
+}
+
+void JobRunner::announce(const std::string& site) {
+  server_.send(site, net::JobAnnounce{job_.id, setup_.recipe.file.string(), setup_.recipe_text});
+}
+
+void JobRunner::site_joined(const std::string& site) {
+  if (!started_ || !participates(site)) return;
+  announce(site);
+  fire(EventType::site_joined, -1, site);
+}
+
+void JobRunner::site_lost(const std::string& site, const std::string& reason) {
+  if (!started_ || !participates(site)) return;
+  log_->warn("site '{}' lost: {}", site, reason);
+  fire(EventType::site_lost, -1, site);
+}
+
+std::vector<std::string> JobRunner::sites() const {
+  std::vector<std::string> out;
+  for (const auto& s : server_.connected_sites()) {
+    if (participates(s)) out.push_back(s);
+  }
+  return out;
+}
+
+std::vector<std::string> JobRunner::sample(std::size_t n) {
+  auto available = sites();
+  if (n >= available.size()) return available;
+  std::shuffle(available.begin(), available.end(), rng_);
+  available.resize(n);
+  std::sort(available.begin(), available.end());
+  return available;
+}
+
+void JobRunner::set_global_model(Model model) {
+  global_ = std::move(model);  // the previous global model is released here
+}
+
+BroadcastOutcome JobRunner::broadcast(const Task& task, const std::vector<std::string>& targets, Reducer& reducer,
+                                      const BroadcastOptions& options) {
+  auto broadcast = std::make_shared<Broadcast>(reducer, targets);
+  for (const auto& site : targets) {
+    net::TaskHeader header;
+    header.task_id = server_.next_task_id();
+    header.job_id = job_.id;
+    header.name = task.name;
+    header.round = task.round;
+    header.site_index = site_index(site);
+    header.num_sites = static_cast<std::int64_t>(participants_.size());
+    header.meta = task.meta;
+    header.has_model = true;
+    server_.send_task(site, std::move(header), task.model, broadcast->pending_for(site));
+    fire(EventType::task_sent, task.round, site);
+  }
+  BroadcastOutcome outcome = broadcast->wait(options, [this] { return abort_requested(); });
+  for (const auto& r : outcome.received) fire(EventType::result_received, task.round, r.site);
+  for (const auto& r : outcome.received) fire(EventType::result_aggregated, task.round, r.site);
+  round_received_ += outcome.received.size();
+  round_failed_ += outcome.failed.size();
+  return outcome;
+}
+
+SendResult JobRunner::send(const Task& task, const std::string& site, const SendOptions& options) {
+  Collect collect;
+  BroadcastOptions broadcast_options;
+  broadcast_options.timeout = options.timeout;
+  auto outcome = broadcast(task, {site}, collect, broadcast_options);
+  SendResult result;
+  if (!outcome.received.empty()) {
+    result.ok = true;
+    result.info = outcome.received.front();
+    result.model = std::move(collect.model_);
+    result.model.round = result.info.round;
+    result.model.num_steps = result.info.num_steps;
+    result.model.metrics = result.info.metrics;
+  } else {
+    result.error = outcome.failed.empty() ? "no result" : outcome.failed.front().reason;
+  }
+  return result;
+}
+
+void JobRunner::round_started(std::int64_t round) {
+  round_start_ = Clock::now();
+  round_received_ = round_failed_ = 0;
+  if (monitor_) monitor_->set_round(round);
+  log_->info("round {}/{} started", round + 1, job_.num_rounds);
+  fire(EventType::round_started, round);
+}
+
+void JobRunner::round_ended(std::int64_t round) {
+  fire(EventType::round_ended, round);  // the periodic cleanup runs here, after persist
+  const double seconds = std::chrono::duration<double>(Clock::now() - round_start_).count();
+  const auto mem = memory::process_memory();
+  const auto alloc = memory::allocator_stats();
+  rounds_->append(std::to_string(round) + "," + std::to_string(seconds) + "," + std::to_string(round_received_) +
+                  "," + std::to_string(round_failed_) + "," + std::to_string(mib(mem.rss_bytes)) + "," +
+                  std::to_string(mib(mem.peak_rss_bytes)) + "," + std::to_string(mib(alloc.free_bytes)));
+  log_->info("round {}/{} done in {:.2f} s: {} results, {} failed; server rss {:.1f} MiB (peak {:.1f}), allocator free {:.1f} MiB",
+             round + 1, job_.num_rounds, seconds, round_received_, round_failed_, mib(mem.rss_bytes),
+             mib(mem.peak_rss_bytes), mib(alloc.free_bytes));
+  rounds_completed_ = round + 1;
+  if (monitor_) monitor_->set_round(round + 1);
+}
+
+void JobRunner::persist(const Model& model, std::string_view tag) {
+  save_checkpoint(model, directory_.artifact(std::string(tag)));
+}
+
+void JobRunner::record_metrics(std::int64_t round, const std::string& site, const Metrics& metrics) {
+  metrics_->append(jobs::metrics_row(round, site, metrics));
+}
+
+JobResult JobRunner::run() {
+  const auto start = Clock::now();
+  JobResult result;
+  directory_.create();
+  {
+    std::ofstream out(directory_.recipe(), std::ios::binary);
+    out << setup_.recipe_text;
+  }
+  metrics_ = std::make_unique<jobs::CsvLog>(directory_.metrics_csv(), jobs::kMetricsHeader);
+  rounds_ = std::make_unique<jobs::CsvLog>(directory_.rounds_csv(),
+                                           "round,seconds,results,failed,server_rss_mb,server_peak_rss_mb,server_alloc_free_mb");
+  const auto& mem = setup_.recipe.memory;
+  monitor_ = std::make_unique<hooks::MemoryMonitor>(
+      directory_.memory_csv(setup_.process_name),
+      hooks::MonitorSettings{mem.monitor_interval, mem.warn_percent, mem.critical_percent, mem.cuda_empty_cache},
+      log_);
+
+  // Built-in hooks first, then the recipe's.
+  const std::int64_t gc_rounds =
+      setup_.recipe.client_controlled ? 0 : mem.server_memory_gc_rounds;
+  hooks_.add(std::make_shared<hooks::PeriodicCleanup>(Role::server, gc_rounds, mem.cuda_empty_cache));
+  for (const auto& h : setup_.recipe.hooks) {
+    hooks_.add(h.loaded->make_hook(PluginConfig{h.args, job_, setup_.recipe.model}));
+  }
+
+  try {
+    controller_ = setup_.recipe.controller.loaded->make_controller(
+        PluginConfig{setup_.recipe.controller.args, job_, setup_.recipe.model});
+  } catch (const std::exception& e) {
+    result.status = JobStatus::execution_exception;
+    result.message = e.what();
+    return result;
+  }
+
+  // Participants: the sites the recipe names, or those connected once min_clients are.
+  server_.add_listener(this);
+  const auto min_clients = static_cast<std::size_t>(job_.min_clients);
+  bool ready;
+  if (!job_.sites.empty()) {
+    ready = server_.wait_for_sites(
+        [&](const std::vector<std::string>& connected) {
+          return std::all_of(job_.sites.begin(), job_.sites.end(), [&](const std::string& s) {
+            return std::find(connected.begin(), connected.end(), s) != connected.end();
+          });
+        },
+        setup_.start_timeout);
+    participants_ = job_.sites;
+    if (!ready) {
+      std::size_t present = 0;
+      for (const auto& s : server_.connected_sites()) present += participates(s) ? 1 : 0;
+      ready = present >= min_clients;
+    }
+  } else {
+    ready = server_.wait_for_sites([&](const std::vector<std::string>& c) { return c.size() >= min_clients; },
+                                   setup_.start_timeout);
+    participants_ = server_.connected_sites();
+  }
+  if (!ready || abort_) {
+    result.status = abort_ ? JobStatus::aborted : JobStatus::can_not_schedule;
+    result.message = abort_ ? "aborted before it started"
+                            : "fewer than " + std::to_string(min_clients) + " of its sites connected within " +
+                                  std::to_string(setup_.start_timeout.count() / 1000) + " s";
+    log_->error("job {}: {}", job_.id, result.message);
+    return result;
+  }
+  started_ = true;
+  for (const auto& s : sites()) announce(s);
+  log_->info("job {} ('{}') started: {} with {} sites, {} rounds", job_.id, job_.name,
+             setup_.recipe.controller.plugin, participants_.size(), job_.num_rounds);
+  fire(EventType::job_started, -1);
+
+  try {
+    controller_->run(*this);
+    result.status = abort_ ? JobStatus::aborted : JobStatus::completed;
+    if (abort_) result.message = "aborted";
+  } catch (const std::exception& e) {
+    result.status = abort_ ? JobStatus::aborted : JobStatus::execution_exception;
+    result.message = e.what();
+    log_->error("job {} failed: {}", job_.id, e.what());
+  }
+  fire(EventType::job_ended, -1);
+  result.rounds_completed = rounds_completed_;
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  log_->info("job {} ended {} after {:.1f} s{}{}", job_.id, to_string(result.status), result.seconds,
+             result.message.empty() ? "" : ": ", result.message);
+  monitor_.reset();
+  return result;
+}
+
+}  // namespace cohort::server

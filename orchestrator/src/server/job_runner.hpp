@@ -1,0 +1,103 @@
+#pragma once
+// Runs one job on the server: waits for its sites, announces it to them, drives the
+// controller's run() on the calling thread as the controller's ControllerContext, and
+// writes the job's results (models, metrics, rounds, memory, log).
+
+#include "hooks/builtin_hooks.hpp"
+#include "hooks/hook_bus.hpp"
+#include "hooks/memory_monitor.hpp"
+#include "job_directory.hpp"
+#include "recipe/recipe.hpp"
+#include "server/server.hpp"
+
+#include <cohort/controller.hpp>
+
+#include <atomic>
+#include <random>
+
+namespace cohort::server {
+
+/// How a job ended (DESIGN.md's FINISHED states).
+enum class JobStatus { completed, aborted, execution_exception, abnormal, can_not_schedule };
+/// "COMPLETED", "ABORTED", ...
+const char* to_string(JobStatus status);
+
+struct JobSetup {
+  std::string job_id;
+  recipe::Recipe recipe;
+  /// The recipe as submitted (saved as recipe.toml and sent to the sites).
+  std::string recipe_text;
+  std::filesystem::path workspace;
+  Model initial_model;
+  /// How long to wait for the job's sites before giving up (CAN_NOT_SCHEDULE).
+  std::chrono::milliseconds start_timeout{std::chrono::minutes(2)};
+  /// Name of this process in memory/ and logs/.
+  std::string process_name = "server";
+};
+
+struct JobResult {
+  JobStatus status = JobStatus::completed;
+  std::string message;
+  double seconds = 0;
+  std::int64_t rounds_completed = 0;
+};
+
+class JobRunner final : public ControllerContext, public SiteListener {
+ public:
+  JobRunner(Server& server, JobSetup setup, std::shared_ptr<spdlog::logger> log);
+  ~JobRunner() override;
+
+  /// Runs the job to its end.
+  JobResult run();
+  /// Asks the job to stop (thread-safe).
+  void abort() { abort_ = true; }
+  const jobs::JobDirectory& directory() const { return directory_; }
+
+  // ControllerContext
+  const JobInfo& job() const override { return job_; }
+  spdlog::logger& log() override { return *log_; }
+  std::vector<std::string> sites() const override;
+  std::vector<std::string> sample(std::size_t n) override;
+  const Model& global_model() const override { return global_; }
+  void set_global_model(Model model) override;
+  BroadcastOutcome broadcast(const Task& task, const std::vector<std::string>& targets, Reducer& reducer,
+                             const BroadcastOptions& options) override;
+  SendResult send(const Task& task, const std::string& site, const SendOptions& options) override;
+  void round_started(std::int64_t round) override;
+  void round_ended(std::int64_t round) override;
+  void persist(const Model& model, std::string_view tag) override;
+  void record_metrics(std::int64_t round, const std::string& site, const Metrics& metrics) override;
+  bool abort_requested() const override { return abort_.load(); }
+
+  // SiteListener
+  void site_joined(const std::string& site) override;
+  void site_lost(const std::string& site, const std::string& reason) override;
+
+ private:
+  bool participates(const std::string& site) const;
+  std::int64_t site_index(const std::string& site) const;
+  void fire(EventType type, std::int64_t round, const std::string& site = {});
+  void announce(const std::string& site);
+
+  Server& server_;
+  JobSetup setup_;
+  std::shared_ptr<spdlog::logger> log_;
+  jobs::JobDirectory directory_;
+  JobInfo job_;
+  std::shared_ptr<Controller> controller_;
+  Model global_;
+  std::vector<std::string> participants_;
+  hooks::HookBus hooks_;
+  std::unique_ptr<hooks::MemoryMonitor> monitor_;
+  std::unique_ptr<jobs::CsvLog> metrics_;
+  std::unique_ptr<jobs::CsvLog> rounds_;
+  std::atomic<bool> abort_{false};
+  std::atomic<bool> started_{false};
+  std::mt19937_64 rng_;
+  std::chrono::steady_clock::time_point round_start_;
+  std::size_t round_received_ = 0;
+  std::size_t round_failed_ = 0;
+  std::int64_t rounds_completed_ = 0;
+};
+
+}  // namespace cohort::server

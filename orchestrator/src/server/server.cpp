@@ -1,0 +1,203 @@
+#include "server/server.hpp"
+
+#include "server/site_session.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/logger.h>
+
+namespace cohort::server {
+
+Server::Server(ServerOptions options, std::shared_ptr<spdlog::logger> log)
+    : options_(std::move(options)), log_(std::move(log)) {
+  if (options_.tls) tls_ = std::make_unique<boost::asio::ssl::context>(net::make_server_context(*options_.tls));
+}
+
+Server::~Server() {
+  if (!threads_.empty()) stop("server shutting down", true);
+}
+
+void Server::start() {
+  net::tcp::endpoint endpoint(boost::asio::ip::make_address(options_.host), options_.port);
+  acceptor_ = std::make_unique<net::tcp::acceptor>(io_);
+  acceptor_->open(endpoint.protocol());
+  acceptor_->set_option(net::tcp::acceptor::reuse_address(true));
+  acceptor_->bind(endpoint);
+  acceptor_->listen(boost::asio::socket_base::max_listen_connections);
+  port_ = acceptor_->local_endpoint().port();
+  log_->info("server '{}' listening on {}:{} ({})", options_.name, options_.host, port_,
+             tls_ ? "mutual TLS" : "plain TCP, --insecure");
+  boost::asio::co_spawn(io_, accept_loop(), [log = log_](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& error) {
+      log->error("accept loop ended: {}", error.what());
+    }
+  });
+  for (int i = 0; i < std::max(1, options_.io_threads); ++i) threads_.emplace_back([this] { io_.run(); });
+}
+
+boost::asio::awaitable<void> Server::accept_loop() {
+  while (acceptor_->is_open()) {
+    net::tcp::socket socket(io_);
+    boost::system::error_code ec;
+    co_await acceptor_->async_accept(socket, boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+    if (ec == boost::asio::error::operation_aborted) co_return;
+    if (ec) {
+      // Out of descriptors and the like: say so, and keep serving the sites we have.
+      log_->warn("accept failed: {}", ec.message());
+      continue;
+    }
+    auto connection = std::make_shared<net::Connection>(io_, std::move(socket), tls_.get(), true,
+                                                        options_.connection, log_);
+    auto session = std::make_shared<SiteSession>(*this, connection);
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) {
+        connection->close("server shutting down");
+        continue;
+      }
+      sessions_.insert(session);
+    }
+    connection->start(session);
+  }
+}
+
+std::string Server::register_site(const std::shared_ptr<SiteSession>& session) {
+  std::shared_ptr<SiteSession> replaced;
+  std::vector<SiteListener*> listeners;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return "server shutting down";
+    auto& slot = sites_[session->site()];
+    replaced = slot;
+    slot = session;
+    listeners = listeners_;
+  }
+  if (replaced) {
+    log_->info("site '{}' reconnected: closing its previous connection", session->site());
+    replaced->connection().close("replaced by a new connection of the same site");
+    replaced->fail_all("site reconnected");
+  }
+  sites_changed_.notify_all();
+  for (auto* l : listeners) l->site_joined(session->site());
+  return {};
+}
+
+void Server::unregister_site(SiteSession* session, const std::string& reason) {
+  std::vector<SiteListener*> listeners;
+  bool was_current = false;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
+      if (it->get() == session) {
+        sessions_.erase(it);
+        break;
+      }
+    }
+    auto it = sites_.find(session->site());
+    if (it != sites_.end() && it->second.get() == session) {
+      sites_.erase(it);
+      was_current = true;
+    }
+    listeners = listeners_;
+  }
+  if (!was_current) return;
+  log_->info("site '{}' lost: {}", session->site(), reason);
+  sites_changed_.notify_all();
+  for (auto* l : listeners) l->site_lost(session->site(), reason);
+}
+
+void Server::stop(const std::string& reason, bool final) {
+  std::vector<std::shared_ptr<SiteSession>> sessions;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+    sessions.assign(sessions_.begin(), sessions_.end());
+  }
+  boost::system::error_code ignored;
+  if (acceptor_) {
+    boost::asio::post(io_, [this] {
+      boost::system::error_code ec;
+      acceptor_->close(ec);
+    });
+  }
+  for (auto& s : sessions) s->connection().send_and_close(net::Bye{reason, final}, reason);
+  // Give the goodbyes a moment to leave, then stop the I/O threads.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard lock(mutex_);
+      if (sessions_.empty()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  io_.stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+std::vector<std::string> Server::connected_sites() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> names;
+  for (const auto& [name, session] : sites_) names.push_back(name);
+  return names;
+}
+
+bool Server::wait_for_sites(const std::function<bool(const std::vector<std::string>&)>& ready,
+                            std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::unique_lock lock(mutex_);
+  while (true) {
+    std::vector<std::string> names;
+    for (const auto& [name, session] : sites_) names.push_back(name);
+    if (ready(names)) return true;
+    if (sites_changed_.wait_until(lock, deadline) == std::cv_status::timeout) {
+      names.clear();
+      for (const auto& [name, session] : sites_) names.push_back(name);
+      return ready(names);
+    }
+  }
+}
+
+void Server::send_task(const std::string& site, net::TaskHeader header, std::optional<Model> model,
+                       std::shared_ptr<PendingTask> pending) {
+  std::shared_ptr<SiteSession> session;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = sites_.find(site);
+    if (it != sites_.end()) session = it->second;
+  }
+  if (!session) {
+    pending->on_failure(site, "site is not connected");
+    return;
+  }
+  session->send_task(std::move(header), std::move(model), std::move(pending));
+}
+
+void Server::send(const std::string& site, net::Message message) {
+  std::shared_ptr<SiteSession> session;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = sites_.find(site);
+    if (it != sites_.end()) session = it->second;
+  }
+  if (session) session->connection().send(std::move(message));
+}
+
+void Server::add_listener(SiteListener* listener) {
+  std::lock_guard lock(mutex_);
+  listeners_.push_back(listener);
+}
+
+void Server::remove_listener(SiteListener* listener) {
+  std::lock_guard lock(mutex_);
+  std::erase(listeners_, listener);
+}
+
+}  // namespace cohort::server

@@ -1,0 +1,118 @@
+#pragma once
+// The server process's core: a TLS listener, the sites connected to it, and the tasks in
+// flight. Jobs (JobRunner) use it to reach sites.
+
+#include "net/connection.hpp"
+#include "net/tls.hpp"
+#include "server/pending_task.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace spdlog {
+class logger;
+}
+
+namespace cohort::server {
+
+struct ServerOptions {
+  /// This server's name (its certificate's CN).
+  std::string name = "server";
+  std::string host = "127.0.0.1";
+  /// 0 picks a free port (see Server::port()).
+  std::uint16_t port = 0;
+  /// TLS identity; none means plain TCP (--insecure).
+  std::optional<net::TlsFiles> tls;
+  net::ConnectionOptions connection;
+  /// Threads running network I/O.
+  int io_threads = 2;
+  /// Site names allowed to connect (empty: any site with a certificate from the CA).
+  std::set<std::string> known_sites;
+};
+
+class SiteSession;
+
+/// What the server tells a job about the sites.
+class SiteListener {
+ public:
+  virtual ~SiteListener() = default;
+  virtual void site_joined(const std::string& site) = 0;
+  virtual void site_lost(const std::string& site, const std::string& reason) = 0;
+};
+
+class Server {
+ public:
+  Server(ServerOptions options, std::shared_ptr<spdlog::logger> log);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Binds, starts accepting and the I/O threads. Throws when the address is taken.
+  void start();
+  /// Says goodbye to every site (`final`: they should not come back), closes, joins.
+  void stop(const std::string& reason, bool final);
+  /// The bound port.
+  std::uint16_t port() const { return port_; }
+
+  /// Names of the sites connected now.
+  std::vector<std::string> connected_sites() const;
+  /// Waits until `ready(connected sites)` holds or `timeout` passes; returns whether it holds.
+  bool wait_for_sites(const std::function<bool(const std::vector<std::string>&)>& ready,
+                      std::chrono::milliseconds timeout);
+
+  /// Sends `header` (+ `model`) to `site`; `pending` hears of the result or failure.
+  /// Fails `pending` at once when the site is not connected.
+  void send_task(const std::string& site, net::TaskHeader header, std::optional<Model> model,
+                 std::shared_ptr<PendingTask> pending);
+  /// Sends a control message to `site` (ignored when it is not connected).
+  void send(const std::string& site, net::Message message);
+
+  /// Jobs register to hear of sites joining and leaving, and to announce themselves to
+  /// sites that join later.
+  void add_listener(SiteListener* listener);
+  void remove_listener(SiteListener* listener);
+
+  /// A task id unique in this server's lifetime.
+  std::uint64_t next_task_id() { return ++task_ids_; }
+
+  spdlog::logger& log() { return *log_; }
+  const ServerOptions& options() const { return options_; }
+
+ private:
+  friend class SiteSession;
+  boost::asio::awaitable<void> accept_loop();
+  /// Registers a site after its handshake; a new connection for the same name replaces
+  /// the old one (a reconnect). Returns an error to refuse with, or "".
+  std::string register_site(const std::shared_ptr<SiteSession>& session);
+  void unregister_site(SiteSession* session, const std::string& reason);
+
+  ServerOptions options_;
+  std::shared_ptr<spdlog::logger> log_;
+  boost::asio::io_context io_;
+  std::unique_ptr<boost::asio::ssl::context> tls_;
+  std::unique_ptr<net::tcp::acceptor> acceptor_;
+  std::uint16_t port_ = 0;
+  std::vector<std::thread> threads_;
+  std::atomic<std::uint64_t> task_ids_{0};
+
+  mutable std::mutex mutex_;
+  std::condition_variable sites_changed_;
+  std::map<std::string, std::shared_ptr<SiteSession>> sites_;
+  std::set<std::shared_ptr<SiteSession>> sessions_;
+  std::vector<SiteListener*> listeners_;
+  bool stopping_ = false;
+};
+
+}  // namespace cohort::server

@@ -1,0 +1,128 @@
+#include "server/site_session.hpp"
+
+#include "server/server.hpp"
+
+#include <spdlog/logger.h>
+
+namespace cohort::server {
+
+SiteSession::SiteSession(Server& server, std::shared_ptr<net::Connection> connection)
+    : server_(server), connection_(std::move(connection)) {}
+
+void SiteSession::refuse(const std::string& reason) {
+  server_.log().warn("{}: refused: {}", connection_->remote(), reason);
+  connection_->send_and_close(net::Refuse{reason}, "refused: " + reason);
+}
+
+net::Reception SiteSession::on_message(net::Connection&, net::Message& message) {
+  if (site_.empty()) {
+    const auto* hello = std::get_if<net::Hello>(&message);
+    if (!hello) {
+      connection_->close("protocol error: expected HELLO first");
+      return {};
+    }
+    return on_hello(*hello);
+  }
+  if (auto* result = std::get_if<net::ResultHeader>(&message)) return on_result(*result);
+  if (std::holds_alternative<net::Bye>(message)) {
+    connection_->close("site said goodbye: " + std::get<net::Bye>(message).reason);
+    return {};
+  }
+  connection_->close(std::string("protocol error: a site may not send ") + net::to_string(net::frame_type(message)));
+  return {};
+}
+
+net::Reception SiteSession::on_hello(const net::Hello& hello) {
+  if (hello.version != net::kProtocolVersion) {
+    refuse("protocol version " + std::to_string(hello.version) + " is not supported: this server speaks version " +
+           std::to_string(net::kProtocolVersion));
+    return {};
+  }
+  if (hello.site.empty()) {
+    refuse("HELLO names no site");
+    return {};
+  }
+  if (connection_->secure() && connection_->peer_name() != hello.site) {
+    refuse("site '" + hello.site + "' presented the certificate of '" + connection_->peer_name() + "'");
+    return {};
+  }
+  const auto& known = server_.options().known_sites;
+  if (!known.empty() && !known.count(hello.site)) {
+    refuse("site '" + hello.site + "' is not a participant of this project");
+    return {};
+  }
+  site_ = hello.site;
+  connection_->set_label(site_ + "@" + connection_->remote());
+  if (std::string error = server_.register_site(shared_from_this()); !error.empty()) {
+    site_.clear();
+    refuse(error);
+    return {};
+  }
+  connection_->established();
+  connection_->send(net::Welcome{net::kProtocolVersion, server_.options().name,
+                                 static_cast<std::uint32_t>(server_.options().connection.timing.heartbeat_interval.count())});
+  server_.log().info("site '{}' joined from {} (process '{}', {})", site_, connection_->remote(), hello.process,
+                     connection_->secure() ? "mutual TLS" : "plain TCP");
+  return {};
+}
+
+net::Reception SiteSession::on_result(net::ResultHeader& header) {
+  std::shared_ptr<PendingTask> pending;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = pending_.find(header.task_id);
+    if (it != pending_.end()) {
+      pending = std::move(it->second);
+      pending_.erase(it);
+    }
+  }
+  if (!pending) {
+    server_.log().warn("site '{}': result for task {}, which is not in flight: dropped", site_, header.task_id);
+    return {};
+  }
+  if (!header.ok) {
+    pending->on_failure(site_, header.error.empty() ? "the executor failed" : header.error);
+    return {};
+  }
+  ResultInfo info{site_, header.round, header.num_steps, std::move(header.metrics)};
+  return net::Reception{pending->on_result(info, header.has_model), false};
+}
+
+void SiteSession::send_task(net::TaskHeader header, std::optional<Model> model, std::shared_ptr<PendingTask> pending) {
+  const std::uint64_t id = header.task_id;
+  {
+    std::lock_guard lock(mutex_);
+    pending_[id] = pending;
+  }
+  auto self = shared_from_this();
+  auto on_written = [self, id](bool written) {
+    if (written) return;
+    std::shared_ptr<PendingTask> failed;
+    {
+      std::lock_guard lock(self->mutex_);
+      auto it = self->pending_.find(id);
+      if (it == self->pending_.end()) return;
+      failed = std::move(it->second);
+      self->pending_.erase(it);
+    }
+    failed->on_failure(self->site_, "the task could not be sent: connection closed");
+  };
+  if (model) connection_->send(std::move(header), std::move(*model), on_written);
+  else connection_->send(std::move(header), on_written);
+}
+
+void SiteSession::fail_all(const std::string& reason) {
+  std::map<std::uint64_t, std::shared_ptr<PendingTask>> pending;
+  {
+    std::lock_guard lock(mutex_);
+    pending.swap(pending_);
+  }
+  for (auto& [id, task] : pending) task->on_failure(site_, reason);
+}
+
+void SiteSession::on_closed(net::Connection&, const std::string& reason) {
+  server_.unregister_site(this, reason);
+  fail_all("site lost: " + reason);
+}
+
+}  // namespace cohort::server

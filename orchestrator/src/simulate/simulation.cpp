@@ -1,0 +1,282 @@
+#include "simulate/simulation.hpp"
+
+#include "simulate/child_process.hpp"
+
+#include "job_directory.hpp"
+#include "local_project.hpp"
+#include "plugin/registry.hpp"
+#include "recipe/recipe.hpp"
+
+#include <spdlog/logger.h>
+
+#include <csignal>
+#include <ctime>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+namespace fs = std::filesystem;
+
+namespace cohort::simulate {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<std::vector<std::string>> read_csv(const fs::path& file) {
+  std::vector<std::vector<std::string>> rows;
+  std::ifstream in(file);
+  std::string line;
+  bool header = true;
+  while (std::getline(in, line)) {
+    if (header) {
+      header = false;
+      continue;
+    }
+    std::vector<std::string> cells;
+    std::stringstream fields(line);
+    std::string cell;
+    while (std::getline(fields, cell, ',')) cells.push_back(cell);
+    rows.push_back(std::move(cells));
+  }
+  return rows;
+}
+
+double number(const std::vector<std::string>& row, std::size_t i) {
+  try {
+    return i < row.size() && !row[i].empty() ? std::stod(row[i]) : -1;
+  } catch (...) {
+    return -1;
+  }
+}
+
+std::string timestamp() {
+  std::time_t now = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y%m%d-%H%M%S", std::localtime(&now));
+  return text;
+}
+
+std::string tail(const fs::path& file, std::size_t lines) {
+  std::ifstream in(file);
+  std::vector<std::string> all;
+  std::string line;
+  while (std::getline(in, line)) all.push_back(line);
+  std::string out;
+  for (std::size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i) out += "  | " + all[i] + "\n";
+  return out;
+}
+
+volatile std::sig_atomic_t interrupted = 0;
+void on_interrupt(int) { interrupted = 1; }
+
+}  // namespace
+
+int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
+  std::vector<fs::path> dirs = options.plugin_dirs;
+  for (auto& d : plugin::Registry::default_directories()) dirs.push_back(d);
+  const fs::path recipe_file = fs::absolute(options.recipe);
+  const recipe::Recipe recipe = recipe::load_recipe(recipe_file, dirs);
+  const auto& sim = recipe.simulation;
+
+  std::int64_t clients = options.clients.value_or(sim.clients);
+  if (clients == 0) clients = recipe.job.sites.empty() ? recipe.job.min_clients : static_cast<std::int64_t>(recipe.job.sites.size());
+  std::vector<std::string> sites = recipe.job.sites;
+  if (sites.empty()) {
+    for (std::int64_t i = 1; i <= clients; ++i) sites.push_back("site-" + std::to_string(i));
+  } else if (static_cast<std::int64_t>(sites.size()) != clients) {
+    throw std::invalid_argument("--clients " + std::to_string(clients) + " does not match the " +
+                                std::to_string(sites.size()) + " sites the recipe names");
+  }
+  if (clients < recipe.job.min_clients) {
+    throw std::invalid_argument(std::to_string(clients) + " clients are fewer than the recipe's min_clients (" +
+                                std::to_string(recipe.job.min_clients) + ")");
+  }
+  std::int64_t workers = options.workers.value_or(sim.workers);
+  if (workers == 0) workers = std::min<std::int64_t>(clients, 2);
+  workers = std::min(workers, clients);
+  const bool insecure = options.insecure.value_or(sim.insecure);
+
+  const fs::path workspace = fs::absolute(
+      options.workspace.empty() ? fs::path("workspace") / (recipe.job.name + "-" + timestamp()) : options.workspace);
+  fs::create_directories(workspace / "logs");
+  const std::string job_id = jobs::new_job_id();
+  const jobs::JobDirectory job_dir(workspace, job_id);
+  const fs::path kits = workspace / "kits";
+  if (!insecure) provisioning::provision_local(kits, recipe.job.name, "server", sites);
+
+  std::cout << "cohort simulate: " << recipe.job.name << " (" << recipe.controller.plugin << " + "
+            << recipe.executor.plugin << "), " << clients << " sites in " << workers << " client processes, "
+            << recipe.job.num_rounds << " rounds, " << (insecure ? "plain TCP" : "mutual TLS") << "\n"
+            << "  workspace " << workspace.string() << "\n  job       " << job_id << "\n" << std::flush;
+
+  const fs::path exe = self_executable();
+  std::string site_list;
+  for (const auto& s : sites) site_list += (site_list.empty() ? "" : ",") + s;
+  auto common = [&](const std::string& process) {
+    std::vector<std::string> argv{exe.string(), "--log-level", options.log_level, "--log-file",
+                                  (workspace / "logs" / (process + ".log")).string()};
+    return argv;
+  };
+  std::vector<std::string> plugin_args;
+  for (const auto& d : options.plugin_dirs) {
+    plugin_args.push_back("--plugin-path");
+    plugin_args.push_back(fs::absolute(d).string());
+  }
+
+  const fs::path port_file = workspace / "server.port";
+  fs::remove(port_file);
+  auto server_argv = common("server");
+  for (const std::string& a : {std::string("server"), std::string("--workspace"), workspace.string(),
+                               std::string("--run-job"), recipe_file.string(), std::string("--job-id"), job_id,
+                               std::string("--sites"), site_list, std::string("--port-file"), port_file.string(),
+                               std::string("--chunk-kib"), std::to_string(sim.chunk_kib)})
+    server_argv.push_back(a);
+  if (insecure) server_argv.push_back("--insecure");
+  else {
+    server_argv.push_back("--identity");
+    server_argv.push_back((kits / "server").string());
+  }
+  server_argv.insert(server_argv.end(), plugin_args.begin(), plugin_args.end());
+
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+  const auto started = Clock::now();
+  ChildProcess server(server_argv, {{"MALLOC_ARENA_MAX", std::to_string(recipe.memory.server_malloc_arena_max)}},
+                      workspace / "logs" / "server.out");
+
+  // The server writes its port once it listens.
+  std::string port;
+  while (port.empty()) {
+    if (auto status = server.poll()) {
+      std::cerr << "the server exited (status " << *status << ") before listening:\n"
+                << tail(workspace / "logs" / "server.out", 15);
+      return 1;
+    }
+    if (interrupted) return 1;
+    std::ifstream in(port_file);
+    std::getline(in, port);
+    if (port.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+
+  std::vector<ChildProcess> client_processes;
+  for (std::int64_t w = 0; w < workers; ++w) {
+    const std::string name = "client-" + std::to_string(w + 1);
+    auto argv = common(name);
+    for (const std::string& a : {std::string("client"), std::string("--server"), "127.0.0.1:" + port,
+                                 std::string("--workspace"), workspace.string(), std::string("--process-name"), name,
+                                 std::string("--exit-on-bye"), std::string("--chunk-kib"), std::to_string(sim.chunk_kib)})
+      argv.push_back(a);
+    if (insecure) argv.push_back("--insecure");
+    // Contiguous blocks of sites per process: 100 sites in 4 workers is 25 each.
+    const std::int64_t begin = clients * w / workers, end = clients * (w + 1) / workers;
+    for (std::int64_t i = begin; i < end; ++i) {
+      if (insecure) {
+        argv.push_back("--site");
+        argv.push_back(sites[i]);
+      } else {
+        argv.push_back("--identity");
+        argv.push_back((kits / sites[i]).string());
+      }
+    }
+    argv.insert(argv.end(), plugin_args.begin(), plugin_args.end());
+    client_processes.emplace_back(argv,
+                                  std::map<std::string, std::string>{
+                                      {"MALLOC_ARENA_MAX", std::to_string(recipe.memory.client_malloc_arena_max)}},
+                                  workspace / "logs" / (name + ".out"));
+  }
+
+  // Progress: one line per finished round, from the server's rounds.csv; the global
+  // model's accuracy follows as soon as the sites have evaluated it.
+  std::size_t rounds_shown = 0, evaluations_shown = 0;
+  std::map<std::int64_t, double> accuracy_after, round_seconds;
+  std::optional<int> server_status;
+  auto show_progress = [&] {
+    auto rounds = read_csv(job_dir.rounds_csv());
+    for (; rounds_shown < rounds.size(); ++rounds_shown) {
+      const auto& r = rounds[rounds_shown];
+      const auto round = static_cast<std::int64_t>(number(r, 0));
+      round_seconds[round] = number(r, 1);
+      std::cout << "  round " << std::setw(3) << round + 1 << "/" << recipe.job.num_rounds << "  "
+                << std::fixed << std::setprecision(2) << std::setw(7) << number(r, 1) << " s  "
+                << static_cast<int>(number(r, 2)) << " results";
+      if (number(r, 3) > 0) std::cout << ", " << static_cast<int>(number(r, 3)) << " failed";
+      std::cout << "  server rss " << std::setprecision(1) << number(r, 4) << " MiB\n" << std::flush;
+    }
+    auto metrics = read_csv(job_dir.metrics_csv());
+    std::size_t seen = 0;
+    for (const auto& m : metrics) {
+      if (m.size() < 4 || m[1] != "global") continue;
+      if (++seen <= evaluations_shown) continue;
+      const auto round = static_cast<std::int64_t>(number(m, 0));
+      accuracy_after[round] = number(m, 3);
+      std::cout << "           global model after round " << round + 1 << ": accuracy " << std::setprecision(4)
+                << number(m, 3) << "\n" << std::flush;
+      evaluations_shown = seen;
+    }
+  };
+  while (!server_status) {
+    server_status = server.wait_for(std::chrono::milliseconds(250));
+    show_progress();
+    if (interrupted) {
+      std::cerr << "interrupted: stopping the server and the clients\n";
+      server.signal(SIGTERM);
+      server_status = server.wait_for(std::chrono::seconds(10));
+      break;
+    }
+    for (auto& c : client_processes) {
+      if (auto status = c.poll(); status && *status != 0) {
+        // A client died: the server's error policy decides what that means for the job.
+        static std::map<pid_t, bool> reported;
+        if (!reported[c.pid()]) {
+          reported[c.pid()] = true;
+          std::cerr << "  a client process exited with status " << *status << "\n";
+        }
+      }
+    }
+  }
+  for (auto& c : client_processes) {
+    if (!c.wait_for(std::chrono::seconds(10))) c.signal(SIGTERM);
+    if (!c.wait_for(std::chrono::seconds(5))) c.signal(SIGKILL);
+  }
+  const double total_seconds = std::chrono::duration<double>(Clock::now() - started).count();
+
+  std::string status = "UNKNOWN";
+  {
+    std::ifstream in(job_dir.root() / "status.txt");
+    std::getline(in, status);
+  }
+  std::cout << "\nsummary: job " << status << " in " << std::fixed << std::setprecision(1) << total_seconds << " s\n";
+  if (!round_seconds.empty()) {
+    std::cout << "  round   seconds   accuracy (global model after the round)\n";
+    for (const auto& [round, seconds] : round_seconds) {
+      std::cout << "  " << std::setw(5) << round + 1 << "  " << std::setw(8) << std::setprecision(2) << seconds << "   ";
+      if (auto it = accuracy_after.find(round); it != accuracy_after.end()) std::cout << std::setprecision(4) << it->second;
+      else std::cout << "-";
+      std::cout << "\n";
+    }
+  }
+  std::cout << "  peak RSS per process:\n";
+  std::error_code ec;
+  if (fs::is_directory(job_dir.root() / "memory", ec)) {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(job_dir.root() / "memory")) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      double peak = 0;
+      for (const auto& row : read_csv(f)) peak = std::max(peak, number(row, 2));
+      std::cout << "    " << std::left << std::setw(12) << f.stem().string() << std::right << std::setw(9)
+                << std::setprecision(1) << peak << " MiB\n";
+    }
+  }
+  std::cout << "  results in " << job_dir.root().string() << "\n";
+  if (status != "COMPLETED") {
+    std::cout << "  server log tail:\n" << tail(workspace / "logs" / "server.log", 10);
+  }
+  return server_status && *server_status == 0 && status == "COMPLETED" ? 0 : 1;
+}
+
+}  // namespace cohort::simulate

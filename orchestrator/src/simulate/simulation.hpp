@@ -1,0 +1,35 @@
+#pragma once
+// `cohort simulate`: a whole job on this machine, in real processes over real TLS. It
+// provisions an ephemeral project, starts one server and K client processes (the role
+// environment included), shows a progress line per round, and prints a summary.
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace spdlog {
+class logger;
+}
+
+namespace cohort::simulate {
+
+struct SimulationOptions {
+  std::filesystem::path recipe;
+  /// Override the recipe's [simulation] settings when set.
+  std::optional<std::int64_t> clients;
+  std::optional<std::int64_t> workers;
+  std::optional<bool> insecure;
+  /// Where everything goes (default: workspace/<job name>-<time>).
+  std::filesystem::path workspace;
+  /// Extra plugin directories (searched first).
+  std::vector<std::filesystem::path> plugin_dirs;
+  /// Log level for the child processes.
+  std::string log_level = "info";
+};
+
+/// Runs the simulation; returns 0 when the job completed, 1 otherwise.
+int run_simulation(const SimulationOptions& options, spdlog::logger& log);
+
+}  // namespace cohort::simulate

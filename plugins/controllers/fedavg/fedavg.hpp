@@ -1,0 +1,70 @@
+#pragma once
+// FedAvg: each round, sample sites, send them the global model, average what they send
+// back (weighted by training steps and per-site weights) as it streams in, make that the
+// new global model, persist it.
+
+#include <cohort/aggregation.hpp>
+#include <cohort/plugin.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cohort::fedavg {
+
+/// How many sites take part in a round.
+enum class Sampling { min_clients, all, fraction };
+
+/// "accuracy >= 0.9": stop once the key metric of the global model reaches a value.
+struct StopCondition {
+  std::string metric;
+  std::string op;  // one of >=, >, <=, <
+  double value = 0;
+  bool met(double observed) const;
+};
+
+/// Parses "<metric> <op> <value>"; nothing for an empty string. Throws std::invalid_argument.
+std::optional<StopCondition> parse_stop_condition(const std::string& text);
+
+struct FedAvgConfig {
+  Sampling sampling = Sampling::min_clients;
+  double fraction = 1.0;
+  /// Results needed for a round to count (0: every sampled site).
+  std::int64_t min_responses = 0;
+  /// Extra wait for the other sites once min_responses results arrived.
+  double wait_after_min_s = 0;
+  /// Give up on a site's result after this long (0: wait until it answers or is lost).
+  double task_timeout_s = 0;
+  /// Fail the job at the first failed result, even if enough others arrived.
+  bool fail_on_any_error = false;
+  std::map<std::string, double> site_weights;
+  std::vector<std::string> exclude_vars;
+  std::string key_metric = "accuracy";
+  bool higher_is_better = true;
+  std::optional<StopCondition> stop;
+  /// Send a final "validate" task so that the last global model is evaluated too.
+  bool final_validation = true;
+};
+
+/// Parses and checks `[controller.args]` against `job`.
+FedAvgConfig parse_config(const Args& args, const JobInfo& job);
+
+class FedAvg final : public Controller {
+ public:
+  explicit FedAvg(FedAvgConfig config) : config_(std::move(config)) {}
+  void run(ControllerContext& ctx) override;
+
+ private:
+  std::size_t sites_per_round(std::size_t available, const JobInfo& job) const;
+  /// Weighted mean of `metric` over results (by examples when reported, else equally).
+  static std::optional<double> mean_metric(const std::vector<ResultInfo>& results, const std::string& metric);
+  /// Records the global model's evaluation (the model that entered round `evaluated_round`
+  /// + 1 is the one after `evaluated_round`); keeps best_model.pt; true when stop is met.
+  bool evaluate_global(ControllerContext& ctx, std::int64_t evaluated_round,
+                       const std::vector<ResultInfo>& results);
+
+  FedAvgConfig config_;
+  std::optional<double> best_;
+};
+
+}  // namespace cohort::fedavg

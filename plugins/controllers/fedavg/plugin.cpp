@@ -1,0 +1,13 @@
+#include "fedavg.hpp"
+
+namespace {
+
+std::unique_ptr<cohort::Controller> make(const cohort::PluginConfig& config) {
+  return std::make_unique<cohort::fedavg::FedAvg>(cohort::fedavg::parse_config(config.args, config.job));
+}
+
+}  // namespace
+
+COHORT_PLUGIN(cohort::controller_plugin("fedavg", "1.0.0",
+                                        "Federated averaging with streaming, weighted aggregation", &make,
+                                        cohort::MemoryDefaults{0, 0}))
