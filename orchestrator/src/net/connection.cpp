@@ -12,6 +12,7 @@
 #include <spdlog/logger.h>
 
 #include <csignal>
+#include <thread>
 
 namespace cohort::net {
 
@@ -287,8 +288,15 @@ asio::awaitable<void> Connection::write_model(const Model& model) {
       offset += n;
       model_bytes_written_ += n;
       if (options_.kill_after_model_bytes && model_bytes_written_ >= options_.kill_after_model_bytes) {
-        log_->warn("fault injection: killing this process after {} model bytes written", model_bytes_written_);
+        // Cut the stream here (FIN after the bytes written so far), give the peer a moment
+        // to read them, then die. A bare SIGKILL would reset the connection and the peer
+        // would lose a kernel-dependent part of what was written: same cut, less exact.
+        log_->warn("fault injection: cutting the stream and killing this process after {} model bytes",
+                   model_bytes_written_);
         log_->flush();
+        boost::system::error_code ignored;
+        stream_.next_layer().shutdown(tcp::socket::shutdown_send, ignored);
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
         std::raise(SIGKILL);
       }
     }

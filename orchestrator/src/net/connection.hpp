@@ -36,8 +36,9 @@ struct ConnectionOptions {
   Timing timing;
   /// Chunk size for outgoing tensor bytes (rounded down to whole elements).
   std::size_t chunk_bytes = 1u << 20;
-  /// Fault injection for tests: after this many model bytes written, the process kills
-  /// itself with SIGKILL (0: never). Set from COHORT_FAULT_KILL_AFTER_UPLOAD_BYTES.
+  /// Fault injection for tests: after this many model bytes written, the connection is cut
+  /// and the process kills itself with SIGKILL (0: never). Set from
+  /// COHORT_FAULT_KILL_AFTER_UPLOAD_BYTES.
   std::uint64_t kill_after_model_bytes = 0;
 };
 

@@ -131,7 +131,8 @@ void Args::finish() const {
     const std::string name(key.str());
     if (std::find(impl_->known.begin(), impl_->known.end(), name) != impl_->known.end()) continue;
     std::string where_text = impl_->path.empty() ? "the top level" : "[" + impl_->path + "]";
-    throw ConfigError(recipe::location_of(node, impl_->file),
+    const auto& src = key.source();
+    throw ConfigError(SourceLocation{impl_->file, static_cast<int>(src.begin.line), static_cast<int>(src.begin.column)},
                       "unknown key '" + name + "' in " + where_text +
                           recipe::did_you_mean(name, impl_->known));
   }

@@ -279,6 +279,8 @@ JobResult JobRunner::run() {
     log_->error("job {} failed: {}", job_.id, e.what());
   }
   fire(EventType::job_ended, -1);
+  started_ = false;  // nothing of this job fires after job_ended
+  server_.remove_listener(this);
   result.rounds_completed = rounds_completed_;
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   log_->info("job {} ended {} after {:.1f} s{}{}", job_.id, to_string(result.status), result.seconds,

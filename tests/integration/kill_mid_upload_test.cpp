@@ -1,0 +1,118 @@
+// A client process killed in the middle of uploading its result.
+//
+// The documented semantics (aggregation.hpp): every element of the aggregate is the
+// weighted mean over the results that delivered it whole, chunk by chunk. Site i of 3
+// returns global + (i + 1), so an element is 2 when all three delivered it and 1.5 when
+// only sites 1 and 2 did; the dead site's elements form a prefix of its stream.
+#include "support/processes.hpp"
+#include "support/temp_dir.hpp"
+
+#include "local_project.hpp"
+
+#include <cohort/model.hpp>
+
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <thread>
+
+using namespace cohort::test;
+using cohort::simulate::ChildProcess;
+
+namespace {
+
+std::string recipe(const std::string& controller_args) {
+  return R"(
+[job]
+name = "kill"
+num_rounds = 1
+min_clients = 3
+[controller]
+plugin = "fedavg"
+[controller.args]
+final_validation = false
+)" + controller_args + R"(
+[executor]
+plugin = "synthetic"
+[model]
+arch = "synthetic"
+size_mb = 4.0
+tensors = 4
+)";
+}
+
+struct Run {
+  int server_status = -1;
+  std::filesystem::path job;
+};
+
+Run run_with_a_killed_client(const TempDir& dir, const std::string& controller_args) {
+  cohort::provisioning::provision_local(dir / "kits", "test", "server", {"site-1", "site-2", "site-3"});
+  write_text(dir / "recipe.toml", recipe(controller_args));
+  ChildProcess server(cohort_command({"--log-file", (dir / "server.log").string(), "server", "--workspace",
+                                      (dir / "ws").string(), "--run-job", (dir / "recipe.toml").string(), "--sites",
+                                      "site-1,site-2,site-3", "--port-file", (dir / "port").string(), "--identity",
+                                      (dir / "kits" / "server").string(), "--chunk-kib", "64"}),
+                      {}, dir / "server.out");
+  const auto port = wait_for_line(dir / "port", server);
+  std::vector<ChildProcess> clients;
+  for (int i = 1; i <= 3; ++i) {
+    std::map<std::string, std::string> env;
+    // site-3 kills itself (SIGKILL) after 1.5 MiB of its 4 MiB result are written.
+    if (i == 3) env["COHORT_FAULT_KILL_AFTER_UPLOAD_BYTES"] = std::to_string(3 * 512 * 1024);
+    clients.emplace_back(cohort_command({"client", "--server", "127.0.0.1:" + port, "--workspace",
+                                         (dir / "ws").string(), "--process-name", "client-" + std::to_string(i),
+                                         "--exit-on-bye", "--chunk-kib", "64", "--identity",
+                                         (dir / "kits" / ("site-" + std::to_string(i))).string()}),
+                         env, dir / ("client-" + std::to_string(i) + ".out"));
+  }
+  Run run;
+  run.server_status = server.wait_for(std::chrono::seconds(120)).value_or(-1);
+  CHECK(clients[2].wait_for(std::chrono::seconds(30)) == 128 + SIGKILL);
+  run.job = only_job(dir / "ws");
+  return run;
+}
+
+}  // namespace
+
+TEST_CASE("kill mid-upload: the aggregate counts the dead site only where its bytes arrived") {
+  TempDir dir;
+  auto run = run_with_a_killed_client(dir, "min_responses = 2");
+  REQUIRE(run.server_status == 0);
+  auto model = cohort::load_checkpoint(run.job / "global_model.pt");
+  // Walk the elements in stream order: a prefix of 2s (all three sites), then 1.5s.
+  std::size_t with_all = 0, without = 0, other = 0;
+  bool in_prefix = true, prefix_broken = false;
+  for (const auto& t : model.tensors) {
+    const float* v = t.tensor.data_ptr<float>();
+    for (std::int64_t i = 0; i < t.tensor.numel(); ++i) {
+      if (v[i] == 2.0f) {
+        ++with_all;
+        if (!in_prefix) prefix_broken = true;
+      } else if (v[i] == 1.5f) {
+        ++without;
+        in_prefix = false;
+      } else {
+        ++other;
+      }
+    }
+  }
+  MESSAGE("elements with the dead site: " << with_all << ", without: " << without);
+  CHECK(other == 0);
+  CHECK_FALSE(prefix_broken);
+  CHECK(without > 0);
+  // It wrote all of tensor 0 (1 MiB) and half of tensor 1 before the cut.
+  CHECK(with_all == 3 * 512 * 1024 / 4);
+  auto rounds = read_csv(run.job / "rounds.csv");
+  REQUIRE(rounds.size() == 1);
+  CHECK(rounds[0][2] == "2");
+  CHECK(rounds[0][3] == "1");
+}
+
+TEST_CASE("kill mid-upload: when every result is needed, the job fails cleanly") {
+  TempDir dir;
+  auto run = run_with_a_killed_client(dir, "");
+  CHECK(run.server_status == 1);
+  CHECK(read_text(run.job / "status.txt").rfind("EXECUTION_EXCEPTION\nround 0: 2 of 3 results arrived", 0) == 0);
+  CHECK_FALSE(std::filesystem::exists(run.job / "global_model.pt"));
+}

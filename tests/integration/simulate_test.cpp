@@ -1,0 +1,174 @@
+// cohort simulate end to end: real server and client processes over mutual TLS.
+#include "support/processes.hpp"
+#include "support/temp_dir.hpp"
+
+#include <cohort/model.hpp>
+
+#include <ATen/ops/full.h>
+#include <ATen/ops/equal.h>
+
+#include <doctest/doctest.h>
+
+#include <fstream>
+
+using namespace cohort::test;
+
+namespace {
+
+std::string synthetic_recipe(const std::string& controller_args, const std::string& executor_args = "",
+                             const std::string& extra = "") {
+  return R"(
+[job]
+name = "synthetic"
+num_rounds = 2
+min_clients = 3
+
+[controller]
+plugin = "fedavg"
+[controller.args]
+)" + controller_args + R"(
+
+[executor]
+plugin = "synthetic"
+[executor.args]
+)" + executor_args + R"(
+
+[model]
+arch = "synthetic"
+size_mb = 0.25
+tensors = 3
+init = 0.0
+
+[simulation]
+clients = 3
+workers = 3
+chunk_kib = 16
+)" + extra;
+}
+
+Finished simulate(const TempDir& dir, const std::string& recipe, const std::vector<std::string>& extra = {}) {
+  write_text(dir / "recipe.toml", recipe);
+  std::vector<std::string> args{"simulate", (dir / "recipe.toml").string(), "--workspace", (dir / "ws").string()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  auto result = run(cohort_command(args), dir / "simulate.out");
+  if (result.status != 0) MESSAGE(result.output);
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE("simulate: FedAvg with the synthetic executor equals the weighted average by hand") {
+  TempDir dir;
+  // Site i (0-based) returns global + (i + 1); weights 1, 1, 2 from site_weights:
+  // each round adds (1*1 + 1*2 + 2*3) / 4 = 2.25 to every element, so 4.5 after two rounds.
+  auto result = simulate(dir, synthetic_recipe("site_weights = { site-3 = 2.0 }"));
+  REQUIRE(result.status == 0);
+  const auto job = only_job(dir / "ws");
+  CHECK(read_text(job / "status.txt").rfind("COMPLETED", 0) == 0);
+  auto model = cohort::load_checkpoint(job / "global_model.pt");
+  REQUIRE(model.tensors.size() == 3);
+  for (const auto& t : model.tensors) CHECK(at::equal(t.tensor, at::full(t.tensor.sizes(), 4.5f)));
+  CHECK(read_csv(job / "rounds.csv").size() == 2);
+  for (const char* process : {"server", "client-1", "client-2", "client-3"}) {
+    CHECK(std::filesystem::exists(job / "memory" / (std::string(process) + ".csv")));
+    CHECK(std::filesystem::exists(job / "logs" / (std::string(process) + ".log")));
+  }
+  CHECK(read_text(job / "recipe.toml") == read_text(dir / "recipe.toml"));
+}
+
+TEST_CASE("simulate: weights follow the reported training steps") {
+  TempDir dir;
+  // steps_by_site: site i reports i + 1 steps, so weights 1, 2, 3 and a first round of
+  // (1*1 + 2*2 + 3*3) / 6 = 14/6; the second round adds the same.
+  auto result = simulate(dir, synthetic_recipe("", "steps_by_site = true"));
+  REQUIRE(result.status == 0);
+  auto model = cohort::load_checkpoint(only_job(dir / "ws") / "global_model.pt");
+  const float expected = 14.0f / 6.0f + 14.0f / 6.0f;
+  CHECK(model.tensors[0].tensor[0].item<float>() == doctest::Approx(expected).epsilon(1e-6));
+}
+
+TEST_CASE("simulate: many sites share few client processes") {
+  TempDir dir;
+  auto recipe = synthetic_recipe("sampling = \"all\"");
+  recipe.replace(recipe.find("\nclients = 3"), 12, "\nclients = 6");
+  recipe.replace(recipe.find("min_clients = 3"), 15, "min_clients = 6");
+  recipe.replace(recipe.find("workers = 3"), 11, "workers = 2");
+  auto result = simulate(dir, recipe);
+  REQUIRE(result.status == 0);
+  const auto job = only_job(dir / "ws");
+  // sites 1..6 add 1..6: each round adds 3.5
+  auto model = cohort::load_checkpoint(job / "global_model.pt");
+  CHECK(model.tensors[0].tensor[0].item<float>() == 7.0f);
+  CHECK(std::filesystem::exists(job / "memory" / "client-2.csv"));
+  CHECK_FALSE(std::filesystem::exists(job / "memory" / "client-3.csv"));
+}
+
+TEST_CASE("simulate: a failed site within the error policy leaves a correct aggregate") {
+  TempDir dir;
+  auto result = simulate(dir, synthetic_recipe("min_responses = 2", "fail_sites = [\"site-3\"]"));
+  REQUIRE(result.status == 0);
+  const auto job = only_job(dir / "ws");
+  // sites 1 and 2 only: (1 + 2) / 2 = 1.5 per round
+  CHECK(cohort::load_checkpoint(job / "global_model.pt").tensors[0].tensor[0].item<float>() == 3.0f);
+  auto rounds = read_csv(job / "rounds.csv");
+  REQUIRE(rounds.size() == 2);
+  CHECK(rounds[0][3] == "1");  // one failed result per round
+}
+
+TEST_CASE("simulate: a failed site beyond the error policy fails the job cleanly") {
+  TempDir dir;
+  auto result = simulate(dir, synthetic_recipe("", "fail_sites = [\"site-3\"]"));
+  CHECK(result.status == 1);
+  const auto job = only_job(dir / "ws");
+  CHECK(read_text(job / "status.txt").rfind("EXECUTION_EXCEPTION\nround 0: 2 of 3 results arrived, 3 needed", 0) == 0);
+  CHECK_FALSE(std::filesystem::exists(job / "global_model.pt"));
+}
+
+TEST_CASE("simulate: recipe hooks see the lifecycle events in order") {
+  TempDir dir;
+  const auto events = dir / "events.txt";
+  auto recipe = "plugin_path = [\"" + std::string(COHORT_FIXTURE_PLUGIN_DIR) + "\"]\n" +
+                synthetic_recipe("final_validation = false", "",
+                                 "\n[[hooks]]\nplugin = \"recording-hook\"\n[hooks.args]\nfile = \"" + events.string() + "\"\n");
+  recipe.replace(recipe.find("clients = 3\nworkers = 3"), 23, "clients = 3\nworkers = 1");
+  auto result = simulate(dir, recipe);
+  REQUIRE(result.status == 0);
+  std::vector<std::string> server_events;
+  int client_round_ends = 0;
+  std::ifstream in(events);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("server ", 0) == 0) server_events.push_back(line.substr(7));
+    else if (line.rfind("client round_ended", 0) == 0) ++client_round_ends;
+  }
+  std::vector<std::string> round0{"round_started 0", "task_sent 0",         "task_sent 0",         "task_sent 0",
+                                  "result_received 0", "result_received 0", "result_received 0", "result_aggregated 0",
+                                  "result_aggregated 0", "result_aggregated 0", "round_ended 0"};
+  REQUIRE(server_events.size() == 2 + 2 * round0.size());
+  CHECK(server_events.front() == "job_started -1");
+  CHECK((std::vector<std::string>(server_events.begin() + 1, server_events.begin() + 1 + round0.size()) == round0));
+  CHECK(server_events.back() == "job_ended -1");
+  CHECK(client_round_ends == 6);  // three sites, two rounds
+}
+
+TEST_CASE("simulate: the FedAvg recipe trains on Fashion-MNIST and Python reads its models") {
+  TempDir dir;
+  std::string recipe = read_text(std::filesystem::path(COHORT_SOURCE_DIR) / "recipes" / "fedavg_fashion_mnist.toml");
+  // Fewer samples, so that CI stays fast: still real data, real training.
+  recipe.replace(recipe.find("partition = \"iid\""), 17,
+                 "partition = \"iid\"\nmax_train_samples = 4000\nmax_test_samples = 1000");
+  auto result = simulate(dir, recipe);
+  REQUIRE(result.status == 0);
+  const auto job = only_job(dir / "ws");
+  double last_accuracy = 0;
+  for (const auto& row : read_csv(job / "metrics.csv")) {
+    if (row.size() > 3 && row[1] == "global") last_accuracy = std::stod(row[3]);
+  }
+  MESSAGE("accuracy after 3 rounds on 4000 samples per site: " << last_accuracy);
+  CHECK(last_accuracy > 0.70);
+  const std::string check = "/usr/bin/python3 -c \"import torch; d = torch.load('" + (job / "global_model.pt").string() +
+                            "'); b = torch.load('" + (job / "best_model.pt").string() +
+                            "'); assert isinstance(d, dict) and d['fc1.weight'].shape == (256, 784), d.keys(); "
+                            "assert set(b) == set(d)\"";
+  CHECK(std::system(check.c_str()) == 0);
+}

@@ -1,0 +1,111 @@
+#include "net/codec.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace cohort::net;
+
+namespace {
+
+std::vector<std::byte> bytes(std::initializer_list<int> values) {
+  std::vector<std::byte> out;
+  for (int v : values) out.push_back(static_cast<std::byte>(v));
+  return out;
+}
+
+/// The payload of an encoded frame.
+std::vector<std::byte> payload_of(const Message& m) {
+  auto frame = encode_frame(m);
+  return {frame.begin() + kFrameHeaderBytes, frame.end()};
+}
+
+std::string decode_error(FrameType type, const std::vector<std::byte>& payload, const Limits& limits = {}) {
+  try {
+    decode(type, payload, limits);
+  } catch (const ProtocolError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+}  // namespace
+
+TEST_CASE("codec: every control message survives a round trip") {
+  TaskHeader task{7, "job", "train", 3, 1, 4, {{"k", "v"}}, true};
+  auto decoded = std::get<TaskHeader>(decode(FrameType::task, payload_of(task), {}));
+  CHECK(decoded.task_id == 7);
+  CHECK(decoded.name == "train");
+  CHECK(decoded.meta.at("k") == "v");
+  ResultHeader result{7, "job", true, "", 3, 12, {{"accuracy", 0.75}}, true};
+  auto r = std::get<ResultHeader>(decode(FrameType::result, payload_of(result), {}));
+  CHECK(r.num_steps == 12);
+  CHECK(r.metrics.at("accuracy") == 0.75);
+  cohort::TensorInfo t{"w", c10::ScalarType::Float, {2, 3}, 24, 0};
+  auto t2 = std::get<cohort::TensorInfo>(decode(FrameType::tensor, payload_of(t), {}));
+  CHECK((t2.shape == std::vector<std::int64_t>{2, 3}));
+  CHECK((t2.dtype == c10::ScalarType::Float));
+  Hello hello{kProtocolVersion, "site-1", "client-1", "cohort"};
+  CHECK(std::get<Hello>(decode(FrameType::hello, payload_of(hello), {})).site == "site-1");
+}
+
+TEST_CASE("codec rejects: an unknown frame type") {
+  auto h = bytes({0, 0, 0, 0, 99});
+  CHECK_THROWS_WITH_AS(decode_header(std::span<const std::byte, 5>(h.data(), 5)), "unknown frame type 99",
+                       ProtocolError);
+}
+
+TEST_CASE("codec rejects: a HELLO without cohort's magic") {
+  auto p = payload_of(Hello{1, "s", "p", "x"});
+  p[0] = std::byte{'X'};
+  CHECK(decode_error(FrameType::hello, p) == "malformed HELLO frame: magic is not cohort's: not a cohort client");
+}
+
+TEST_CASE("codec rejects: a truncated string") {
+  auto p = payload_of(Refuse{"a reason"});
+  p.resize(p.size() - 3);
+  CHECK(decode_error(FrameType::refuse, p) == "malformed REFUSE frame: reason is truncated");
+}
+
+TEST_CASE("codec rejects: trailing bytes") {
+  auto p = payload_of(Heartbeat{});
+  p.push_back(std::byte{1});
+  CHECK(decode_error(FrameType::heartbeat, p) == "malformed HEARTBEAT frame: payload has 1 trailing bytes");
+}
+
+TEST_CASE("codec rejects: a count larger than the frame") {
+  auto p = payload_of(TaskHeader{1, "j", "train", 0, 0, 1, {}, true});
+  // meta count sits just before the final has_model byte
+  p[p.size() - 5] = std::byte{0xff};
+  p[p.size() - 4] = std::byte{0xff};
+  CHECK(decode_error(FrameType::task, p).find("meta announces") != std::string::npos);
+}
+
+TEST_CASE("codec rejects: a tensor whose bytes do not match its shape") {
+  cohort::TensorInfo t{"w", c10::ScalarType::Float, {2, 3}, 25, 0};
+  CHECK(decode_error(FrameType::tensor, payload_of(t)) == "malformed TENSOR frame: nbytes 25 does not match shape and dtype");
+}
+
+TEST_CASE("codec rejects: too many dimensions") {
+  cohort::TensorInfo t{"w", c10::ScalarType::Float, std::vector<std::int64_t>(17, 1), 4, 0};
+  CHECK(decode_error(FrameType::tensor, payload_of(t)) == "malformed TENSOR frame: ndim 17 exceeds the limit of 16");
+}
+
+TEST_CASE("codec rejects: an unknown dtype code") {
+  auto p = payload_of(cohort::TensorInfo{"w", c10::ScalarType::Float, {1}, 4, 0});
+  p[4 + 1] = std::byte{200};  // after the 4-byte length and the 1-byte name
+  CHECK(decode_error(FrameType::tensor, p) == "malformed TENSOR frame: dtype code 200 is unknown");
+}
+
+TEST_CASE("codec rejects: a model above the limits") {
+  Limits limits;
+  limits.max_tensors = 10;
+  limits.max_model_bytes = 1000;
+  CHECK(decode_error(FrameType::model_begin, payload_of(ModelBegin{11, 10}), limits) ==
+        "malformed MODEL_BEGIN frame: tensors 11 exceeds the limit of 10");
+  CHECK(decode_error(FrameType::model_begin, payload_of(ModelBegin{1, 1001}), limits) ==
+        "malformed MODEL_BEGIN frame: total_bytes 1001 exceeds the limit of 1000");
+}
+
+TEST_CASE("codec rejects: a site index outside the job") {
+  CHECK(decode_error(FrameType::task, payload_of(TaskHeader{1, "j", "train", 0, 5, 2, {}, true})) ==
+        "malformed TASK frame: site_index is outside [0, num_sites)");
+}

@@ -1,0 +1,209 @@
+#include "recipe/recipe.hpp"
+
+#include "plugin/registry.hpp"
+
+#include <doctest/doctest.h>
+
+using cohort::ConfigError;
+namespace recipe = cohort::recipe;
+
+namespace {
+
+std::vector<std::filesystem::path> search_path() {
+  auto dirs = cohort::plugin::Registry::default_directories();
+  dirs.push_back(COHORT_FIXTURE_PLUGIN_DIR);
+  return dirs;
+}
+
+const char* kValid = R"(
+[job]
+name = "test"
+num_rounds = 2
+min_clients = 2
+
+[controller]
+plugin = "fedavg"
+
+[executor]
+plugin = "synthetic"
+
+[model]
+arch = "synthetic"
+size_mb = 0.01
+)";
+
+recipe::Recipe parse(const std::string& text) { return recipe::parse_recipe(text, "recipe.toml", search_path()); }
+
+/// The error a recipe raises, as "LINE:COL: message" (the file name is always recipe.toml).
+std::string error_of(const std::string& text) {
+  try {
+    parse(text);
+  } catch (const ConfigError& e) {
+    std::string what = e.what();
+    const std::string prefix = "recipe.toml:";
+    return what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what;
+  }
+  return "no error";
+}
+
+/// kValid with `line` replaced by `replacement`.
+std::string valid_with(const std::string& line, const std::string& replacement) {
+  std::string text = kValid;
+  auto at = text.find(line);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, line.size(), replacement);
+}
+
+}  // namespace
+
+TEST_CASE("recipe: a valid recipe resolves FedAvg's memory defaults") {
+  auto r = parse(kValid);
+  CHECK(r.job.name == "test");
+  CHECK(r.job.num_rounds == 2);
+  CHECK(r.controller.loaded->name() == "fedavg");
+  CHECK(r.memory.server_memory_gc_rounds == 0);
+  CHECK(r.memory.client_memory_gc_rounds == 0);
+  CHECK(r.memory.clear_cache);
+  CHECK_FALSE(r.client_controlled);
+}
+
+TEST_CASE("recipe: a client-controlled workflow defaults memory_gc_rounds to 1") {
+  auto r = parse(valid_with("plugin = \"fedavg\"", "plugin = \"swarm-style\""));
+  CHECK(r.client_controlled);
+  CHECK(r.memory.memory_gc_rounds == 1);
+}
+
+TEST_CASE("recipe: rendering fills in every default, plugin args included") {
+  auto text = recipe::render(parse(kValid));
+  CHECK(text.find("server_memory_gc_rounds = 0") != std::string::npos);
+  CHECK(text.find("[controller.args]") != std::string::npos);
+  CHECK(text.find("key_metric = 'accuracy'") != std::string::npos);
+  CHECK(text.find("steps = 1") != std::string::npos);
+}
+
+TEST_CASE("recipe rejects: TOML syntax error") {
+  CHECK(error_of("[job]\nname = \"x\nnum_rounds = 1\n").rfind("2:10: TOML syntax error: ", 0) == 0);
+}
+
+TEST_CASE("recipe rejects: a missing [job] table") {
+  CHECK(error_of("[controller]\nplugin = \"fedavg\"\n") == "1:1: missing required table [job]");
+}
+
+TEST_CASE("recipe rejects: a missing num_rounds") {
+  CHECK(error_of(valid_with("num_rounds = 2\n", "")) == "2:1: missing required key 'num_rounds' in [job]");
+}
+
+TEST_CASE("recipe rejects: a wrong type") {
+  CHECK(error_of(valid_with("num_rounds = 2", "num_rounds = \"two\"")) ==
+        "4:14: job.num_rounds: expected an integer, found a string");
+}
+
+TEST_CASE("recipe rejects: negative rounds") {
+  CHECK(error_of(valid_with("num_rounds = 2", "num_rounds = -3")) ==
+        "4:14: job.num_rounds: value -3 is out of range: expected at least 1");
+}
+
+TEST_CASE("recipe rejects: an unknown key with a suggestion") {
+  CHECK(error_of(valid_with("min_clients = 2", "min_clients = 2\nnum_round = 3")) ==
+        "6:1: unknown key 'num_round' in [job]; did you mean 'num_rounds'?");
+}
+
+TEST_CASE("recipe rejects: an unknown top-level table with a suggestion") {
+  CHECK(error_of(std::string(kValid) + "\n[memmory]\nclear_cache = true\n") ==
+        "17:2: unknown key 'memmory' in the top level; did you mean 'memory'?");
+}
+
+TEST_CASE("recipe rejects: a plugin no directory holds, listing the available ones") {
+  const auto error = error_of(valid_with("plugin = \"fedavg\"", "plugin = \"fedavgg\""));
+  CHECK(error.rfind("8:10: no controller plugin named 'fedavgg'; did you mean 'fedavg'? (available controller plugins: ", 0) == 0);
+  CHECK(error.find("fedavg 1.0.0") != std::string::npos);
+  CHECK(error.find("swarm-style 0.1.0") != std::string::npos);
+}
+
+TEST_CASE("recipe rejects: a plugin of the wrong kind") {
+  const auto error = error_of(valid_with("plugin = \"synthetic\"", "plugin = \"fedavg\""));
+  CHECK(error.rfind("11:10: cannot load executor plugin 'fedavg': 'fedavg' in ", 0) == 0);
+  CHECK(error.find("libcohort_plugin_fedavg.so is a controller plugin") != std::string::npos);
+}
+
+TEST_CASE("recipe rejects: a plugin file that does not exist") {
+  CHECK(error_of(valid_with("plugin = \"synthetic\"", "plugin = \"./nowhere/libx.so\"")) ==
+        "11:10: plugin file ./nowhere/libx.so does not exist");
+}
+
+TEST_CASE("recipe rejects: an unknown key in a plugin's args") {
+  CHECK(error_of(valid_with("plugin = \"fedavg\"", "plugin = \"fedavg\"\n[controller.args]\nkey_metrc = \"loss\"")) ==
+        "10:1: unknown key 'key_metrc' in [controller.args]; did you mean 'key_metric'?");
+}
+
+TEST_CASE("recipe rejects: a plugin arg out of range") {
+  CHECK(error_of(valid_with("plugin = \"synthetic\"", "plugin = \"synthetic\"\n[executor.args]\nsteps = -1")) ==
+        "13:9: executor.args.steps: value -1 is out of range: expected at least 0");
+}
+
+TEST_CASE("recipe rejects: a plugin arg of the wrong type") {
+  CHECK(error_of(valid_with("plugin = \"fedavg\"", "plugin = \"fedavg\"\n[controller.args]\nexclude_vars = \"bias\"")) ==
+        "10:16: controller.args.exclude_vars: expected an array, found a string");
+}
+
+TEST_CASE("recipe rejects: a plugin arg's invalid value") {
+  CHECK(error_of(valid_with("plugin = \"fedavg\"", "plugin = \"fedavg\"\n[controller.args]\nstop_condition = \"accuracy ~ 3\"")) ==
+        "10:18: controller.args.stop_condition: operator '~' is not one of >=, >, <=, <");
+}
+
+TEST_CASE("recipe rejects: negative cleanup rounds") {
+  CHECK(error_of(std::string(kValid) + "\n[memory]\nserver_memory_gc_rounds = -1\n") ==
+        "18:27: memory.server_memory_gc_rounds: value -1 is out of range: expected at least 0");
+}
+
+TEST_CASE("recipe rejects: Swarm's memory_gc_rounds for a server-controlled workflow") {
+  CHECK(error_of(std::string(kValid) + "\n[memory]\nmemory_gc_rounds = 1\n") ==
+        "18:20: memory.memory_gc_rounds: memory_gc_rounds is the setting of client-controlled workflows (Swarm); "
+        "the 'fedavg' workflow takes server_memory_gc_rounds and client_memory_gc_rounds");
+}
+
+TEST_CASE("recipe rejects: client_memory_gc_rounds for a client-controlled workflow") {
+  CHECK(error_of(valid_with("plugin = \"fedavg\"", "plugin = \"swarm-style\"") +
+                 "\n[memory]\nclient_memory_gc_rounds = 1\n") ==
+        "18:27: memory.client_memory_gc_rounds: the 'swarm-style' workflow is client-controlled: its cleanup setting "
+        "is memory_gc_rounds");
+}
+
+TEST_CASE("recipe rejects: Swarm's memory keys inside executor args (reserved)") {
+  CHECK(error_of(valid_with("plugin = \"synthetic\"", "plugin = \"synthetic\"\n[executor.args]\nmemory_gc_rounds = 1")) ==
+        "13:20: executor.args.memory_gc_rounds: reserved key: memory_gc_rounds is a top-level recipe setting: put it "
+        "in [memory]");
+  CHECK(error_of(valid_with("plugin = \"synthetic\"", "plugin = \"synthetic\"\n[executor.args]\ncuda_empty_cache = true")) ==
+        "13:20: executor.args.cuda_empty_cache: reserved key: cuda_empty_cache is a top-level recipe setting: put it "
+        "in [memory]");
+}
+
+TEST_CASE("recipe rejects: a site listed twice") {
+  CHECK(error_of(valid_with("min_clients = 2", "sites = [\"a\", \"a\"]")) ==
+        "5:9: job.sites: site 'a' is listed twice");
+}
+
+TEST_CASE("recipe rejects: min_clients above the sites listed") {
+  CHECK(error_of(valid_with("min_clients = 2", "sites = [\"a\"]\nmin_clients = 2")) ==
+        "6:15: job.min_clients: value 2 is out of range: expected between 1 and 1");
+}
+
+TEST_CASE("recipe rejects: hooks that are not an array of tables") {
+  CHECK(error_of("hooks = \"x\"\n" + std::string(kValid)) == "1:9: hooks: expected an array of tables ([[hooks]])");
+}
+
+TEST_CASE("recipe rejects: a hook plugin's missing arg") {
+  CHECK(error_of(std::string(kValid) + "\n[[hooks]]\nplugin = \"recording-hook\"\n") ==
+        "17:1: missing required key 'file' in [hooks[0].args]");
+}
+
+TEST_CASE("recipe rejects: a model the trainer cannot train") {
+  CHECK(error_of(valid_with("plugin = \"synthetic\"", "plugin = \"torch-trainer\"")) ==
+        "14:8: model.arch: torch-trainer trains mlp or cnn networks, not the synthetic model");
+}
+
+TEST_CASE("recipe rejects: an unknown model architecture") {
+  std::string text = valid_with("plugin = \"synthetic\"", "plugin = \"torch-trainer\"");
+  text.replace(text.find("\"synthetic\""), 11, "\"resnet\"");
+  CHECK(error_of(text) == "14:8: model.arch: unknown architecture 'resnet': expected mlp, cnn or synthetic");
+}

@@ -1,0 +1,119 @@
+#include "server/broadcast.hpp"
+
+#include <doctest/doctest.h>
+
+#include <thread>
+
+using namespace cohort;
+using cohort::server::Broadcast;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Counts what reaches it; sinks record commit and abandon.
+class CountingReducer final : public Reducer {
+ public:
+  struct Counts {
+    std::atomic<int> opened{0}, committed{0}, abandoned{0}, chunks{0};
+  };
+  std::unique_ptr<ResultSink> open(const ResultInfo&) override {
+    ++counts.opened;
+    return std::make_unique<Sink>(counts);
+  }
+  Counts counts;
+
+ private:
+  class Sink final : public ResultSink {
+   public:
+    explicit Sink(Counts& c) : c_(c) {}
+    void begin_tensor(const TensorInfo&) override {}
+    void chunk_received(std::uint64_t, std::span<const std::byte>) override { ++c_.chunks; }
+    void commit() override { ++c_.committed; }
+    void abandon(const std::string&) override { ++c_.abandoned; }
+
+   private:
+    Counts& c_;
+  };
+};
+
+ResultInfo info(const std::string& site) { return ResultInfo{site, 0, 1, {}}; }
+
+}  // namespace
+
+TEST_CASE("broadcast: returns once every target answered") {
+  CountingReducer reducer;
+  auto b = std::make_shared<Broadcast>(reducer, std::vector<std::string>{"a", "b"});
+  auto pa = b->pending_for("a");
+  auto pb = b->pending_for("b");
+  std::thread answers([&] {
+    pa->on_result(info("a"), false);
+    auto sink = pb->on_result(info("b"), true);
+    sink->begin_tensor({"t", at::kFloat, {1}, 4, 0});
+    sink->end_tensor();
+    sink->commit();
+  });
+  auto outcome = b->wait({}, {});
+  answers.join();
+  CHECK(outcome.received.size() == 2);
+  CHECK(outcome.failed.empty());
+  CHECK(reducer.counts.committed == 2);
+}
+
+TEST_CASE("broadcast: failures count as answers") {
+  CountingReducer reducer;
+  auto b = std::make_shared<Broadcast>(reducer, std::vector<std::string>{"a", "b"});
+  b->pending_for("a")->on_failure("a", "executor failed: boom");
+  b->pending_for("b")->on_result(info("b"), false);
+  auto outcome = b->wait({}, {});
+  REQUIRE(outcome.failed.size() == 1);
+  CHECK(outcome.failed[0].reason == "executor failed: boom");
+}
+
+TEST_CASE("broadcast: stops waiting after min_responses plus the extra wait") {
+  CountingReducer reducer;
+  auto b = std::make_shared<Broadcast>(reducer, std::vector<std::string>{"a", "b", "c"});
+  b->pending_for("a")->on_result(info("a"), false);
+  b->pending_for("b")->on_result(info("b"), false);
+  const auto start = std::chrono::steady_clock::now();
+  auto outcome = b->wait({2, 300ms, 0ms}, {});
+  const auto waited = std::chrono::steady_clock::now() - start;
+  CHECK(outcome.received.size() == 2);
+  REQUIRE(outcome.failed.size() == 1);
+  CHECK(outcome.failed[0].site == "c");
+  CHECK(waited >= 300ms);
+}
+
+TEST_CASE("broadcast: a timeout fails the outstanding sites") {
+  CountingReducer reducer;
+  auto b = std::make_shared<Broadcast>(reducer, std::vector<std::string>{"a"});
+  auto outcome = b->wait({0, 0ms, 100ms}, {});
+  REQUIRE(outcome.failed.size() == 1);
+  CHECK(outcome.failed[0].reason == "timed out after 100 ms");
+}
+
+TEST_CASE("broadcast: closing abandons open streams, and late ones never reach the reducer") {
+  CountingReducer reducer;
+  auto b = std::make_shared<Broadcast>(reducer, std::vector<std::string>{"a", "b"});
+  auto pending_a = b->pending_for("a");
+  auto pending_b = b->pending_for("b");
+  auto streaming = pending_a->on_result(info("a"), true);
+  streaming->begin_tensor({"t", at::kFloat, {1}, 4, 0});
+  auto outcome = b->wait({0, 0ms, 50ms}, {});
+  CHECK(outcome.failed.size() == 2);
+  CHECK(reducer.counts.abandoned == 1);
+  std::byte data[4]{};
+  streaming->chunk_received(0, data);  // after close: dropped
+  streaming->commit();
+  CHECK(reducer.counts.chunks == 0);
+  CHECK(reducer.counts.committed == 0);
+  CHECK(pending_b->on_result(info("b"), true) == nullptr);
+  CHECK(reducer.counts.opened == 1);
+}
+
+TEST_CASE("broadcast: an abort ends the wait") {
+  CountingReducer reducer;
+  auto b = std::make_shared<Broadcast>(reducer, std::vector<std::string>{"a"});
+  auto outcome = b->wait({}, [] { return true; });
+  REQUIRE(outcome.failed.size() == 1);
+  CHECK(outcome.failed[0].reason == "job aborted");
+}
