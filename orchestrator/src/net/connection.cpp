@@ -82,10 +82,9 @@ void Connection::start(std::shared_ptr<ConnectionHandler> handler) {
 }
 
 void Connection::established() {
-  // Handlers call this from on_message, on the strand: the very next frame must already
-  // count as after the handshake.
-  if (strand_.running_in_this_thread()) established_ = true;
-  else asio::post(strand_, [self = shared_from_this()] { self->established_ = true; });
+  // Called by handlers from on_message, on the strand: the very next frame must already
+  // count as after the handshake, so no post.
+  established_ = true;
 }
 
 void Connection::release_hold() {

@@ -86,7 +86,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// Closes now (logged with `reason`). Thread-safe; later calls do nothing.
   void close(std::string reason);
 
-  /// Marks the handshake done (stops the handshake deadline).
+  /// Marks the handshake done (stops the handshake deadline). Call it from the handler's
+  /// on_message (the connection's strand) only.
   void established();
   /// Resumes reading after a Reception with hold. Thread-safe.
   void release_hold();

@@ -92,13 +92,21 @@ void JobRunner::announce(const std::string& site) {
 }
 
 void JobRunner::site_joined(const std::string& site) {
-  if (!started_ || !participates(site)) return;
+  {
+    std::lock_guard lock(joined_mutex_);
+    if (!started_ || !participates(site)) return;
+    if (!joined_.insert(site).second) return;  // already counted when the job started
+  }
   announce(site);
   fire(EventType::site_joined, -1, site);
 }
 
 void JobRunner::site_lost(const std::string& site, const std::string& reason) {
   if (!started_ || !participates(site)) return;
+  {
+    std::lock_guard lock(joined_mutex_);
+    joined_.erase(site);
+  }
   log_->warn("site '{}' lost: {}", site, reason);
   fire(EventType::site_lost, -1, site);
 }
@@ -263,8 +271,16 @@ JobResult JobRunner::run() {
     log_->error("job {}: {}", job_.id, result.message);
     return result;
   }
-  started_ = true;
-  for (const auto& s : sites()) announce(s);
+  {
+    // Under the lock that site_joined takes: every site is announced exactly once, by
+    // this loop or by its join.
+    std::lock_guard lock(joined_mutex_);
+    started_ = true;
+    for (const auto& s : sites()) {
+      joined_.insert(s);
+      announce(s);
+    }
+  }
   log_->info("job {} ('{}') started: {} with {} sites, {} rounds", job_.id, job_.name,
              setup_.recipe.controller.plugin, participants_.size(), job_.num_rounds);
   fire(EventType::job_started, -1);

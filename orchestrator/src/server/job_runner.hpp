@@ -13,7 +13,9 @@
 #include <cohort/controller.hpp>
 
 #include <atomic>
+#include <mutex>
 #include <random>
+#include <set>
 
 namespace cohort::server {
 
@@ -91,6 +93,10 @@ class JobRunner final : public ControllerContext, public SiteListener {
   std::unique_ptr<hooks::MemoryMonitor> monitor_;
   std::unique_ptr<jobs::CsvLog> metrics_;
   std::unique_ptr<jobs::CsvLog> rounds_;
+  /// Participants connected as far as this job knows (guarded: the server calls the
+  /// listener from its I/O threads while the job runs on its own).
+  std::mutex joined_mutex_;
+  std::set<std::string> joined_;
   std::atomic<bool> abort_{false};
   std::atomic<bool> started_{false};
   std::mt19937_64 rng_;

@@ -53,14 +53,16 @@ net::Reception SiteSession::on_hello(const net::Hello& hello) {
   }
   site_ = hello.site;
   connection_->set_label(site_ + "@" + connection_->remote());
-  if (std::string error = server_.register_site(shared_from_this()); !error.empty()) {
-    site_.clear();
-    refuse(error);
-    return {};
-  }
+  // WELCOME goes into the write queue before the site becomes visible to jobs: whatever a
+  // job sends it next (JOB, TASK) is queued behind it.
   connection_->established();
   connection_->send(net::Welcome{net::kProtocolVersion, server_.options().name,
                                  static_cast<std::uint32_t>(server_.options().connection.timing.heartbeat_interval.count())});
+  if (std::string error = server_.register_site(shared_from_this()); !error.empty()) {
+    connection_->send_and_close(net::Bye{error, false}, error);
+    site_.clear();
+    return {};
+  }
   server_.log().info("site '{}' joined from {} (process '{}', {})", site_, connection_->remote(), hello.process,
                      connection_->secure() ? "mutual TLS" : "plain TCP");
   return {};
