@@ -27,7 +27,9 @@ struct ClientArgs {
 
 int run_client(const ClientArgs& a, const GlobalOptions& global) {
   block_termination_signals();
-  auto log = make_logger(a.process_name, global.log);
+  LogOptions log_options = global.log;
+  if (log_options.file.empty()) log_options.file = std::filesystem::path(a.workspace) / "logs" / (a.process_name + ".log");
+  auto log = make_logger(a.process_name, log_options);
   client::ClientOptions options;
   const auto colon = a.server.rfind(':');
   if (colon == std::string::npos) throw std::invalid_argument("--server: expected HOST:PORT, got '" + a.server + "'");

@@ -1,6 +1,7 @@
 // cohort recipe check FILE: validate a recipe and print it resolved.
 #include "cli/commands.hpp"
 
+#include "model_zoo.hpp"
 #include "plugin/registry.hpp"
 #include "recipe/recipe.hpp"
 
@@ -22,6 +23,7 @@ void add_recipe_command(CLI::App& app, GlobalOptions& global, Command& run) {
       std::vector<std::filesystem::path> dirs(paths->begin(), paths->end());
       for (auto& d : plugin::Registry::default_directories()) dirs.push_back(d);
       auto recipe = recipe::load_recipe(*file, dirs);
+      models::parse_spec(recipe.model);  // [model] is the zoo's to check, whatever the executor
       std::cout << recipe::render(recipe);
       return kExitOk;
     };

@@ -51,6 +51,7 @@ int run_server(const ServerArgs& a, const GlobalOptions& global) {
   if (a.insecure == !a.identity.empty()) throw std::invalid_argument("give either --identity DIR or --insecure");
   block_termination_signals();
   LogOptions log_options = global.log;
+  if (log_options.file.empty()) log_options.file = std::filesystem::path(a.workspace) / "logs" / (a.process_name + ".log");
   auto log = make_logger(a.process_name, log_options);
 
   std::vector<std::filesystem::path> dirs(a.plugin_paths.begin(), a.plugin_paths.end());
@@ -60,6 +61,7 @@ int run_server(const ServerArgs& a, const GlobalOptions& global) {
   std::stringstream text;
   text << in.rdbuf();
   auto recipe = recipe::parse_recipe(text.str(), a.run_job, dirs);
+  auto model_spec = models::parse_spec(recipe.model);
   const auto sites = split(a.sites, ',');
   if (!sites.empty()) recipe.job.sites = sites;
 
@@ -81,7 +83,7 @@ int run_server(const ServerArgs& a, const GlobalOptions& global) {
   setup.job_id = a.job_id.empty() ? jobs::new_job_id() : a.job_id;
   setup.recipe_text = text.str();
   setup.workspace = a.workspace;
-  setup.initial_model = models::initial_model(models::parse_spec(recipe.model));
+  setup.initial_model = models::initial_model(model_spec);
   setup.recipe = std::move(recipe);
   setup.start_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(a.start_timeout_s * 1000));
   setup.process_name = a.process_name;

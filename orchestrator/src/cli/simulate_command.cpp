@@ -1,6 +1,9 @@
 // cohort simulate RECIPE: the whole job on this machine, in real processes.
 #include "cli/commands.hpp"
 
+#include "model_zoo.hpp"
+#include "plugin/registry.hpp"
+#include "recipe/recipe.hpp"
 #include "simulate/simulation.hpp"
 
 namespace cohort::cli {
@@ -31,6 +34,10 @@ void add_simulate_command(CLI::App& app, GlobalOptions& global, Command& run) {
       o.workspace = *workspace;
       o.plugin_dirs.assign(paths->begin(), paths->end());
       o.log_level = global.log.verbose ? "debug" : global.log.level;
+      // Check [model] here, where the model zoo is linked, before any process starts.
+      auto dirs = o.plugin_dirs;
+      for (auto& d : plugin::Registry::default_directories()) dirs.push_back(d);
+      models::parse_spec(recipe::load_recipe(o.recipe, dirs).model);
       return simulate::run_simulation(o, *log);
     };
   });
