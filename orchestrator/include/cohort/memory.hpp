@@ -63,6 +63,9 @@ struct ProcessMemory {
 };
 /// Reads /proc/self/status.
 ProcessMemory process_memory();
+/// Resets peak_rss_bytes to the current RSS (Linux /proc/self/clear_refs), so that the peak
+/// of one phase (a round) can be measured. False when the kernel refuses.
+bool reset_peak_rss();
 
 /// Memory of the machine.
 struct SystemMemory {
@@ -99,6 +102,17 @@ class CpuMeter {
   std::chrono::steady_clock::time_point last_wall_;
 };
 
+/// Starts counting the bytes of live CPU tensors (wraps libtorch's CPU allocator; tensors
+/// allocated before the call are not counted). Idempotent. Server and client processes
+/// call it at start.
+void enable_tensor_accounting();
+/// Bytes of CPU tensor storage alive now (since enable_tensor_accounting()); nothing when
+/// accounting is off.
+std::optional<std::uint64_t> tensor_bytes();
+
+/// How many cleanups cleanup_memory() ran in this process.
+std::uint64_t cleanups_run();
+
 /// What cleanup_memory() did.
 struct CleanupReport {
   Allocator allocator = Allocator::unknown;
@@ -129,14 +143,19 @@ struct Sample {
   AllocatorStats allocator;
   SystemMemory system;
   double cpu_percent = 0;
+  /// Live CPU tensor bytes, when accounting is on.
+  std::optional<std::uint64_t> tensor_bytes;
+  /// cleanups_run() at the time of the sample.
+  std::uint64_t cleanups = 0;
   std::int64_t round = -1;
 };
 /// Takes one sample now (cpu from `cpu`).
 Sample sample_now(CpuMeter& cpu);
 
 /// A thread that appends a Sample to a CSV file every `interval`:
-/// `elapsed_s,rss_mb,peak_rss_mb,alloc_live_mb,alloc_free_mb,sys_total_mb,
-///  sys_available_mb,sys_used_percent,cpu_percent,round`.
+/// `elapsed_s,rss_mb,peak_rss_mb,alloc_live_mb,alloc_free_mb,tensor_mb,sys_total_mb,
+///  sys_available_mb,sys_used_percent,cpu_percent,cleanups,round` (tensor_mb empty when
+/// accounting is off).
 /// The optional callback sees every sample (the monitor uses it for RAM alarms).
 class Sampler {
  public:

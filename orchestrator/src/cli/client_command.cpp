@@ -2,6 +2,8 @@
 #include "cli/commands.hpp"
 #include "cli/signals.hpp"
 
+#include <cohort/memory.hpp>
+
 #include "client/client_process.hpp"
 #include "local_project.hpp"
 #include "plugin/registry.hpp"
@@ -27,6 +29,7 @@ struct ClientArgs {
 
 int run_client(const ClientArgs& a, const GlobalOptions& global) {
   block_termination_signals();
+  memory::enable_tensor_accounting();
   LogOptions log_options = global.log;
   if (log_options.file.empty()) log_options.file = std::filesystem::path(a.workspace) / "logs" / (a.process_name + ".log");
   auto log = make_logger(a.process_name, log_options);

@@ -2,6 +2,8 @@
 #include "cli/commands.hpp"
 #include "cli/signals.hpp"
 
+#include <cohort/memory.hpp>
+
 #include "local_project.hpp"
 #include "model_zoo.hpp"
 #include "plugin/registry.hpp"
@@ -50,6 +52,7 @@ int run_server(const ServerArgs& a, const GlobalOptions& global) {
   }
   if (a.insecure == !a.identity.empty()) throw std::invalid_argument("give either --identity DIR or --insecure");
   block_termination_signals();
+  memory::enable_tensor_accounting();
   LogOptions log_options = global.log;
   if (log_options.file.empty()) log_options.file = std::filesystem::path(a.workspace) / "logs" / (a.process_name + ".log");
   auto log = make_logger(a.process_name, log_options);

@@ -54,6 +54,8 @@ ClientJob::ClientJob(const std::string& job_id, const std::string& recipe_path, 
   executor_ = recipe_.executor.loaded->make_executor(PluginConfig{recipe_.executor.args, job_, recipe_.model});
   cleanup_ = std::make_shared<hooks::PeriodicCleanup>(Role::client, memory_.gc_rounds, memory_.cuda_empty_cache);
   hooks_ = std::make_unique<hooks::HookBus>(log_);
+  // Release the references first, so that the cleanup that may follow finds them freed.
+  hooks_->add(std::make_shared<hooks::ReferenceRelease>(references_, memory_.clear_cache));
   hooks_->add(cleanup_);
   for (const auto& h : recipe_.hooks) hooks_->add(h.loaded->make_hook(PluginConfig{h.args, job_, recipe_.model}));
   const auto& mem = recipe_.memory;
@@ -71,11 +73,13 @@ ClientJob::~ClientJob() = default;
 void ClientJob::task_done(std::int64_t round, const std::string& site) {
   hooks_->fire(Event{EventType::round_ended, Role::client, job_.id, round, site});
   monitor_->set_round(round + 1);
-}
-
-void ClientJob::keep(Model received, Model sent) {
-  kept_received_ = std::move(received);
-  kept_sent_ = std::move(sent);
+  const auto mem = memory::process_memory();
+  const auto alloc = memory::allocator_stats();
+  const auto tensors = memory::tensor_bytes();
+  constexpr double MiB = 1024.0 * 1024.0;
+  log_->info("round {} done for site '{}': rss {:.1f} MiB (peak {:.1f}), tensors {} MiB, allocator free {:.1f} MiB",
+             round, site, mem.rss_bytes / MiB, mem.peak_rss_bytes / MiB,
+             tensors ? fmt::format("{:.1f}", *tensors / MiB) : std::string("n/a"), alloc.free_bytes / MiB);
 }
 
 }  // namespace cohort::client

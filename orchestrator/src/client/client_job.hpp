@@ -48,8 +48,9 @@ class ClientJob {
   /// After a task's result is on the wire: fires round_ended for the client role (the
   /// periodic cleanup hook runs when due) and labels the memory samples.
   void task_done(std::int64_t round, const std::string& site);
-  /// Keeps the last received and sent models when clear_cache is false.
-  void keep(Model received, Model sent);
+  /// The references to the current task's received and sent models; the reference
+  /// release hook drops them after the result is on the wire.
+  hooks::ModelReferences& references() { return references_; }
   /// Rounds after which the periodic cleanup ran.
   std::vector<std::int64_t> cleaned_rounds() const { return cleanup_->cleaned_rounds(); }
 
@@ -59,11 +60,11 @@ class ClientJob {
   recipe::Recipe recipe_;
   ClientMemory memory_;
   std::shared_ptr<Executor> executor_;
+  // Before the monitor: destroyed after it, so its last sample sees what the job held.
+  hooks::ModelReferences references_;
   std::unique_ptr<hooks::HookBus> hooks_;
   std::shared_ptr<hooks::PeriodicCleanup> cleanup_;
   std::unique_ptr<hooks::MemoryMonitor> monitor_;
-  Model kept_received_;
-  Model kept_sent_;
 };
 
 }  // namespace cohort::client

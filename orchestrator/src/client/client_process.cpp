@@ -190,7 +190,7 @@ void ClientProcess::run_task(SiteLink& link, net::Connection& connection, const 
     result_header.error = "job " + header.job_id + " is not prepared on this client (see its log)";
   } else {
     SiteContext ctx(link.site(), header.site_index, header.num_sites, *job, stopping_);
-    Model received_reference = job->memory().clear_cache ? Model{} : task.model;
+    job->references().received = task.model;  // a reference, not a copy
     try {
       result = job->executor().execute(std::move(task), ctx);
     } catch (const std::exception& e) {
@@ -198,7 +198,7 @@ void ClientProcess::run_task(SiteLink& link, net::Connection& connection, const 
       result_header.error = std::string("executor failed: ") + e.what();
       job->log().error("site '{}': round {} task '{}' failed: {}", link.site(), header.round, header.name, e.what());
     }
-    if (!job->memory().clear_cache) job->keep(std::move(received_reference), result);
+    job->references().sent = result;
   }
   result.metrics["seconds"] = std::chrono::duration<double>(Clock::now() - start).count();
   result_header.num_steps = result.num_steps;
@@ -206,7 +206,8 @@ void ClientProcess::run_task(SiteLink& link, net::Connection& connection, const 
   result_header.has_model = result_header.ok && !result.tensors.empty();
 
   // Send, then wait until the bytes are on the wire: the connection drops its reference
-  // to the result as soon as it is written, and so do we (clear_cache).
+  // to the result as soon as it is written; the reference release hook (round_ended,
+  // fired by task_done) drops the job's.
   auto sent = std::make_shared<TaskModel>();
   auto on_written = [sent](bool) {
     std::lock_guard lock(sent->mutex);

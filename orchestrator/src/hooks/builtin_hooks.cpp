@@ -24,4 +24,12 @@ std::vector<std::int64_t> PeriodicCleanup::cleaned_rounds() const {
   return cleaned_;
 }
 
+void ReferenceRelease::on_event(const Event& event, spdlog::logger& log) {
+  if (event.type != EventType::round_ended || event.role != Role::client || !clear_cache_) return;
+  const auto bytes = references_.received.byte_size() + references_.sent.byte_size();
+  references_.received = Model{};
+  references_.sent = Model{};
+  log.debug("round {}: released the references to the received and sent models ({} bytes)", event.round, bytes);
+}
+
 }  // namespace cohort::hooks

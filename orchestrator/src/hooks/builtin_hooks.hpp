@@ -3,6 +3,7 @@
 
 #include <cohort/hooks.hpp>
 #include <cohort/memory.hpp>
+#include <cohort/model.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -28,6 +29,27 @@ class PeriodicCleanup final : public Hook {
   bool cuda_empty_cache_;
   mutable std::mutex mutex_;
   std::vector<std::int64_t> cleaned_;
+};
+
+/// The references a client keeps to a task's models: what it received and what it sent.
+struct ModelReferences {
+  Model received;
+  Model sent;
+};
+
+/// Reference release: on the client's round_ended (after a result is on the wire), drops
+/// the references to the received and the sent model, so that their storage goes back to
+/// the allocator before the next task; with clear_cache false it keeps them (until the
+/// next task replaces them) for users who need them.
+class ReferenceRelease final : public Hook {
+ public:
+  ReferenceRelease(ModelReferences& references, bool clear_cache)
+      : references_(references), clear_cache_(clear_cache) {}
+  void on_event(const Event& event, spdlog::logger& log) override;
+
+ private:
+  ModelReferences& references_;
+  bool clear_cache_;
 };
 
 }  // namespace cohort::hooks

@@ -37,7 +37,11 @@ EmptyCacheFn cuda_empty_cache_function() {
 
 double mib(std::uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
 
+std::atomic<std::uint64_t> cleanups{0};
+
 }  // namespace
+
+std::uint64_t cleanups_run() { return cleanups.load(); }
 
 CacheRegistration::CacheRegistration(CacheRegistration&& other) noexcept : id_(other.id_) {
   other.id_ = 0;
@@ -91,6 +95,7 @@ CleanupReport cleanup_memory(bool cuda_empty_cache, spdlog::logger* log) {
     }
   }
 
+  ++cleanups;
   report.rss_after = process_memory().rss_bytes;
   report.free_after = allocator_stats().free_bytes;
   report.duration = std::chrono::duration_cast<std::chrono::microseconds>(

@@ -39,6 +39,13 @@ ProcessMemory process_memory() {
   return ProcessMemory{proc_kib("/proc/self/status", "VmRSS"), proc_kib("/proc/self/status", "VmHWM")};
 }
 
+bool reset_peak_rss() {
+  std::ofstream out("/proc/self/clear_refs");
+  out << "5";
+  out.flush();
+  return static_cast<bool>(out);
+}
+
 SystemMemory system_memory() {
   SystemMemory m;
   m.total_bytes = proc_kib("/proc/meminfo", "MemTotal");

@@ -16,6 +16,8 @@ Sample sample_now(CpuMeter& cpu) {
   s.allocator = allocator_stats();
   s.system = system_memory();
   s.cpu_percent = cpu.percent();
+  s.tensor_bytes = tensor_bytes();
+  s.cleanups = cleanups_run();
   return s;
 }
 
@@ -41,11 +43,14 @@ struct Sampler::State {
       s.elapsed_seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       constexpr double MiB = 1024.0 * 1024.0;
-      std::fprintf(file, "%.3f,%.2f,%.2f,%.2f,%.2f,%.1f,%.1f,%.2f,%.1f,%lld\n", s.elapsed_seconds,
+      char tensor[32] = "";
+      if (s.tensor_bytes) std::snprintf(tensor, sizeof tensor, "%.2f", *s.tensor_bytes / MiB);
+      std::fprintf(file, "%.3f,%.2f,%.2f,%.2f,%.2f,%s,%.1f,%.1f,%.2f,%.1f,%llu,%lld\n", s.elapsed_seconds,
                    s.process.rss_bytes / MiB, s.process.peak_rss_bytes / MiB,
-                   s.allocator.live_bytes / MiB, s.allocator.free_bytes / MiB,
+                   s.allocator.live_bytes / MiB, s.allocator.free_bytes / MiB, tensor,
                    s.system.total_bytes / MiB, s.system.available_bytes / MiB,
-                   s.system.used_percent, s.cpu_percent, static_cast<long long>(s.round));
+                   s.system.used_percent, s.cpu_percent, static_cast<unsigned long long>(s.cleanups),
+                   static_cast<long long>(s.round));
       std::fflush(file);
     }
     std::uint64_t seen = max_rss.load();
@@ -61,8 +66,8 @@ Sampler::Sampler(std::filesystem::path csv, std::chrono::milliseconds interval,
   if (!csv.parent_path().empty()) std::filesystem::create_directories(csv.parent_path());
   state_->file = std::fopen(csv.c_str(), "w");
   if (!state_->file) throw std::runtime_error("cannot write memory samples to " + csv.string());
-  std::fputs("elapsed_s,rss_mb,peak_rss_mb,alloc_live_mb,alloc_free_mb,sys_total_mb,"
-             "sys_available_mb,sys_used_percent,cpu_percent,round\n",
+  std::fputs("elapsed_s,rss_mb,peak_rss_mb,alloc_live_mb,alloc_free_mb,tensor_mb,sys_total_mb,"
+             "sys_available_mb,sys_used_percent,cpu_percent,cleanups,round\n",
              state_->file);
   state_->interval = interval;
   state_->on_sample = std::move(on_sample);

@@ -177,6 +177,9 @@ SendResult JobRunner::send(const Task& task, const std::string& site, const Send
 
 void JobRunner::round_started(std::int64_t round) {
   round_start_ = Clock::now();
+  // Between rounds: the global model is loaded, nothing else of the round yet.
+  rss_before_round_ = memory::process_memory().rss_bytes;
+  memory::reset_peak_rss();
   round_received_ = round_failed_ = 0;
   if (monitor_) monitor_->set_round(round);
   log_->info("round {}/{} started", round + 1, job_.num_rounds);
@@ -188,12 +191,17 @@ void JobRunner::round_ended(std::int64_t round) {
   const double seconds = std::chrono::duration<double>(Clock::now() - round_start_).count();
   const auto mem = memory::process_memory();
   const auto alloc = memory::allocator_stats();
+  const auto tensors = memory::tensor_bytes();
   rounds_->append(std::to_string(round) + "," + std::to_string(seconds) + "," + std::to_string(round_received_) +
                   "," + std::to_string(round_failed_) + "," + std::to_string(mib(mem.rss_bytes)) + "," +
-                  std::to_string(mib(mem.peak_rss_bytes)) + "," + std::to_string(mib(alloc.free_bytes)));
-  log_->info("round {}/{} done in {:.2f} s: {} results, {} failed; server rss {:.1f} MiB (peak {:.1f}), allocator free {:.1f} MiB",
+                  std::to_string(mib(mem.peak_rss_bytes)) + "," + std::to_string(mib(alloc.free_bytes)) + "," +
+                  std::to_string(mib(rss_before_round_)) + "," + (tensors ? std::to_string(mib(*tensors)) : "") + "," +
+                  std::to_string(mib(global_.byte_size())));
+  log_->info("round {}/{} done in {:.2f} s: {} results, {} failed; server rss {:.1f} MiB (before the round {:.1f}, "
+             "peak in the round {:.1f}), tensors {} MiB, allocator free {:.1f} MiB",
              round + 1, job_.num_rounds, seconds, round_received_, round_failed_, mib(mem.rss_bytes),
-             mib(mem.peak_rss_bytes), mib(alloc.free_bytes));
+             mib(rss_before_round_), mib(mem.peak_rss_bytes),
+             tensors ? fmt::format("{:.1f}", mib(*tensors)) : std::string("n/a"), mib(alloc.free_bytes));
   rounds_completed_ = round + 1;
   if (monitor_) monitor_->set_round(round + 1);
 }
@@ -216,7 +224,8 @@ JobResult JobRunner::run() {
   }
   metrics_ = std::make_unique<jobs::CsvLog>(directory_.metrics_csv(), jobs::kMetricsHeader);
   rounds_ = std::make_unique<jobs::CsvLog>(directory_.rounds_csv(),
-                                           "round,seconds,results,failed,server_rss_mb,server_peak_rss_mb,server_alloc_free_mb");
+                                           "round,seconds,results,failed,server_rss_mb,server_round_peak_rss_mb,"
+                                           "server_alloc_free_mb,server_rss_before_round_mb,server_tensor_mb,model_mb");
   const auto& mem = setup_.recipe.memory;
   monitor_ = std::make_unique<hooks::MemoryMonitor>(
       directory_.memory_csv(setup_.process_name),

@@ -101,6 +101,7 @@ class JobRunner final : public ControllerContext, public SiteListener {
   std::atomic<bool> started_{false};
   std::mt19937_64 rng_;
   std::chrono::steady_clock::time_point round_start_;
+  std::uint64_t rss_before_round_ = 0;
   std::size_t round_received_ = 0;
   std::size_t round_failed_ = 0;
   std::int64_t rounds_completed_ = 0;

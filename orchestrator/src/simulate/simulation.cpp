@@ -204,7 +204,8 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
                 << std::fixed << std::setprecision(2) << std::setw(7) << number(r, 1) << " s  "
                 << static_cast<int>(number(r, 2)) << " results";
       if (number(r, 3) > 0) std::cout << ", " << static_cast<int>(number(r, 3)) << " failed";
-      std::cout << "  server rss " << std::setprecision(1) << number(r, 4) << " MiB\n" << std::flush;
+      std::cout << "  server rss " << std::setprecision(1) << number(r, 7) << " MiB between rounds, "
+                << number(r, 5) << " at peak\n" << std::flush;
     }
     auto metrics = read_csv(job_dir.metrics_csv());
     std::size_t seen = 0;

@@ -2,6 +2,8 @@
 
 #include "support/temp_dir.hpp"
 
+#include <ATen/ops/empty.h>
+
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -121,8 +123,8 @@ TEST_SUITE("memory") {
     std::ifstream in(csv);
     std::string header, line, last;
     std::getline(in, header);
-    CHECK(header == "elapsed_s,rss_mb,peak_rss_mb,alloc_live_mb,alloc_free_mb,sys_total_mb,sys_available_mb,"
-                    "sys_used_percent,cpu_percent,round");
+    CHECK(header == "elapsed_s,rss_mb,peak_rss_mb,alloc_live_mb,alloc_free_mb,tensor_mb,sys_total_mb,"
+                    "sys_available_mb,sys_used_percent,cpu_percent,cleanups,round");
     int rows = 0;
     while (std::getline(in, line)) {
       ++rows;
@@ -150,5 +152,37 @@ TEST_SUITE("jemalloc") {
     CHECK(report.purged);
     CHECK_FALSE(report.trimmed.has_value());
     CHECK(memory::allocator_stats().free_bytes <= before.free_bytes);
+  }
+}
+
+TEST_SUITE("tensor accounting") {
+  TEST_CASE("memory: live tensor bytes follow tensors being made and dropped") {
+    memory::enable_tensor_accounting();
+    const auto before = memory::tensor_bytes();
+    REQUIRE(before.has_value());
+    {
+      at::Tensor t = at::empty({2 * 1024 * 1024}, at::kFloat);  // 8 MiB
+      CHECK(*memory::tensor_bytes() == *before + 8 * MiB);
+      at::Tensor view = t.narrow(0, 0, 10);  // shares the storage: nothing new
+      CHECK(*memory::tensor_bytes() == *before + 8 * MiB);
+    }
+    CHECK(*memory::tensor_bytes() == *before);
+  }
+
+  TEST_CASE("memory: the peak RSS can be reset for one phase") {
+    {
+      std::vector<char> big(64 * MiB, 1);
+      CHECK(memory::process_memory().peak_rss_bytes >= 64 * MiB);
+    }
+    memory::cleanup_memory(false);
+    REQUIRE(memory::reset_peak_rss());
+    const auto m = memory::process_memory();
+    CHECK(m.peak_rss_bytes < m.rss_bytes + 8 * MiB);
+  }
+
+  TEST_CASE("memory: cleanups are counted") {
+    const auto before = memory::cleanups_run();
+    memory::cleanup_memory(false);
+    CHECK(memory::cleanups_run() == before + 1);
   }
 }
