@@ -13,7 +13,7 @@ packages=(
   libtomlplusplus-dev libspdlog-dev doctest-dev libcli11-dev
   libjemalloc2 libjemalloc-dev libsqlite3-dev
   # real data and profiling
-  dataset-fashion-mnist heaptrack
+  dataset-fashion-mnist heaptrack gnuplot-nox
 )
 
 missing=()

@@ -28,5 +28,7 @@ void add_recipe_command(CLI::App& app, GlobalOptions& global, Command& run);
 void add_simulate_command(CLI::App& app, GlobalOptions& global, Command& run);
 void add_server_command(CLI::App& app, GlobalOptions& global, Command& run);
 void add_client_command(CLI::App& app, GlobalOptions& global, Command& run);
+void add_memprofile_command(CLI::App& app, GlobalOptions& global, Command& run);
+void add_memory_info_command(CLI::App& app, GlobalOptions& global, Command& run);
 
 }  // namespace cohort::cli

@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
   add_simulate_command(app, global, run);
   add_server_command(app, global, run);
   add_client_command(app, global, run);
+  add_memprofile_command(app, global, run);
+  add_memory_info_command(app, global, run);
 
   try {
     app.parse(argc, argv);

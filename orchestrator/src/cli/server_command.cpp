@@ -84,15 +84,21 @@ int run_server(const ServerArgs& a, const GlobalOptions& global) {
 
   server::JobSetup setup;
   setup.job_id = a.job_id.empty() ? jobs::new_job_id() : a.job_id;
+  const jobs::JobDirectory directory(a.workspace, setup.job_id);
+  directory.create();
+  auto job_log = make_child_logger(log, a.process_name, directory.log(a.process_name));
+  // Sample memory from before the initial model exists: "initial RSS" in memprofile.
+  const auto& mem = recipe.memory;
+  setup.monitor = std::make_unique<hooks::MemoryMonitor>(
+      directory.memory_csv(a.process_name),
+      hooks::MonitorSettings{mem.monitor_interval, mem.warn_percent, mem.critical_percent, mem.cuda_empty_cache},
+      job_log);
   setup.recipe_text = text.str();
   setup.workspace = a.workspace;
   setup.initial_model = models::initial_model(model_spec);
   setup.recipe = std::move(recipe);
   setup.start_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(a.start_timeout_s * 1000));
   setup.process_name = a.process_name;
-  const jobs::JobDirectory directory(a.workspace, setup.job_id);
-  directory.create();
-  auto job_log = make_child_logger(log, a.process_name, directory.log(a.process_name));
   server::JobRunner runner(server, std::move(setup), job_log);
   SignalWatcher signals([&](int signal) {
     log->warn("signal {}: aborting the job", signal);

@@ -80,6 +80,9 @@ MemorySettings read_memory(const Args& mem, const PluginDescriptor& controller) 
   m.clear_cache = mem.get<bool>("clear_cache", true);
   m.server_malloc_arena_max = mem.get<std::int64_t>("server_malloc_arena_max", 4, between(1, 1024));
   m.client_malloc_arena_max = mem.get<std::int64_t>("client_malloc_arena_max", 2, between(1, 1024));
+  // glibc caps the threshold at 32 MiB on 64-bit (HEAP_MAX_SIZE / 2).
+  m.server_malloc_mmap_threshold_kib = mem.get<std::int64_t>("server_malloc_mmap_threshold_kib", 4096, between(0, 32 * 1024));
+  m.client_malloc_mmap_threshold_kib = mem.get<std::int64_t>("client_malloc_mmap_threshold_kib", 4096, between(0, 32 * 1024));
   m.monitor_interval = std::chrono::milliseconds(
       mem.get<std::int64_t>("monitor_interval_ms", 1000, between(10, 3600 * 1000)));
   m.warn_percent = mem.get<double>("warn_percent", 85, between(1, 100));
@@ -232,6 +235,8 @@ std::string render(const Recipe& r) {
       << "\nclear_cache = " << (m.clear_cache ? "true" : "false")
       << "\nserver_malloc_arena_max = " << m.server_malloc_arena_max
       << "\nclient_malloc_arena_max = " << m.client_malloc_arena_max
+      << "\nserver_malloc_mmap_threshold_kib = " << m.server_malloc_mmap_threshold_kib
+      << "\nclient_malloc_mmap_threshold_kib = " << m.client_malloc_mmap_threshold_kib
       << "\nmonitor_interval_ms = " << m.monitor_interval.count()
       << "\nwarn_percent = " << m.warn_percent << "\ncritical_percent = " << m.critical_percent << "\n";
 

@@ -43,6 +43,12 @@ struct MemorySettings {
   /// MALLOC_ARENA_MAX given to server and client processes.
   std::int64_t server_malloc_arena_max = 4;
   std::int64_t client_malloc_arena_max = 2;
+  /// MALLOC_MMAP_THRESHOLD_ (in KiB) given to server and client processes: allocations at
+  /// least this large (model tensors) get their own mapping, returned to the OS when
+  /// freed. 0 leaves glibc's dynamic threshold, which rises after the first large free
+  /// and then keeps freed model tensors in the heap (RSS grows by round).
+  std::int64_t server_malloc_mmap_threshold_kib = 4096;
+  std::int64_t client_malloc_mmap_threshold_kib = 4096;
   /// How often each process samples its memory into memory/<process>.csv.
   std::chrono::milliseconds monitor_interval{1000};
   /// System RAM percent at which a process warns, and at which it cleans up at once.

@@ -227,10 +227,12 @@ JobResult JobRunner::run() {
                                            "round,seconds,results,failed,server_rss_mb,server_round_peak_rss_mb,"
                                            "server_alloc_free_mb,server_rss_before_round_mb,server_tensor_mb,model_mb");
   const auto& mem = setup_.recipe.memory;
-  monitor_ = std::make_unique<hooks::MemoryMonitor>(
-      directory_.memory_csv(setup_.process_name),
-      hooks::MonitorSettings{mem.monitor_interval, mem.warn_percent, mem.critical_percent, mem.cuda_empty_cache},
-      log_);
+  monitor_ = setup_.monitor ? std::move(setup_.monitor)
+                            : std::make_unique<hooks::MemoryMonitor>(
+                                  directory_.memory_csv(setup_.process_name),
+                                  hooks::MonitorSettings{mem.monitor_interval, mem.warn_percent,
+                                                         mem.critical_percent, mem.cuda_empty_cache},
+                                  log_);
 
   // Built-in hooks first, then the recipe's.
   const std::int64_t gc_rounds =

@@ -35,6 +35,9 @@ struct JobSetup {
   std::chrono::milliseconds start_timeout{std::chrono::minutes(2)};
   /// Name of this process in memory/ and logs/.
   std::string process_name = "server";
+  /// The process's memory monitor, when the caller started it already (to record memory
+  /// from before the initial model was built); else the runner starts one.
+  std::unique_ptr<hooks::MemoryMonitor> monitor;
 };
 
 struct JobResult {

@@ -1,6 +1,7 @@
 #include "simulate/simulation.hpp"
 
 #include "simulate/child_process.hpp"
+#include "simulate/role_environment.hpp"
 
 #include "job_directory.hpp"
 #include "local_project.hpp"
@@ -103,7 +104,7 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
   const fs::path workspace = fs::absolute(
       options.workspace.empty() ? fs::path("workspace") / (recipe.job.name + "-" + timestamp()) : options.workspace);
   fs::create_directories(workspace / "logs");
-  const std::string job_id = jobs::new_job_id();
+  const std::string job_id = options.job_id.empty() ? jobs::new_job_id() : options.job_id;
   const jobs::JobDirectory job_dir(workspace, job_id);
   const fs::path kits = workspace / "kits";
   if (!insecure) provisioning::provision_local(kits, recipe.job.name, "server", sites);
@@ -117,8 +118,14 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
   std::string site_list;
   for (const auto& s : sites) site_list += (site_list.empty() ? "" : ",") + s;
   auto common = [&](const std::string& process) {
-    std::vector<std::string> argv{exe.string(), "--log-level", options.log_level, "--log-file",
-                                  (workspace / "logs" / (process + ".log")).string()};
+    std::vector<std::string> argv;
+    for (std::string arg : options.process_wrapper) {
+      if (auto at = arg.find("%n"); at != std::string::npos) arg.replace(at, 2, process);
+      argv.push_back(arg);
+    }
+    for (const std::string& arg : {exe.string(), std::string("--log-level"), options.log_level,
+                                   std::string("--log-file"), (workspace / "logs" / (process + ".log")).string()})
+      argv.push_back(arg);
     return argv;
   };
   std::vector<std::string> plugin_args;
@@ -145,7 +152,7 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
   const auto started = Clock::now();
-  ChildProcess server(server_argv, {{"MALLOC_ARENA_MAX", std::to_string(recipe.memory.server_malloc_arena_max)}},
+  ChildProcess server(server_argv, role_environment(recipe.memory.server_malloc_arena_max, recipe.memory.server_malloc_mmap_threshold_kib),
                       workspace / "logs" / "server.out");
 
   // The server writes its port once it listens.
@@ -183,9 +190,7 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
       }
     }
     argv.insert(argv.end(), plugin_args.begin(), plugin_args.end());
-    client_processes.emplace_back(argv,
-                                  std::map<std::string, std::string>{
-                                      {"MALLOC_ARENA_MAX", std::to_string(recipe.memory.client_malloc_arena_max)}},
+    client_processes.emplace_back(argv, role_environment(recipe.memory.client_malloc_arena_max, recipe.memory.client_malloc_mmap_threshold_kib),
                                   workspace / "logs" / (name + ".out"));
   }
 

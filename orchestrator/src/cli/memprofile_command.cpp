@@ -1,0 +1,58 @@
+// cohort memprofile: RSS under different cleanup settings, measured in real processes.
+#include "cli/commands.hpp"
+
+#include "memprofile/memprofile.hpp"
+
+#include <sstream>
+
+namespace cohort::cli {
+
+void add_memprofile_command(CLI::App& app, GlobalOptions& global, Command& run) {
+  auto* cmd = app.add_subcommand(
+      "memprofile", "Compare server and client RSS across cleanup settings (FedAvg, synthetic model)");
+  auto o = std::make_shared<memprofile::MemprofileOptions>();
+  auto gc = std::make_shared<std::string>("0,5,1");
+  auto single = std::make_shared<std::int64_t>(-1);
+  auto arena = std::make_shared<std::int64_t>(0);
+  cmd->add_option("--gc-rounds", *gc, "Cleanup settings to compare, comma-separated (0 disables)")->capture_default_str();
+  cmd->add_option("--num-rounds", o->num_rounds, "FL rounds per setting")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--num-clients", o->num_clients, "Clients (one process each)")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--model-size", o->model_size_mb, "Model size in MB")->capture_default_str()->check(CLI::PositiveNumber);
+  auto* single_opt = cmd->add_option("--single", *single, "Run only gc_rounds=N in this process tree")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--allocator", o->allocator, "glibc or jemalloc (preloaded)")->capture_default_str()
+      ->check(CLI::IsMember({"glibc", "jemalloc"}));
+  auto* arena_opt = cmd->add_option("--arena-max", *arena, "MALLOC_ARENA_MAX for every process")->check(CLI::PositiveNumber);
+  auto mmap = std::make_shared<std::int64_t>(0);
+  auto* mmap_opt = cmd->add_option("--mmap-threshold", *mmap,
+                                   "MALLOC_MMAP_THRESHOLD_ in KiB for every process (0: glibc's dynamic threshold)")
+                       ->check(CLI::Range(0, 32 * 1024));
+  cmd->add_flag("--heaptrack", o->heaptrack, "Run server and clients under heaptrack: peak heap, leaks, flame graphs");
+  cmd->add_flag("--insecure", o->insecure, "Plain TCP instead of mutual TLS");
+  cmd->add_option("--output", o->output, "Folder for the timestamped results")->capture_default_str();
+  cmd->callback([=, &run, &global] {
+    run = [=, &global] {
+      memprofile::MemprofileOptions options = *o;
+      options.gc_rounds.clear();
+      std::stringstream list(*gc);
+      std::string item;
+      while (std::getline(list, item, ',')) {
+        std::size_t used = 0;
+        long long n = -1;
+        try {
+          n = std::stoll(item, &used);
+        } catch (...) {
+        }
+        if (n < 0 || used != item.size())
+          throw std::invalid_argument("--gc-rounds: '" + item + "' is not a non-negative integer");
+        options.gc_rounds.push_back(n);
+      }
+      if (single_opt->count()) options.single = *single;
+      if (arena_opt->count()) options.arena_max = *arena;
+      if (mmap_opt->count()) options.mmap_threshold_kib = *mmap;
+      auto log = make_logger("memprofile", global.log);
+      return memprofile::run_memprofile(options, *log);
+    };
+  });
+}
+
+}  // namespace cohort::cli

@@ -1,0 +1,339 @@
+#include "memprofile/memprofile.hpp"
+
+#include "memprofile/heaptrack_report.hpp"
+#include "simulate/child_process.hpp"
+#include "simulate/role_environment.hpp"
+#include "simulate/simulation.hpp"
+
+#include <spdlog/logger.h>
+
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace cohort::memprofile {
+
+namespace {
+
+std::vector<std::vector<std::string>> read_csv(const fs::path& file, bool skip_header = true) {
+  std::vector<std::vector<std::string>> rows;
+  std::ifstream in(file);
+  std::string line;
+  if (skip_header) std::getline(in, line);
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::stringstream s(line);
+    std::string cell;
+    while (std::getline(s, cell, ',')) cells.push_back(cell);
+    rows.push_back(cells);
+  }
+  return rows;
+}
+
+double number(const std::vector<std::string>& row, std::size_t i) {
+  try {
+    return i < row.size() && !row[i].empty() ? std::stod(row[i]) : 0.0;
+  } catch (...) {
+    return 0.0;
+  }
+}
+
+std::string setting_name(std::int64_t n) { return n == 0 ? "gc_rounds=0 (disabled)" : "gc_rounds=" + std::to_string(n); }
+
+fs::path only_job(const fs::path& workspace) {
+  for (const auto& e : fs::directory_iterator(workspace / "jobs")) return e.path();
+  throw std::runtime_error("no job in " + workspace.string());
+}
+
+std::string timestamp() {
+  std::time_t now = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y%m%d_%H%M%S", std::localtime(&now));
+  return text;
+}
+
+// ---- one setting ----------------------------------------------------------------
+
+int run_single(const MemprofileOptions& o, std::int64_t n, spdlog::logger& log) {
+  const fs::path dir = fs::absolute(o.output);
+  fs::create_directories(dir);
+  {
+    std::ofstream out(dir / "recipe.toml");
+    out << experiment_recipe(o, n);
+  }
+  if (o.allocator == "jemalloc") setenv("COHORT_ENABLE_JEMALLOC_PRELOAD", "true", 1);
+  else unsetenv("COHORT_ENABLE_JEMALLOC_PRELOAD");
+
+  simulate::SimulationOptions sim;
+  sim.recipe = dir / "recipe.toml";
+  sim.workspace = dir / "ws";
+  fs::remove_all(sim.workspace);
+  if (o.insecure) sim.insecure = true;
+  if (o.heaptrack) sim.process_wrapper = {"heaptrack", "-o", (dir / "heaptrack" / "%n").string()};
+  std::cout << "memprofile: " << setting_name(n) << ", " << o.num_rounds << " rounds, " << o.num_clients
+            << " clients, model " << o.model_size_mb << " MB, " << o.allocator
+            << (o.heaptrack ? ", under heaptrack" : "") << "\n";
+  const int status = simulate::run_simulation(sim, log);
+  const fs::path job = only_job(sim.workspace);
+
+  std::ofstream result(dir / "result.csv");
+  result << "process,role,initial_mb,final_mb,peak_mb,increase_mb\n";
+  for (const auto& f : figures_of(job)) {
+    result << f.process << "," << f.role << "," << f.initial_mb << "," << f.final_mb << "," << f.peak_mb << ","
+           << f.increase_mb() << "\n";
+  }
+  if (o.heaptrack) {
+    std::ofstream report(dir / "heaptrack.csv");
+    report << "process,peak_heap,peak_rss,leaked,flame_graph,top_sites\n";
+    for (const auto& e : fs::directory_iterator(dir / "heaptrack")) {
+      if (e.path().extension() != ".zst" && e.path().extension() != ".gz") continue;
+      const std::string process = e.path().stem().string();
+      auto r = analyse_heaptrack(e.path(), process, dir / "heaptrack");
+      std::string sites;
+      for (const auto& s : r.top_sites) sites += (sites.empty() ? "" : " | ") + s.bytes + " in " + s.function;
+      for (char& c : sites) c = c == ',' ? ';' : c;
+      report << process << "," << r.peak_heap << "," << r.peak_rss << "," << r.leaked << ","
+             << fs::relative(r.flame_graph, dir).string() << "," << sites << "\n";
+      std::cout << "  heaptrack " << process << ": peak heap " << r.peak_heap << ", leaked " << r.leaked
+                << ", top site " << (r.top_sites.empty() ? "-" : r.top_sites.front().bytes + " in " + r.top_sites.front().function)
+                << "\n    flame graph " << r.flame_graph.string() << "\n";
+    }
+  }
+  return status;
+}
+
+// ---- the whole experiment ----------------------------------------------------------
+
+struct Setting {
+  std::int64_t n;
+  fs::path dir;
+  std::vector<ProcessFigures> figures;
+};
+
+/// Mean figures of the processes of `role`.
+std::optional<ProcessFigures> role_mean(const std::vector<ProcessFigures>& figures, const std::string& role) {
+  ProcessFigures mean;
+  int count = 0;
+  for (const auto& f : figures) {
+    if (f.role != role) continue;
+    mean.initial_mb += f.initial_mb;
+    mean.final_mb += f.final_mb;
+    mean.peak_mb += f.peak_mb;
+    ++count;
+  }
+  if (!count) return std::nullopt;
+  mean.initial_mb /= count;
+  mean.final_mb /= count;
+  mean.peak_mb /= count;
+  mean.role = role;
+  return mean;
+}
+
+std::string summary_table(const std::vector<Setting>& settings, const std::string& role) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(1);
+  out << "SUMMARY (" << role << (role == "client" ? ", mean over client processes" : "") << ")\n"
+      << std::left << std::setw(28) << "Setting" << std::right << std::setw(12) << "Initial MB" << std::setw(11)
+      << "Final MB" << std::setw(11) << "Peak MB" << std::setw(11) << "Increase" << "\n"
+      << std::string(73, '-') << "\n";
+  std::optional<double> disabled;
+  for (const auto& s : settings) {
+    if (auto m = role_mean(s.figures, role); m && s.n == 0) disabled = m->increase_mb();
+  }
+  for (const auto& s : settings) {
+    auto m = role_mean(s.figures, role);
+    if (!m) continue;
+    out << std::left << std::setw(28) << setting_name(s.n) << std::right << std::setw(12) << m->initial_mb
+        << std::setw(11) << m->final_mb << std::setw(11) << m->peak_mb << std::setw(10) << std::showpos
+        << m->increase_mb() << std::noshowpos << "\n";
+  }
+  out << std::string(73, '-') << "\n";
+  for (const auto& s : settings) {
+    auto m = role_mean(s.figures, role);
+    if (!m || s.n == 0 || !disabled || *disabled <= 0) continue;
+    out << setting_name(s.n) << " vs disabled: " << 100.0 * (1.0 - m->increase_mb() / *disabled) << "% reduction\n";
+  }
+  return out.str();
+}
+
+void write_plots(const fs::path& out, const std::vector<Setting>& settings) {
+  // Per-series data files for gnuplot, and the long-form CSV users can load themselves.
+  fs::create_directories(out / "series");
+  std::ofstream csv(out / "rss.csv");
+  csv << "setting,process,elapsed_s,rss_mb,tensor_mb,round\n";
+  std::vector<std::pair<std::string, std::string>> server_series, client_series;
+  for (const auto& s : settings) {
+    const fs::path memory = only_job(s.dir / "ws") / "memory";
+    for (const auto& e : fs::directory_iterator(memory)) {
+      const std::string process = e.path().stem().string();
+      const fs::path series = out / "series" / ("gc" + std::to_string(s.n) + "_" + process + ".dat");
+      std::ofstream dat(series);
+      for (const auto& row : read_csv(e.path())) {
+        csv << s.n << "," << process << "," << row.at(0) << "," << row.at(1) << "," << row.at(5) << "," << row.back() << "\n";
+        dat << row.at(0) << " " << row.at(1) << "\n";
+      }
+      auto& into = process == "server" ? server_series : client_series;
+      if (process == "server" || process == "client-1")
+        into.emplace_back(series.string(), setting_name(s.n) + (process == "server" ? "" : " (client-1)"));
+    }
+  }
+  auto plot = [&](std::ostream& gp, const std::string& title, const std::vector<std::pair<std::string, std::string>>& series) {
+    gp << "set title '" << title << "'\nset xlabel 'seconds'\nset ylabel 'RSS (MiB)'\nset key left top\nset grid\nplot ";
+    for (std::size_t i = 0; i < series.size(); ++i)
+      gp << (i ? ", " : "") << "'" << series[i].first << "' using 1:2 with lines lw 2 title '" << series[i].second << "'";
+    gp << "\n";
+  };
+  for (const auto& [terminal, file] : {std::pair<std::string, std::string>{"pngcairo size 1200,800", "rss.png"},
+                                       {"svg size 1200,800 dynamic", "rss.svg"}}) {
+    std::ofstream gp(out / "plot.gp");
+    gp << "set terminal " << terminal << " noenhanced\nset output '" << (out / file).string() << "'\nset multiplot layout 2,1\n";
+    plot(gp, "Server RSS over time", server_series);
+    plot(gp, "Client RSS over time", client_series);
+    gp << "unset multiplot\n";
+    gp.close();
+    const std::string command = "gnuplot '" + (out / "plot.gp").string() + "'";
+    if (std::system(command.c_str()) != 0)
+      throw std::runtime_error("gnuplot failed to draw " + file + " (is gnuplot-nox installed?)");
+  }
+}
+
+std::string read_text(const fs::path& file) {
+  std::ifstream in(file);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_html(const fs::path& out, const MemprofileOptions& o, const std::vector<Setting>& settings,
+                const std::string& server_table, const std::string& client_table) {
+  std::ofstream html(out / "report.html");
+  html << "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>cohort memprofile</title>"
+       << "<style>body{font-family:sans-serif;margin:2em;max-width:1250px} pre{background:#f5f5f5;padding:1em}"
+       << " td,th{padding:4px 10px;text-align:left}</style></head><body><h1>cohort memprofile</h1><p>FedAvg, "
+       << o.num_rounds << " rounds, " << o.num_clients << " clients, synthetic model of " << o.model_size_mb
+       << " MB, allocator " << o.allocator << (o.arena_max ? ", MALLOC_ARENA_MAX " + std::to_string(*o.arena_max) : "")
+       << ", mmap threshold " << (o.mmap_threshold_kib ? (*o.mmap_threshold_kib ? std::to_string(*o.mmap_threshold_kib) + " KiB" : std::string("glibc's dynamic one")) : std::string("cohort's default (4096 KiB)"))
+       << ". Each setting ran in its own process tree. Initial RSS is sampled before the model exists.</p>"
+       << "<h2>Summary</h2><pre>" << server_table << "\n" << client_table << "</pre>"
+       << "<h2>RSS over time</h2>" << read_text(out / "rss.svg")
+       << "<p>Data: <a href=\"rss.csv\">rss.csv</a>, <a href=\"summary.csv\">summary.csv</a>, <a href=\"rss.png\">rss.png</a>."
+       << " Each setting's job (logs, memory files, rounds.csv) is under <code>gc&lt;N&gt;/ws/jobs/</code>.</p>";
+  if (o.heaptrack) {
+    html << "<h2>heaptrack</h2><table><tr><th>setting</th><th>process</th><th>peak heap</th><th>leaked</th>"
+         << "<th>top allocation sites at the peak</th><th>flame graph</th></tr>";
+    for (const auto& s : settings) {
+      for (const auto& row : read_csv(s.dir / "heaptrack.csv")) {
+        if (row.size() < 6) continue;
+        const std::string graph = fs::relative(s.dir / row[4], out).string();
+        html << "<tr><td>" << setting_name(s.n) << "</td><td>" << row[0] << "</td><td>" << row[1] << "</td><td>"
+             << row[3] << "</td><td><small>" << row[5] << "</small></td><td><a href=\"" << graph
+             << "\">open</a></td></tr>";
+      }
+    }
+    html << "</table>";
+  }
+  html << "</body></html>\n";
+}
+
+}  // namespace
+
+std::string experiment_recipe(const MemprofileOptions& o, std::int64_t n) {
+  std::ostringstream r;
+  r << "# cohort memprofile: " << setting_name(n) << "\n"
+    << "[job]\nname = \"memprofile-gc" << n << "\"\nnum_rounds = " << o.num_rounds << "\nmin_clients = " << o.num_clients
+    << "\n\n[controller]\nplugin = \"fedavg\"\n[controller.args]\nfinal_validation = false\n\n"
+    << "[executor]\nplugin = \"synthetic\"\n\n[model]\narch = \"synthetic\"\nsize_mb = " << o.model_size_mb
+    << "\ntensors = 4\n\n[memory]\nserver_memory_gc_rounds = " << n << "\nclient_memory_gc_rounds = " << n
+    << "\nmonitor_interval_ms = 200\n";
+  if (o.arena_max) r << "server_malloc_arena_max = " << *o.arena_max << "\nclient_malloc_arena_max = " << *o.arena_max << "\n";
+  if (o.mmap_threshold_kib)
+    r << "server_malloc_mmap_threshold_kib = " << *o.mmap_threshold_kib << "\nclient_malloc_mmap_threshold_kib = "
+      << *o.mmap_threshold_kib << "\n";
+  r << "\n[simulation]\nclients = " << o.num_clients << "\nworkers = " << o.num_clients << "\n";
+  return r.str();
+}
+
+std::vector<ProcessFigures> figures_of(const fs::path& job) {
+  std::vector<ProcessFigures> out;
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(job / "memory")) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  for (const auto& file : files) {
+    auto rows = read_csv(file);
+    if (rows.empty()) continue;
+    ProcessFigures f;
+    f.process = file.stem().string();
+    f.role = f.process == "server" ? "server" : "client";
+    f.initial_mb = number(rows.front(), 1);
+    f.final_mb = number(rows.back(), 1);
+    for (const auto& row : rows) f.peak_mb = std::max(f.peak_mb, number(row, 1));
+    out.push_back(f);
+  }
+  return out;
+}
+
+int run_memprofile(const MemprofileOptions& o, spdlog::logger& log) {
+  if (o.allocator != "glibc" && o.allocator != "jemalloc")
+    throw std::invalid_argument("--allocator: expected glibc or jemalloc, got '" + o.allocator + "'");
+  if (o.allocator == "jemalloc" && !simulate::find_jemalloc())
+    throw std::invalid_argument("--allocator jemalloc: no jemalloc installed (apt-get install libjemalloc2)");
+  if (o.single) return run_single(o, *o.single, log);
+
+  const fs::path out = fs::absolute(o.output) / timestamp();
+  fs::create_directories(out);
+  std::vector<Setting> settings;
+  for (auto n : o.gc_rounds) {
+    Setting s{n, out / ("gc" + std::to_string(n)), {}};
+    // Each setting in its own process tree: nothing one leaves behind skews the next.
+    std::vector<std::string> argv{simulate::self_executable().string(), "memprofile", "--single", std::to_string(n),
+                                  "--num-rounds", std::to_string(o.num_rounds), "--num-clients",
+                                  std::to_string(o.num_clients), "--model-size", std::to_string(o.model_size_mb),
+                                  "--allocator", o.allocator, "--output", s.dir.string()};
+    if (o.arena_max) {
+      argv.push_back("--arena-max");
+      argv.push_back(std::to_string(*o.arena_max));
+    }
+    if (o.mmap_threshold_kib) {
+      argv.push_back("--mmap-threshold");
+      argv.push_back(std::to_string(*o.mmap_threshold_kib));
+    }
+    if (o.heaptrack) argv.push_back("--heaptrack");
+    if (o.insecure) argv.push_back("--insecure");
+    std::cout << "running " << setting_name(n) << " ..." << std::flush;
+    simulate::ChildProcess child(argv, {}, out / ("gc" + std::to_string(n) + ".out"));
+    const int status = child.wait_for(std::chrono::hours(24)).value_or(-1);
+    if (status != 0) {
+      std::cerr << "\n" << setting_name(n) << " failed (status " << status << "): see " << (out / ("gc" + std::to_string(n) + ".out")).string() << "\n";
+      return 1;
+    }
+    s.figures = figures_of(only_job(s.dir / "ws"));
+    std::cout << " done\n";
+    settings.push_back(std::move(s));
+  }
+
+  std::ofstream summary(out / "summary.csv");
+  summary << "setting,process,role,initial_mb,final_mb,peak_mb,increase_mb\n";
+  for (const auto& s : settings)
+    for (const auto& f : s.figures)
+      summary << s.n << "," << f.process << "," << f.role << "," << f.initial_mb << "," << f.final_mb << ","
+              << f.peak_mb << "," << f.increase_mb() << "\n";
+  summary.close();
+  const std::string server_table = summary_table(settings, "server");
+  const std::string client_table = summary_table(settings, "client");
+  write_plots(out, settings);
+  write_html(out, o, settings, server_table, client_table);
+  std::cout << "\nFedAvg memory profile: " << o.num_rounds << " rounds, " << o.num_clients << " clients, model "
+            << o.model_size_mb << " MB, allocator " << o.allocator << ", mmap threshold "
+            << (o.mmap_threshold_kib ? (*o.mmap_threshold_kib ? std::to_string(*o.mmap_threshold_kib) + " KiB" : std::string("glibc dynamic")) : std::string("4096 KiB (default)"))
+            << "\n\n"
+            << server_table << "\n" << client_table << "\nresults in " << out.string() << "\n  report.html (open it in a browser), rss.png, rss.csv, summary.csv\n";
+  return 0;
+}
+
+}  // namespace cohort::memprofile

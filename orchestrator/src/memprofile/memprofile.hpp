@@ -1,0 +1,62 @@
+#pragma once
+// `cohort memprofile`: NVIDIA FLARE's FedAvg memory experiment, made real. For each
+// cleanup setting (gc_rounds = N applies to server_memory_gc_rounds and
+// client_memory_gc_rounds), a FedAvg job with a synthetic model of model_size_mb runs in
+// its own process tree (`cohort memprofile --single N`, which runs `cohort simulate`);
+// every process samples its RSS. The result: the seed's summary table per role (initial
+// RSS before the model exists, final, increase, reduction against cleanup disabled), a
+// CSV of RSS over time, a plot (PNG and an HTML page) and, with heaptrack, per-process
+// peak heap, leaks, top allocation sites and a flame graph. All in a timestamped folder.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace spdlog {
+class logger;
+}
+
+namespace cohort::memprofile {
+
+struct MemprofileOptions {
+  std::vector<std::int64_t> gc_rounds{0, 5, 1};
+  std::int64_t num_rounds = 10;
+  std::int64_t num_clients = 2;
+  double model_size_mb = 100;
+  /// Run only this setting, in this process tree (what the parent runs per setting).
+  std::optional<std::int64_t> single;
+  /// "glibc" or "jemalloc" (preloaded into server and clients).
+  std::string allocator = "glibc";
+  /// MALLOC_ARENA_MAX for every process (default: the role's, 4 and 2).
+  std::optional<std::int64_t> arena_max;
+  /// MALLOC_MMAP_THRESHOLD_ in KiB for every process (default: cohort's, 4096; 0: glibc's
+  /// dynamic threshold, as in NVIDIA FLARE's experiment).
+  std::optional<std::int64_t> mmap_threshold_kib;
+  bool heaptrack = false;
+  bool insecure = false;
+  /// Parent: where the timestamped folder goes. Single: the folder of this setting.
+  std::filesystem::path output = "memprofile";
+};
+
+/// RSS figures of one process over one run, in MiB.
+struct ProcessFigures {
+  std::string process;
+  std::string role;  ///< "server" or "client"
+  double initial_mb = 0;
+  double final_mb = 0;
+  double peak_mb = 0;
+  double increase_mb() const { return final_mb - initial_mb; }
+};
+
+/// The recipe one setting runs.
+std::string experiment_recipe(const MemprofileOptions& options, std::int64_t gc_rounds);
+
+/// Initial, final and peak RSS of every process of a finished job folder.
+std::vector<ProcessFigures> figures_of(const std::filesystem::path& job);
+
+/// Runs the experiment (or one setting with `single`); returns the exit status.
+int run_memprofile(const MemprofileOptions& options, spdlog::logger& log);
+
+}  // namespace cohort::memprofile

@@ -1,0 +1,28 @@
+// cohort memprofile end to end: each setting in its own process tree, real RSS curves,
+// the table, the CSVs, the PNG and the HTML page.
+#include "support/processes.hpp"
+#include "support/temp_dir.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace cohort::test;
+
+TEST_CASE("memprofile: a small experiment writes its table, CSVs, plot and report") {
+  TempDir dir;
+  auto result = run(cohort_command({"memprofile", "--gc-rounds", "0,1", "--num-rounds", "3", "--model-size", "4",
+                                    "--output", (dir / "out").string(), "--insecure"}),
+                    dir / "memprofile.out");
+  if (result.status != 0) MESSAGE(result.output);
+  REQUIRE(result.status == 0);
+  CHECK(result.output.find("SUMMARY (server)") != std::string::npos);
+  std::filesystem::path run_dir;
+  for (const auto& e : std::filesystem::directory_iterator(dir / "out")) run_dir = e.path();
+  const auto summary = read_csv(run_dir / "summary.csv");
+  CHECK(summary.size() == 6);  // two settings x (server + two clients)
+  for (const auto& row : summary) CHECK(std::stod(row[3]) > 50);  // initial RSS of a real process
+  CHECK(read_csv(run_dir / "rss.csv").size() > 10);
+  CHECK(std::filesystem::file_size(run_dir / "rss.png") > 10000);
+  const auto html = read_text(run_dir / "report.html");
+  CHECK(html.find("<svg") != std::string::npos);
+  CHECK(html.find("gc_rounds=1 vs disabled") != std::string::npos);
+}
