@@ -14,6 +14,9 @@ demo: build
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600 -j $(JOBS)
 
+bench: build
+	$(BUILD_DIR)/bin/cohort_bench
+
 build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 

@@ -1,0 +1,97 @@
+#include "harness.hpp"
+
+#include "simulate/child_process.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+#include <stdexcept>
+
+namespace fs = std::filesystem;
+
+namespace cohort::bench {
+
+Stats stats(std::vector<double> values) {
+  Stats s;
+  if (values.empty()) return s;
+  std::sort(values.begin(), values.end());
+  s.runs = values.size();
+  s.min = values.front();
+  s.max = values.back();
+  const std::size_t n = values.size();
+  s.median = n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+  return s;
+}
+
+std::vector<std::vector<std::string>> read_csv(const fs::path& file) {
+  std::vector<std::vector<std::string>> rows;
+  std::ifstream in(file);
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::stringstream s(line);
+    std::string c;
+    while (std::getline(s, c, ',')) cells.push_back(c);
+    rows.push_back(cells);
+  }
+  return rows;
+}
+
+double cell(const std::vector<std::string>& row, std::size_t i) {
+  return i < row.size() && !row[i].empty() ? std::stod(row[i]) : 0.0;
+}
+
+fs::path simulate(const Context& ctx, const std::string& name, const std::string& recipe,
+                  const std::map<std::string, std::string>& env) {
+  const fs::path dir = ctx.work / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  {
+    std::ofstream out(dir / "recipe.toml");
+    out << recipe;
+  }
+  simulate::ChildProcess process({ctx.cohort.string(), "simulate", (dir / "recipe.toml").string(), "--workspace",
+                                  (dir / "ws").string()},
+                                 env, dir / "simulate.out");
+  const auto status = process.wait_for(std::chrono::hours(2));
+  if (status != 0) {
+    std::ifstream in(dir / "simulate.out");
+    std::stringstream text;
+    text << in.rdbuf();
+    throw std::runtime_error("job " + name + " did not complete:\n" + text.str());
+  }
+  for (const auto& e : fs::directory_iterator(dir / "ws" / "jobs")) return e.path();
+  throw std::runtime_error("job " + name + " left no folder");
+}
+
+std::string synthetic_recipe(const std::string& name, std::int64_t rounds, std::int64_t clients, double model_mb,
+                             const std::string& memory, const std::string& executor_args) {
+  std::ostringstream r;
+  r << "[job]\nname = \"" << name << "\"\nnum_rounds = " << rounds << "\nmin_clients = " << clients
+    << "\n[controller]\nplugin = \"fedavg\"\n[controller.args]\nfinal_validation = false\n"
+    << "[executor]\nplugin = \"synthetic\"\n[executor.args]\n" << executor_args << "\n[model]\narch = \"synthetic\"\nsize_mb = "
+    << model_mb << "\ntensors = 4\n[memory]\nmonitor_interval_ms = 500\n" << memory
+    << "\n[simulation]\nclients = " << clients << "\nworkers = " << clients << "\n";
+  return r.str();
+}
+
+std::string markdown(const std::vector<Row>& rows) {
+  std::ostringstream out;
+  auto fmt = [](const Stats& s) {
+    std::ostringstream o;
+    o << std::setprecision(3) << s.median << " (" << s.min << " – " << s.max << ", n=" << s.runs << ")";
+    return o.str();
+  };
+  out << "| benchmark | setting | figure: median (min – max) | baseline, same run | goal | met | note |\n"
+      << "|---|---|---|---|---|---|---|\n";
+  for (const auto& r : rows) {
+    out << "| " << r.benchmark << " | " << r.setting << " | " << fmt(r.figure) << " " << r.unit << " | "
+        << (r.baseline ? fmt(*r.baseline) + " " + r.baseline_unit : std::string("–")) << " | " << r.goal << " | "
+        << (r.goal.empty() ? "" : (r.met ? "yes" : "**no**")) << " | " << r.note << " |\n";
+  }
+  return out.str();
+}
+
+}  // namespace cohort::bench

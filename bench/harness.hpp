@@ -1,0 +1,60 @@
+#pragma once
+// The benchmark harness: runs real cohort jobs (and other measurements), keeps each
+// figure with its baseline from the same run, and writes the results table.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cohort::bench {
+
+/// Median, min and max of repeated measurements.
+struct Stats {
+  double median = 0, min = 0, max = 0;
+  std::size_t runs = 0;
+};
+Stats stats(std::vector<double> values);
+
+/// One line of the results table.
+struct Row {
+  std::string benchmark;
+  std::string setting;
+  Stats figure;
+  std::string unit;
+  /// The baseline measured in the same run, if the figure is compared with one.
+  std::optional<Stats> baseline;
+  std::string baseline_unit;
+  /// The goal and whether the median meets it, e.g. "<= 1.1".
+  std::string goal;
+  bool met = false;
+  std::string note;
+};
+
+/// Where benchmarks run jobs and keep their workspaces.
+struct Context {
+  std::filesystem::path cohort;     ///< the cohort executable
+  std::filesystem::path work;       ///< scratch folder
+  bool quick = false;               ///< fewer rounds and repetitions (smoke runs)
+};
+
+/// Runs `cohort simulate` on `recipe` in `work/name`; returns the job folder. Throws with
+/// the tail of the output when the job does not complete.
+std::filesystem::path simulate(const Context& ctx, const std::string& name, const std::string& recipe,
+                               const std::map<std::string, std::string>& env = {});
+
+/// Rows of a CSV file (header skipped).
+std::vector<std::vector<std::string>> read_csv(const std::filesystem::path& file);
+double cell(const std::vector<std::string>& row, std::size_t i);
+
+/// A FedAvg recipe on the synthetic model.
+std::string synthetic_recipe(const std::string& name, std::int64_t rounds, std::int64_t clients, double model_mb,
+                             const std::string& memory = "", const std::string& executor_args = "");
+
+/// Formats the table as Markdown.
+std::string markdown(const std::vector<Row>& rows);
+
+}  // namespace cohort::bench
