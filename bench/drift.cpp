@@ -55,7 +55,8 @@ std::vector<Row> drift(const Context& ctx) {
     // From round 10 (whose end is labelled 10) to the end of the last round.
     const std::int64_t last = rounds;
     for (const std::string process : {"server", "client-1", "client-2"}) {
-      const double per_round = slope(rss_by_round(job / "memory" / (process + ".csv")), 10, last);
+      const auto rss = rss_by_round(job / "memory" / (process + ".csv"));
+      const double per_round = slope(rss, 10, last);
       Row row;
       row.benchmark = "drift";
       row.setting = process + ", " + c.name + ", " + std::to_string(static_cast<int>(model_mb)) + " MB model, rounds 10–" +
@@ -64,6 +65,10 @@ std::vector<Row> drift(const Context& ctx) {
       row.unit = "MiB/round (least-squares slope of the RSS at each round's end)";
       row.goal = c.goal;
       row.met = c.goal.empty() || per_round < 1.0;
+      auto at = [&](std::int64_t r) { auto it = rss.find(r); return it == rss.end() ? 0.0 : it->second; };
+      row.note = "RSS " + std::to_string(static_cast<int>(at(1))) + " MiB after round 1, " +
+                 std::to_string(static_cast<int>(at(10))) + " after round 10, " +
+                 std::to_string(static_cast<int>(at(last))) + " at the end";
       rows.push_back(row);
     }
   }

@@ -60,6 +60,9 @@ struct BroadcastOptions {
   std::chrono::milliseconds wait_after_min{0};
   /// Give up on outstanding sites after this long (0: wait forever, or until they are lost).
   std::chrono::milliseconds timeout{0};
+  /// Give up on a site that has not taken its task (its worker has not started on it)
+  /// after this long (0: no limit).
+  std::chrono::milliseconds assignment_timeout{0};
 };
 
 /// A site that did not deliver a whole result.
@@ -80,6 +83,8 @@ struct BroadcastOutcome {
 struct SendOptions {
   /// Give up after this long (0: wait until the result arrives or the site is lost).
   std::chrono::milliseconds timeout{0};
+  /// Give up when the site has not taken the task after this long (0: no limit).
+  std::chrono::milliseconds assignment_timeout{0};
 };
 
 /// What came of a send(): the whole result model, or why there is none.

@@ -69,7 +69,8 @@ class Reducer {
   virtual std::unique_ptr<ResultSink> open(const ResultInfo& info) = 0;
 };
 
-/// A sink that builds a whole Model, reading bytes straight into each tensor's storage.
+/// A sink that builds a whole Model, reading bytes straight into each tensor's storage
+/// (or copying them there when the transport staged them elsewhere).
 class ModelBuilder final : public ResultSink {
  public:
   ModelBuilder() = default;

@@ -164,6 +164,7 @@ void ClientProcess::prepare_job(const net::JobAnnounce& job) {
 void ClientProcess::run_task(SiteLink& link, net::Connection& connection, const net::TaskHeader& header,
                              const std::shared_ptr<TaskModel> & slot) {
   Task task{header.name, header.round, {}, header.meta};
+  connection.send(net::TaskAccepted{header.task_id});  // this site takes the task now
   if (header.has_model) {
     // Our turn: let the model in from the socket, straight into fresh tensors.
     connection.release_hold();

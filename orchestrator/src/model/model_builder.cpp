@@ -2,6 +2,7 @@
 
 #include <ATen/ops/empty.h>
 
+#include <cstring>
 #include <stdexcept>
 
 namespace cohort {
@@ -20,6 +21,11 @@ std::span<std::byte> ModelBuilder::chunk_destination(std::uint64_t offset, std::
   return {static_cast<std::byte*>(t.data_ptr()) + offset, len};
 }
 
-void ModelBuilder::chunk_received(std::uint64_t, std::span<const std::byte>) {}
+void ModelBuilder::chunk_received(std::uint64_t offset, std::span<const std::byte> data) {
+  // Usually the bytes were read straight into the tensor (chunk_destination). A guarded
+  // path (a broadcast that may close under it) reads into a staging buffer instead.
+  auto* destination = static_cast<std::byte*>(model_.tensors.back().tensor.data_ptr()) + offset;
+  if (data.data() != destination) std::memcpy(destination, data.data(), data.size());
+}
 
 }  // namespace cohort

@@ -21,6 +21,7 @@ const char* to_string(FrameType type) {
     case FrameType::chunk: return "CHUNK";
     case FrameType::model_end: return "MODEL_END";
     case FrameType::bye: return "BYE";
+    case FrameType::accept: return "ACCEPT";
   }
   return "UNKNOWN";
 }
@@ -206,6 +207,7 @@ void encode_body(Encoder& e, const TensorInfo& m) {
   e.u64(m.nbytes);
 }
 void encode_body(Encoder&, const ModelEnd&) {}
+void encode_body(Encoder& e, const TaskAccepted& m) { e.u64(m.task_id); }
 void encode_body(Encoder& e, const Bye& m) {
   e.str(m.reason);
   e.boolean(m.final);
@@ -271,6 +273,7 @@ FrameType frame_type(const Message& message) {
         else if constexpr (std::is_same_v<T, ModelBegin>) return FrameType::model_begin;
         else if constexpr (std::is_same_v<T, TensorInfo>) return FrameType::tensor;
         else if constexpr (std::is_same_v<T, ModelEnd>) return FrameType::model_end;
+        else if constexpr (std::is_same_v<T, TaskAccepted>) return FrameType::accept;
         else return FrameType::bye;
       },
       message);
@@ -297,7 +300,7 @@ std::pair<FrameType, std::uint32_t> decode_header(std::span<const std::byte, kFr
   std::uint32_t length = 0;
   for (int i = 0; i < 4; ++i) length |= static_cast<std::uint32_t>(std::to_integer<std::uint8_t>(h[i])) << (8 * i);
   const auto type = std::to_integer<std::uint8_t>(h[4]);
-  if (type < static_cast<std::uint8_t>(FrameType::hello) || type > static_cast<std::uint8_t>(FrameType::bye))
+  if (type < static_cast<std::uint8_t>(FrameType::hello) || type > static_cast<std::uint8_t>(FrameType::accept))
     throw ProtocolError("unknown frame type " + std::to_string(type));
   return {static_cast<FrameType>(type), length};
 }
@@ -383,6 +386,7 @@ Message decode(FrameType type, std::span<const std::byte> payload, const Limits&
       out = m;
       break;
     }
+    case FrameType::accept: out = TaskAccepted{d.u64("task_id")}; break;
     case FrameType::chunk: throw ProtocolError("CHUNK is not a control frame");
   }
   d.done();

@@ -3,7 +3,7 @@
 //
 //   frame   = u32 payload_length (little endian) | u8 type | payload
 //   session = HELLO -> WELCOME | REFUSE, then any number of:
-//             JOB, TASK [+ model], RESULT [+ model], HEARTBEAT, BYE
+//             JOB, TASK [+ model], ACCEPT, RESULT [+ model], HEARTBEAT, BYE
 //   model   = MODEL_BEGIN, (TENSOR, CHUNK*)*, MODEL_END
 //
 // CHUNK payloads are raw tensor bytes, written from the tensor's storage and read into
@@ -43,6 +43,7 @@ enum class FrameType : std::uint8_t {
   chunk = 10,
   model_end = 11,
   bye = 12,
+  accept = 13,
 };
 
 /// Name for logs ("TASK").
@@ -131,6 +132,11 @@ struct ModelBegin {
 
 struct ModelEnd {};
 
+/// A site took a task: its worker started on it (what task_assignment_timeout waits for).
+struct TaskAccepted {
+  std::uint64_t task_id = 0;
+};
+
 struct Bye {
   std::string reason;
   /// The peer is going away for good (the client should not reconnect).
@@ -138,6 +144,6 @@ struct Bye {
 };
 
 using Message = std::variant<Hello, Welcome, Refuse, Heartbeat, JobAnnounce, TaskHeader,
-                             ResultHeader, ModelBegin, TensorInfo, ModelEnd, Bye>;
+                             ResultHeader, ModelBegin, TensorInfo, ModelEnd, Bye, TaskAccepted>;
 
 }  // namespace cohort::net

@@ -17,6 +17,7 @@ class Broadcast::Target final : public PendingTask {
     return owner_->open(site_, info, has_model);
   }
   void on_failure(const std::string& site, const std::string& reason) override { owner_->fail(site_, reason); }
+  void on_accepted() override { owner_->accepted(site_); }
 
  private:
   std::shared_ptr<Broadcast> owner_;
@@ -110,6 +111,11 @@ void Broadcast::fail(const std::string& site, const std::string& reason) {
   changed_.notify_all();
 }
 
+void Broadcast::accepted(const std::string& site) {
+  std::lock_guard lock(mutex_);
+  accepted_.insert(site);
+}
+
 void Broadcast::close(const std::string& reason) {
   std::vector<std::shared_ptr<Entry>> entries;
   {
@@ -148,6 +154,18 @@ BroadcastOutcome Broadcast::wait(const BroadcastOptions& options, const std::fun
         reason = "timed out after " + std::to_string(options.timeout.count()) + " ms";
         break;
       }
+      if (options.assignment_timeout.count() > 0 && now >= start + options.assignment_timeout) {
+        // Sites that have not even started on the task are given up on; the others go on.
+        std::vector<std::string> idle;
+        for (const auto& site : outstanding_) {
+          if (!accepted_.count(site)) idle.push_back(site);
+        }
+        for (const auto& site : idle) {
+          outstanding_.erase(site);
+          failed_.push_back({site, "did not take its task within " + std::to_string(options.assignment_timeout.count()) + " ms"});
+        }
+        if (outstanding_.empty()) break;
+      }
       if (received_.size() >= needed) {
         if (!enough_since) enough_since = now;
         if (now >= *enough_since + options.wait_after_min) {
@@ -155,7 +173,7 @@ BroadcastOutcome Broadcast::wait(const BroadcastOptions& options, const std::fun
           break;
         }
       }
-      auto wake = std::min(deadline, now + std::chrono::milliseconds(200));
+      auto wake = std::min(deadline, now + std::chrono::milliseconds(50));
       if (enough_since) wake = std::min(wake, *enough_since + options.wait_after_min);
       changed_.wait_until(lock, wake);
     }

@@ -38,6 +38,7 @@ class Broadcast : public std::enable_shared_from_this<Broadcast> {
   std::unique_ptr<ResultSink> open(const std::string& site, const ResultInfo& info, bool has_model);
   void complete(const std::string& site, const ResultInfo& info);
   void fail(const std::string& site, const std::string& reason);
+  void accepted(const std::string& site);
   void close(const std::string& reason);
 
   Reducer& reducer_;
@@ -45,6 +46,7 @@ class Broadcast : public std::enable_shared_from_this<Broadcast> {
   std::condition_variable changed_;
   bool closed_ = false;
   std::set<std::string> outstanding_;
+  std::set<std::string> accepted_;
   std::vector<ResultInfo> received_;
   std::vector<SiteFailure> failed_;
   std::vector<std::shared_ptr<Entry>> entries_;

@@ -160,6 +160,7 @@ SendResult JobRunner::send(const Task& task, const std::string& site, const Send
   Collect collect;
   BroadcastOptions broadcast_options;
   broadcast_options.timeout = options.timeout;
+  broadcast_options.assignment_timeout = options.assignment_timeout;
   auto outcome = broadcast(task, {site}, collect, broadcast_options);
   SendResult result;
   if (!outcome.received.empty()) {

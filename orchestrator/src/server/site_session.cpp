@@ -24,6 +24,16 @@ net::Reception SiteSession::on_message(net::Connection&, net::Message& message) 
     return on_hello(*hello);
   }
   if (auto* result = std::get_if<net::ResultHeader>(&message)) return on_result(*result);
+  if (auto* accepted = std::get_if<net::TaskAccepted>(&message)) {
+    std::shared_ptr<PendingTask> pending;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = pending_.find(accepted->task_id);
+      if (it != pending_.end()) pending = it->second;
+    }
+    if (pending) pending->on_accepted();
+    return {};
+  }
   if (std::holds_alternative<net::Bye>(message)) {
     connection_->close("site said goodbye: " + std::get<net::Bye>(message).reason);
     return {};

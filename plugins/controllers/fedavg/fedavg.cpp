@@ -66,7 +66,6 @@ FedAvgConfig parse_config(const Args& args, const JobInfo& job) {
     args.fail("stop_condition", e.what());
   }
   c.final_validation = args.get<bool>("final_validation", true);
-  args.finish();
   return c;
 }
 
@@ -144,7 +143,7 @@ void FedAvg::run(ControllerContext& ctx) {
     // The sites evaluated the model they received: the global model after round - 1.
     const bool stop = evaluate_global(ctx, round - 1, outcome.received);
 
-    Model next = average.result(ctx.global_model());
+    Model next = next_global(ctx, round, average.result(ctx.global_model()));
     next.round = round;
     ctx.set_global_model(std::move(next));
     ctx.persist(ctx.global_model(), "global");

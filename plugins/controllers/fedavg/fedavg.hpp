@@ -46,13 +46,20 @@ struct FedAvgConfig {
   bool final_validation = true;
 };
 
-/// Parses and checks `[controller.args]` against `job`.
+/// Reads FedAvg's keys of `[controller.args]` (the caller finishes the table: workflows
+/// built on FedAvg add keys of their own).
 FedAvgConfig parse_config(const Args& args, const JobInfo& job);
 
-class FedAvg final : public Controller {
+/// FedAvg's loop. Workflows that aggregate the same way and only differ in how the
+/// average becomes the next global model (FedOpt) override next_global().
+class FedAvg : public Controller {
  public:
   explicit FedAvg(FedAvgConfig config) : config_(std::move(config)) {}
   void run(ControllerContext& ctx) override;
+
+ protected:
+  /// The next global model from the round's weighted average (FedAvg: the average).
+  virtual Model next_global(ControllerContext& ctx, std::int64_t round, Model average) { return average; }
 
  private:
   std::size_t sites_per_round(std::size_t available, const JobInfo& job) const;

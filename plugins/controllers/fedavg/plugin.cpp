@@ -3,7 +3,9 @@
 namespace {
 
 std::unique_ptr<cohort::Controller> make(const cohort::PluginConfig& config) {
-  return std::make_unique<cohort::fedavg::FedAvg>(cohort::fedavg::parse_config(config.args, config.job));
+  auto fedavg = cohort::fedavg::parse_config(config.args, config.job);
+  config.args.finish();
+  return std::make_unique<cohort::fedavg::FedAvg>(std::move(fedavg));
 }
 
 }  // namespace

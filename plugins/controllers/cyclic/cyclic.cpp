@@ -1,0 +1,128 @@
+#include "cyclic.hpp"
+
+#include <cohort/aggregation.hpp>
+
+#include <spdlog/logger.h>
+
+#include <algorithm>
+
+namespace cohort::cyclic {
+
+CyclicConfig parse_config(const Args& args, const JobInfo& job) {
+  CyclicConfig c;
+  const auto order = args.get<std::string>("order", "fixed");
+  if (order == "fixed") c.order = Order::fixed;
+  else if (order == "random") c.order = Order::random;
+  else if (order == "random_no_repeat") c.order = Order::random_no_repeat;
+  else if (order == "explicit") c.order = Order::explicit_list;
+  else args.fail("order", "expected \"fixed\", \"random\", \"random_no_repeat\" or \"explicit\", found \"" + order + "\"");
+  if (c.order == Order::explicit_list) {
+    c.sites = args.required<std::vector<std::string>>("sites");
+    if (c.sites.empty()) args.fail("sites", "an explicit order needs at least one site");
+    for (const auto& s : c.sites) {
+      if (!job.sites.empty() && std::find(job.sites.begin(), job.sites.end(), s) == job.sites.end())
+        args.fail("sites", "site '" + s + "' is not one of the job's sites");
+    }
+  } else if (args.has("sites")) {
+    args.fail("sites", "only an explicit order takes a list of sites (order = \"explicit\")");
+  }
+  c.task_assignment_timeout_s = args.get<double>("task_assignment_timeout_s", 0.0, between(0, 86400));
+  c.task_timeout_s = args.get<double>("task_timeout_s", 0.0, between(0, 7 * 86400));
+  c.key_metric = args.get<std::string>("key_metric", "accuracy");
+  const auto mode = args.get<std::string>("key_metric_mode", "max");
+  if (mode != "max" && mode != "min") args.fail("key_metric_mode", "expected \"max\" or \"min\"");
+  c.higher_is_better = mode == "max";
+  c.final_validation = args.get<bool>("final_validation", true);
+  return c;
+}
+
+std::vector<std::string> visiting_order(Order order, const std::vector<std::string>& active,
+                                        const std::vector<std::string>& explicit_sites,
+                                        const std::optional<std::string>& previous_last, std::mt19937_64& rng) {
+  std::vector<std::string> out = order == Order::explicit_list ? explicit_sites : active;
+  if (order == Order::random || order == Order::random_no_repeat) std::shuffle(out.begin(), out.end(), rng);
+  if (order == Order::random_no_repeat && previous_last && out.size() > 1 && out.front() == *previous_last) {
+    // Start with any other site: swapping with a random later position keeps the order random.
+    std::uniform_int_distribution<std::size_t> pick(1, out.size() - 1);
+    std::swap(out.front(), out[pick(rng)]);
+  }
+  return out;
+}
+
+void Cyclic::record_global(ControllerContext& ctx, std::int64_t round, std::optional<double> value) {
+  if (!value || round < 0) return;
+  ctx.record_metrics(round, "global", Metrics{{config_.key_metric, *value}});
+  ctx.log().info("global model after round {}: {} {:.4f}", round, config_.key_metric, *value);
+  if (!best_ || (config_.higher_is_better ? *value > *best_ : *value < *best_)) {
+    best_ = *value;
+    ctx.persist(ctx.global_model(), "best");
+  }
+}
+
+void Cyclic::run(ControllerContext& ctx) {
+  const JobInfo& job = ctx.job();
+  std::mt19937_64 rng(std::hash<std::string>{}(job.id));
+  std::optional<std::string> previous_last;
+  const auto ms = [](double s) { return std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000)); };
+  for (std::int64_t round = 0; round < job.num_rounds; ++round) {
+    if (ctx.abort_requested()) return;
+    const auto active = ctx.sites();
+    if (config_.order == Order::explicit_list) {
+      for (const auto& s : config_.sites) {
+        if (std::find(active.begin(), active.end(), s) == active.end())
+          throw JobError("round " + std::to_string(round) + ": site '" + s +
+                         "' of the explicit order is not connected");
+      }
+    }
+    if (active.size() < 2) {
+      throw JobError("round " + std::to_string(round) + ": Cyclic needs at least 2 active sites, " +
+                     std::to_string(active.size()) + " connected");
+    }
+    const auto order = visiting_order(config_.order, active, config_.sites, previous_last, rng);
+    ctx.round_started(round);
+    Model model = ctx.global_model();
+    std::optional<std::string> last_success;
+    for (const auto& site : order) {
+      if (ctx.abort_requested()) return;
+      auto result = ctx.send(Task{"train", round, model, {}}, site,
+                             SendOptions{ms(config_.task_timeout_s), ms(config_.task_assignment_timeout_s)});
+      if (!result.ok) {
+        ctx.log().warn("round {}: site '{}' skipped: {}", round, site, result.error);
+        continue;
+      }
+      ctx.record_metrics(round, site, result.info.metrics);
+      if (!last_success) {
+        // The round's first site evaluated the model it received: the global model of the
+        // previous round, which ctx.global_model() still is.
+        auto it = result.info.metrics.find(config_.key_metric);
+        record_global(ctx, round - 1, it == result.info.metrics.end() ? std::nullopt : std::optional<double>(it->second));
+      }
+      model = std::move(result.model);  // the previous site's model is released here
+      last_success = site;
+    }
+    if (!last_success) throw JobError("round " + std::to_string(round) + ": no site completed its task");
+    model.round = round;
+    ctx.set_global_model(std::move(model));
+    ctx.persist(ctx.global_model(), "global");
+    ctx.round_ended(round);
+    previous_last = last_success;
+  }
+  if (config_.final_validation && !ctx.abort_requested()) {
+    const auto sites = ctx.sites();
+    MetricsOnly metrics_only;
+    auto outcome = ctx.broadcast(Task{"validate", job.num_rounds, ctx.global_model(), {}}, sites, metrics_only,
+                                 BroadcastOptions{sites.size(), {}, ms(config_.task_timeout_s), {}});
+    double sum = 0, weight = 0;
+    for (const auto& r : outcome.received) {
+      auto it = r.metrics.find(config_.key_metric);
+      if (it == r.metrics.end()) continue;
+      auto examples = r.metrics.find("test_examples");
+      const double w = examples != r.metrics.end() && examples->second > 0 ? examples->second : 1.0;
+      sum += w * it->second;
+      weight += w;
+    }
+    record_global(ctx, job.num_rounds - 1, weight > 0 ? std::optional<double>(sum / weight) : std::nullopt);
+  }
+}
+
+}  // namespace cohort::cyclic
