@@ -26,3 +26,21 @@ TEST_CASE("memprofile: a small experiment writes its table, CSVs, plot and repor
   CHECK(html.find("<svg") != std::string::npos);
   CHECK(html.find("gc_rounds=1 vs disabled") != std::string::npos);
 }
+
+TEST_CASE("memprofile: with jemalloc preloaded every process runs on jemalloc") {
+  TempDir dir;
+  auto result = run(cohort_command({"memprofile", "--gc-rounds", "1", "--num-rounds", "2", "--model-size", "4",
+                                    "--allocator", "jemalloc", "--output", (dir / "out").string(), "--insecure"}),
+                    dir / "memprofile.out");
+  if (result.status != 0) MESSAGE(result.output);
+  REQUIRE(result.status == 0);
+  std::filesystem::path run_dir;
+  for (const auto& e : std::filesystem::directory_iterator(dir / "out")) run_dir = e.path();
+  // Every process records the allocator it detected in each memory sample.
+  std::size_t processes = 0;
+  for (const auto& e : std::filesystem::directory_iterator(only_job(run_dir / "gc1" / "ws") / "memory")) {
+    ++processes;
+    for (const auto& row : read_csv(e.path())) CHECK(row.back() == "jemalloc");
+  }
+  CHECK(processes == 3);  // server and two clients
+}

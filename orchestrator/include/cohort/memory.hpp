@@ -154,8 +154,8 @@ Sample sample_now(CpuMeter& cpu);
 
 /// A thread that appends a Sample to a CSV file every `interval`:
 /// `elapsed_s,rss_mb,peak_rss_mb,alloc_live_mb,alloc_free_mb,tensor_mb,sys_total_mb,
-///  sys_available_mb,sys_used_percent,cpu_percent,cleanups,round` (tensor_mb empty when
-/// accounting is off).
+///  sys_available_mb,sys_used_percent,cpu_percent,cleanups,round,allocator` (tensor_mb
+/// empty when accounting is off).
 /// The optional callback sees every sample (the monitor uses it for RAM alarms).
 class Sampler {
  public:

@@ -45,12 +45,12 @@ struct Sampler::State {
       constexpr double MiB = 1024.0 * 1024.0;
       char tensor[32] = "";
       if (s.tensor_bytes) std::snprintf(tensor, sizeof tensor, "%.2f", *s.tensor_bytes / MiB);
-      std::fprintf(file, "%.3f,%.2f,%.2f,%.2f,%.2f,%s,%.1f,%.1f,%.2f,%.1f,%llu,%lld\n", s.elapsed_seconds,
+      std::fprintf(file, "%.3f,%.2f,%.2f,%.2f,%.2f,%s,%.1f,%.1f,%.2f,%.1f,%llu,%lld,%s\n", s.elapsed_seconds,
                    s.process.rss_bytes / MiB, s.process.peak_rss_bytes / MiB,
                    s.allocator.live_bytes / MiB, s.allocator.free_bytes / MiB, tensor,
                    s.system.total_bytes / MiB, s.system.available_bytes / MiB,
                    s.system.used_percent, s.cpu_percent, static_cast<unsigned long long>(s.cleanups),
-                   static_cast<long long>(s.round));
+                   static_cast<long long>(s.round), to_string(s.allocator.allocator).data());
       std::fflush(file);
     }
     std::uint64_t seen = max_rss.load();
@@ -67,7 +67,7 @@ Sampler::Sampler(std::filesystem::path csv, std::chrono::milliseconds interval,
   state_->file = std::fopen(csv.c_str(), "w");
   if (!state_->file) throw std::runtime_error("cannot write memory samples to " + csv.string());
   std::fputs("elapsed_s,rss_mb,peak_rss_mb,alloc_live_mb,alloc_free_mb,tensor_mb,sys_total_mb,"
-             "sys_available_mb,sys_used_percent,cpu_percent,cleanups,round\n",
+             "sys_available_mb,sys_used_percent,cpu_percent,cleanups,round,allocator\n",
              state_->file);
   state_->interval = interval;
   state_->on_sample = std::move(on_sample);

@@ -175,7 +175,7 @@ void write_plots(const fs::path& out, const std::vector<Setting>& settings) {
       const fs::path series = out / "series" / ("gc" + std::to_string(s.n) + "_" + process + ".dat");
       std::ofstream dat(series);
       for (const auto& row : read_csv(e.path())) {
-        csv << s.n << "," << process << "," << row.at(0) << "," << row.at(1) << "," << row.at(5) << "," << row.back() << "\n";
+        csv << s.n << "," << process << "," << row.at(0) << "," << row.at(1) << "," << row.at(5) << "," << row.at(11) << "\n";
         dat << row.at(0) << " " << row.at(1) << "\n";
       }
       auto& into = process == "server" ? server_series : client_series;

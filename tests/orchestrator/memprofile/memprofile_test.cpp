@@ -29,9 +29,9 @@ TEST_CASE("memprofile: each setting's recipe is a valid FedAvg recipe with that 
 TEST_CASE("memprofile: figures come from the first, last and largest RSS samples") {
   TempDir dir;
   const std::string header = "elapsed_s,rss_mb,peak_rss_mb,alloc_live_mb,alloc_free_mb,tensor_mb,sys_total_mb,"
-                             "sys_available_mb,sys_used_percent,cpu_percent,cleanups,round\n";
-  write_text(dir / "memory" / "server.csv", header + "0,150,150,1,1,,1,1,1,1,0,-1\n1,400,400,1,1,,1,1,1,1,0,0\n2,260,400,1,1,,1,1,1,1,0,1\n");
-  write_text(dir / "memory" / "client-1.csv", header + "0,100,100,1,1,,1,1,1,1,0,-1\n1,120,120,1,1,,1,1,1,1,0,0\n");
+                             "sys_available_mb,sys_used_percent,cpu_percent,cleanups,round,allocator\n";
+  write_text(dir / "memory" / "server.csv", header + "0,150,150,1,1,,1,1,1,1,0,-1,glibc\n1,400,400,1,1,,1,1,1,1,0,0,glibc\n2,260,400,1,1,,1,1,1,1,0,1,glibc\n");
+  write_text(dir / "memory" / "client-1.csv", header + "0,100,100,1,1,,1,1,1,1,0,-1,glibc\n1,120,120,1,1,,1,1,1,1,0,0,glibc\n");
   auto f = figures_of(dir.path());
   REQUIRE(f.size() == 2);
   CHECK(f[1].process == "server");
