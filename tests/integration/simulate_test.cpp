@@ -181,3 +181,5 @@ TEST_CASE("simulate: the FedAvg recipe trains on Fashion-MNIST and Python reads 
 TEST_CASE("simulate: the FedOpt recipe trains on Fashion-MNIST") { check_shipped_recipe("fedopt_fashion_mnist.toml", 0.70); }
 
 TEST_CASE("simulate: the Cyclic recipe trains on Fashion-MNIST") { check_shipped_recipe("cyclic_fashion_mnist.toml", 0.60); }
+
+TEST_CASE("simulate: the Swarm recipe trains on Fashion-MNIST") { check_shipped_recipe("swarm_fashion_mnist.toml", 0.70); }

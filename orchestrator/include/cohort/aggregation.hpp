@@ -60,6 +60,10 @@ class WeightedAverage final : public Reducer {
   std::shared_ptr<State> state_;
 };
 
+/// Streams a whole in-memory model into `reducer` as if it had arrived over the wire
+/// (chunk by chunk from its tensors' storage): for results produced locally.
+void feed(Reducer& reducer, const ResultInfo& info, const Model& model, std::size_t chunk_bytes = 1u << 20);
+
 /// A reducer for tasks whose results are only metrics ("validate"): tensors, if any, are
 /// read and dropped; the broadcast outcome still lists every result's metrics.
 class MetricsOnly final : public Reducer {

@@ -20,7 +20,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -95,6 +97,17 @@ struct SendResult {
   Model model;
 };
 
+/// What a site reported to the server (client-controlled workflows).
+struct SiteReport {
+  std::string site;
+  std::string name;
+  std::int64_t round = -1;
+  std::map<std::string, std::string> meta;
+  Metrics metrics;
+  /// The model the site sent along (empty when none).
+  Model model;
+};
+
 /// The controller's window on the job. Implemented by the server; every call is
 /// blocking and made from the job's own thread.
 class ControllerContext {
@@ -124,6 +137,12 @@ class ControllerContext {
   /// Sends `task` to one site and waits for its whole result (Cyclic).
   virtual SendResult send(const Task& task, const std::string& site,
                           const SendOptions& options = {}) = 0;
+
+  /// Client-controlled workflows: sends `task` to `site` without waiting for a result (it
+  /// reaches the site's SiteWorkflow as a message from "server").
+  virtual void notify(const std::string& site, const Task& task) = 0;
+  /// Client-controlled workflows: the next report a site sent, or nothing after `timeout`.
+  virtual std::optional<SiteReport> next_report(std::chrono::milliseconds timeout) = 0;
 
   /// Marks the start of `round`: fires round_started hooks, updates progress.
   virtual void round_started(std::int64_t round) = 0;

@@ -13,6 +13,7 @@
 #include <cohort/controller.hpp>
 #include <cohort/executor.hpp>
 #include <cohort/hooks.hpp>
+#include <cohort/site_workflow.hpp>
 
 #include <boost/dll/alias.hpp>
 #include <torch/version.h>
@@ -85,6 +86,8 @@ struct PluginConfig {
 using ControllerFactory = std::unique_ptr<Controller> (*)(const PluginConfig&);
 using ExecutorFactory = std::unique_ptr<Executor> (*)(const PluginConfig&);
 using HookFactory = std::unique_ptr<Hook> (*)(const PluginConfig&);
+/// Client-controlled controllers: the part that runs on each site.
+using SiteWorkflowFactory = std::unique_ptr<SiteWorkflow> (*)(const PluginConfig&);
 
 /// The exported descriptor. The first five fields are the stable prefix: they keep
 /// their layout in every ABI version, so a host can name a plugin it cannot load.
@@ -103,6 +106,8 @@ struct PluginDescriptor {
   ControllerFactory make_controller;
   ExecutorFactory make_executor;
   HookFactory make_hook;
+  /// Set by client-controlled controllers (WorkflowStyle::client_controlled).
+  SiteWorkflowFactory make_site_workflow;
 };
 
 /// A controller plugin's descriptor, fingerprinted with the including plugin's build.
@@ -114,7 +119,19 @@ constexpr PluginDescriptor controller_plugin(
                           name,            version,           description,
                           COHORT_BUILD_FINGERPRINT,           memory_defaults,
                           style,           factory,           nullptr,
-                          nullptr};
+                          nullptr,         nullptr};
+}
+
+/// A client-controlled controller plugin's descriptor: the server part (which starts the
+/// workflow and watches it) and the part each site runs.
+constexpr PluginDescriptor client_controlled_plugin(const char* name, const char* version,
+                                                    const char* description, ControllerFactory server,
+                                                    SiteWorkflowFactory site, MemoryDefaults memory_defaults = {}) {
+  return PluginDescriptor{kPluginMagic,  kPluginAbiVersion, PluginKind::controller,
+                          name,          version,           description,
+                          COHORT_BUILD_FINGERPRINT,         memory_defaults,
+                          WorkflowStyle::client_controlled, server,
+                          nullptr,       nullptr,           site};
 }
 
 /// An executor plugin's descriptor.
@@ -123,7 +140,7 @@ constexpr PluginDescriptor executor_plugin(const char* name, const char* version
   return PluginDescriptor{kPluginMagic, kPluginAbiVersion, PluginKind::executor,
                           name,         version,           description,
                           COHORT_BUILD_FINGERPRINT,        MemoryDefaults{},
-                          WorkflowStyle::server_controlled, nullptr, factory, nullptr};
+                          WorkflowStyle::server_controlled, nullptr, factory, nullptr, nullptr};
 }
 
 /// A hook plugin's descriptor.
@@ -132,7 +149,7 @@ constexpr PluginDescriptor hook_plugin(const char* name, const char* version,
   return PluginDescriptor{kPluginMagic, kPluginAbiVersion, PluginKind::hook,
                           name,         version,           description,
                           COHORT_BUILD_FINGERPRINT,        MemoryDefaults{},
-                          WorkflowStyle::server_controlled, nullptr, nullptr, factory};
+                          WorkflowStyle::server_controlled, nullptr, nullptr, factory, nullptr};
 }
 
 /// Exports `DESCRIPTOR` (a PluginDescriptor expression) as this library's plugin.

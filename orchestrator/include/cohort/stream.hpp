@@ -44,6 +44,8 @@ struct TensorInfo {
 class ResultSink {
  public:
   virtual ~ResultSink() = default;
+  /// The stream announces `tensors` tensors of `total_bytes` bytes in all.
+  virtual void begin_model(std::uint32_t tensors, std::uint64_t total_bytes) {}
   /// A tensor record begins.
   virtual void begin_tensor(const TensorInfo& info) = 0;
   /// Where the next chunk's bytes ([offset, offset + len) of the current tensor) should be
@@ -55,6 +57,9 @@ class ResultSink {
   virtual void chunk_received(std::uint64_t offset, std::span<const std::byte> data) = 0;
   /// The current tensor is complete.
   virtual void end_tensor() {}
+  /// Asked after each chunk: true makes the transport stop reading this stream until the
+  /// sink's owner releases it (flow control for sinks that pass bytes on).
+  virtual bool hold_after_chunk() { return false; }
   /// The whole stream arrived.
   virtual void commit() = 0;
   /// The stream was cut off; `reason` says why. No call follows.

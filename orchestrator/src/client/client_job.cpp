@@ -34,8 +34,10 @@ ClientMemory client_memory(const recipe::Recipe& recipe) {
 }
 
 ClientJob::ClientJob(const std::string& job_id, const std::string& recipe_path, const std::string& recipe_text,
-                     const std::vector<std::filesystem::path>& plugin_dirs, const std::filesystem::path& workspace,
-                     const std::string& process_name, std::shared_ptr<spdlog::logger> process_log) {
+                     std::vector<std::string> participants, const std::vector<std::filesystem::path>& plugin_dirs,
+                     const std::filesystem::path& workspace, const std::string& process_name,
+                     std::shared_ptr<spdlog::logger> process_log)
+    : participants_(std::move(participants)) {
   recipe_ = recipe::parse_recipe(recipe_text, recipe_path, plugin_dirs);
   job_ = recipe_.job;
   job_.id = job_id;
@@ -69,6 +71,12 @@ ClientJob::ClientJob(const std::string& job_id, const std::string& recipe_path, 
 }
 
 ClientJob::~ClientJob() = default;
+
+std::unique_ptr<SiteWorkflow> ClientJob::make_site_workflow() const {
+  const auto factory = recipe_.controller.loaded->descriptor().make_site_workflow;
+  if (!factory) return nullptr;
+  return factory(PluginConfig{recipe_.controller.args, job_, recipe_.model});
+}
 
 void ClientJob::task_done(std::int64_t round, const std::string& site) {
   hooks_->fire(Event{EventType::round_ended, Role::client, job_.id, round, site});

@@ -8,6 +8,7 @@
 #include "recipe/recipe.hpp"
 
 #include <cohort/executor.hpp>
+#include <cohort/site_workflow.hpp>
 
 #include <filesystem>
 #include <memory>
@@ -36,11 +37,16 @@ class ClientJob {
  public:
   /// Loads the announced recipe (with this machine's plugins) and makes the executor.
   ClientJob(const std::string& job_id, const std::string& recipe_path, const std::string& recipe_text,
-            const std::vector<std::filesystem::path>& plugin_dirs, const std::filesystem::path& workspace,
-            const std::string& process_name, std::shared_ptr<spdlog::logger> process_log);
+            std::vector<std::string> participants, const std::vector<std::filesystem::path>& plugin_dirs,
+            const std::filesystem::path& workspace, const std::string& process_name,
+            std::shared_ptr<spdlog::logger> process_log);
   ~ClientJob();
 
   const JobInfo& info() const { return job_; }
+  /// The job's sites in partition order.
+  const std::vector<std::string>& participants() const { return participants_; }
+  /// A new site workflow, when the job's controller is client-controlled (else null).
+  std::unique_ptr<SiteWorkflow> make_site_workflow() const;
   Executor& executor() { return *executor_; }
   spdlog::logger& log() { return *log_; }
   const ClientMemory& memory() const { return memory_; }
@@ -56,6 +62,7 @@ class ClientJob {
 
  private:
   JobInfo job_;
+  std::vector<std::string> participants_;
   std::shared_ptr<spdlog::logger> log_;
   recipe::Recipe recipe_;
   ClientMemory memory_;

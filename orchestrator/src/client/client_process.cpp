@@ -90,6 +90,7 @@ ClientProcess::ClientProcess(ClientOptions options, std::shared_ptr<spdlog::logg
 ClientProcess::~ClientProcess() {
   stop();
   if (worker_.joinable()) worker_.join();
+  workflows_.clear();  // before the jobs they refer to
 }
 
 int ClientProcess::run() {
@@ -106,6 +107,10 @@ int ClientProcess::run() {
       for (auto& link : links_) link->stop();
     });
     guard.reset();
+    // Goodbyes get a moment to go out; timers still pending (a workflow's timeout, status
+    // reports) must not keep the process alive.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    io_.stop();
   });
   io_.run();
   stopper.join();
@@ -151,14 +156,118 @@ void ClientProcess::worker_loop() {
 }
 
 void ClientProcess::prepare_job(const net::JobAnnounce& job) {
-  if (jobs_.count(job.job_id)) return;  // announced again after a reconnect
+  if (find_job(job.job_id)) return;  // announced again after a reconnect
   try {
-    jobs_[job.job_id] = std::make_unique<ClientJob>(job.job_id, job.recipe_path, job.recipe_text,
-                                                    options_.plugin_dirs, options_.workspace,
-                                                    options_.process_name, log_);
+    auto prepared = std::make_unique<ClientJob>(job.job_id, job.recipe_path, job.recipe_text, job.sites,
+                                                options_.plugin_dirs, options_.workspace, options_.process_name, log_);
+    std::lock_guard lock(jobs_mutex_);
+    jobs_[job.job_id] = std::move(prepared);
   } catch (const std::exception& e) {
     log_->error("job {}: cannot prepare it here: {}", job.job_id, e.what());
   }
+}
+
+ClientJob* ClientProcess::find_job(const std::string& job_id) {
+  std::lock_guard lock(jobs_mutex_);
+  auto it = jobs_.find(job_id);
+  return it == jobs_.end() ? nullptr : it->second.get();
+}
+
+SiteWorkflowHost* ClientProcess::workflow_host(ClientJob& job, const std::shared_ptr<SiteLink>& link) {
+  std::lock_guard lock(jobs_mutex_);
+  auto key = std::make_pair(job.info().id, link->site());
+  auto it = workflows_.find(key);
+  if (it != workflows_.end()) return it->second.get();
+  auto workflow = job.make_site_workflow();
+  if (!workflow) return nullptr;
+  auto host = std::make_unique<SiteWorkflowHost>(*this, job, link, std::move(workflow));
+  return workflows_.emplace(key, std::move(host)).first->second.get();
+}
+
+void ClientProcess::post_work(std::function<void()> work) {
+  std::lock_guard lock(mutex_);
+  work_.push_back({std::move(work)});
+  work_ready_.notify_all();
+}
+
+namespace {
+
+/// Tells the site workflow, on its thread, that a stream it opened ended.
+class NotifyingSink final : public ResultSink {
+ public:
+  NotifyingSink(std::unique_ptr<ResultSink> inner, std::function<void(bool)> done)
+      : inner_(std::move(inner)), done_(std::move(done)) {}
+  ~NotifyingSink() override {
+    if (!finished_) done_(false);
+  }
+  void begin_model(std::uint32_t n, std::uint64_t b) override { inner_->begin_model(n, b); }
+  void begin_tensor(const TensorInfo& t) override { inner_->begin_tensor(t); }
+  std::span<std::byte> chunk_destination(std::uint64_t o, std::size_t n) override { return inner_->chunk_destination(o, n); }
+  void chunk_received(std::uint64_t o, std::span<const std::byte> d) override { inner_->chunk_received(o, d); }
+  void end_tensor() override { inner_->end_tensor(); }
+  void commit() override {
+    inner_->commit();
+    finished_ = true;
+    done_(true);
+  }
+  void abandon(const std::string& reason) override {
+    inner_->abandon(reason);
+    finished_ = true;
+    done_(false);
+  }
+
+ private:
+  std::unique_ptr<ResultSink> inner_;
+  std::function<void(bool)> done_;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+net::Reception ClientProcess::deliver(std::shared_ptr<SiteLink> link, std::shared_ptr<net::Connection> connection,
+                                      const net::Deliver& d) {
+  SiteMessage message{d.peer, d.name, d.round, d.meta, d.metrics, d.num_steps};
+  const std::string job_id = d.job_id;
+  // The workflow, when its job is prepared already; else everything waits for the worker.
+  ClientJob* job = find_job(job_id);
+  SiteWorkflowHost* host = job ? workflow_host(*job, link) : nullptr;
+  if (d.has_model && host) {
+    if (auto sink = host->workflow().open_stream(message)) {
+      auto done = [this, host, message](bool complete) {
+        post_work([host, message, complete] { host->workflow().on_stream_done(message, complete, *host); });
+      };
+      return net::Reception{std::make_unique<NotifyingSink>(std::move(sink), done), false};
+    }
+  }
+  std::shared_ptr<TaskModel> slot = d.has_model ? new_task_model() : nullptr;
+  post_work([this, link, connection, message, job_id, slot] {
+    Model model;
+    if (slot) {
+      connection->release_hold();
+      std::unique_lock lock(slot->mutex);
+      slot->done.wait(lock, [&] { return slot->finished || stopping_.load(); });
+      if (!slot->finished || !slot->ok) {
+        log_->warn("site '{}': message '{}' dropped: {}", link->site(), message.name,
+                   slot->finished ? slot->error : std::string("client stopping"));
+        return;
+      }
+      model = std::move(slot->model);
+    }
+    ClientJob* job = find_job(job_id);
+    SiteWorkflowHost* host = job ? workflow_host(*job, link) : nullptr;
+    if (!host) {
+      log_->error("site '{}': message '{}' for job {}, which has no site workflow here: dropped", link->site(),
+                  message.name, job_id);
+      return;
+    }
+    try {
+      host->workflow().on_message(message, std::move(model), *host);
+    } catch (const std::exception& e) {
+      job->log().error("site '{}': the workflow failed on '{}': {}", link->site(), message.name, e.what());
+    }
+  });
+  if (!slot) return {};
+  return net::Reception{sink_for(slot), true};
 }
 
 void ClientProcess::run_task(SiteLink& link, net::Connection& connection, const net::TaskHeader& header,
@@ -183,8 +292,7 @@ void ClientProcess::run_task(SiteLink& link, net::Connection& connection, const 
   result_header.job_id = header.job_id;
   result_header.round = header.round;
   Model result;
-  auto job_it = jobs_.find(header.job_id);
-  ClientJob* job = job_it == jobs_.end() ? nullptr : job_it->second.get();
+  ClientJob* job = find_job(header.job_id);
   const auto start = Clock::now();
   if (!job) {
     result_header.ok = false;

@@ -4,6 +4,7 @@
 // when its turn comes, and every tensor of a task is released before the next starts.
 
 #include "client/client_job.hpp"
+#include "client/site_workflow_host.hpp"
 #include "net/connection.hpp"
 #include "net/tls.hpp"
 
@@ -74,12 +75,22 @@ class ClientProcess {
   static std::unique_ptr<ResultSink> sink_for(std::shared_ptr<TaskModel> model);
   static std::shared_ptr<TaskModel> new_task_model();
 
+  /// A DELIVER for one of our sites (client-controlled workflows): streamed into the site
+  /// workflow's sink, or delivered whole on the worker thread in turn.
+  net::Reception deliver(std::shared_ptr<SiteLink> link, std::shared_ptr<net::Connection> connection,
+                         const net::Deliver& deliver);
+  /// Runs `work` on the worker thread, after what is queued.
+  void post_work(std::function<void()> work);
+
  private:
   struct WorkItem {
     std::function<void()> run;
   };
   void worker_loop();
   void prepare_job(const net::JobAnnounce& job);
+  ClientJob* find_job(const std::string& job_id);
+  /// The workflow host of (job, site), made on first use; null for server-controlled jobs.
+  SiteWorkflowHost* workflow_host(ClientJob& job, const std::shared_ptr<SiteLink>& link);
   void run_task(SiteLink& link, net::Connection& connection, const net::TaskHeader& header,
                 const std::shared_ptr<TaskModel>& model);
 
@@ -87,7 +98,9 @@ class ClientProcess {
   std::shared_ptr<spdlog::logger> log_;
   boost::asio::io_context io_;
   std::vector<std::shared_ptr<SiteLink>> links_;
+  std::mutex jobs_mutex_;
   std::map<std::string, std::unique_ptr<ClientJob>> jobs_;
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<SiteWorkflowHost>> workflows_;
   std::mutex mutex_;
   std::condition_variable work_ready_;
   std::deque<WorkItem> work_;

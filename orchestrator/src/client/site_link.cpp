@@ -72,6 +72,11 @@ void SiteLink::stop() {
   if (connection) connection->close("client stopping");
 }
 
+std::shared_ptr<net::Connection> SiteLink::connection() {
+  std::lock_guard lock(mutex_);
+  return connection_;
+}
+
 net::Reception SiteLink::on_message(net::Connection& connection, net::Message& message) {
   if (auto* welcome = std::get_if<net::Welcome>(&message)) {
     if (connection.secure() && connection.peer_name() != process_.options().server_name) {
@@ -107,6 +112,9 @@ net::Reception SiteLink::on_message(net::Connection& connection, net::Message& m
   if (auto* job = std::get_if<net::JobAnnounce>(&message)) {
     process_.announce(*job);
     return {};
+  }
+  if (auto* deliver = std::get_if<net::Deliver>(&message)) {
+    return process_.deliver(shared_from_this(), connection.shared_from_this(), *deliver);
   }
   if (auto* task = std::get_if<net::TaskHeader>(&message)) {
     auto model = ClientProcess::new_task_model();

@@ -18,6 +18,8 @@ class SiteLink final : public net::ConnectionHandler, public std::enable_shared_
   void start();
   /// Closes the current connection.
   void stop();
+  /// The current connection (null while reconnecting).
+  std::shared_ptr<net::Connection> connection();
 
   net::Reception on_message(net::Connection& connection, net::Message& message) override;
   void on_closed(net::Connection& connection, const std::string& reason) override;

@@ -206,4 +206,22 @@ class DropSink final : public ResultSink {
 
 std::unique_ptr<ResultSink> MetricsOnly::open(const ResultInfo&) { return std::make_unique<DropSink>(); }
 
+void feed(Reducer& reducer, const ResultInfo& info, const Model& model, std::size_t chunk_bytes) {
+  auto sink = reducer.open(info);
+  for (std::size_t i = 0; i < model.tensors.size(); ++i) {
+    const at::Tensor t = model.tensors[i].tensor.is_contiguous() ? model.tensors[i].tensor : model.tensors[i].tensor.contiguous();
+    const TensorInfo tensor{model.tensors[i].name, t.scalar_type(), t.sizes().vec(), static_cast<std::uint64_t>(t.nbytes()), i};
+    sink->begin_tensor(tensor);
+    const std::size_t element = t.element_size();
+    const std::size_t chunk = std::max(element, chunk_bytes / element * element);
+    const auto* data = static_cast<const std::byte*>(t.data_ptr());
+    for (std::uint64_t offset = 0; offset < tensor.nbytes; offset += chunk) {
+      const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, tensor.nbytes - offset));
+      sink->chunk_received(offset, std::span<const std::byte>(data + offset, n));
+    }
+    sink->end_tensor();
+  }
+  sink->commit();
+}
+
 }  // namespace cohort

@@ -22,6 +22,10 @@ const char* to_string(FrameType type) {
     case FrameType::model_end: return "MODEL_END";
     case FrameType::bye: return "BYE";
     case FrameType::accept: return "ACCEPT";
+    case FrameType::relay: return "RELAY";
+    case FrameType::deliver: return "DELIVER";
+    case FrameType::report: return "REPORT";
+    case FrameType::stream_abort: return "STREAM_ABORT";
   }
   return "UNKNOWN";
 }
@@ -165,7 +169,32 @@ void encode_body(Encoder& e, const JobAnnounce& m) {
   e.str(m.job_id);
   e.str(m.recipe_path);
   e.str(m.recipe_text);
+  e.u32(static_cast<std::uint32_t>(m.sites.size()));
+  for (const auto& s : m.sites) e.str(s);
 }
+void encode_site_message(Encoder& e, const SiteMessageHeader& m) {
+  e.str(m.job_id);
+  e.str(m.peer);
+  e.str(m.name);
+  e.i64(m.round);
+  e.u32(static_cast<std::uint32_t>(m.meta.size()));
+  for (const auto& [k, v] : m.meta) {
+    e.str(k);
+    e.str(v);
+  }
+  e.u32(static_cast<std::uint32_t>(m.metrics.size()));
+  for (const auto& [k, v] : m.metrics) {
+    e.str(k);
+    e.f64(v);
+  }
+  e.boolean(m.num_steps.has_value());
+  e.i64(m.num_steps.value_or(0));
+  e.boolean(m.has_model);
+}
+void encode_body(Encoder& e, const Relay& m) { encode_site_message(e, m); }
+void encode_body(Encoder& e, const Deliver& m) { encode_site_message(e, m); }
+void encode_body(Encoder& e, const Report& m) { encode_site_message(e, m); }
+void encode_body(Encoder& e, const StreamAbort& m) { e.str(m.reason); }
 void encode_body(Encoder& e, const TaskHeader& m) {
   e.u64(m.task_id);
   e.str(m.job_id);
@@ -225,6 +254,30 @@ Hello decode_hello(Decoder& d) {
   return m;
 }
 
+template <class T>
+T decode_site_message(Decoder& d) {
+  T m;
+  m.job_id = d.str("job_id", 256);
+  m.peer = d.str("peer", 256);
+  m.name = d.str("name", 256);
+  m.round = d.i64("round");
+  const std::uint32_t n = d.count("meta", 8);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    std::string k = d.str("meta key", 256);
+    m.meta[k] = d.str("meta value", kMaxText);
+  }
+  const std::uint32_t metrics = d.count("metrics", 12);
+  for (std::uint32_t i = 0; i < metrics; ++i) {
+    std::string k = d.str("metric name", 256);
+    m.metrics[k] = d.f64("metric value");
+  }
+  const bool has_steps = d.boolean("has_num_steps");
+  const std::int64_t steps = d.i64("num_steps");
+  if (has_steps) m.num_steps = steps;
+  m.has_model = d.boolean("has_model");
+  return m;
+}
+
 TensorInfo decode_tensor(Decoder& d) {
   TensorInfo m;
   m.name = d.str("name", d.limits().max_name_bytes);
@@ -274,6 +327,10 @@ FrameType frame_type(const Message& message) {
         else if constexpr (std::is_same_v<T, TensorInfo>) return FrameType::tensor;
         else if constexpr (std::is_same_v<T, ModelEnd>) return FrameType::model_end;
         else if constexpr (std::is_same_v<T, TaskAccepted>) return FrameType::accept;
+        else if constexpr (std::is_same_v<T, Relay>) return FrameType::relay;
+        else if constexpr (std::is_same_v<T, Deliver>) return FrameType::deliver;
+        else if constexpr (std::is_same_v<T, Report>) return FrameType::report;
+        else if constexpr (std::is_same_v<T, StreamAbort>) return FrameType::stream_abort;
         else return FrameType::bye;
       },
       message);
@@ -300,7 +357,7 @@ std::pair<FrameType, std::uint32_t> decode_header(std::span<const std::byte, kFr
   std::uint32_t length = 0;
   for (int i = 0; i < 4; ++i) length |= static_cast<std::uint32_t>(std::to_integer<std::uint8_t>(h[i])) << (8 * i);
   const auto type = std::to_integer<std::uint8_t>(h[4]);
-  if (type < static_cast<std::uint8_t>(FrameType::hello) || type > static_cast<std::uint8_t>(FrameType::accept))
+  if (type < static_cast<std::uint8_t>(FrameType::hello) || type > static_cast<std::uint8_t>(FrameType::stream_abort))
     throw ProtocolError("unknown frame type " + std::to_string(type));
   return {static_cast<FrameType>(type), length};
 }
@@ -325,6 +382,8 @@ Message decode(FrameType type, std::span<const std::byte> payload, const Limits&
       m.job_id = d.str("job_id", 256);
       m.recipe_path = d.str("recipe_path", 4096);
       m.recipe_text = d.str("recipe_text", kMaxRecipe);
+      const std::uint32_t n = d.count("sites", 4);
+      for (std::uint32_t i = 0; i < n; ++i) m.sites.push_back(d.str("site", 256));
       out = m;
       break;
     }
@@ -387,6 +446,10 @@ Message decode(FrameType type, std::span<const std::byte> payload, const Limits&
       break;
     }
     case FrameType::accept: out = TaskAccepted{d.u64("task_id")}; break;
+    case FrameType::relay: out = decode_site_message<Relay>(d); break;
+    case FrameType::deliver: out = decode_site_message<Deliver>(d); break;
+    case FrameType::report: out = decode_site_message<Report>(d); break;
+    case FrameType::stream_abort: out = StreamAbort{d.str("reason", kMaxText)}; break;
     case FrameType::chunk: throw ProtocolError("CHUNK is not a control frame");
   }
   d.done();

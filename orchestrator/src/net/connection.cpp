@@ -11,6 +11,7 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/logger.h>
 
+#include <algorithm>
 #include <csignal>
 #include <thread>
 
@@ -174,6 +175,15 @@ asio::awaitable<void> Connection::read_loop() {
         throw ProtocolError(std::string(to_string(type)) + " frame before the handshake");
       if (std::holds_alternative<Heartbeat>(message)) continue;
 
+      if (auto* abort = std::get_if<StreamAbort>(&message)) {
+        if (!in.in_model) throw ProtocolError("STREAM_ABORT frame outside a model stream");
+        if (in.sink) in.sink->abandon("the stream's source is gone: " + abort->reason);
+        in.sink.reset();
+        in.in_model = in.in_tensor = false;
+        staging_ = {};
+        continue;
+      }
+
       if (in.expecting_model) {
         const auto* begin = std::get_if<ModelBegin>(&message);
         if (!begin) throw ProtocolError(std::string("expected MODEL_BEGIN, got ") + to_string(type));
@@ -183,6 +193,7 @@ asio::awaitable<void> Connection::read_loop() {
         in.bytes_total = begin->total_bytes;
         in.tensors_seen = 0;
         in.bytes_seen = 0;
+        sink_call([&](ResultSink& s) { s.begin_model(begin->tensors, begin->total_bytes); });
       } else if (in.in_model) {
         if (in.in_tensor) {
           throw ProtocolError(std::string(to_string(type)) + " frame inside tensor '" + in.tensor.name +
@@ -222,6 +233,9 @@ asio::awaitable<void> Connection::read_loop() {
         bool has_model = false;
         if (auto* task = std::get_if<TaskHeader>(&message)) has_model = task->has_model;
         if (auto* result = std::get_if<ResultHeader>(&message)) has_model = result->has_model;
+        if (auto* relay = std::get_if<Relay>(&message)) has_model = relay->has_model;
+        if (auto* deliver = std::get_if<Deliver>(&message)) has_model = deliver->has_model;
+        if (auto* report = std::get_if<Report>(&message)) has_model = report->has_model;
         Reception reception = handler_ ? handler_->on_message(*this, message) : Reception{};
         if (has_model) {
           in.expecting_model = true;
@@ -265,6 +279,16 @@ asio::awaitable<void> Connection::read_loop() {
       ++in.tensors_seen;
       sink_call([](ResultSink& s) { s.end_tensor(); });
     }
+    bool hold = false;
+    sink_call([&](ResultSink& s) { hold = s.hold_after_chunk(); });
+    if (hold) {
+      held_ = true;
+      while (held_ && !closed_) {
+        hold_timer_.expires_at(Clock::time_point::max());
+        boost::system::error_code ec;
+        co_await hold_timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+      }
+    }
   }
 }
 
@@ -304,16 +328,27 @@ asio::awaitable<void> Connection::write_model(const Model& model) {
 }
 
 asio::awaitable<void> Connection::write_loop() {
+  // The next item to write: while a relayed stream is open, only that stream's frames.
+  auto next = [this]() -> std::optional<std::deque<Outgoing>::iterator> {
+    if (queue_.empty()) return std::nullopt;
+    if (active_stream_ == 0) return queue_.begin();
+    auto it = std::find_if(queue_.begin(), queue_.end(), [this](const Outgoing& o) { return o.stream == active_stream_; });
+    if (it == queue_.end()) return std::nullopt;
+    return it;
+  };
   while (true) {
-    while (queue_.empty()) {
+    std::optional<std::deque<Outgoing>::iterator> pick;
+    while (!(pick = next())) {
       if (closed_) co_return;
       wake_writer_.expires_at(Clock::time_point::max());
       boost::system::error_code ec;
       co_await wake_writer_.async_wait(asio::redirect_error(use_awaitable, ec));
     }
     if (closed_) co_return;
-    Outgoing item = std::move(queue_.front());
-    queue_.pop_front();
+    Outgoing item = std::move(**pick);
+    queue_.erase(*pick);
+    if (item.opens) active_stream_ = item.stream;
+    if (item.closes && item.stream == active_stream_) active_stream_ = 0;
     try {
       co_await write_all(asio::buffer(item.frame));
       if (item.model) co_await write_model(*item.model);
@@ -349,7 +384,7 @@ asio::awaitable<void> Connection::heartbeat_loop() {
       co_return;
     }
     if (established_ && queue_.empty() && now - last_write_ >= timing.heartbeat_interval) {
-      enqueue(Outgoing{encode_frame(Heartbeat{}), std::nullopt, {}, false, {}});
+      enqueue(Outgoing{encode_frame(Heartbeat{}), std::nullopt, {}, false, {}, 0, false, false});
     }
   }
 }
@@ -364,21 +399,28 @@ void Connection::enqueue(Outgoing item) {
 }
 
 void Connection::send(Message message, Done done) {
-  Outgoing item{encode_frame(message), std::nullopt, std::move(done), false, {}};
+  Outgoing item{encode_frame(message), std::nullopt, std::move(done), false, {}, 0, false, false};
   asio::post(strand_, [self = shared_from_this(), item = std::move(item)]() mutable {
     self->enqueue(std::move(item));
   });
 }
 
 void Connection::send(Message message, Model model, Done done) {
-  Outgoing item{encode_frame(message), std::move(model), std::move(done), false, {}};
+  Outgoing item{encode_frame(message), std::move(model), std::move(done), false, {}, 0, false, false};
+  asio::post(strand_, [self = shared_from_this(), item = std::move(item)]() mutable {
+    self->enqueue(std::move(item));
+  });
+}
+
+void Connection::send_frame(std::vector<std::byte> frame, std::uint64_t stream, bool opens, bool closes, Done done) {
+  Outgoing item{std::move(frame), std::nullopt, std::move(done), false, {}, stream, opens, closes};
   asio::post(strand_, [self = shared_from_this(), item = std::move(item)]() mutable {
     self->enqueue(std::move(item));
   });
 }
 
 void Connection::send_and_close(Message message, std::string reason) {
-  Outgoing item{encode_frame(message), std::nullopt, {}, true, std::move(reason)};
+  Outgoing item{encode_frame(message), std::nullopt, {}, true, std::move(reason), 0, false, false};
   asio::post(strand_, [self = shared_from_this(), item = std::move(item)]() mutable {
     self->enqueue(std::move(item));
   });

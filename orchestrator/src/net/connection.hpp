@@ -15,6 +15,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -83,6 +84,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void send(Message message, Model model, Done done = {});
   /// Queues `message`, then closes once it is written. Thread-safe.
   void send_and_close(Message message, std::string reason);
+  /// A fresh id for a stream of frames passed on from elsewhere (a relay).
+  std::uint64_t new_stream_id() { return ++stream_ids_; }
+  /// Queues an encoded frame of stream `stream`: the frames of one stream go out in order
+  /// and nothing else is written between the one that opens it and the one that closes it.
+  /// Thread-safe.
+  void send_frame(std::vector<std::byte> frame, std::uint64_t stream, bool opens, bool closes, Done done = {});
   /// Closes now (logged with `reason`). Thread-safe; later calls do nothing.
   void close(std::string reason);
 
@@ -107,6 +114,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     Done done;
     bool close_after = false;
     std::string close_reason;
+    std::uint64_t stream = 0;
+    bool opens = false;
+    bool closes = false;
   };
   struct Incoming;
 
@@ -142,6 +152,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::chrono::steady_clock::time_point last_read_;
   std::chrono::steady_clock::time_point last_write_;
   std::uint64_t model_bytes_written_ = 0;
+  std::atomic<std::uint64_t> stream_ids_{0};
+  /// The relayed stream being written (0: none).
+  std::uint64_t active_stream_ = 0;
   bool closed_ = false;
   bool established_ = false;
 };

@@ -3,7 +3,10 @@
 //
 //   frame   = u32 payload_length (little endian) | u8 type | payload
 //   session = HELLO -> WELCOME | REFUSE, then any number of:
-//             JOB, TASK [+ model], ACCEPT, RESULT [+ model], HEARTBEAT, BYE
+//             JOB, TASK [+ model], ACCEPT, RESULT [+ model], HEARTBEAT, BYE,
+//             RELAY [+ model] (site -> server -> DELIVER [+ model] to another site),
+//             REPORT [+ model] (site -> server)
+//   model   = MODEL_BEGIN, (TENSOR, CHUNK*)*, MODEL_END | STREAM_ABORT
 //   model   = MODEL_BEGIN, (TENSOR, CHUNK*)*, MODEL_END
 //
 // CHUNK payloads are raw tensor bytes, written from the tensor's storage and read into
@@ -44,6 +47,10 @@ enum class FrameType : std::uint8_t {
   model_end = 11,
   bye = 12,
   accept = 13,
+  relay = 14,
+  deliver = 15,
+  report = 16,
+  stream_abort = 17,
 };
 
 /// Name for logs ("TASK").
@@ -101,6 +108,8 @@ struct JobAnnounce {
   std::string job_id;
   std::string recipe_path;
   std::string recipe_text;
+  /// The job's sites, in partition order.
+  std::vector<std::string> sites;
 };
 
 struct TaskHeader {
@@ -132,6 +141,27 @@ struct ModelBegin {
 
 struct ModelEnd {};
 
+/// A message of a client-controlled workflow; `peer` is the target of a RELAY, the
+/// sender of a DELIVER ("server" for the server's own), empty for a REPORT.
+struct SiteMessageHeader {
+  std::string job_id;
+  std::string peer;
+  std::string name;
+  std::int64_t round = -1;
+  std::map<std::string, std::string> meta;
+  Metrics metrics;
+  std::optional<std::int64_t> num_steps;
+  bool has_model = false;
+};
+struct Relay : SiteMessageHeader {};
+struct Deliver : SiteMessageHeader {};
+struct Report : SiteMessageHeader {};
+
+/// Ends a model stream early: its source is gone. Only inside a model stream.
+struct StreamAbort {
+  std::string reason;
+};
+
 /// A site took a task: its worker started on it (what task_assignment_timeout waits for).
 struct TaskAccepted {
   std::uint64_t task_id = 0;
@@ -144,6 +174,7 @@ struct Bye {
 };
 
 using Message = std::variant<Hello, Welcome, Refuse, Heartbeat, JobAnnounce, TaskHeader,
-                             ResultHeader, ModelBegin, TensorInfo, ModelEnd, Bye, TaskAccepted>;
+                             ResultHeader, ModelBegin, TensorInfo, ModelEnd, Bye, TaskAccepted, Relay,
+                             Deliver, Report, StreamAbort>;
 
 }  // namespace cohort::net

@@ -88,7 +88,75 @@ void JobRunner::fire(EventType type, std::int64_t round, const std::string& site
 }
 
 void JobRunner::announce(const std::string& site) {
-  server_.send(site, net::JobAnnounce{job_.id, setup_.recipe.file.string(), setup_.recipe_text});
+  server_.send(site, net::JobAnnounce{job_.id, setup_.recipe.file.string(), setup_.recipe_text, participants_});
+}
+
+bool JobRunner::may_relay(const std::string& from, const std::string& to) const {
+  return started_ && participates(from) && participates(to);
+}
+
+namespace {
+
+/// Builds a report's model, then queues the report.
+class ReportSink final : public ResultSink {
+ public:
+  ReportSink(SiteReport report, std::function<void(SiteReport)> deliver)
+      : report_(std::move(report)), deliver_(std::move(deliver)) {}
+  void begin_tensor(const TensorInfo& t) override { builder_.begin_tensor(t); }
+  std::span<std::byte> chunk_destination(std::uint64_t offset, std::size_t len) override {
+    return builder_.chunk_destination(offset, len);
+  }
+  void chunk_received(std::uint64_t offset, std::span<const std::byte> data) override {
+    builder_.chunk_received(offset, data);
+  }
+  void commit() override {
+    report_.model = builder_.take();
+    deliver_(std::move(report_));
+  }
+
+ private:
+  SiteReport report_;
+  std::function<void(SiteReport)> deliver_;
+  ModelBuilder builder_;
+};
+
+}  // namespace
+
+std::unique_ptr<ResultSink> JobRunner::on_report(const std::string& site, const net::Report& report) {
+  if (!participates(site)) {
+    log_->warn("report '{}' from '{}', which is not a site of this job: dropped", report.name, site);
+    return nullptr;
+  }
+  SiteReport r{site, report.name, report.round, report.meta, report.metrics, {}};
+  auto deliver = [this](SiteReport r) {
+    std::lock_guard lock(reports_mutex_);
+    reports_.push_back(std::move(r));
+    reports_ready_.notify_all();
+  };
+  if (report.has_model) return std::make_unique<ReportSink>(std::move(r), deliver);
+  deliver(std::move(r));
+  return nullptr;
+}
+
+void JobRunner::notify(const std::string& site, const Task& task) {
+  net::Deliver message;
+  message.job_id = job_.id;
+  message.peer = "server";
+  message.name = task.name;
+  message.round = task.round;
+  message.meta = task.meta;
+  message.has_model = !task.model.tensors.empty();
+  if (message.has_model) server_.send(site, std::move(message), task.model);
+  else server_.send(site, std::move(message));
+}
+
+std::optional<SiteReport> JobRunner::next_report(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(reports_mutex_);
+  if (!reports_ready_.wait_for(lock, timeout, [this] { return !reports_.empty() || abort_.load(); })) return std::nullopt;
+  if (reports_.empty()) return std::nullopt;
+  SiteReport r = std::move(reports_.front());
+  reports_.pop_front();
+  return r;
 }
 
 void JobRunner::site_joined(const std::string& site) {

@@ -13,6 +13,8 @@
 #include <cohort/controller.hpp>
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <random>
 #include <set>
@@ -68,6 +70,8 @@ class JobRunner final : public ControllerContext, public SiteListener {
   BroadcastOutcome broadcast(const Task& task, const std::vector<std::string>& targets, Reducer& reducer,
                              const BroadcastOptions& options) override;
   SendResult send(const Task& task, const std::string& site, const SendOptions& options) override;
+  void notify(const std::string& site, const Task& task) override;
+  std::optional<SiteReport> next_report(std::chrono::milliseconds timeout) override;
   void round_started(std::int64_t round) override;
   void round_ended(std::int64_t round) override;
   void persist(const Model& model, std::string_view tag) override;
@@ -77,6 +81,9 @@ class JobRunner final : public ControllerContext, public SiteListener {
   // SiteListener
   void site_joined(const std::string& site) override;
   void site_lost(const std::string& site, const std::string& reason) override;
+  const std::string& listened_job() const override { return job_.id; }
+  bool may_relay(const std::string& from, const std::string& to) const override;
+  std::unique_ptr<ResultSink> on_report(const std::string& site, const net::Report& report) override;
 
  private:
   bool participates(const std::string& site) const;
@@ -102,6 +109,9 @@ class JobRunner final : public ControllerContext, public SiteListener {
   std::set<std::string> joined_;
   std::atomic<bool> abort_{false};
   std::atomic<bool> started_{false};
+  std::mutex reports_mutex_;
+  std::condition_variable reports_ready_;
+  std::deque<SiteReport> reports_;
   std::mt19937_64 rng_;
   std::chrono::steady_clock::time_point round_start_;
   std::uint64_t rss_before_round_ = 0;

@@ -1,5 +1,6 @@
 #include "server/server.hpp"
 
+#include "server/relay_sink.hpp"
 #include "server/site_session.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -188,6 +189,67 @@ void Server::send(const std::string& site, net::Message message) {
     if (it != sites_.end()) session = it->second;
   }
   if (session) session->connection().send(std::move(message));
+}
+
+void Server::send(const std::string& site, net::Message message, Model model) {
+  std::shared_ptr<SiteSession> session;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = sites_.find(site);
+    if (it != sites_.end()) session = it->second;
+  }
+  if (session) session->connection().send(std::move(message), std::move(model));
+}
+
+SiteListener* Server::listener_for(const std::string& job_id) {
+  std::lock_guard lock(mutex_);
+  for (auto* l : listeners_) {
+    if (l->listened_job() == job_id) return l;
+  }
+  return nullptr;
+}
+
+net::Reception Server::relay(SiteSession& from, const net::Relay& relay) {
+  SiteListener* job = listener_for(relay.job_id);
+  std::shared_ptr<SiteSession> target;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = sites_.find(relay.peer);
+    if (it != sites_.end()) target = it->second;
+  }
+  std::string refusal;
+  if (!job) refusal = "no running job " + relay.job_id;
+  else if (!job->may_relay(from.site(), relay.peer)) refusal = "'" + relay.peer + "' is not a site of job " + relay.job_id;
+  else if (!target) refusal = "site '" + relay.peer + "' is not connected";
+  if (!refusal.empty()) {
+    // The stream that follows, if any, is read and dropped; the sender learns of it from
+    // the workflow's own timeouts, as it would of a lost site.
+    log_->warn("relay '{}' from '{}' to '{}' dropped: {}", relay.name, from.site(), relay.peer, refusal);
+    return {};
+  }
+  net::Deliver deliver;
+  static_cast<net::SiteMessageHeader&>(deliver) = relay;
+  deliver.peer = from.site();
+  auto& out = target->connection();
+  if (!relay.has_model) {
+    out.send(std::move(deliver));
+    return {};
+  }
+  const std::uint64_t stream = out.new_stream_id();
+  out.send_frame(net::encode_frame(deliver), stream, true, false);
+  const std::size_t window = 4 * std::max<std::size_t>(options_.connection.chunk_bytes, 64 * 1024);
+  return net::Reception{std::make_unique<RelaySink>(from.connection().shared_from_this(),
+                                                    target->connection().shared_from_this(), stream, window),
+                        false};
+}
+
+net::Reception Server::report(const std::string& site, const net::Report& report) {
+  SiteListener* job = listener_for(report.job_id);
+  if (!job) {
+    log_->warn("report '{}' from '{}' for job {}, which is not running: dropped", report.name, site, report.job_id);
+    return {};
+  }
+  return net::Reception{job->on_report(site, report), false};
 }
 
 void Server::add_listener(SiteListener* listener) {

@@ -44,12 +44,18 @@ struct ServerOptions {
 
 class SiteSession;
 
-/// What the server tells a job about the sites.
+/// What the server tells a job about the sites, and what it routes to it.
 class SiteListener {
  public:
   virtual ~SiteListener() = default;
   virtual void site_joined(const std::string& site) = 0;
   virtual void site_lost(const std::string& site, const std::string& reason) = 0;
+  /// The job this listener runs (relays and reports name it).
+  virtual const std::string& listened_job() const = 0;
+  /// Whether site `from` may relay to site `to` in this job.
+  virtual bool may_relay(const std::string& from, const std::string& to) const = 0;
+  /// A site's report; returns the sink for the model that follows, if any.
+  virtual std::unique_ptr<ResultSink> on_report(const std::string& site, const net::Report& report) = 0;
 };
 
 class Server {
@@ -78,6 +84,13 @@ class Server {
                  std::shared_ptr<PendingTask> pending);
   /// Sends a control message to `site` (ignored when it is not connected).
   void send(const std::string& site, net::Message message);
+  /// Sends a control message and `model` to `site` (ignored when it is not connected).
+  void send(const std::string& site, net::Message message, Model model);
+
+  /// A RELAY from `from`: passes it on to its target as a DELIVER, streaming the model.
+  net::Reception relay(SiteSession& from, const net::Relay& relay);
+  /// A REPORT from `site`: hands it to the job it names.
+  net::Reception report(const std::string& site, const net::Report& report);
 
   /// Jobs register to hear of sites joining and leaving, and to announce themselves to
   /// sites that join later.
@@ -99,6 +112,8 @@ class Server {
   void unregister_site(SiteSession* session, const std::string& reason);
 
   ServerOptions options_;
+  SiteListener* listener_for(const std::string& job_id);
+
   std::shared_ptr<spdlog::logger> log_;
   boost::asio::io_context io_;
   std::unique_ptr<boost::asio::ssl::context> tls_;

@@ -206,8 +206,9 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
       const auto round = static_cast<std::int64_t>(number(r, 0));
       round_seconds[round] = number(r, 1);
       std::cout << "  round " << std::setw(3) << round + 1 << "/" << recipe.job.num_rounds << "  "
-                << std::fixed << std::setprecision(2) << std::setw(7) << number(r, 1) << " s  "
-                << static_cast<int>(number(r, 2)) << " results";
+                << std::fixed << std::setprecision(2) << std::setw(7) << number(r, 1) << " s";
+      // Client-controlled workflows gather results on the sites: the server has no count.
+      if (!recipe.client_controlled) std::cout << "  " << static_cast<int>(number(r, 2)) << " results";
       if (number(r, 3) > 0) std::cout << ", " << static_cast<int>(number(r, 3)) << " failed";
       std::cout << "  server rss " << std::setprecision(1) << number(r, 7) << " MiB between rounds, "
                 << number(r, 5) << " at peak\n" << std::flush;

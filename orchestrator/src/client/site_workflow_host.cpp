@@ -1,0 +1,139 @@
+#include "client/site_workflow_host.hpp"
+
+#include "client/client_process.hpp"
+#include "client/site_link.hpp"
+
+#include <spdlog/logger.h>
+
+#include <algorithm>
+
+namespace cohort::client {
+
+namespace {
+
+/// What the executor sees when a workflow runs a task for its site.
+class WorkflowSiteContext final : public ExecutorContext {
+ public:
+  WorkflowSiteContext(const std::string& site, std::int64_t index, std::int64_t count, ClientJob& job,
+                      const ClientProcess& process)
+      : site_(site), index_(index), count_(count), job_(job), process_(process) {}
+  const std::string& site() const override { return site_; }
+  std::int64_t site_index() const override { return index_; }
+  std::int64_t num_sites() const override { return count_; }
+  const JobInfo& job() const override { return job_.info(); }
+  spdlog::logger& log() override { return job_.log(); }
+  bool abort_requested() const override { return process_.stopping(); }
+
+ private:
+  std::string site_;
+  std::int64_t index_, count_;
+  ClientJob& job_;
+  const ClientProcess& process_;
+};
+
+}  // namespace
+
+SiteWorkflowHost::SiteWorkflowHost(ClientProcess& process, ClientJob& job, std::shared_ptr<SiteLink> link,
+                                   std::unique_ptr<SiteWorkflow> workflow)
+    : process_(process), job_(job), link_(std::move(link)), workflow_(std::move(workflow)) {
+  status_.name = "status";
+  status_.meta["state"] = "idle";
+  if (workflow_->status_interval().count() > 0) {
+    status_timer_ = std::make_shared<boost::asio::steady_timer>(process_.io());
+    boost::asio::post(process_.io(), [this] { arm_status_timer(); });
+  }
+}
+
+SiteWorkflowHost::~SiteWorkflowHost() {
+  if (status_timer_) status_timer_->cancel();
+}
+
+const std::string& SiteWorkflowHost::site() const { return link_->site(); }
+const std::vector<std::string>& SiteWorkflowHost::sites() const { return job_.participants(); }
+const JobInfo& SiteWorkflowHost::job() const { return job_.info(); }
+spdlog::logger& SiteWorkflowHost::log() { return job_.log(); }
+
+template <class Header>
+Header SiteWorkflowHost::header(const SiteMessage& message, bool has_model) const {
+  Header h;
+  h.job_id = job_.info().id;
+  h.name = message.name;
+  h.round = message.round;
+  h.meta = message.meta;
+  h.metrics = message.metrics;
+  h.num_steps = message.num_steps;
+  h.has_model = has_model;
+  return h;
+}
+
+void SiteWorkflowHost::relay(const std::string& to, const SiteMessage& message, const Model& model) {
+  auto connection = link_->connection();
+  if (!connection) {
+    job_.log().warn("site '{}': relay '{}' to '{}' not sent: not connected", site(), message.name, to);
+    return;
+  }
+  auto h = header<net::Relay>(message, !model.tensors.empty());
+  h.peer = to;
+  if (h.has_model) connection->send(std::move(h), model);
+  else connection->send(std::move(h));
+}
+
+void SiteWorkflowHost::report(const SiteMessage& message, const Model& model) {
+  auto connection = link_->connection();
+  if (!connection) {
+    job_.log().warn("site '{}': report '{}' not sent: not connected", site(), message.name);
+    return;
+  }
+  auto h = header<net::Report>(message, !model.tensors.empty());
+  if (h.has_model) connection->send(std::move(h), model);
+  else connection->send(std::move(h));
+}
+
+Model SiteWorkflowHost::execute(Task task) {
+  const auto& all = job_.participants();
+  const auto index = std::find(all.begin(), all.end(), site()) - all.begin();
+  WorkflowSiteContext ctx(site(), index, static_cast<std::int64_t>(all.size()), job_, process_);
+  return job_.executor().execute(std::move(task), ctx);
+}
+
+void SiteWorkflowHost::schedule(std::chrono::milliseconds delay, const std::string& name) {
+  auto timer = std::make_shared<boost::asio::steady_timer>(process_.io(), delay);
+  timer->async_wait([this, timer, name](const boost::system::error_code& ec) {
+    if (ec || process_.stopping()) return;
+    process_.post_work([this, name] { workflow_->on_timer(name, *this); });
+  });
+}
+
+void SiteWorkflowHost::round_done(std::int64_t round, const std::string& role) {
+  job_.log().info("site '{}': round {} done as {}", site(), round, role);
+  job_.task_done(round, site());
+}
+
+void SiteWorkflowHost::set_status(std::int64_t round, const std::string& state, const Metrics& metrics) {
+  {
+    std::lock_guard lock(status_mutex_);
+    status_.round = round;
+    status_.meta["state"] = state;
+    for (const auto& [k, v] : metrics) status_.metrics[k] = v;
+  }
+  if (status_timer_) send_status();  // a change is reported at once, not at the next tick
+}
+
+void SiteWorkflowHost::send_status() {
+  SiteMessage status;
+  {
+    std::lock_guard lock(status_mutex_);
+    status = status_;
+  }
+  report(status, {});
+}
+
+void SiteWorkflowHost::arm_status_timer() {
+  send_status();
+  status_timer_->expires_after(workflow_->status_interval());
+  status_timer_->async_wait([this, timer = status_timer_](const boost::system::error_code& ec) {
+    if (!ec && !process_.stopping()) arm_status_timer();
+  });
+}
+
+}  // namespace cohort::client

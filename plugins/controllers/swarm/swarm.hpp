@@ -1,0 +1,66 @@
+#pragma once
+// Swarm learning: a client-controlled workflow. The server only starts it and watches.
+//
+// Round r: an aggregator site sends the learn task with the global model to every site
+// it believes alive (itself included), site to site through the server's relay. Each
+// trainer trains and sends its result back to the aggregator, which folds results as they
+// stream in and stops gathering when all replied, or `wait_after_min_s` after
+// `min_responses` replied, or after `aggregation_timeout_s`. It then reports the round to
+// the server, picks the next aggregator at random among the sites that replied, and hands
+// it the new global model. Results of an earlier round are logged and dropped. After the
+// last round the aggregator sends the final model to the server, which then asks the site
+// whose received models validated best for its best one (best_model.pt).
+//
+// Documented behaviour when a site dies: a trainer that does not reply is left out of the
+// round (after the wait or the timeout) and is no longer sent tasks; if an aggregator
+// dies, no round completes and the server fails the job after `progress_timeout_s`; a site
+// that sends no status report for `max_status_report_interval_s` counts as gone, and the
+// job fails when fewer than min_clients remain.
+
+#include <cohort/aggregation.hpp>
+#include <cohort/plugin.hpp>
+#include <cohort/site_workflow.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cohort::swarm {
+
+struct SwarmConfig {
+  std::int64_t min_responses = 0;  ///< 0: every site the round was sent to
+  double wait_after_min_s = 0;
+  double aggregation_timeout_s = 600;
+  std::string key_metric = "accuracy";
+  bool higher_is_better = true;
+  double max_status_report_interval_s = 90;
+  double status_report_interval_s = 0;  ///< 0: a third of max_status_report_interval_s
+  double progress_timeout_s = 3600;
+  /// The aggregator of round 0 (default: drawn like the others).
+  std::string first_aggregator;
+  /// Sites that may aggregate (default: every site).
+  std::vector<std::string> aggregators;
+  std::int64_t seed = 0;
+};
+
+/// Reads `[controller.args]` (no finish()).
+SwarmConfig parse_config(const Args& args, const JobInfo& job);
+
+/// The aggregator of `round`, drawn at random among `eligible` (sorted) with a generator
+/// seeded by (seed, round): every site that draws it gets the same answer.
+std::string choose_aggregator(std::vector<std::string> eligible, std::int64_t seed, std::int64_t round);
+
+/// The server's part: starts the workflow and watches it.
+class SwarmController final : public Controller {
+ public:
+  explicit SwarmController(SwarmConfig config) : config_(std::move(config)) {}
+  void run(ControllerContext& ctx) override;
+
+ private:
+  SwarmConfig config_;
+};
+
+/// Makes a site's part.
+std::unique_ptr<SiteWorkflow> make_site_workflow(SwarmConfig config, const JobInfo& job);
+
+}  // namespace cohort::swarm

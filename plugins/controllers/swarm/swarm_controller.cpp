@@ -1,0 +1,139 @@
+// The server's part of Swarm: start, watch, persist.
+#include "swarm.hpp"
+
+#include <spdlog/logger.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace cohort::swarm {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
+std::chrono::milliseconds ms(double seconds) { return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000)); }
+
+}  // namespace
+
+void SwarmController::run(ControllerContext& ctx) {
+  const JobInfo& job = ctx.job();
+  const auto sites = ctx.sites();
+  if (static_cast<std::int64_t>(sites.size()) < job.min_clients)
+    throw JobError("Swarm needs " + std::to_string(job.min_clients) + " sites, " + std::to_string(sites.size()) + " are connected");
+  std::vector<std::string> eligible;
+  for (const auto& s : sites) {
+    if (config_.aggregators.empty() || std::count(config_.aggregators.begin(), config_.aggregators.end(), s)) eligible.push_back(s);
+  }
+  if (eligible.empty()) throw JobError("no connected site may aggregate (aggregators)");
+  const std::string starter =
+      config_.first_aggregator.empty() ? choose_aggregator(eligible, config_.seed, 0) : config_.first_aggregator;
+  if (std::find(sites.begin(), sites.end(), starter) == sites.end())
+    throw JobError("the first aggregator '" + starter + "' is not connected");
+  ctx.log().info("Swarm: {} sites, round 0 aggregated by '{}'", sites.size(), starter);
+  ctx.notify(starter, Task{"swarm_aggregate", 0, ctx.global_model(), {{"alive", join(sites)}}});
+
+  std::map<std::string, Clock::time_point> last_seen;
+  for (const auto& s : sites) last_seen[s] = Clock::now();
+  std::set<std::string> silent;
+  std::map<std::string, double> best_metric;
+  auto last_progress = Clock::now();
+  std::optional<SiteReport> final_model;
+  while (!final_model) {
+    if (ctx.abort_requested()) return;
+    auto report = ctx.next_report(std::chrono::milliseconds(200));
+    const auto now = Clock::now();
+    if (report) {
+      last_seen[report->site] = now;
+      if (silent.erase(report->site)) ctx.log().info("Swarm: site '{}' reports again", report->site);
+      const std::string best_key = "best_" + config_.key_metric;
+      if (auto it = report->metrics.find(best_key); it != report->metrics.end()) best_metric[report->site] = it->second;
+      if (report->name == "round_started") {
+        ctx.round_started(report->round);
+      } else if (report->name == "round_done") {
+        Metrics m = report->metrics;
+        m.erase(best_key);
+        ctx.record_metrics(report->round, report->site, m);  // the aggregator's row
+        if (auto it = m.find(config_.key_metric); it != m.end() && report->round > 0)
+          ctx.record_metrics(report->round - 1, "global", {{config_.key_metric, it->second}});
+        ctx.round_ended(report->round);
+        last_progress = now;
+      } else if (report->name == "round_failed") {
+        throw JobError("round " + std::to_string(report->round) + " failed at aggregator '" + report->site +
+                       "': " + (report->meta.count("reason") ? report->meta.at("reason") : std::string("no reason")));
+      } else if (report->name == "final") {
+        final_model = std::move(report);
+      }
+    }
+    for (const auto& [site, seen] : last_seen) {
+      if (now - seen > ms(config_.max_status_report_interval_s) && silent.insert(site).second)
+        ctx.log().warn("Swarm: site '{}' sent no status for {} s", site, config_.max_status_report_interval_s);
+    }
+    const auto alive = static_cast<std::int64_t>(last_seen.size() - silent.size());
+    if (alive < job.min_clients) {
+      std::vector<std::string> gone(silent.begin(), silent.end());
+      throw JobError("sites went silent (" + join(gone) + "): " + std::to_string(alive) + " remain, " +
+                     std::to_string(job.min_clients) + " needed");
+    }
+    if (now - last_progress > ms(config_.progress_timeout_s))
+      throw JobError("no Swarm round completed within " + std::to_string(config_.progress_timeout_s) + " s");
+  }
+
+  Model global = std::move(final_model->model);
+  global.round = job.num_rounds - 1;
+  ctx.set_global_model(std::move(global));
+  ctx.persist(ctx.global_model(), "global");
+
+  // The final model has not been evaluated by anyone yet: every site validates it.
+  {
+    std::vector<std::string> alive;
+    for (const auto& s : ctx.sites()) {
+      if (!silent.count(s)) alive.push_back(s);
+    }
+    MetricsOnly metrics_only;
+    auto outcome = ctx.broadcast(Task{"validate", job.num_rounds, ctx.global_model(), {}}, alive, metrics_only,
+                                 BroadcastOptions{alive.size(), {}, ms(config_.progress_timeout_s), {}});
+    double sum = 0, weight = 0;
+    for (const auto& r : outcome.received) {
+      auto it = r.metrics.find(config_.key_metric);
+      if (it == r.metrics.end()) continue;
+      const double w = r.metrics.count("test_examples") ? r.metrics.at("test_examples") : 1.0;
+      sum += w * it->second;
+      weight += w;
+    }
+    if (weight > 0) ctx.record_metrics(job.num_rounds - 1, "global", {{config_.key_metric, sum / weight}});
+  }
+
+  // The site whose received models validated best shares its best one.
+  std::optional<std::string> best_site;
+  for (const auto& [site, value] : best_metric) {
+    if (silent.count(site)) continue;
+    if (!best_site || (config_.higher_is_better ? value > best_metric[*best_site] : value < best_metric[*best_site]))
+      best_site = site;
+  }
+  if (best_site) {
+    ctx.notify(*best_site, Task{"swarm_share_best", job.num_rounds, {}, {}});
+    const auto deadline = Clock::now() + ms(config_.progress_timeout_s);
+    while (Clock::now() < deadline && !ctx.abort_requested()) {
+      auto report = ctx.next_report(std::chrono::milliseconds(200));
+      if (report && report->name == "best" && report->site == *best_site) {
+        if (!report->model.tensors.empty()) {
+          ctx.persist(report->model, "best");
+          ctx.log().info("Swarm: best model from '{}' ({} {:.4f})", *best_site, config_.key_metric, best_metric[*best_site]);
+        }
+        break;
+      }
+    }
+  }
+  for (const auto& s : ctx.sites()) ctx.notify(s, Task{"swarm_end", job.num_rounds, {}, {}});
+}
+
+}  // namespace cohort::swarm

@@ -1,0 +1,298 @@
+// A site's part of Swarm: trainer every round, aggregator when chosen.
+#include "swarm.hpp"
+
+#include <spdlog/logger.h>
+
+#include <algorithm>
+#include <mutex>
+#include <set>
+#include <sstream>
+
+namespace cohort::swarm {
+
+namespace {
+
+std::vector<std::string> split(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::string join(const std::set<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
+std::chrono::milliseconds ms(double seconds) { return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000)); }
+
+/// Drops a stream (a late result).
+class DropSink final : public ResultSink {
+ public:
+  void begin_tensor(const TensorInfo&) override {}
+  void chunk_received(std::uint64_t, std::span<const std::byte>) override {}
+  void commit() override {}
+};
+
+/// The round being aggregated. Results fold into `average` from network threads; the
+/// `closed` flag, under `mutex`, keeps late folds out once the round is finished.
+struct Aggregation {
+  std::int64_t round = -1;
+  Model global;
+  std::unique_ptr<WeightedAverage> average;
+  std::set<std::string> expected;
+  std::set<std::string> replied;    // whole results
+  std::set<std::string> answered;   // whole, cut off or failed
+  double metric_sum = 0, metric_weight = 0, loss_sum = 0, loss_weight = 0;
+  bool waiting_after_min = false;
+  std::mutex mutex;
+  bool closed = false;
+};
+
+/// A sink into the round's average that goes quiet once the round is closed.
+class RoundSink final : public ResultSink {
+ public:
+  RoundSink(std::shared_ptr<Aggregation> round, std::unique_ptr<ResultSink> inner)
+      : round_(std::move(round)), inner_(std::move(inner)) {}
+  void begin_tensor(const TensorInfo& t) override { guarded([&] { inner_->begin_tensor(t); }); }
+  void chunk_received(std::uint64_t o, std::span<const std::byte> d) override { guarded([&] { inner_->chunk_received(o, d); }); }
+  void end_tensor() override { guarded([&] { inner_->end_tensor(); }); }
+  void commit() override { guarded([&] { inner_->commit(); }); }
+  void abandon(const std::string& reason) override { guarded([&] { inner_->abandon(reason); }); }
+
+ private:
+  template <class F>
+  void guarded(F&& f) {
+    std::lock_guard lock(round_->mutex);
+    if (!round_->closed) f();
+  }
+  std::shared_ptr<Aggregation> round_;
+  std::unique_ptr<ResultSink> inner_;
+};
+
+class SwarmSite final : public SiteWorkflow {
+ public:
+  SwarmSite(SwarmConfig config, JobInfo job) : config_(std::move(config)), job_(std::move(job)) {}
+
+  std::chrono::milliseconds status_interval() const override { return ms(config_.status_report_interval_s); }
+
+  std::unique_ptr<ResultSink> open_stream(const SiteMessage& m) override {
+    if (m.name != "swarm_result") return nullptr;
+    std::lock_guard lock(state_mutex_);
+    if (!aggregation_ || aggregation_->round != m.round || !aggregation_->expected.count(m.from) ||
+        aggregation_->answered.count(m.from) || m.meta.count("error"))
+      return std::make_unique<DropSink>();  // late or unexpected: on_stream_done logs it
+    ResultInfo info{m.from, m.round, m.num_steps, m.metrics};
+    return std::make_unique<RoundSink>(aggregation_, aggregation_->average->open(info));
+  }
+
+  void on_stream_done(const SiteMessage& m, bool complete, SiteWorkflowContext& ctx) override {
+    result_arrived(m, complete, ctx);
+  }
+
+  void on_message(const SiteMessage& m, Model model, SiteWorkflowContext& ctx) override {
+    if (m.name == "swarm_aggregate") aggregate(m, std::move(model), ctx);
+    else if (m.name == "swarm_learn") learn(m, std::move(model), ctx);
+    else if (m.name == "swarm_result") {
+      // A result without a model (its trainer failed), or one that arrived before this
+      // site was ready to stream it: fold it now.
+      bool fold = false;
+      {
+        std::lock_guard lock(state_mutex_);
+        fold = !model.tensors.empty() && aggregation_ && aggregation_->round == m.round &&
+               aggregation_->expected.count(m.from) && !aggregation_->answered.count(m.from);
+      }
+      if (fold) {
+        auto sink = open_stream(m);
+        RoundFeeder feeder(std::move(sink));
+        feed(feeder, ResultInfo{m.from, m.round, m.num_steps, m.metrics}, model);
+      }
+      result_arrived(m, !model.tensors.empty() && !m.meta.count("error"), ctx);
+    } else if (m.name == "swarm_share_best") {
+      ctx.report(SiteMessage{"", "best", m.round, {}, {{config_.key_metric, best_metric_.value_or(0)}}, {}}, best_model_);
+    } else if (m.name == "swarm_end") {
+      std::lock_guard lock(state_mutex_);
+      aggregation_.reset();
+      best_model_ = Model{};
+      ctx.set_status(m.round, "ended");
+    } else {
+      ctx.log().warn("Swarm: site '{}' got an unknown message '{}' from '{}'", ctx.site(), m.name, m.from);
+    }
+  }
+
+  void on_timer(const std::string& name, SiteWorkflowContext& ctx) override {
+    const auto colon = name.find(':');
+    const std::int64_t round = std::stoll(name.substr(colon + 1));
+    bool finish = false;
+    {
+      std::lock_guard lock(state_mutex_);
+      finish = aggregation_ && aggregation_->round == round;
+    }
+    if (finish) {
+      ctx.log().info("Swarm round {}: {} — aggregating what arrived", round,
+                     name.rfind("timeout", 0) == 0 ? "aggregation timeout" : "wait after min_responses over");
+      finish_round(ctx);
+    }
+  }
+
+ private:
+  /// Feeds a whole model through a RoundSink (the local path of on_message).
+  class RoundFeeder final : public Reducer {
+   public:
+    explicit RoundFeeder(std::unique_ptr<ResultSink> sink) : sink_(std::move(sink)) {}
+    std::unique_ptr<ResultSink> open(const ResultInfo&) override { return std::move(sink_); }
+
+   private:
+    std::unique_ptr<ResultSink> sink_;
+  };
+
+  void aggregate(const SiteMessage& m, Model global, SiteWorkflowContext& ctx) {
+    auto round = std::make_shared<Aggregation>();
+    round->round = m.round;
+    auto alive = split(m.meta.count("alive") ? m.meta.at("alive") : std::string());
+    if (alive.empty()) alive = ctx.sites();
+    round->expected = std::set<std::string>(alive.begin(), alive.end());
+    round->average = std::make_unique<WeightedAverage>(global, WeightedAverage::Options{});
+    round->global = std::move(global);
+    {
+      std::lock_guard lock(state_mutex_);
+      aggregation_ = round;
+    }
+    ctx.set_status(m.round, "aggregating");
+    ctx.report(SiteMessage{"", "round_started", m.round, {{"aggregator", ctx.site()}}, {}, {}});
+    ctx.log().info("Swarm round {}: '{}' aggregates, sending the learn task to {}", m.round, ctx.site(),
+                   join(round->expected));
+    // The global model's own bytes go to every trainer: no copy is made.
+    for (const auto& trainer : round->expected)
+      ctx.relay(trainer, SiteMessage{"", "swarm_learn", m.round, {{"aggregator", ctx.site()}}, {}, {}}, round->global);
+    ctx.schedule(ms(config_.aggregation_timeout_s), "timeout:" + std::to_string(m.round));
+  }
+
+  void learn(const SiteMessage& m, Model received, SiteWorkflowContext& ctx) {
+    const std::string aggregator = m.meta.count("aggregator") ? m.meta.at("aggregator") : m.from;
+    ctx.set_status(m.round, "training");
+    Model candidate = received.clone();  // the executor trains the received tensors in place
+    SiteMessage reply{"", "swarm_result", m.round, {}, {}, {}};
+    Model result;
+    try {
+      result = ctx.execute(Task{"train", m.round, std::move(received), {}});
+      reply.metrics = result.metrics;
+      reply.num_steps = result.num_steps;
+      if (auto it = result.metrics.find(config_.key_metric); it != result.metrics.end()) {
+        if (!best_metric_ || (config_.higher_is_better ? it->second > *best_metric_ : it->second < *best_metric_)) {
+          best_metric_ = it->second;
+          best_model_ = std::move(candidate);
+        }
+      }
+    } catch (const std::exception& e) {
+      ctx.log().error("Swarm round {}: training failed on '{}': {}", m.round, ctx.site(), e.what());
+      reply.meta["error"] = e.what();
+      result = Model{};
+    }
+    candidate = Model{};
+    ctx.relay(aggregator, reply, result);
+    result = Model{};
+    ctx.round_done(m.round, "trainer");
+    Metrics status;
+    if (best_metric_) status["best_" + config_.key_metric] = *best_metric_;
+    ctx.set_status(m.round, "trained", status);
+  }
+
+  void result_arrived(const SiteMessage& m, bool complete, SiteWorkflowContext& ctx) {
+    bool all = false, enough = false;
+    {
+      std::lock_guard lock(state_mutex_);
+      if (!aggregation_ || aggregation_->round != m.round || !aggregation_->expected.count(m.from) ||
+          aggregation_->answered.count(m.from)) {
+        ctx.log().warn("Swarm: late or unexpected result of round {} from '{}': dropped", m.round, m.from);
+        return;
+      }
+      auto& a = *aggregation_;
+      a.answered.insert(m.from);
+      if (complete) {
+        a.replied.insert(m.from);
+        const auto examples = m.metrics.count("test_examples") ? m.metrics.at("test_examples") : 1.0;
+        if (auto it = m.metrics.find(config_.key_metric); it != m.metrics.end()) {
+          a.metric_sum += examples * it->second;
+          a.metric_weight += examples;
+        }
+        if (auto it = m.metrics.find("loss"); it != m.metrics.end()) {
+          a.loss_sum += it->second;
+          a.loss_weight += 1;
+        }
+      } else {
+        ctx.log().warn("Swarm round {}: the result of '{}' did not arrive whole ({})", m.round, m.from,
+                       m.meta.count("error") ? m.meta.at("error") : std::string("cut off"));
+      }
+      all = a.answered.size() == a.expected.size();
+      const std::size_t needed = config_.min_responses > 0 ? static_cast<std::size_t>(config_.min_responses) : a.expected.size();
+      enough = !all && a.replied.size() >= needed && !a.waiting_after_min;
+      if (enough) a.waiting_after_min = true;
+    }
+    if (all) finish_round(ctx);
+    else if (enough) {
+      if (config_.wait_after_min_s == 0) finish_round(ctx);
+      else ctx.schedule(ms(config_.wait_after_min_s), "wait:" + std::to_string(m.round));
+    }
+  }
+
+  void finish_round(SiteWorkflowContext& ctx) {
+    std::shared_ptr<Aggregation> round;
+    {
+      std::lock_guard lock(state_mutex_);
+      round = std::move(aggregation_);
+    }
+    if (!round) return;
+    {
+      std::lock_guard lock(round->mutex);  // waits for a fold in progress; none after this
+      round->closed = true;
+    }
+    const std::int64_t r = round->round;
+    if (round->replied.empty()) {
+      ctx.report(SiteMessage{"", "round_failed", r, {{"reason", "no site returned a result"}}, {}, {}});
+      return;
+    }
+    Model next = round->average->result(round->global);
+    next.round = r;
+    Metrics metrics{{"responded", static_cast<double>(round->replied.size())}};
+    if (round->metric_weight > 0) metrics[config_.key_metric] = round->metric_sum / round->metric_weight;
+    if (round->loss_weight > 0) metrics["loss"] = round->loss_sum / round->loss_weight;
+    ctx.report(SiteMessage{"", "round_done", r, {{"aggregator", ctx.site()}, {"replied", join(round->replied)}}, metrics, {}});
+    round->global = Model{};
+    round->average.reset();
+    ctx.round_done(r, "aggregator");
+    if (r + 1 < job_.num_rounds) {
+      std::vector<std::string> eligible;
+      for (const auto& s : round->replied) {
+        if (config_.aggregators.empty() || std::count(config_.aggregators.begin(), config_.aggregators.end(), s))
+          eligible.push_back(s);
+      }
+      if (eligible.empty()) eligible.assign(round->replied.begin(), round->replied.end());
+      const std::string next_aggregator = choose_aggregator(eligible, config_.seed, r + 1);
+      ctx.log().info("Swarm round {} done ({} results); round {} goes to '{}'", r, round->replied.size(), r + 1, next_aggregator);
+      ctx.relay(next_aggregator, SiteMessage{"", "swarm_aggregate", r + 1, {{"alive", join(round->replied)}}, {}, {}}, next);
+    } else {
+      ctx.log().info("Swarm round {} done: the last; sending the final model to the server", r);
+      ctx.report(SiteMessage{"", "final", r, {}, {}, {}}, next);
+    }
+  }
+
+  SwarmConfig config_;
+  JobInfo job_;
+  std::mutex state_mutex_;
+  std::shared_ptr<Aggregation> aggregation_;
+  std::optional<double> best_metric_;
+  Model best_model_;
+};
+
+}  // namespace
+
+std::unique_ptr<SiteWorkflow> make_site_workflow(SwarmConfig config, const JobInfo& job) {
+  return std::make_unique<SwarmSite>(std::move(config), job);
+}
+
+}  // namespace cohort::swarm
