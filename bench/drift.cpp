@@ -51,7 +51,7 @@ std::vector<Row> drift(const Context& ctx) {
   int index = 0;
   for (const auto& c : configs) {
     const auto job = simulate(ctx, "drift-" + std::to_string(index++),
-                              synthetic_recipe("drift", rounds, 2, model_mb, c.memory));
+                              synthetic_recipe({.name = "drift", .rounds = rounds, .clients = 2, .model_mb = model_mb, .memory = c.memory}));
     // From round 10 (whose end is labelled 10) to the end of the last round.
     const std::int64_t last = rounds;
     for (const std::string process : {"server", "client-1", "client-2"}) {

@@ -66,14 +66,14 @@ fs::path simulate(const Context& ctx, const std::string& name, const std::string
   throw std::runtime_error("job " + name + " left no folder");
 }
 
-std::string synthetic_recipe(const std::string& name, std::int64_t rounds, std::int64_t clients, double model_mb,
-                             const std::string& memory, const std::string& executor_args) {
+std::string synthetic_recipe(const SyntheticJob& job) {
   std::ostringstream r;
-  r << "[job]\nname = \"" << name << "\"\nnum_rounds = " << rounds << "\nmin_clients = " << clients
+  r << "[job]\nname = \"" << job.name << "\"\nnum_rounds = " << job.rounds << "\nmin_clients = " << job.clients
     << "\n[controller]\nplugin = \"fedavg\"\n[controller.args]\nfinal_validation = false\n"
-    << "[executor]\nplugin = \"synthetic\"\n[executor.args]\n" << executor_args << "\n[model]\narch = \"synthetic\"\nsize_mb = "
-    << model_mb << "\ntensors = 4\n[memory]\nmonitor_interval_ms = 500\n" << memory
-    << "\n[simulation]\nclients = " << clients << "\nworkers = " << clients << "\n";
+    << "[executor]\nplugin = \"synthetic\"\n[executor.args]\ncompute_ms = " << job.compute_ms
+    << "\n[model]\narch = \"synthetic\"\nsize_mb = " << job.model_mb << "\ntensors = 4\n[memory]\nmonitor_interval_ms = 500\n"
+    << job.memory << "\n[simulation]\nclients = " << job.clients << "\nworkers = " << (job.workers ? job.workers : job.clients)
+    << "\ninsecure = " << (job.insecure ? "true" : "false") << "\n";
   return r.str();
 }
 

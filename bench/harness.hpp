@@ -50,9 +50,18 @@ std::filesystem::path simulate(const Context& ctx, const std::string& name, cons
 std::vector<std::vector<std::string>> read_csv(const std::filesystem::path& file);
 double cell(const std::vector<std::string>& row, std::size_t i);
 
-/// A FedAvg recipe on the synthetic model.
-std::string synthetic_recipe(const std::string& name, std::int64_t rounds, std::int64_t clients, double model_mb,
-                             const std::string& memory = "", const std::string& executor_args = "");
+/// A FedAvg job on the synthetic model and executor.
+struct SyntheticJob {
+  std::string name;
+  std::int64_t rounds = 3;
+  std::int64_t clients = 2;
+  double model_mb = 100;
+  std::int64_t workers = 0;      ///< client processes; 0: one per client
+  bool insecure = false;         ///< plain TCP instead of mutual TLS
+  std::int64_t compute_ms = 0;   ///< simulated training time per task
+  std::string memory;            ///< extra lines for [memory]
+};
+std::string synthetic_recipe(const SyntheticJob& job);
 
 /// Formats the table as Markdown.
 std::string markdown(const std::vector<Row>& rows);

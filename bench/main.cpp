@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
     }
   }
   const std::vector<std::pair<std::string, std::vector<Row> (*)(const Context&)>> suites{
-      {"server-memory", &server_memory}, {"drift", &drift}};
+      {"transfer", &transfer},           {"aggregation", &aggregation}, {"server-memory", &server_memory},
+      {"round-overhead", &round_overhead}, {"scale", &scale},             {"drift", &drift}};
   std::vector<Row> rows;
   const auto start = std::chrono::steady_clock::now();
   for (const auto& [name, suite] : suites) {

@@ -14,7 +14,7 @@ std::vector<Row> server_memory(const Context& ctx) {
   std::optional<double> one_client;
   for (std::int64_t clients : ctx.quick ? std::vector<std::int64_t>{1, 2} : std::vector<std::int64_t>{1, 2, 4, 8, 16}) {
     const auto job = simulate(ctx, "server-memory-" + std::to_string(clients),
-                              synthetic_recipe("server-memory", rounds, clients, model_mb));
+                              synthetic_recipe({.name = "server-memory", .rounds = rounds, .clients = clients, .model_mb = model_mb}));
     std::vector<double> ratios, above;
     // Round 0 is left out: it is also when every lazily allocated buffer first appears.
     for (const auto& r : read_csv(job / "rounds.csv")) {

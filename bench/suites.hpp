@@ -7,5 +7,14 @@ namespace cohort::bench {
 
 std::vector<Row> server_memory(const Context& ctx);
 std::vector<Row> drift(const Context& ctx);
+std::vector<Row> transfer(const Context& ctx);
+std::vector<Row> aggregation(const Context& ctx);
+std::vector<Row> round_overhead(const Context& ctx);
+std::vector<Row> scale(const Context& ctx);
+
+/// Raw TCP on loopback: `bytes` from one socket to another and back, between two threads,
+/// in GB/s of bytes moved (the physical baseline of transfer and round overhead).
+/// `fresh`: the receiver reads into newly allocated memory, as a model's destination is.
+double raw_tcp_throughput(std::size_t bytes, bool fresh);
 
 }  // namespace cohort::bench

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cohort::provisioning {
@@ -47,6 +48,16 @@ class CertificateAuthority {
   Identity issue(const std::string& name, CertificateRole role, KeyType key_type,
                  std::chrono::hours validity, const std::vector<std::string>& hosts = {},
                  std::chrono::hours not_before_offset = std::chrono::hours(0)) const;
+  /// As above, with the organisation (O) and organisational unit (OU) in the subject:
+  /// admin certificates carry their org and role there, so a server learns them from the
+  /// verified certificate and never from what the admin claims.
+  Identity issue(const std::string& name, const std::string& organization, const std::string& unit,
+                 CertificateRole role, KeyType key_type, std::chrono::hours validity,
+                 const std::vector<std::string>& hosts = {},
+                 std::chrono::hours not_before_offset = std::chrono::hours(0)) const;
+
+  /// Signs `data` with the root key (SHA-256); returns the signature, base64.
+  std::string sign(std::string_view data) const;
 
   struct Impl;
 
@@ -54,6 +65,19 @@ class CertificateAuthority {
   explicit CertificateAuthority(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+/// Whether `signature_base64` is the signature of `data` by the key of the certificate
+/// `certificate_pem` (SHA-256).
+bool verify_signature(const std::string& certificate_pem, std::string_view data, const std::string& signature_base64);
+
+/// SHA-256 of a file's bytes, lowercase hex. Throws when it cannot be read.
+std::string sha256_file(const std::filesystem::path& file);
+
+/// Subject fields of a certificate (PEM): CN, O, OU ("" when absent).
+struct Subject {
+  std::string common_name, organization, unit;
+};
+Subject certificate_subject(const std::string& certificate_pem);
 
 /// Writes `text` to `file` with `mode` permissions (0600 for keys), atomically.
 void write_file(const std::filesystem::path& file, const std::string& text, unsigned mode = 0644);

@@ -102,6 +102,12 @@ class CpuMeter {
   std::chrono::steady_clock::time_point last_wall_;
 };
 
+/// Asks the kernel to back the 2 MiB-aligned part of [data, data + bytes) with transparent
+/// huge pages (madvise MADV_HUGEPAGE). Filling fresh memory (a model arriving from the
+/// network, an accumulator being zeroed) is dominated by page faults; huge pages make
+/// them 512 times fewer. A no-op for less than 4 MiB or where the kernel says no.
+void advise_huge_pages(void* data, std::size_t bytes);
+
 /// Starts counting the bytes of live CPU tensors (wraps libtorch's CPU allocator; tensors
 /// allocated before the call are not counted). Idempotent. Server and client processes
 /// call it at start.

@@ -6,6 +6,7 @@
 
 #include "client/client_process.hpp"
 #include "local_project.hpp"
+#include "startup_kit.hpp"
 #include "plugin/registry.hpp"
 
 #include <cstdlib>
@@ -25,9 +26,28 @@ struct ClientArgs {
   bool exit_on_bye = false;
   std::vector<std::string> plugin_paths;
   std::int64_t chunk_kib = 1024;
+  std::string kit;
+  /// The site's name when the identity folder is not named after it (kits: startup/).
+  std::string site_name;
 };
 
-int run_client(const ClientArgs& a, const GlobalOptions& global) {
+/// A long-running client from its startup kit: the kit's server, identity and name; the
+/// workspace is the kit's participant folder; reconnects until stopped.
+void apply_kit(ClientArgs& a) {
+  const auto startup = provisioning::startup_folder(a.kit);
+  const auto kit = provisioning::load_kit(startup);
+  if (kit.role != "client")
+    throw std::invalid_argument("kit " + startup.string() + " is a " + kit.role + " kit, not a client kit");
+  a.server = kit.server.host + ":" + std::to_string(kit.server.fl_port);
+  a.server_name = kit.server.name;
+  a.workspace = std::filesystem::absolute(startup).parent_path().string();
+  a.process_name = kit.participant;
+  a.identities = {startup.string()};
+  a.site_name = kit.participant;
+}
+
+int run_client(ClientArgs a, const GlobalOptions& global) {
+  if (!a.kit.empty()) apply_kit(a);
   block_termination_signals();
   memory::enable_tensor_accounting();
   LogOptions log_options = global.log;
@@ -56,7 +76,7 @@ int run_client(const ClientArgs& a, const GlobalOptions& global) {
     for (const auto& id : a.identities) {
       const std::filesystem::path dir(id);
       // The site's name is the folder's name, which is its certificate's CN.
-      options.sites.push_back({dir.filename().string(),
+      options.sites.push_back({a.site_name.empty() ? dir.filename().string() : a.site_name,
                                net::TlsFiles{dir / provisioning::kRootCertificateFile,
                                              dir / provisioning::kCertificateFile, dir / provisioning::kKeyFile}});
     }
@@ -85,6 +105,7 @@ void add_client_command(CLI::App& app, GlobalOptions& global, Command& run) {
   cmd->add_flag("--exit-on-bye", a->exit_on_bye, "Exit when the server says a final goodbye");
   cmd->add_option("-p,--plugin-path", a->plugin_paths, "Search DIR for plugins before the defaults");
   cmd->add_option("--chunk-kib", a->chunk_kib, "Transfer chunk size in KiB")->capture_default_str();
+  cmd->add_option("--kit", a->kit, "Run from this client startup kit (verified; sets server, identity, workspace)");
   cmd->callback([&run, &global, a] { run = [&global, a] { return run_client(*a, global); }; });
 }
 

@@ -1,5 +1,6 @@
 // cohort: the command-line front of libcohort.
 #include "cli/commands.hpp"
+#include "startup_kit.hpp"
 
 #include <cohort/error.hpp>
 
@@ -26,6 +27,9 @@ int main(int argc, char** argv) {
   add_client_command(app, global, run);
   add_memprofile_command(app, global, run);
   add_memory_info_command(app, global, run);
+  add_provision_command(app, global, run);
+  add_job_command(app, global, run);
+  add_poc_command(app, global, run);
 
   try {
     app.parse(argc, argv);
@@ -34,6 +38,9 @@ int main(int argc, char** argv) {
   }
   try {
     return run ? run() : kExitUsage;
+  } catch (const cohort::provisioning::KitError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return kExitKit;
   } catch (const cohort::ConfigError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return kExitUsage;

@@ -10,10 +10,19 @@
 #include "certificates.hpp"
 #include "server/job_runner.hpp"
 #include "server/server.hpp"
+#include "server/job_scheduler.hpp"
+#include "admin/admin_server.hpp"
+#include "startup_kit.hpp"
+#include "job_store.hpp"
+
+#include <condition_variable>
+#include <mutex>
 
 #include <fstream>
 #include <iostream>
 #include <sstream>
+
+#include <sys/resource.h>
 
 namespace cohort::cli {
 
@@ -34,6 +43,7 @@ struct ServerArgs {
   std::int64_t chunk_kib = 1024;
   double start_timeout_s = 120;
   std::string process_name = "server";
+  std::string kit;
 };
 
 std::vector<std::string> split(const std::string& text, char separator) {
@@ -46,12 +56,92 @@ std::vector<std::string> split(const std::string& text, char separator) {
   return out;
 }
 
+/// A server holds one socket per site: lift the soft limit on open files to the hard one
+/// (often 1024 → 1048576), so a thousand sites do not run out of descriptors.
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+/// A long-running server from its startup kit: FL port for sites (only the project's
+/// clients), admin port for admins, a job store in <kit>/../jobs.db; runs until SIGTERM.
+int run_kit_server(const ServerArgs& a, const GlobalOptions& global) {
+  const auto startup = provisioning::startup_folder(a.kit);
+  const auto kit = provisioning::load_kit(startup);
+  if (kit.role != "server")
+    throw std::invalid_argument("kit " + startup.string() + " is a " + kit.role + " kit, not a server kit");
+  const auto workspace = std::filesystem::absolute(startup).parent_path();
+  block_termination_signals();
+  raise_open_file_limit();
+  memory::enable_tensor_accounting();
+  LogOptions log_options = global.log;
+  if (log_options.file.empty()) log_options.file = workspace / "logs" / "server.log";
+  auto log = make_logger("server", log_options);
+  const net::TlsFiles tls{startup / provisioning::kRootCertificateFile, startup / provisioning::kCertificateFile,
+                          startup / provisioning::kKeyFile};
+
+  jobs::JobStore store(workspace / "jobs.db");
+  for (const auto& id : store.mark_interrupted())
+    log->warn("job {} was running when the server stopped: marked ABNORMAL", id);
+
+  server::ServerOptions options;
+  options.name = kit.participant;
+  options.host = "0.0.0.0";
+  options.port = static_cast<std::uint16_t>(kit.server.fl_port);
+  options.tls = tls;
+  options.known_sites = std::set<std::string>(kit.clients.begin(), kit.clients.end());
+  options.connection.chunk_bytes = static_cast<std::size_t>(a.chunk_kib) * 1024;
+  server::Server server(options, log);
+  server.start();
+
+  server::SchedulerOptions scheduling;
+  scheduling.workspace = workspace;
+  for (const auto& p : a.plugin_paths) scheduling.plugin_dirs.emplace_back(p);
+  for (auto& d : plugin::Registry::default_directories()) scheduling.plugin_dirs.push_back(d);
+  scheduling.max_concurrent_jobs = static_cast<std::size_t>(kit.server.max_concurrent_jobs);
+  scheduling.schedule_timeout = std::chrono::seconds(kit.server.schedule_timeout_s);
+  scheduling.initial_model = [](const recipe::Recipe& r) { return models::initial_model(models::parse_spec(r.model)); };
+  scheduling.job_logger = [log](const jobs::JobDirectory& d) { return make_child_logger(log, "server", d.log("server")); };
+  server::JobScheduler scheduler(server, store, scheduling, log);
+  scheduler.start();
+
+  admin::AdminServer admin_server({"0.0.0.0", static_cast<std::uint16_t>(kit.server.admin_port), tls, workspace},
+                                  scheduler, store, log);
+  admin_server.start();
+  log->info("server '{}' of project '{}' serving: sites on port {}, admins on port {}, {} known clients", kit.participant,
+            kit.project, server.port(), admin_server.port(), kit.clients.size());
+
+  std::mutex mutex;
+  std::condition_variable stopped;
+  bool stop = false;
+  SignalWatcher signals([&](int signal) {
+    log->info("signal {}: shutting down", signal);
+    std::lock_guard lock(mutex);
+    stop = true;
+    stopped.notify_all();
+  });
+  {
+    std::unique_lock lock(mutex);
+    stopped.wait(lock, [&] { return stop; });
+  }
+  admin_server.stop();
+  scheduler.stop();
+  // Not final: the sites reconnect when the server comes back.
+  server.stop("server shutting down", false);
+  return kExitOk;
+}
+
 int run_server(const ServerArgs& a, const GlobalOptions& global) {
+  if (!a.kit.empty()) return run_kit_server(a, global);
   if (a.run_job.empty()) {
-    throw std::invalid_argument("cohort server needs --run-job RECIPE (long-running servers take jobs from the admin CLI)");
+    throw std::invalid_argument("cohort server needs --kit DIR (a long-running server) or --run-job RECIPE (one job)");
   }
   if (a.insecure == !a.identity.empty()) throw std::invalid_argument("give either --identity DIR or --insecure");
   block_termination_signals();
+  raise_open_file_limit();
   memory::enable_tensor_accounting();
   LogOptions log_options = global.log;
   if (log_options.file.empty()) log_options.file = std::filesystem::path(a.workspace) / "logs" / (a.process_name + ".log");
@@ -128,6 +218,7 @@ void add_server_command(CLI::App& app, GlobalOptions& global, Command& run) {
   cmd->add_option("--port-file", a->port_file, "Write the bound port to FILE once listening");
   cmd->add_option("-p,--plugin-path", a->plugin_paths, "Search DIR for plugins before the defaults");
   cmd->add_option("--chunk-kib", a->chunk_kib, "Transfer chunk size in KiB")->capture_default_str();
+  cmd->add_option("--kit", a->kit, "Run long-running from this server startup kit (verified; jobs come from admins)");
   cmd->add_option("--start-timeout", a->start_timeout_s, "Seconds to wait for the job's sites")->capture_default_str();
   cmd->add_option("--process-name", a->process_name, "Name in logs and memory files")->capture_default_str();
   cmd->callback([&run, &global, a] { run = [&global, a] { return run_server(*a, global); }; });

@@ -1,6 +1,7 @@
 // What this process and the machine use, from /proc.
 #include <cohort/memory.hpp>
 
+#include <sys/mman.h>
 #include <sys/resource.h>
 
 #include <fstream>
@@ -37,6 +38,14 @@ double cpu_seconds() {
 
 ProcessMemory process_memory() {
   return ProcessMemory{proc_kib("/proc/self/status", "VmRSS"), proc_kib("/proc/self/status", "VmHWM")};
+}
+
+void advise_huge_pages(void* data, std::size_t bytes) {
+  constexpr std::uintptr_t huge = 2u << 20;
+  if (bytes < 2 * huge) return;
+  const auto begin = (reinterpret_cast<std::uintptr_t>(data) + huge - 1) & ~(huge - 1);
+  const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(huge - 1);
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
 }
 
 bool reset_peak_rss() {

@@ -1,7 +1,9 @@
 #include <cohort/aggregation.hpp>
+#include <cohort/memory.hpp>
 
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/from_blob.h>
+#include <ATen/ops/empty.h>
 #include <ATen/ops/zeros.h>
 
 #include <algorithm>
@@ -69,7 +71,9 @@ class AverageSink final : public ResultSink {
     std::lock_guard lock(slot.mutex);
     if (!slot.sum.defined()) {
       auto dtype = at::isFloatingType(slot.info.dtype) ? slot.info.dtype : at::kDouble;
-      slot.sum = at::zeros(slot.info.shape, at::TensorOptions().dtype(dtype));
+      slot.sum = at::empty(slot.info.shape, at::TensorOptions().dtype(dtype));
+      memory::advise_huge_pages(slot.sum.data_ptr(), slot.sum.nbytes());
+      slot.sum.zero_();
     }
     slot.sum.view({-1}).narrow(0, first, count).add_(incoming, weight_);
   }

@@ -34,21 +34,32 @@ ssl::context make_context(const TlsFiles& files, bool server) {
 ssl::context make_server_context(const TlsFiles& files) { return make_context(files, true); }
 ssl::context make_client_context(const TlsFiles& files) { return make_context(files, false); }
 
-std::string peer_common_name(SSL* ssl) {
+namespace {
+
+std::string entry_utf8(X509_NAME* subject, int nid) {
+  std::string text;
+  const int index = X509_NAME_get_index_by_NID(subject, nid, -1);
+  if (index < 0) return text;
+  ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index));
+  unsigned char* utf8 = nullptr;
+  const int length = ASN1_STRING_to_UTF8(&utf8, data);
+  if (length >= 0) text.assign(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(length));
+  OPENSSL_free(utf8);
+  return text;
+}
+
+}  // namespace
+
+PeerSubject peer_subject(SSL* ssl) {
   X509* cert = SSL_get1_peer_certificate(ssl);
   if (!cert) return {};
-  std::string name;
   X509_NAME* subject = X509_get_subject_name(cert);
-  int index = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
-  if (index >= 0) {
-    ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index));
-    unsigned char* utf8 = nullptr;
-    int length = ASN1_STRING_to_UTF8(&utf8, data);
-    if (length >= 0) name.assign(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(length));
-    OPENSSL_free(utf8);
-  }
+  PeerSubject out{entry_utf8(subject, NID_commonName), entry_utf8(subject, NID_organizationName),
+                  entry_utf8(subject, NID_organizationalUnitName)};
   X509_free(cert);
-  return name;
+  return out;
 }
+
+std::string peer_common_name(SSL* ssl) { return peer_subject(ssl).common_name; }
 
 }  // namespace cohort::net

@@ -27,4 +27,11 @@ boost::asio::ssl::context make_client_context(const TlsFiles& files);
 /// Common name of the peer's verified certificate ("" when there is none).
 std::string peer_common_name(SSL* ssl);
 
+/// Subject of the peer's verified certificate: common name, organisation, unit ("" each
+/// when absent). Admin certificates carry the org and the role there.
+struct PeerSubject {
+  std::string common_name, organization, unit;
+};
+PeerSubject peer_subject(SSL* ssl);
+
 }  // namespace cohort::net

@@ -1,0 +1,70 @@
+// Round overhead: a round's wall time minus the slowest client's compute, against the time
+// the round's bytes (the model to every client and back) need at the raw TCP throughput
+// measured in the same run.
+#include "suites.hpp"
+
+#include <map>
+#include <sstream>
+
+namespace cohort::bench {
+
+namespace {
+
+/// Seconds each round took minus its slowest client task (metrics.csv `seconds`, which a
+/// client measures around its executor). Round 0 is left out (first touch of every buffer).
+std::vector<double> overheads(const std::filesystem::path& job) {
+  std::map<std::int64_t, double> slowest;
+  for (const auto& m : read_csv(job / "metrics.csv")) {
+    if (m.size() < 6 || m[1] == "global") continue;
+    auto& s = slowest[static_cast<std::int64_t>(cell(m, 0))];
+    s = std::max(s, cell(m, 5));
+  }
+  std::vector<double> out;
+  for (const auto& r : read_csv(job / "rounds.csv")) {
+    const auto round = static_cast<std::int64_t>(cell(r, 0));
+    if (round == 0) continue;
+    out.push_back(cell(r, 1) - slowest[round]);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<Row> round_overhead(const Context& ctx) {
+  const double model_mb = ctx.quick ? 20 : 100;
+  const std::int64_t rounds = ctx.quick ? 3 : 5, compute_ms = 1000;
+  std::vector<double> raw;
+  for (int i = 0; i < 3; ++i) raw.push_back(raw_tcp_throughput(256u << 20, false));
+  const Stats baseline = stats(raw);
+  std::vector<Row> rows;
+  for (const bool insecure : {false, true}) {
+    for (const std::int64_t clients : ctx.quick ? std::vector<std::int64_t>{2} : std::vector<std::int64_t>{2, 4, 8}) {
+      const std::string name = "round-overhead-" + std::to_string(clients) + (insecure ? "-plain" : "-tls");
+      const auto job = simulate(ctx, name,
+                                synthetic_recipe({.name = name, .rounds = rounds, .clients = clients, .model_mb = model_mb,
+                                                  .insecure = insecure, .compute_ms = compute_ms}));
+      const double bytes = 2.0 * static_cast<double>(clients) * model_mb * 1024 * 1024;
+      const double wire_seconds = bytes / (baseline.median * 1e9);
+      const Stats overhead = stats(overheads(job));
+      Row row;
+      row.benchmark = "round overhead";
+      row.setting = std::to_string(clients) + " clients, " + std::to_string(static_cast<int>(model_mb)) + " MB model, " +
+                    (insecure ? "plain TCP" : "mutual TLS");
+      row.figure = overhead;
+      row.unit = "s per round beyond the slowest client's compute";
+      row.baseline = baseline;
+      row.baseline_unit = "GB/s raw TCP socket pair";
+      const double ratio = overhead.median / wire_seconds;
+      row.goal = "<= 1.5 × wire time";
+      row.met = ratio <= 1.5;
+      std::ostringstream note;
+      note.precision(3);
+      note << "the round's " << bytes / 1e9 << " GB at raw speed: " << wire_seconds << " s; ratio " << ratio;
+      row.note = note.str();
+      rows.push_back(row);
+    }
+  }
+  return rows;
+}
+
+}  // namespace cohort::bench

@@ -1,0 +1,181 @@
+// Model transfer: one model from a "server" connection to a "client" connection and back,
+// through cohort's framing (TENSOR records, CHUNK frames written from tensor storage and
+// read straight into the destination tensors), over TLS and plain TCP on loopback; next
+// to a raw TCP socket pair moving the same bytes there and back, measured here too.
+#include "suites.hpp"
+
+#include "local_project.hpp"
+#include "net/connection.hpp"
+#include "net/tls.hpp"
+
+#include <cohort/memory.hpp>
+#include <cohort/stream.hpp>
+
+#include <ATen/ops/full.h>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/logger.h>
+
+#include <condition_variable>
+#include <future>
+#include <thread>
+
+namespace cohort::bench {
+
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+/// One end of the transfer: hands the model that arrives to `received`.
+class Receiver final : public net::ConnectionHandler {
+ public:
+  explicit Receiver(std::function<void(Model)> received) : received_(std::move(received)) {}
+  net::Reception on_message(net::Connection&, net::Message& m) override {
+    if (!std::holds_alternative<net::TaskHeader>(m) && !std::holds_alternative<net::ResultHeader>(m)) return {};
+    class Sink final : public ResultSink {
+     public:
+      explicit Sink(Receiver* r) : r_(r) {}
+      void begin_tensor(const TensorInfo& t) override { builder_.begin_tensor(t); }
+      std::span<std::byte> chunk_destination(std::uint64_t o, std::size_t n) override { return builder_.chunk_destination(o, n); }
+      void chunk_received(std::uint64_t o, std::span<const std::byte> d) override { builder_.chunk_received(o, d); }
+      void commit() override { r_->received_(builder_.take()); }
+
+     private:
+      Receiver* r_;
+      ModelBuilder builder_;
+    };
+    return net::Reception{std::make_unique<Sink>(this), false};
+  }
+  void on_closed(net::Connection&, const std::string&) override {}
+
+ private:
+  std::function<void(Model)> received_;
+};
+
+/// The model there and back through two Connections; returns GB/s of bytes moved.
+double cohort_round_trip(const Model& model, bool tls, const std::filesystem::path& kits) {
+  asio::io_context io;
+  auto guard = asio::make_work_guard(io);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) threads.emplace_back([&] { io.run(); });
+  std::unique_ptr<asio::ssl::context> server_tls, client_tls;
+  if (tls) {
+    auto files = [&](const std::string& who) {
+      return net::TlsFiles{kits / who / "rootCA.pem", kits / who / "cert.pem", kits / who / "key.pem"};
+    };
+    server_tls = std::make_unique<asio::ssl::context>(net::make_server_context(files("server")));
+    client_tls = std::make_unique<asio::ssl::context>(net::make_client_context(files("site-1")));
+  }
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  tcp::socket server_socket(io), client_socket(io);
+  std::thread accept([&] { acceptor.accept(server_socket); });
+  client_socket.connect(acceptor.local_endpoint());
+  accept.join();
+  auto log = std::make_shared<spdlog::logger>("bench");
+  net::ConnectionOptions options;
+  options.timing.idle_timeout = std::chrono::hours(1);
+  auto server = std::make_shared<net::Connection>(io, std::move(server_socket), server_tls.get(), true, options, log);
+  auto client = std::make_shared<net::Connection>(io, std::move(client_socket), client_tls.get(), false, options, log);
+  std::promise<Model> back;
+  auto server_handler = std::make_shared<Receiver>([&](Model m) { back.set_value(std::move(m)); });
+  auto client_handler = std::make_shared<Receiver>([&](Model m) {
+    // The client sends what it got straight back.
+    client->send(net::ResultHeader{1, "bench", true, "", 0, 1, {}, true}, std::move(m));
+  });
+  server->established();
+  client->established();
+  server->start(server_handler);
+  client->start(client_handler);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // TLS handshakes
+  const auto start = Clock::now();
+  server->send(net::TaskHeader{1, "bench", "train", 0, 0, 1, {}, true}, model);
+  Model returned = back.get_future().get();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (returned.byte_size() != model.byte_size()) throw std::runtime_error("transfer bench: the model came back truncated");
+  server->close("done");
+  client->close("done");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  guard.reset();
+  io.stop();
+  for (auto& t : threads) t.join();
+  return 2.0 * static_cast<double>(model.byte_size()) / seconds / 1e9;
+}
+
+}  // namespace
+
+/// Raw TCP: `bytes` one way, then back, between two threads; returns GB/s of bytes moved.
+/// The reader reuses one hot 1 MiB buffer, or with `fresh` receives into newly allocated
+/// memory the size of the model (huge pages advised), as a model's destination is.
+double raw_tcp_throughput(std::size_t bytes, bool fresh) {
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  tcp::socket a(io), b(io);
+  std::thread accept([&] { acceptor.accept(b); });
+  a.connect(acceptor.local_endpoint());
+  accept.join();
+  std::vector<char> out(1 << 20, 'x'), in(1 << 20);
+  auto move = [&](tcp::socket& from, tcp::socket& to) {
+    std::thread reader([&] {
+      std::unique_ptr<char[]> destination;
+      if (fresh) {
+        destination.reset(new char[bytes]);
+        memory::advise_huge_pages(destination.get(), bytes);
+      }
+      std::size_t left = bytes;
+      while (left) {
+        char* at = fresh ? destination.get() + (bytes - left) : in.data();
+        left -= to.read_some(asio::buffer(at, std::min(left, in.size())));
+      }
+    });
+    std::size_t left = bytes;
+    while (left) left -= asio::write(from, asio::buffer(out.data(), std::min(left, out.size())));
+    reader.join();
+  };
+  const auto start = Clock::now();
+  move(a, b);
+  move(b, a);
+  return 2.0 * bytes / std::chrono::duration<double>(Clock::now() - start).count() / 1e9;
+}
+
+std::vector<Row> transfer(const Context& ctx) {
+  const std::size_t bytes = ctx.quick ? (64u << 20) : (1ull << 30);
+  const int runs = ctx.quick ? 2 : 3;
+  std::filesystem::create_directories(ctx.work / "transfer");
+  provisioning::provision_local(ctx.work / "transfer" / "kits", "bench", "server", {"site-1"});
+  Model model;
+  for (int i = 0; i < 4; ++i) model.tensors.push_back({"w" + std::to_string(i), at::full({static_cast<std::int64_t>(bytes / 16)}, 1.0f)});
+  std::vector<double> raw, raw_fresh, plain, tls;
+  for (int r = 0; r < runs; ++r) {
+    raw.push_back(raw_tcp_throughput(bytes, false));
+    raw_fresh.push_back(raw_tcp_throughput(bytes, true));
+    plain.push_back(cohort_round_trip(model, false, ctx.work / "transfer" / "kits"));
+    tls.push_back(cohort_round_trip(model, true, ctx.work / "transfer" / "kits"));
+  }
+  const Stats baseline = stats(raw);
+  const Stats fresh = stats(raw_fresh);
+  std::vector<Row> rows;
+  const std::string size = ctx.quick ? "64 MiB" : "1 GiB";
+  for (const auto& [name, values, goal] : {std::tuple{std::string("plain TCP"), plain, 0.8}, std::tuple{std::string("mutual TLS"), tls, 0.6}}) {
+    Row row;
+    row.benchmark = "transfer";
+    row.setting = size + " model there and back, " + name;
+    row.figure = stats(values);
+    row.unit = "GB/s";
+    row.baseline = baseline;
+    row.baseline_unit = "GB/s raw TCP socket pair";
+    const double ratio = row.figure.median / baseline.median;
+    row.goal = ">= " + std::to_string(goal).substr(0, 3) + " × raw";
+    row.met = ratio >= goal;
+    row.note = "ratio " + std::to_string(ratio).substr(0, 5) + "; raw TCP into fresh memory (as a model lands): " +
+               std::to_string(fresh.median).substr(0, 5) + " GB/s, ratio to that " +
+               std::to_string(row.figure.median / fresh.median).substr(0, 5);
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+}  // namespace cohort::bench

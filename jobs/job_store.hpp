@@ -1,0 +1,73 @@
+#pragma once
+// The server's job records in SQLite (<workspace>/jobs.db): who submitted what, and where
+// each job is in its life. Artifacts stay in JobDirectory folders.
+//
+// States (DESIGN.md): SUBMITTED -> DISPATCHED -> RUNNING -> one of the finished states
+// COMPLETED, ABORTED, EXECUTION_EXCEPTION, ABNORMAL, CAN_NOT_SCHEDULE. Every change is a
+// committed transaction, so a server killed at any point restarts with every record.
+
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+struct sqlite3;
+
+namespace cohort::jobs {
+
+struct JobRecord {
+  std::string id;
+  std::string name;
+  std::string status;
+  /// The admin who submitted it: name, organisation, role.
+  std::string submitter;
+  std::string submitter_org;
+  std::string submitter_role;
+  /// Seconds since the epoch; 0 when not yet.
+  std::int64_t submitted_at = 0;
+  std::int64_t started_at = 0;
+  std::int64_t ended_at = 0;
+  /// Why it ended the way it did (an error, "aborted by ...").
+  std::string message;
+  /// Rounds finished, as last reported.
+  std::int64_t rounds_completed = 0;
+  std::int64_t num_rounds = 0;
+};
+
+/// Whether `status` is one of the finished states.
+bool is_finished(const std::string& status);
+
+class JobStore {
+ public:
+  /// Opens (creating) the database. Throws with SQLite's message and the file.
+  explicit JobStore(const std::filesystem::path& file);
+  ~JobStore();
+  JobStore(const JobStore&) = delete;
+  JobStore& operator=(const JobStore&) = delete;
+
+  void add(const JobRecord& record);
+  std::optional<JobRecord> get(const std::string& id) const;
+  /// Every job, oldest submission first.
+  std::vector<JobRecord> list() const;
+  /// Jobs in `status`, oldest submission first.
+  std::vector<JobRecord> with_status(const std::string& status) const;
+
+  /// Sets the status (and the start or end time that goes with it) and the message.
+  void set_status(const std::string& id, const std::string& status, const std::string& message = "");
+  void set_progress(const std::string& id, std::int64_t rounds_completed);
+  /// After a restart: jobs that were DISPATCHED or RUNNING when the server died become
+  /// ABNORMAL. Returns their ids.
+  std::vector<std::string> mark_interrupted();
+
+ private:
+  void exec(const std::string& sql) const;
+  std::vector<JobRecord> query(const std::string& where, const std::vector<std::string>& args) const;
+
+  std::filesystem::path file_;
+  sqlite3* db_ = nullptr;
+  mutable std::mutex mutex_;
+};
+
+}  // namespace cohort::jobs

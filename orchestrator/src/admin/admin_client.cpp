@@ -1,0 +1,74 @@
+#include "admin/admin_client.hpp"
+
+#include "admin/admin_protocol.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
+#include <fstream>
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using tcp = asio::ip::tcp;
+using nlohmann::json;
+
+namespace cohort::admin {
+
+json admin_request(const AdminEndpoint& endpoint, const json& request, const fs::path& download_to) {
+  const std::string where = endpoint.host + ":" + std::to_string(endpoint.port);
+  asio::io_context io;
+  auto tls = net::make_client_context(endpoint.tls);
+  asio::ssl::stream<tcp::socket> stream(io, tls);
+  boost::system::error_code ec;
+  tcp::resolver resolver(io);
+  const auto addresses = resolver.resolve(endpoint.host, std::to_string(endpoint.port), ec);
+  if (!ec) asio::connect(stream.lowest_layer(), addresses, ec);
+  if (ec) throw std::runtime_error("cannot reach the server's admin port at " + where + ": " + ec.message());
+  stream.handshake(asio::ssl::stream_base::client, ec);
+  if (ec) throw std::runtime_error("TLS handshake with " + where + " failed: " + ec.message());
+  if (const auto name = net::peer_common_name(stream.native_handle()); name != endpoint.server_name)
+    throw std::runtime_error("the server at " + where + " presented a certificate for '" + name + "', not '" +
+                             endpoint.server_name + "'");
+
+  asio::write(stream, asio::buffer(encode_message(request)), ec);
+  unsigned char header[4];
+  if (!ec) asio::read(stream, asio::buffer(header), ec);
+  if (ec)
+    throw std::runtime_error("the server at " + where + " closed the connection (" + ec.message() +
+                             "): was this certificate refused? see the server's log");
+  const std::uint32_t size = header[0] | (header[1] << 8) | (header[2] << 16) | (static_cast<std::uint32_t>(header[3]) << 24);
+  if (size > kMaxAdminMessage) throw std::runtime_error("reply from " + where + " exceeds the size limit");
+  std::string text(size, '\0');
+  asio::read(stream, asio::buffer(text), ec);
+  if (ec) throw std::runtime_error("reply from " + where + " cut short: " + ec.message());
+  json reply = json::parse(text);
+  if (reply.value("ok", false) && reply.contains("files") && !download_to.empty()) {
+    const fs::path root = fs::absolute(download_to).lexically_normal();
+    std::vector<char> buffer(1 << 20);
+    for (const auto& f : reply["files"]) {
+      const fs::path relative = fs::path(f.at("path").get<std::string>()).lexically_normal();
+      if (relative.is_absolute() || relative.empty() || *relative.begin() == "..")
+        throw std::runtime_error("the server sent a file outside the job folder: " + relative.string());
+      const fs::path target = root / relative;
+      fs::create_directories(target.parent_path());
+      const fs::path partial = target.string() + ".partial";
+      std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+      for (std::uintmax_t left = f.at("size").get<std::uintmax_t>(); left > 0;) {
+        const auto n = static_cast<std::size_t>(std::min<std::uintmax_t>(left, buffer.size()));
+        asio::read(stream, asio::buffer(buffer.data(), n), ec);
+        if (ec) throw std::runtime_error("download cut short in " + relative.string() + ": " + ec.message());
+        out.write(buffer.data(), static_cast<std::streamsize>(n));
+        left -= n;
+      }
+      out.close();
+      fs::rename(partial, target);
+    }
+  }
+  stream.shutdown(ec);
+  return reply;
+}
+
+}  // namespace cohort::admin

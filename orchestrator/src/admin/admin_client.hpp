@@ -1,0 +1,28 @@
+#pragma once
+// The admin CLI's side of the admin protocol: one blocking TLS connection per request,
+// with the admin kit's certificate.
+
+#include "net/tls.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+
+namespace cohort::admin {
+
+struct AdminEndpoint {
+  std::string host;
+  std::uint16_t port = 0;
+  /// The server's certificate must carry this common name.
+  std::string server_name;
+  net::TlsFiles tls;
+};
+
+/// Sends `request`, returns the reply. For a download, writes the files that follow the
+/// reply under `download_to` (each path checked to stay inside it). Throws on a
+/// connection or TLS failure, naming the endpoint.
+nlohmann::json admin_request(const AdminEndpoint& endpoint, const nlohmann::json& request,
+                             const std::filesystem::path& download_to = {});
+
+}  // namespace cohort::admin

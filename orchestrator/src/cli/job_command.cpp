@@ -1,0 +1,183 @@
+// cohort job: the admin CLI (submit, list, show, abort, download, logs, wait) with an
+// admin startup kit.
+#include "cli/commands.hpp"
+
+#include "admin/admin_client.hpp"
+#include "local_project.hpp"
+#include "startup_kit.hpp"
+
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+namespace cohort::cli {
+
+namespace {
+
+using nlohmann::json;
+
+struct JobArgs {
+  std::string kit;
+  std::string recipe;
+  std::string job_id;
+  std::string destination;
+  double timeout_s = 0;
+};
+
+admin::AdminEndpoint endpoint(const JobArgs& a) {
+  std::string kit_dir = a.kit;
+  if (kit_dir.empty()) {
+    const char* env = std::getenv("COHORT_ADMIN_KIT");
+    if (!env || !*env) throw std::invalid_argument("give --kit DIR (an admin startup kit) or set COHORT_ADMIN_KIT");
+    kit_dir = env;
+  }
+  const auto startup = provisioning::startup_folder(kit_dir);
+  const auto kit = provisioning::load_kit(startup);
+  if (kit.role != "admin")
+    throw std::invalid_argument("kit " + startup.string() + " is a " + kit.role + " kit, not an admin kit");
+  return admin::AdminEndpoint{kit.server.host, static_cast<std::uint16_t>(kit.server.admin_port), kit.server.name,
+                              net::TlsFiles{startup / provisioning::kRootCertificateFile,
+                                            startup / provisioning::kCertificateFile, startup / provisioning::kKeyFile}};
+}
+
+/// Sends the request; prints the error and returns nothing when the server refused it.
+std::optional<json> call(const JobArgs& a, const json& request, const std::filesystem::path& download_to = {}) {
+  const json reply = admin::admin_request(endpoint(a), request, download_to);
+  if (!reply.value("ok", false)) {
+    std::cerr << "error: " << reply.value("error", std::string("the server refused the request")) << "\n";
+    return std::nullopt;
+  }
+  return reply;
+}
+
+std::string when(std::int64_t t) {
+  if (t == 0) return "-";
+  std::time_t time = static_cast<std::time_t>(t);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", std::localtime(&time));
+  return text;
+}
+
+void print_job(const json& j) {
+  std::cout << "job        " << j.value("id", "") << "\nname       " << j.value("name", "") << "\nstatus     "
+            << j.value("status", "") << "\nsubmitter  " << j.value("submitter", "") << " ("
+            << j.value("submitter_role", "") << ", org '" << j.value("submitter_org", "") << "')\nrounds     "
+            << j.value("rounds_completed", 0) << " of " << j.value("num_rounds", 0) << "\nsubmitted  "
+            << when(j.value("submitted_at", std::int64_t{0})) << "\nstarted    " << when(j.value("started_at", std::int64_t{0}))
+            << "\nended      " << when(j.value("ended_at", std::int64_t{0})) << "\n";
+  if (!j.value("message", "").empty()) std::cout << "message    " << j.value("message", "") << "\n";
+}
+
+int submit(const JobArgs& a) {
+  std::ifstream in(a.recipe, std::ios::binary);
+  if (!in) throw std::invalid_argument("cannot read " + a.recipe);
+  std::stringstream text;
+  text << in.rdbuf();
+  const auto reply = call(a, {{"command", "submit"}, {"recipe", text.str()}, {"file", a.recipe}});
+  if (!reply) return kExitFailure;
+  std::cout << (*reply)["job_id"].get<std::string>() << "\n";
+  return kExitOk;
+}
+
+int list(const JobArgs& a) {
+  const auto reply = call(a, {{"command", "list"}});
+  if (!reply) return kExitFailure;
+  std::cout << std::left << std::setw(38) << "ID" << std::setw(24) << "NAME" << std::setw(21) << "STATUS"
+            << std::setw(24) << "SUBMITTER" << "SUBMITTED\n";
+  for (const auto& j : (*reply)["jobs"]) {
+    std::cout << std::setw(38) << j.value("id", "") << std::setw(24) << j.value("name", "") << std::setw(21)
+              << j.value("status", "") << std::setw(24) << j.value("submitter", "")
+              << when(j.value("submitted_at", std::int64_t{0})) << "\n";
+  }
+  return kExitOk;
+}
+
+int show(const JobArgs& a) {
+  const auto reply = call(a, {{"command", "show"}, {"job_id", a.job_id}});
+  if (!reply) return kExitFailure;
+  print_job((*reply)["job"]);
+  return kExitOk;
+}
+
+int abort_job(const JobArgs& a) {
+  if (!call(a, {{"command", "abort"}, {"job_id", a.job_id}})) return kExitFailure;
+  std::cout << "abort requested for job " << a.job_id << "\n";
+  return kExitOk;
+}
+
+int download(const JobArgs& a) {
+  const std::filesystem::path dest = std::filesystem::path(a.destination.empty() ? a.job_id : a.destination);
+  const auto reply = call(a, {{"command", "download"}, {"job_id", a.job_id}}, dest);
+  if (!reply) return kExitFailure;
+  std::uintmax_t bytes = 0;
+  for (const auto& f : (*reply)["files"]) bytes += f.value("size", std::uintmax_t{0});
+  std::cout << "job " << a.job_id << " (" << (*reply)["job"].value("status", "") << "): " << (*reply)["files"].size()
+            << " files, " << bytes << " bytes in " << std::filesystem::absolute(dest).string() << "\n";
+  return kExitOk;
+}
+
+int logs(const JobArgs& a) {
+  const auto reply = call(a, {{"command", "logs"}, {"job_id", a.job_id}});
+  if (!reply) return kExitFailure;
+  std::cout << (*reply)["text"].get<std::string>();
+  return kExitOk;
+}
+
+int wait(const JobArgs& a) {
+  const auto start = std::chrono::steady_clock::now();
+  std::string last;
+  for (;;) {
+    const auto reply = call(a, {{"command", "show"}, {"job_id", a.job_id}});
+    if (!reply) return kExitFailure;
+    const json& j = (*reply)["job"];
+    const std::string status = j.value("status", "");
+    std::ostringstream line;
+    line << status << ", round " << j.value("rounds_completed", 0) << " of " << j.value("num_rounds", 0);
+    if (line.str() != last) {
+      std::cout << "job " << a.job_id << ": " << line.str() << std::endl;
+      last = line.str();
+    }
+    if (status == "COMPLETED") return kExitOk;
+    if (status == "ABORTED" || status == "EXECUTION_EXCEPTION" || status == "ABNORMAL" || status == "CAN_NOT_SCHEDULE") {
+      if (!j.value("message", "").empty()) std::cout << "  " << j.value("message", "") << "\n";
+      return kExitFailure;
+    }
+    if (a.timeout_s > 0 &&
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > a.timeout_s) {
+      std::cerr << "error: job " << a.job_id << " still " << status << " after " << a.timeout_s << " s\n";
+      return kExitFailure;
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
+}  // namespace
+
+void add_job_command(CLI::App& app, GlobalOptions&, Command& run) {
+  auto* job = app.add_subcommand("job", "Admin commands on the server's jobs (needs an admin kit)");
+  job->require_subcommand(1);
+  auto a = std::make_shared<JobArgs>();
+  auto add = [&](const std::string& name, const std::string& help, int (*body)(const JobArgs&)) {
+    auto* cmd = job->add_subcommand(name, help);
+    cmd->add_option("--kit", a->kit, "The admin startup kit (default: $COHORT_ADMIN_KIT)");
+    cmd->callback([&run, a, body] { run = [a, body] { return body(*a); }; });
+    return cmd;
+  };
+  add("submit", "Submit a recipe; prints the job id", &submit)->add_option("recipe", a->recipe, "Recipe file")->required();
+  add("list", "List every job", &list);
+  add("show", "Show one job", &show)->add_option("id", a->job_id, "Job id")->required();
+  add("abort", "Abort a job", &abort_job)->add_option("id", a->job_id, "Job id")->required();
+  auto* dl = add("download", "Download a job's results", &download);
+  dl->add_option("id", a->job_id, "Job id")->required();
+  dl->add_option("dest", a->destination, "Folder to write (default: ./ID)");
+  add("logs", "Print the end of a job's server log", &logs)->add_option("id", a->job_id, "Job id")->required();
+  auto* w = add("wait", "Wait for a job to finish, showing progress; exit 0 when COMPLETED", &wait);
+  w->add_option("id", a->job_id, "Job id")->required();
+  w->add_option("--timeout", a->timeout_s, "Give up after S seconds (0: never)");
+}
+
+}  // namespace cohort::cli

@@ -1,0 +1,204 @@
+#include "server/job_scheduler.hpp"
+
+#include "certificates.hpp"
+#include "job_directory.hpp"
+
+#include <spdlog/logger.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+namespace cohort::server {
+
+namespace {
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+struct JobScheduler::Running {
+  std::unique_ptr<JobRunner> runner;
+  std::thread thread;
+  std::atomic<bool> done{false};
+  std::string aborted_by;
+};
+
+JobScheduler::JobScheduler(Server& server, jobs::JobStore& store, SchedulerOptions options,
+                           std::shared_ptr<spdlog::logger> log)
+    : server_(server), store_(store), options_(std::move(options)), log_(std::move(log)) {}
+
+JobScheduler::~JobScheduler() { stop(); }
+
+void JobScheduler::start() { thread_ = std::thread([this] { loop(); }); }
+
+void JobScheduler::stop() {
+  if (stopping_.exchange(true)) return;
+  if (thread_.joinable()) thread_.join();
+  std::map<std::string, std::unique_ptr<Running>> running;
+  {
+    std::lock_guard lock(mutex_);
+    running.swap(running_);
+  }
+  for (auto& [id, r] : running) {
+    r->aborted_by = "the server shutting down";
+    r->runner->abort();
+  }
+  for (auto& [id, r] : running) r->thread.join();
+}
+
+std::string JobScheduler::submit(const std::string& recipe_text, const std::string& file_name, const Submitter& by) {
+  // Checked as the job will run it: plugins found, arguments valid.
+  const auto recipe = recipe::parse_recipe(recipe_text, file_name, options_.plugin_dirs);
+  jobs::JobRecord record;
+  record.id = jobs::new_job_id();
+  record.name = recipe.job.name;
+  record.status = "SUBMITTED";
+  record.submitter = by.name;
+  record.submitter_org = by.org;
+  record.submitter_role = by.role;
+  record.num_rounds = recipe.job.num_rounds;
+  const jobs::JobDirectory directory(options_.workspace, record.id);
+  directory.create();
+  provisioning::write_file(directory.recipe(), recipe_text);
+  store_.add(record);
+  log_->info("job {} ('{}') submitted by {} ({}, org '{}')", record.id, record.name, by.name, by.role, by.org);
+  return record.id;
+}
+
+std::string JobScheduler::abort(const std::string& job_id, const std::string& by) {
+  std::lock_guard lock(mutex_);
+  if (auto it = running_.find(job_id); it != running_.end()) {
+    it->second->aborted_by = by;
+    it->second->runner->abort();
+    log_->info("job {}: abort requested by {}", job_id, by);
+    return "";
+  }
+  const auto record = store_.get(job_id);
+  if (!record) return "no job " + job_id;
+  if (jobs::is_finished(record->status)) return "job " + job_id + " has already finished (" + record->status + ")";
+  store_.set_status(job_id, "ABORTED", "aborted by " + by + " before it started");
+  log_->info("job {}: aborted by {} before it started", job_id, by);
+  return "";
+}
+
+std::optional<recipe::Recipe> JobScheduler::load(const jobs::JobRecord& record) {
+  const jobs::JobDirectory directory(options_.workspace, record.id);
+  try {
+    std::ifstream in(directory.recipe(), std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    return recipe::parse_recipe(text.str(), directory.recipe(), options_.plugin_dirs);
+  } catch (const std::exception& e) {
+    // It was checked at submission: a plugin removed since, or the file lost.
+    store_.set_status(record.id, "EXECUTION_EXCEPTION", std::string("cannot load its recipe: ") + e.what());
+    return std::nullopt;
+  }
+}
+
+bool JobScheduler::ready(const recipe::Recipe& recipe) const {
+  const auto connected = server_.connected_sites();
+  if (!recipe.job.sites.empty()) {
+    return std::all_of(recipe.job.sites.begin(), recipe.job.sites.end(), [&](const std::string& s) {
+      return std::find(connected.begin(), connected.end(), s) != connected.end();
+    });
+  }
+  return static_cast<std::int64_t>(connected.size()) >= recipe.job.min_clients;
+}
+
+void JobScheduler::loop() {
+  std::map<std::string, recipe::Recipe> waiting;  // parsed once per job
+  while (!stopping_) {
+    {
+      // Reap finished jobs.
+      std::lock_guard lock(mutex_);
+      for (auto it = running_.begin(); it != running_.end();) {
+        if (it->second->done) {
+          it->second->thread.join();
+          it = running_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (const auto& record : store_.with_status("SUBMITTED")) {
+      if (stopping_) break;
+      auto it = waiting.find(record.id);
+      if (it == waiting.end()) {
+        auto recipe = load(record);
+        if (!recipe) continue;
+        it = waiting.emplace(record.id, std::move(*recipe)).first;
+      }
+      const auto waited = std::chrono::seconds(now_seconds() - record.submitted_at);
+      std::size_t running;
+      {
+        std::lock_guard lock(mutex_);
+        running = running_.size();
+      }
+      if (running < options_.max_concurrent_jobs && ready(it->second)) {
+        store_.set_status(record.id, "DISPATCHED");
+        launch(record, std::move(it->second));
+        waiting.erase(it);
+      } else if (waited > options_.schedule_timeout) {
+        const std::string why = running >= options_.max_concurrent_jobs
+                                    ? std::to_string(running) + " jobs were running (max_concurrent_jobs)"
+                                    : "its sites were not connected";
+        store_.set_status(record.id, "CAN_NOT_SCHEDULE",
+                          "not started within " + std::to_string(options_.schedule_timeout.count() / 1000) +
+                              " s: " + why);
+        log_->warn("job {}: CAN_NOT_SCHEDULE ({})", record.id, why);
+        waiting.erase(it);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+void JobScheduler::launch(const jobs::JobRecord& record, recipe::Recipe recipe) {
+  JobSetup setup;
+  setup.job_id = record.id;
+  {
+    std::ifstream in(jobs::JobDirectory(options_.workspace, record.id).recipe(), std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    setup.recipe_text = text.str();
+  }
+  setup.workspace = options_.workspace;
+  setup.start_timeout = std::chrono::seconds(30);
+  auto running = std::make_unique<Running>();
+  Running* r = running.get();
+  std::lock_guard lock(mutex_);
+  try {
+    setup.initial_model = options_.initial_model(recipe);
+  } catch (const std::exception& e) {
+    store_.set_status(record.id, "EXECUTION_EXCEPTION", std::string("cannot build the initial model: ") + e.what());
+    return;
+  }
+  setup.recipe = std::move(recipe);
+  const jobs::JobDirectory directory(options_.workspace, record.id);
+  directory.create();
+  r->runner = std::make_unique<JobRunner>(server_, std::move(setup),
+                                          options_.job_logger ? options_.job_logger(directory) : log_);
+  store_.set_status(record.id, "RUNNING");
+  r->thread = std::thread([this, r, id = record.id] {
+    JobResult result;
+    try {
+      result = r->runner->run();
+    } catch (const std::exception& e) {
+      result.status = JobStatus::execution_exception;
+      result.message = e.what();
+    }
+    std::string message = result.message;
+    if (result.status == JobStatus::aborted && !r->aborted_by.empty()) message = "aborted by " + r->aborted_by;
+    provisioning::write_file(r->runner->directory().root() / "status.txt",
+                             std::string(to_string(result.status)) + "\n" + message + "\n");
+    store_.set_progress(id, result.rounds_completed);
+    store_.set_status(id, to_string(result.status), message);
+    r->done = true;
+  });
+  running_.emplace(record.id, std::move(running));
+}
+
+}  // namespace cohort::server

@@ -1,0 +1,74 @@
+#pragma once
+// The long-running server's jobs: submissions go into the job store as SUBMITTED; a
+// scheduler thread starts each one (DISPATCHED, then RUNNING on its own thread) once its
+// sites are connected and fewer than max_concurrent_jobs run; a job that waits longer
+// than schedule_timeout ends CAN_NOT_SCHEDULE.
+
+#include "job_store.hpp"
+#include "recipe/recipe.hpp"
+#include "server/job_runner.hpp"
+#include "server/server.hpp"
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace cohort::server {
+
+struct SchedulerOptions {
+  std::filesystem::path workspace;
+  std::vector<std::filesystem::path> plugin_dirs;
+  std::size_t max_concurrent_jobs = 2;
+  std::chrono::milliseconds schedule_timeout{std::chrono::minutes(10)};
+  /// Builds a job's initial model (the model zoo lives outside libcohort).
+  std::function<Model(const recipe::Recipe&)> initial_model;
+  /// The logger of one job (writes the job's logs/server.log too).
+  std::function<std::shared_ptr<spdlog::logger>(const jobs::JobDirectory&)> job_logger;
+};
+
+/// Who submitted a job.
+struct Submitter {
+  std::string name, org, role;
+};
+
+class JobScheduler {
+ public:
+  JobScheduler(Server& server, jobs::JobStore& store, SchedulerOptions options, std::shared_ptr<spdlog::logger> log);
+  /// Aborts running jobs and joins.
+  ~JobScheduler();
+  JobScheduler(const JobScheduler&) = delete;
+  JobScheduler& operator=(const JobScheduler&) = delete;
+
+  void start();
+  /// Aborts every running job (they end ABORTED) and stops scheduling.
+  void stop();
+
+  /// Checks the recipe (ConfigError with file:line:col when bad), stores it and records
+  /// the job as SUBMITTED. Returns the job id.
+  std::string submit(const std::string& recipe_text, const std::string& file_name, const Submitter& by);
+  /// Aborts a job: one still waiting ends ABORTED at once, a running one is asked to
+  /// stop. Returns "" or why it cannot be aborted.
+  std::string abort(const std::string& job_id, const std::string& by);
+
+ private:
+  struct Running;
+  void loop();
+  /// Whether the job's sites are connected (the recipe's sites, or min_clients of any).
+  bool ready(const recipe::Recipe& recipe) const;
+  void launch(const jobs::JobRecord& record, recipe::Recipe recipe);
+  std::optional<recipe::Recipe> load(const jobs::JobRecord& record);
+
+  Server& server_;
+  jobs::JobStore& store_;
+  SchedulerOptions options_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<Running>> running_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace cohort::server

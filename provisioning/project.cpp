@@ -1,0 +1,107 @@
+#include "project.hpp"
+
+#include "recipe/args_impl.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace cohort::provisioning {
+
+namespace {
+
+/// Names become file names and certificate CNs: keep them to a safe alphabet.
+void check_name(const Args& table, const std::string& key, const std::string& name) {
+  const bool ok = !name.empty() && name.size() <= 64 && name.front() != '.' && name.front() != '-' &&
+                  std::all_of(name.begin(), name.end(), [](unsigned char c) {
+                    return std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '@';
+                  });
+  if (!ok) table.fail(key, "'" + name + "' is not a valid participant name (1-64 of A-Z a-z 0-9 - _ . @)");
+}
+
+std::vector<Args> array_of_tables(const std::shared_ptr<toml::table>& document, const Args& root,
+                                  const std::string& key, const std::string& file) {
+  std::vector<Args> out;
+  if (!root.has(key)) return out;
+  const toml::node* node = document->get(key);
+  if (!node->is_array_of_tables()) root.fail(key, "expected an array of tables ([[" + key + "]])");
+  int i = 0;
+  for (const auto& entry : *node->as_array()) {
+    out.push_back(recipe::make_args(document, entry.as_table(), file, key + "[" + std::to_string(i++) + "]",
+                                    recipe::location_of(entry, file)));
+  }
+  return out;
+}
+
+}  // namespace
+
+Project parse_project(std::string_view text, const std::filesystem::path& file) {
+  const std::string file_name = file.string();
+  std::shared_ptr<toml::table> document;
+  try {
+    document = std::make_shared<toml::table>(toml::parse(text, std::string_view(file_name)));
+  } catch (const toml::parse_error& e) {
+    const auto& src = e.source();
+    throw ConfigError(SourceLocation{file_name, static_cast<int>(src.begin.line), static_cast<int>(src.begin.column)},
+                      "TOML syntax error: " + std::string(e.description()));
+  }
+  const Args root = recipe::make_args(document, document.get(), file_name, "", SourceLocation{file_name, 1, 1});
+  Project p;
+
+  const Args project = root.table("project");
+  p.name = project.required<std::string>("name");
+  check_name(project, "name", p.name);
+  const auto key_type = project.get<std::string>("key_type", "ec");
+  if (key_type == "rsa") p.key_type = KeyType::rsa2048;
+  else if (key_type != "ec") project.fail("key_type", "must be \"ec\" (P-256) or \"rsa\" (2048 bits), not \"" + key_type + "\"");
+  p.validity_days = project.get<std::int64_t>("validity_days", 360, between(1, 36500));
+  project.finish();
+
+  const Args server = root.table("server");
+  p.server.name = server.get<std::string>("name", "server");
+  check_name(server, "name", p.server.name);
+  p.server.host = server.required<std::string>("host");
+  p.server.fl_port = server.get<std::int64_t>("fl_port", 8002, between(1, 65535));
+  p.server.admin_port = server.get<std::int64_t>("admin_port", 8003, between(1, 65535));
+  if (p.server.admin_port == p.server.fl_port) server.fail("admin_port", "must differ from fl_port");
+  p.server.max_concurrent_jobs = server.get<std::int64_t>("max_concurrent_jobs", 2, between(1, 64));
+  p.server.schedule_timeout_s = server.get<std::int64_t>("schedule_timeout_s", 600, between(1, 7 * 86400));
+  server.finish();
+
+  const Args memory = root.table("memory");
+  p.server_malloc_arena_max = memory.get<std::int64_t>("server_malloc_arena_max", 4, between(1, 1024));
+  p.client_malloc_arena_max = memory.get<std::int64_t>("client_malloc_arena_max", 2, between(1, 1024));
+  memory.finish();
+
+  std::set<std::string> names{p.server.name};
+  for (const Args& c : array_of_tables(document, root, "clients", file_name)) {
+    ProjectClient client{c.required<std::string>("name"), c.get<std::string>("org", "")};
+    check_name(c, "name", client.name);
+    if (!names.insert(client.name).second) c.fail("name", "'" + client.name + "' names another participant too");
+    c.finish();
+    p.clients.push_back(client);
+  }
+  for (const Args& a : array_of_tables(document, root, "admins", file_name)) {
+    ProjectAdmin admin{a.required<std::string>("name"), a.required<std::string>("org"),
+                       a.required<std::string>("role")};
+    check_name(a, "name", admin.name);
+    if (!names.insert(admin.name).second) a.fail("name", "'" + admin.name + "' names another participant too");
+    if (std::find(kAdminRoles.begin(), kAdminRoles.end(), admin.role) == kAdminRoles.end())
+      a.fail("role", "'" + admin.role + "' is not a role: project_admin, org_admin, lead or member");
+    a.finish();
+    p.admins.push_back(admin);
+  }
+  root.finish();
+  return p;
+}
+
+Project read_project(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read the project file " + file.string());
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_project(text.str(), file);
+}
+
+}  // namespace cohort::provisioning

@@ -1,0 +1,58 @@
+#pragma once
+// A project file (project.toml): who takes part, where the server is, and the memory
+// settings each role's kit exports.
+//
+//   [project]   name, key_type = "ec" | "rsa", validity_days
+//   [server]    name, host, fl_port, admin_port, max_concurrent_jobs, schedule_timeout_s
+//   [memory]    server_malloc_arena_max (4), client_malloc_arena_max (2)
+//   [[clients]] name, org
+//   [[admins]]  name, org, role = project_admin | org_admin | lead | member
+//
+// Errors are ConfigErrors naming file:line:col.
+
+#include "certificates.hpp"
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cohort::provisioning {
+
+/// NVFlare's admin roles.
+inline const std::vector<std::string> kAdminRoles{"project_admin", "org_admin", "lead", "member"};
+
+struct ProjectServer {
+  std::string name = "server";
+  std::string host = "localhost";
+  std::int64_t fl_port = 8002;
+  std::int64_t admin_port = 8003;
+  std::int64_t max_concurrent_jobs = 2;
+  std::int64_t schedule_timeout_s = 600;
+};
+
+struct ProjectClient {
+  std::string name, org;
+};
+
+struct ProjectAdmin {
+  std::string name, org, role;
+};
+
+struct Project {
+  std::string name;
+  KeyType key_type = KeyType::ec_p256;
+  std::int64_t validity_days = 360;
+  ProjectServer server;
+  std::int64_t server_malloc_arena_max = 4;
+  std::int64_t client_malloc_arena_max = 2;
+  std::vector<ProjectClient> clients;
+  std::vector<ProjectAdmin> admins;
+};
+
+/// Parses a project file; `file` names it in errors.
+Project parse_project(std::string_view text, const std::filesystem::path& file);
+/// Reads and parses `file`.
+Project read_project(const std::filesystem::path& file);
+
+}  // namespace cohort::provisioning

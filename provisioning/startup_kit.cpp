@@ -1,0 +1,370 @@
+#include "startup_kit.hpp"
+
+#include "local_project.hpp"
+#include "recipe/args_impl.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace cohort::provisioning {
+
+namespace {
+
+std::string read_text(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + file.string());
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::string replace_all(std::string text, const std::map<std::string, std::string>& values) {
+  for (const auto& [key, value] : values) {
+    for (std::size_t at = text.find(key); at != std::string::npos; at = text.find(key, at + value.size()))
+      text.replace(at, key.size(), value);
+  }
+  return text;
+}
+
+/// Escaped for the inside of a double-quoted bash string.
+std::string double_quoted_body(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '$' || c == '\\' || c == '`') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+std::string toml_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// The scripts. @ROLE@ is server or client; the watchdog restarts a process that dies
+// (at most 5 times in 300 s), not one that exits normally, was refused its
+// configuration (status 2) or its kit (status 3), or was stopped by stop.sh.
+constexpr const char* kSubStart = R"SH(#!/usr/bin/env bash
+# cohort @ROLE@ '@NAME@' of project '@PROJECT@': sets the role's memory environment, then
+# runs the process under a watchdog that restarts it when it dies (at most 5 times in
+# 300 s). stop.sh ends both. Written by `cohort provision`; signed: do not edit.
+set -u
+STARTUP="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+WORKSPACE="$(dirname "$STARTUP")"
+stamp() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+
+export MALLOC_ARENA_MAX=@ARENA@
+if [ "${COHORT_ENABLE_JEMALLOC_PRELOAD:-false}" = "true" ]; then
+  jemalloc=""
+  for candidate in /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /usr/lib64/libjemalloc.so.2 /usr/local/lib/libjemalloc.so; do
+    if [ -f "$candidate" ]; then jemalloc="$candidate"; break; fi
+  done
+  if [ -n "$jemalloc" ]; then
+    export LD_PRELOAD="$jemalloc${LD_PRELOAD:+:$LD_PRELOAD}"
+    export MALLOC_CONF="${MALLOC_CONF:-dirty_decay_ms:5000,muzzy_decay_ms:5000}"
+    echo "$(stamp) jemalloc preloaded from $jemalloc (MALLOC_CONF=$MALLOC_CONF)"
+  else
+    echo "$(stamp) COHORT_ENABLE_JEMALLOC_PRELOAD=true but no libjemalloc was found: using glibc malloc"
+  fi
+fi
+
+COHORT="${COHORT_BIN:-@COHORT@}"
+if [ ! -x "$COHORT" ]; then COHORT="$(command -v cohort || true)"; fi
+if [ -z "$COHORT" ]; then echo "$(stamp) no cohort executable: set COHORT_BIN or put cohort on PATH"; exit 1; fi
+
+rm -f "$WORKSPACE/shutdown.fl"
+echo $$ > "$WORKSPACE/watchdog.pid"
+trap 'touch "$WORKSPACE/shutdown.fl"; [ -f "$WORKSPACE/process.pid" ] && kill -TERM "$(cat "$WORKSPACE/process.pid")" 2>/dev/null' TERM INT
+restarts=()
+while true; do
+  echo "$(stamp) starting: $COHORT @ROLE@ --kit $STARTUP (MALLOC_ARENA_MAX=$MALLOC_ARENA_MAX)"
+  "$COHORT" @ROLE@ --kit "$STARTUP" &
+  child=$!
+  echo "$child" > "$WORKSPACE/process.pid"
+  status=0
+  wait "$child" || status=$?
+  # A trapped signal interrupts wait: wait again for the process itself.
+  while kill -0 "$child" 2>/dev/null; do wait "$child" || status=$?; done
+  if [ -f "$WORKSPACE/shutdown.fl" ]; then echo "$(stamp) stopped"; break; fi
+  case "$status" in
+    0) echo "$(stamp) exited normally"; break ;;
+    2|3) echo "$(stamp) refused to start (status $status): see the message above; not restarting"; break ;;
+  esac
+  now=$(date +%s)
+  recent=()
+  for t in "${restarts[@]}"; do
+    if [ $((now - t)) -lt 300 ]; then recent+=("$t"); fi
+  done
+  restarts=("${recent[@]}")
+  if [ "${#restarts[@]}" -ge 5 ]; then
+    echo "$(stamp) exited with status $status; 5 restarts within 300 s already: giving up"
+    rm -f "$WORKSPACE/process.pid" "$WORKSPACE/watchdog.pid"
+    exit 1
+  fi
+  restarts+=("$now")
+  echo "$(stamp) exited with status $status: restarting (${#restarts[@]} of 5 within 300 s)"
+  sleep 1
+done
+rm -f "$WORKSPACE/process.pid" "$WORKSPACE/watchdog.pid"
+)SH";
+
+constexpr const char* kStart = R"SH(#!/usr/bin/env bash
+# Starts @ROLE@ '@NAME@' in the background under its watchdog (sub_start.sh); output goes
+# to log.txt beside the startup folder. Written by `cohort provision`; signed: do not edit.
+set -eu
+STARTUP="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+WORKSPACE="$(dirname "$STARTUP")"
+if [ -f "$WORKSPACE/watchdog.pid" ] && kill -0 "$(cat "$WORKSPACE/watchdog.pid")" 2>/dev/null; then
+  echo "@NAME@ is already running (watchdog pid $(cat "$WORKSPACE/watchdog.pid"))"
+  exit 1
+fi
+setsid nohup bash "$STARTUP/sub_start.sh" >> "$WORKSPACE/log.txt" 2>&1 < /dev/null &
+echo "started @ROLE@ '@NAME@' (watchdog pid $!); log: $WORKSPACE/log.txt"
+)SH";
+
+constexpr const char* kStop = R"SH(#!/usr/bin/env bash
+# Stops @ROLE@ '@NAME@' and its watchdog. Written by `cohort provision`; signed: do not edit.
+set -u
+STARTUP="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+WORKSPACE="$(dirname "$STARTUP")"
+touch "$WORKSPACE/shutdown.fl"
+if [ -f "$WORKSPACE/process.pid" ]; then kill -TERM "$(cat "$WORKSPACE/process.pid")" 2>/dev/null || true; fi
+for _ in $(seq 1 120); do
+  if [ -f "$WORKSPACE/watchdog.pid" ] && kill -0 "$(cat "$WORKSPACE/watchdog.pid")" 2>/dev/null; then sleep 0.25; else break; fi
+done
+if [ -f "$WORKSPACE/watchdog.pid" ] && kill -0 "$(cat "$WORKSPACE/watchdog.pid")" 2>/dev/null; then
+  echo "@NAME@ did not stop within 30 s: killing it"
+  kill -KILL "$(cat "$WORKSPACE/process.pid" 2>/dev/null)" "$(cat "$WORKSPACE/watchdog.pid")" 2>/dev/null || true
+fi
+rm -f "$WORKSPACE/process.pid" "$WORKSPACE/watchdog.pid"
+echo "stopped @ROLE@ '@NAME@'"
+)SH";
+
+constexpr const char* kAdmin = R"SH(#!/usr/bin/env bash
+# Admin commands as '@NAME@' (@ADMIN_ROLE@, org '@ORG@'): admin.sh submit RECIPE | list |
+# show ID | abort ID | download ID [DEST] | logs ID | wait ID. Written by `cohort provision`.
+set -eu
+STARTUP="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+COHORT="${COHORT_BIN:-@COHORT@}"
+if [ ! -x "$COHORT" ]; then COHORT="$(command -v cohort)"; fi
+exec "$COHORT" job "$@" --kit "$STARTUP"
+)SH";
+
+constexpr const char* kReadme = R"SH(# Startup kit: @ROLE@ '@NAME@' of project '@PROJECT@'
+
+Written by `cohort provision`. Every file here is signed with the project's root key
+(signature.txt): @PROCESS@ refuses to start from a kit whose files were edited. Keep
+key.pem private.
+
+@USAGE@
+)SH";
+
+std::string usage(const KitConfig& kit) {
+  if (kit.role == "admin")
+    return "    ./admin.sh submit path/to/recipe.toml\n    ./admin.sh list\n    ./admin.sh wait JOB_ID\n"
+           "    ./admin.sh download JOB_ID [DEST]\n\nYour role: " + kit.admin_role + " (org '" + kit.org + "').";
+  std::string text =
+      "    ./start.sh    start in the background under a watchdog (log: ../log.txt)\n"
+      "    ./stop.sh     stop\n\n"
+      "The watchdog restarts the process when it dies, at most 5 times in 300 s.\n"
+      "Environment: MALLOC_ARENA_MAX=" + std::to_string(kit.malloc_arena_max) +
+      " (set by sub_start.sh); COHORT_ENABLE_JEMALLOC_PRELOAD=true preloads jemalloc\n"
+      "(MALLOC_CONF defaults to dirty_decay_ms:5000,muzzy_decay_ms:5000 unless set);\n"
+      "COHORT_BIN picks the cohort executable.";
+  if (kit.role == "server")
+    text += "\n\nClients connect to " + kit.server.host + ":" + std::to_string(kit.server.fl_port) +
+            ", admins to port " + std::to_string(kit.server.admin_port) + ".";
+  return text;
+}
+
+std::string kit_toml(const KitConfig& k) {
+  std::ostringstream out;
+  out << "# Written by `cohort provision`; signed: do not edit.\n[kit]\nproject = " << toml_string(k.project)
+      << "\nparticipant = " << toml_string(k.participant) << "\nrole = " << toml_string(k.role)
+      << "\norg = " << toml_string(k.org) << "\n";
+  if (k.role == "admin") out << "admin_role = " << toml_string(k.admin_role) << "\n";
+  if (k.role != "admin") out << "malloc_arena_max = " << k.malloc_arena_max << "\n";
+  out << "\n[server]\nname = " << toml_string(k.server.name) << "\nhost = " << toml_string(k.server.host)
+      << "\nfl_port = " << k.server.fl_port << "\nadmin_port = " << k.server.admin_port << "\n";
+  if (k.role == "server") {
+    out << "max_concurrent_jobs = " << k.server.max_concurrent_jobs
+        << "\nschedule_timeout_s = " << k.server.schedule_timeout_s << "\nclients = [";
+    for (std::size_t i = 0; i < k.clients.size(); ++i) out << (i ? ", " : "") << toml_string(k.clients[i]);
+    out << "]\n";
+  }
+  return out.str();
+}
+
+/// Signs every file of `startup` but the signature itself.
+void sign_kit(const fs::path& startup, const CertificateAuthority& ca) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(startup)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_regular_file() && name != kSignatureFile && name.find(".partial") == std::string::npos)
+      names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  std::string listing = "# cohort startup kit: SHA-256 of each file; the list is signed with the project's root key\n";
+  for (const auto& name : names) listing += "sha256 " + sha256_file(startup / name) + " " + name + "\n";
+  write_file(startup / kSignatureFile, listing + "signature " + ca.sign(listing) + "\n");
+}
+
+}  // namespace
+
+fs::path startup_folder(const fs::path& kit) {
+  if (fs::exists(kit / kKitFile) || !fs::exists(kit / "startup")) return kit;
+  return kit / "startup";
+}
+
+ProvisionReport provision(const Project& project, const fs::path& out, const fs::path& cohort_executable) {
+  ProvisionReport report;
+  const auto validity = std::chrono::hours(24 * project.validity_days);
+  const fs::path ca_dir = out / "ca";
+  CertificateAuthority ca = [&] {
+    if (fs::exists(ca_dir / "rootCA.key"))
+      return CertificateAuthority::load(read_text(ca_dir / "rootCA.pem"), read_text(ca_dir / "rootCA.key"));
+    auto created = CertificateAuthority::create(project.name, project.key_type, validity);
+    write_file(ca_dir / "rootCA.pem", created.certificate_pem());
+    write_file(ca_dir / "rootCA.key", created.key_pem(), 0600);
+    return created;
+  }();
+
+  std::vector<KitConfig> kits;
+  std::vector<std::string> client_names;
+  for (const auto& c : project.clients) client_names.push_back(c.name);
+  auto base = [&](const std::string& name, const std::string& role, const std::string& org) {
+    KitConfig k;
+    k.project = project.name;
+    k.participant = name;
+    k.role = role;
+    k.org = org;
+    k.server = project.server;
+    return k;
+  };
+  {
+    KitConfig k = base(project.server.name, "server", "");
+    k.malloc_arena_max = project.server_malloc_arena_max;
+    k.clients = client_names;
+    kits.push_back(k);
+  }
+  for (const auto& c : project.clients) {
+    KitConfig k = base(c.name, "client", c.org);
+    k.malloc_arena_max = project.client_malloc_arena_max;
+    kits.push_back(k);
+  }
+  for (const auto& a : project.admins) {
+    KitConfig k = base(a.name, "admin", a.org);
+    k.admin_role = a.role;
+    kits.push_back(k);
+  }
+
+  for (const auto& k : kits) {
+    const fs::path startup = out / k.participant / "startup";
+    fs::create_directories(startup);
+    // Keys and certificates survive re-provisioning: only a newcomer gets new ones.
+    if (fs::exists(startup / kCertificateFile) && fs::exists(startup / kKeyFile)) {
+      report.kept.push_back(k.participant);
+    } else {
+      const auto role = k.role == "server" ? CertificateRole::server
+                        : k.role == "client" ? CertificateRole::client
+                                             : CertificateRole::admin;
+      std::vector<std::string> hosts;
+      if (k.role == "server") hosts = {project.server.host, "localhost", "127.0.0.1"};
+      const auto identity = ca.issue(k.participant, k.org, k.admin_role, role, project.key_type, validity, hosts);
+      write_file(startup / kCertificateFile, identity.certificate_pem);
+      write_file(startup / kKeyFile, identity.key_pem, 0600);
+      report.issued.push_back(k.participant);
+    }
+    write_file(startup / kRootCertificateFile, ca.certificate_pem());
+    write_file(startup / kKitFile, kit_toml(k));
+    const std::map<std::string, std::string> values{
+        {"@ROLE@", k.role},          {"@NAME@", k.participant},   {"@PROJECT@", project.name},
+        {"@ARENA@", std::to_string(k.malloc_arena_max)},          {"@COHORT@", double_quoted_body(cohort_executable.string())},
+        {"@ADMIN_ROLE@", k.admin_role}, {"@ORG@", k.org},
+        {"@PROCESS@", k.role == "admin" ? "the admin CLI" : "the " + k.role + " process"},
+        {"@USAGE@", usage(k)}};
+    if (k.role == "admin") {
+      write_file(startup / "admin.sh", replace_all(kAdmin, values), 0755);
+    } else {
+      write_file(startup / "start.sh", replace_all(kStart, values), 0755);
+      write_file(startup / "sub_start.sh", replace_all(kSubStart, values), 0755);
+      write_file(startup / "stop.sh", replace_all(kStop, values), 0755);
+    }
+    write_file(startup / "README.md", replace_all(kReadme, values));
+    sign_kit(startup, ca);
+  }
+  return report;
+}
+
+void verify_kit(const fs::path& startup) {
+  const fs::path signature_file = startup / kSignatureFile;
+  if (!fs::exists(signature_file))
+    throw KitError("kit " + startup.string() + ": " + kSignatureFile + " is missing (not a kit written by cohort provision)");
+  const std::string text = read_text(signature_file);
+  const auto at = text.rfind("signature ");
+  if (at == std::string::npos || (at > 0 && text[at - 1] != '\n'))
+    throw KitError("kit " + startup.string() + ": " + kSignatureFile + " has no signature line");
+  const std::string listing = text.substr(0, at);
+  std::string signature = text.substr(at + 10);
+  while (!signature.empty() && (signature.back() == '\n' || signature.back() == '\r')) signature.pop_back();
+  std::string root;
+  try {
+    root = read_text(startup / kRootCertificateFile);
+  } catch (const std::exception&) {
+    throw KitError("kit " + startup.string() + ": " + kRootCertificateFile + " is missing");
+  }
+  if (!verify_signature(root, listing, signature))
+    throw KitError("kit " + startup.string() + ": " + kSignatureFile +
+                   " does not carry a valid signature of the project's root key (was the kit edited?)");
+  std::istringstream lines(listing);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream fields(line);
+    std::string kind, digest, name;
+    fields >> kind >> digest >> name;
+    if (kind != "sha256" || name.empty() || name.find('/') != std::string::npos)
+      throw KitError("kit " + startup.string() + ": " + kSignatureFile + ": malformed line '" + line + "'");
+    if (!fs::exists(startup / name))
+      throw KitError("kit " + startup.string() + ": signed file " + name + " is missing");
+    if (sha256_file(startup / name) != digest)
+      throw KitError("kit " + startup.string() + ": " + name +
+                     " was modified after provisioning (its SHA-256 differs from the signed one); re-provision to change it");
+  }
+}
+
+KitConfig load_kit(const fs::path& kit) {
+  const fs::path startup = startup_folder(kit);
+  verify_kit(startup);
+  const fs::path file = startup / kKitFile;
+  const std::string file_name = file.string();
+  auto document = std::make_shared<toml::table>(toml::parse(read_text(file), std::string_view(file_name)));
+  const Args root = recipe::make_args(document, document.get(), file_name, "", SourceLocation{file_name, 1, 1});
+  KitConfig k;
+  const Args kit_table = root.table("kit");
+  k.project = kit_table.required<std::string>("project");
+  k.participant = kit_table.required<std::string>("participant");
+  k.role = kit_table.required<std::string>("role");
+  k.org = kit_table.get<std::string>("org", "");
+  k.admin_role = kit_table.get<std::string>("admin_role", "");
+  k.malloc_arena_max = kit_table.get<std::int64_t>("malloc_arena_max", 0);
+  const Args server = root.table("server");
+  k.server.name = server.required<std::string>("name");
+  k.server.host = server.required<std::string>("host");
+  k.server.fl_port = server.required<std::int64_t>("fl_port", between(1, 65535));
+  k.server.admin_port = server.required<std::int64_t>("admin_port", between(1, 65535));
+  k.server.max_concurrent_jobs = server.get<std::int64_t>("max_concurrent_jobs", 2, between(1, 64));
+  k.server.schedule_timeout_s = server.get<std::int64_t>("schedule_timeout_s", 600, at_least(1));
+  k.clients = server.get<std::vector<std::string>>("clients", {});
+  return k;
+}
+
+}  // namespace cohort::provisioning

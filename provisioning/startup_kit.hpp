@@ -1,0 +1,70 @@
+#pragma once
+// Startup kits: one folder per participant, written by `cohort provision`.
+//
+//   <out>/ca/rootCA.pem, rootCA.key     the project's CA (stays with the project admin)
+//   <out>/<participant>/startup/
+//       kit.toml       endpoint and role settings (KitConfig)
+//       rootCA.pem cert.pem key.pem
+//       start.sh sub_start.sh stop.sh   (server and clients)   admin.sh (admins)
+//       README.md
+//       signature.txt  SHA-256 of every file above, the list signed with the root key
+//
+// Processes started from a kit verify its signature first and refuse an edited kit,
+// naming the file. Re-provisioning keeps every existing key and certificate.
+
+#include "project.hpp"
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace cohort::provisioning {
+
+/// A kit that fails verification; what() names the kit and the file.
+class KitError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// kit.toml.
+struct KitConfig {
+  std::string project;
+  std::string participant;
+  /// "server", "client" or "admin".
+  std::string role;
+  std::string org;
+  /// Admins: project_admin, org_admin, lead or member.
+  std::string admin_role;
+  ProjectServer server;
+  std::int64_t malloc_arena_max = 0;
+  /// Server kits: the clients the project knows.
+  std::vector<std::string> clients;
+};
+
+inline constexpr const char* kKitFile = "kit.toml";
+inline constexpr const char* kSignatureFile = "signature.txt";
+
+/// What `provision` did.
+struct ProvisionReport {
+  std::vector<std::string> issued;  ///< participants that got a new key and certificate
+  std::vector<std::string> kept;    ///< participants whose key and certificate were kept
+};
+
+/// Writes (or refreshes) every participant's kit under `out`. `cohort_executable` is the
+/// default executable the scripts run (COHORT_BIN overrides it; else `cohort` on PATH).
+ProvisionReport provision(const Project& project, const std::filesystem::path& out,
+                          const std::filesystem::path& cohort_executable);
+
+/// Checks `startup`'s signature against its root certificate and every signed file's
+/// hash. Throws KitError naming the first file that differs, is missing, or a bad signature.
+void verify_kit(const std::filesystem::path& startup);
+
+/// Verifies the kit, then reads its kit.toml.
+KitConfig load_kit(const std::filesystem::path& startup);
+
+/// The startup folder for a kit argument: the folder itself when it holds kit.toml,
+/// else its startup/ subfolder.
+std::filesystem::path startup_folder(const std::filesystem::path& kit);
+
+}  // namespace cohort::provisioning
