@@ -1,0 +1,51 @@
+#include "project.hpp"
+
+#include <cohort/error.hpp>
+
+#include <doctest/doctest.h>
+
+using cohort::provisioning::parse_project;
+
+namespace {
+
+const std::string kGood =
+    "[project]\nname = \"p\"\n[server]\nhost = \"fl.example.org\"\n"
+    "[[clients]]\nname = \"site-1\"\norg = \"a\"\n"
+    "[[admins]]\nname = \"boss@a\"\norg = \"a\"\nrole = \"project_admin\"\n";
+
+std::string error_of(const std::string& text) {
+  try {
+    parse_project(text, "project.toml");
+  } catch (const cohort::ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("project: defaults as NVFlare's and DESIGN.md's") {
+  const auto p = parse_project(kGood, "project.toml");
+  CHECK(p.name == "p");
+  CHECK(p.server.name == "server");
+  CHECK(p.server.fl_port == 8002);
+  CHECK(p.server.admin_port == 8003);
+  CHECK(p.server_malloc_arena_max == 4);
+  CHECK(p.client_malloc_arena_max == 2);
+  CHECK(p.key_type == cohort::provisioning::KeyType::ec_p256);
+  REQUIRE(p.clients.size() == 1);
+  REQUIRE(p.admins.size() == 1);
+  CHECK(p.admins[0].role == "project_admin");
+}
+
+TEST_CASE("project: every bad value is named with file:line:col") {
+  CHECK(error_of(kGood + "[[admins]]\nname = \"x\"\norg = \"a\"\nrole = \"boss\"\n") ==
+        "project.toml:15:8: admins[1].role: 'boss' is not a role: project_admin, org_admin, lead or member");
+  CHECK(error_of(kGood + "[[clients]]\nname = \"site-1\"\n").find("project.toml:13:8: clients[1].name: 'site-1' names another participant too") == 0);
+  CHECK(error_of("[project]\nname = \"p\"\n[server]\nport = 1\n").find("project.toml:") == 0);
+  CHECK(error_of("[project]\nname = \"p\"\n[server]\nhost = \"h\"\nfl_port = 70000\n").find("project.toml:5:11") == 0);
+  CHECK(error_of("[project]\nname = \"p/../x\"\n[server]\nhost = \"h\"\n").find("not a valid participant name") != std::string::npos);
+  CHECK(error_of("[project]\nname = \"p\"\nkey_type = \"dsa\"\n[server]\nhost = \"h\"\n").find("project.toml:3:12") == 0);
+  CHECK(error_of("[project\n").find("TOML syntax error") != std::string::npos);
+  CHECK(error_of(kGood + "[memroy]\n").find("did you mean") != std::string::npos);
+}
