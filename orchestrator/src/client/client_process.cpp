@@ -134,6 +134,31 @@ void ClientProcess::announce(const net::JobAnnounce& job) {
   work_ready_.notify_all();
 }
 
+void ClientProcess::job_ended(const net::JobEnd& end) {
+  post_work([this, end] {
+    std::unique_ptr<ClientJob> job;
+    std::vector<std::unique_ptr<SiteWorkflowHost>> workflows;
+    {
+      std::lock_guard lock(jobs_mutex_);
+      for (auto it = workflows_.begin(); it != workflows_.end();) {
+        if (it->first.first == end.job_id) {
+          workflows.push_back(std::move(it->second));
+          it = workflows_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      auto it = jobs_.find(end.job_id);
+      if (it == jobs_.end()) return;  // every site of this process hears it: once is enough
+      job = std::move(it->second);
+      jobs_.erase(it);
+    }
+    workflows.clear();
+    job.reset();
+    log_->info("job {} ended {}: its executor and monitor are released", end.job_id, end.status);
+  });
+}
+
 void ClientProcess::enqueue(std::shared_ptr<SiteLink> link, std::shared_ptr<net::Connection> connection,
                             net::TaskHeader header, std::shared_ptr<TaskModel> model) {
   std::lock_guard lock(mutex_);

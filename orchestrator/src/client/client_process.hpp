@@ -67,6 +67,8 @@ class ClientProcess {
 
   /// Called by site links (on their strands).
   void announce(const net::JobAnnounce& job);
+  /// A job ended: released on the worker thread, after the tasks queued before.
+  void job_ended(const net::JobEnd& end);
   /// A task arrived; `model` fills in once the connection's hold is released.
   struct TaskModel;
   void enqueue(std::shared_ptr<SiteLink> link, std::shared_ptr<net::Connection> connection, net::TaskHeader header,

@@ -113,6 +113,10 @@ net::Reception SiteLink::on_message(net::Connection& connection, net::Message& m
     process_.announce(*job);
     return {};
   }
+  if (auto* end = std::get_if<net::JobEnd>(&message)) {
+    process_.job_ended(*end);
+    return {};
+  }
   if (auto* deliver = std::get_if<net::Deliver>(&message)) {
     return process_.deliver(shared_from_this(), connection.shared_from_this(), *deliver);
   }

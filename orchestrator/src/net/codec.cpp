@@ -26,6 +26,7 @@ const char* to_string(FrameType type) {
     case FrameType::deliver: return "DELIVER";
     case FrameType::report: return "REPORT";
     case FrameType::stream_abort: return "STREAM_ABORT";
+    case FrameType::job_end: return "JOB_END";
   }
   return "UNKNOWN";
 }
@@ -195,6 +196,10 @@ void encode_body(Encoder& e, const Relay& m) { encode_site_message(e, m); }
 void encode_body(Encoder& e, const Deliver& m) { encode_site_message(e, m); }
 void encode_body(Encoder& e, const Report& m) { encode_site_message(e, m); }
 void encode_body(Encoder& e, const StreamAbort& m) { e.str(m.reason); }
+void encode_body(Encoder& e, const JobEnd& m) {
+  e.str(m.job_id);
+  e.str(m.status);
+}
 void encode_body(Encoder& e, const TaskHeader& m) {
   e.u64(m.task_id);
   e.str(m.job_id);
@@ -331,6 +336,7 @@ FrameType frame_type(const Message& message) {
         else if constexpr (std::is_same_v<T, Deliver>) return FrameType::deliver;
         else if constexpr (std::is_same_v<T, Report>) return FrameType::report;
         else if constexpr (std::is_same_v<T, StreamAbort>) return FrameType::stream_abort;
+        else if constexpr (std::is_same_v<T, JobEnd>) return FrameType::job_end;
         else return FrameType::bye;
       },
       message);
@@ -357,7 +363,7 @@ std::pair<FrameType, std::uint32_t> decode_header(std::span<const std::byte, kFr
   std::uint32_t length = 0;
   for (int i = 0; i < 4; ++i) length |= static_cast<std::uint32_t>(std::to_integer<std::uint8_t>(h[i])) << (8 * i);
   const auto type = std::to_integer<std::uint8_t>(h[4]);
-  if (type < static_cast<std::uint8_t>(FrameType::hello) || type > static_cast<std::uint8_t>(FrameType::stream_abort))
+  if (type < static_cast<std::uint8_t>(FrameType::hello) || type > static_cast<std::uint8_t>(FrameType::job_end))
     throw ProtocolError("unknown frame type " + std::to_string(type));
   return {static_cast<FrameType>(type), length};
 }
@@ -450,6 +456,13 @@ Message decode(FrameType type, std::span<const std::byte> payload, const Limits&
     case FrameType::deliver: out = decode_site_message<Deliver>(d); break;
     case FrameType::report: out = decode_site_message<Report>(d); break;
     case FrameType::stream_abort: out = StreamAbort{d.str("reason", kMaxText)}; break;
+    case FrameType::job_end: {
+      JobEnd m;
+      m.job_id = d.str("job_id", 256);
+      m.status = d.str("status", 64);
+      out = m;
+      break;
+    }
     case FrameType::chunk: throw ProtocolError("CHUNK is not a control frame");
   }
   d.done();

@@ -5,7 +5,7 @@
 //   session = HELLO -> WELCOME | REFUSE, then any number of:
 //             JOB, TASK [+ model], ACCEPT, RESULT [+ model], HEARTBEAT, BYE,
 //             RELAY [+ model] (site -> server -> DELIVER [+ model] to another site),
-//             REPORT [+ model] (site -> server)
+//             REPORT [+ model] (site -> server), JOB_END (server -> site)
 //   model   = MODEL_BEGIN, (TENSOR, CHUNK*)*, MODEL_END | STREAM_ABORT
 //   model   = MODEL_BEGIN, (TENSOR, CHUNK*)*, MODEL_END
 //
@@ -51,6 +51,7 @@ enum class FrameType : std::uint8_t {
   deliver = 15,
   report = 16,
   stream_abort = 17,
+  job_end = 18,
 };
 
 /// Name for logs ("TASK").
@@ -158,6 +159,13 @@ struct Deliver : SiteMessageHeader {};
 struct Report : SiteMessageHeader {};
 
 /// Ends a model stream early: its source is gone. Only inside a model stream.
+/// A job this site took part in has ended (server -> site): the client releases the
+/// job's executor, workflow and monitor.
+struct JobEnd {
+  std::string job_id;
+  std::string status;
+};
+
 struct StreamAbort {
   std::string reason;
 };
@@ -175,6 +183,6 @@ struct Bye {
 
 using Message = std::variant<Hello, Welcome, Refuse, Heartbeat, JobAnnounce, TaskHeader,
                              ResultHeader, ModelBegin, TensorInfo, ModelEnd, Bye, TaskAccepted, Relay,
-                             Deliver, Report, StreamAbort>;
+                             Deliver, Report, StreamAbort, JobEnd>;
 
 }  // namespace cohort::net

@@ -375,6 +375,8 @@ JobResult JobRunner::run() {
     log_->error("job {} failed: {}", job_.id, e.what());
   }
   fire(EventType::job_ended, -1);
+  // The sites release the job's executor and monitor (a long-running client runs many jobs).
+  for (const auto& site : participants_) server_.send(site, net::JobEnd{job_.id, to_string(result.status)});
   started_ = false;  // nothing of this job fires after job_ended
   server_.remove_listener(this);
   result.rounds_completed = rounds_completed_;

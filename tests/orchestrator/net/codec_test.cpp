@@ -45,6 +45,10 @@ TEST_CASE("codec: every control message survives a round trip") {
   CHECK((t2.dtype == c10::ScalarType::Float));
   Hello hello{kProtocolVersion, "site-1", "client-1", "cohort"};
   CHECK(std::get<Hello>(decode(FrameType::hello, payload_of(hello), {})).site == "site-1");
+  JobEnd end{"job-1", "COMPLETED"};
+  auto e = std::get<JobEnd>(decode(FrameType::job_end, payload_of(end), {}));
+  CHECK(e.job_id == "job-1");
+  CHECK(e.status == "COMPLETED");
 }
 
 TEST_CASE("codec rejects: an unknown frame type") {
