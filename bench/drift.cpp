@@ -36,7 +36,7 @@ double slope(const std::map<std::int64_t, double>& rss, std::int64_t from, std::
 std::vector<Row> drift(const Context& ctx) {
   std::vector<Row> rows;
   const std::int64_t rounds = ctx.quick ? 15 : 100;
-  const double model_mb = ctx.quick ? 10 : 100;
+  const double model_mb = ctx.quick ? 10 : 50;
   struct Config {
     std::string name, memory, goal;
   };
