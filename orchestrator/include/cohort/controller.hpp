@@ -150,7 +150,10 @@ class ControllerContext {
   virtual void round_ended(std::int64_t round) = 0;
 
   /// Saves `model` as the job artifact `<tag>.pt` ("global" -> global_model.pt,
-  /// "best" -> best_model.pt), atomically.
+  /// "best" -> best_model.pt), atomically, in the background: the round goes on while
+  /// the disk writes, and the job ends only once every checkpoint is written. The
+  /// model's tensors are shared, not copied: do not modify them in place before the next
+  /// broadcast() or send() returns (they wait for pending checkpoints).
   virtual void persist(const Model& model, std::string_view tag) = 0;
   /// Appends one row per (round, site) to metrics.csv. `site` "server" for the global.
   virtual void record_metrics(std::int64_t round, const std::string& site,

@@ -221,6 +221,9 @@ BroadcastOutcome JobRunner::broadcast(const Task& task, const std::vector<std::s
   for (const auto& r : outcome.received) fire(EventType::result_aggregated, task.round, r.site);
   round_received_ += outcome.received.size();
   round_failed_ += outcome.failed.size();
+  // Checkpoints queued before went to disk while the tasks ran; from here on the
+  // controller may change the persisted model in place.
+  checkpoints_->flush();
   return outcome;
 }
 
@@ -276,7 +279,7 @@ void JobRunner::round_ended(std::int64_t round) {
 }
 
 void JobRunner::persist(const Model& model, std::string_view tag) {
-  save_checkpoint(model, directory_.artifact(std::string(tag)));
+  checkpoints_->write(model, directory_.artifact(std::string(tag)));
 }
 
 void JobRunner::record_metrics(std::int64_t round, const std::string& site, const Metrics& metrics) {
@@ -292,6 +295,7 @@ JobResult JobRunner::run() {
     out << setup_.recipe_text;
   }
   metrics_ = std::make_unique<jobs::CsvLog>(directory_.metrics_csv(), jobs::kMetricsHeader);
+  checkpoints_ = std::make_unique<CheckpointWriter>(log_);
   rounds_ = std::make_unique<jobs::CsvLog>(directory_.rounds_csv(),
                                            "round,seconds,results,failed,server_rss_mb,server_round_peak_rss_mb,"
                                            "server_alloc_free_mb,server_rss_before_round_mb,server_tensor_mb,model_mb");
@@ -373,6 +377,13 @@ JobResult JobRunner::run() {
     result.status = abort_ ? JobStatus::aborted : JobStatus::execution_exception;
     result.message = e.what();
     log_->error("job {} failed: {}", job_.id, e.what());
+  }
+  try {
+    checkpoints_->flush();  // the job has ended only once its checkpoints are on disk
+  } catch (const std::exception& e) {
+    result.status = JobStatus::execution_exception;
+    result.message = std::string("checkpoint not written: ") + e.what();
+    log_->error("job {}: {}", job_.id, result.message);
   }
   fire(EventType::job_ended, -1);
   // The sites release the job's executor and monitor (a long-running client runs many jobs).

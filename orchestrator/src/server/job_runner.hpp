@@ -8,6 +8,7 @@
 #include "hooks/memory_monitor.hpp"
 #include "job_directory.hpp"
 #include "recipe/recipe.hpp"
+#include "server/checkpoint_writer.hpp"
 #include "server/server.hpp"
 
 #include <cohort/controller.hpp>
@@ -103,6 +104,7 @@ class JobRunner final : public ControllerContext, public SiteListener {
   std::unique_ptr<hooks::MemoryMonitor> monitor_;
   std::unique_ptr<jobs::CsvLog> metrics_;
   std::unique_ptr<jobs::CsvLog> rounds_;
+  std::unique_ptr<CheckpointWriter> checkpoints_;
   /// Participants connected as far as this job knows (guarded: the server calls the
   /// listener from its I/O threads while the job runs on its own).
   std::mutex joined_mutex_;
