@@ -3,6 +3,7 @@
 #include "simulate/child_process.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <iomanip>
 #include <sstream>
@@ -80,9 +81,14 @@ std::string synthetic_recipe(const SyntheticJob& job) {
 std::string markdown(const std::vector<Row>& rows) {
   std::ostringstream out;
   auto fmt = [](const Stats& s) {
-    std::ostringstream o;
-    o << std::setprecision(3) << s.median << " (" << s.min << " – " << s.max << ", n=" << s.runs << ")";
-    return o.str();
+    // Three significant digits, but whole numbers written out (4096 MiB, not 4.1e+03).
+    auto number = [](double v) {
+      std::ostringstream o;
+      if (std::abs(v) >= 1000) o << std::fixed << std::setprecision(0) << v;
+      else o << std::setprecision(3) << v;
+      return o.str();
+    };
+    return number(s.median) + " (" + number(s.min) + " – " + number(s.max) + ", n=" + std::to_string(s.runs) + ")";
   };
   out << "| benchmark | setting | figure: median (min – max) | baseline, same run | goal | met | note |\n"
       << "|---|---|---|---|---|---|---|\n";
