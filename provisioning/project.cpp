@@ -38,14 +38,7 @@ std::vector<Args> array_of_tables(const std::shared_ptr<toml::table>& document, 
 
 Project parse_project(std::string_view text, const std::filesystem::path& file) {
   const std::string file_name = file.string();
-  std::shared_ptr<toml::table> document;
-  try {
-    document = std::make_shared<toml::table>(toml::parse(text, std::string_view(file_name)));
-  } catch (const toml::parse_error& e) {
-    const auto& src = e.source();
-    throw ConfigError(SourceLocation{file_name, static_cast<int>(src.begin.line), static_cast<int>(src.begin.column)},
-                      "TOML syntax error: " + std::string(e.description()));
-  }
+  const std::shared_ptr<toml::table> document = recipe::parse_toml(text, file_name);
   const Args root = recipe::make_args(document, document.get(), file_name, "", SourceLocation{file_name, 1, 1});
   Project p;
 

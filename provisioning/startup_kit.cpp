@@ -346,7 +346,7 @@ KitConfig load_kit(const fs::path& kit) {
   verify_kit(startup);
   const fs::path file = startup / kKitFile;
   const std::string file_name = file.string();
-  auto document = std::make_shared<toml::table>(toml::parse(read_text(file), std::string_view(file_name)));
+  const auto document = recipe::parse_toml(read_text(file), file_name);
   const Args root = recipe::make_args(document, document.get(), file_name, "", SourceLocation{file_name, 1, 1});
   KitConfig k;
   const Args kit_table = root.table("kit");

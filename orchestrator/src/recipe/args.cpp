@@ -10,6 +10,16 @@ namespace cohort {
 
 namespace recipe {
 
+std::shared_ptr<toml::table> parse_toml(std::string_view text, const std::string& file) {
+  try {
+    return std::make_shared<toml::table>(toml::parse(text, std::string_view(file)));
+  } catch (const toml::parse_error& e) {
+    const auto& src = e.source();
+    throw ConfigError(SourceLocation{file, static_cast<int>(src.begin.line), static_cast<int>(src.begin.column)},
+                      "TOML syntax error: " + std::string(e.description()));
+  }
+}
+
 SourceLocation location_of(const toml::node& node, const std::string& file) {
   const auto& src = node.source();
   return SourceLocation{file, static_cast<int>(src.begin.line), static_cast<int>(src.begin.column)};

@@ -26,6 +26,9 @@ struct Args::Impl {
 
 namespace recipe {
 
+/// Parses TOML `text`; a syntax error is a ConfigError at its file:line:col.
+std::shared_ptr<toml::table> parse_toml(std::string_view text, const std::string& file);
+
 /// Position of a toml++ node in `file`.
 SourceLocation location_of(const toml::node& node, const std::string& file);
 

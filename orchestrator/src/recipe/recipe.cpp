@@ -98,15 +98,7 @@ MemorySettings read_memory(const Args& mem, const PluginDescriptor& controller) 
 Recipe parse_recipe(std::string_view text, const fs::path& file,
                     const std::vector<fs::path>& search_path) {
   const std::string file_name = file.string();
-  std::shared_ptr<toml::table> document;
-  try {
-    document = std::make_shared<toml::table>(toml::parse(text, std::string_view(file_name)));
-  } catch (const toml::parse_error& e) {
-    const auto& src = e.source();
-    throw ConfigError(SourceLocation{file_name, static_cast<int>(src.begin.line),
-                                     static_cast<int>(src.begin.column)},
-                      "TOML syntax error: " + std::string(e.description()));
-  }
+  const std::shared_ptr<toml::table> document = recipe::parse_toml(text, file_name);
 
   const Args root = make_args(document, document.get(), file_name, "", SourceLocation{file_name, 1, 1});
   Recipe recipe;
