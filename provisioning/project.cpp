@@ -65,6 +65,9 @@ Project parse_project(std::string_view text, const std::filesystem::path& file) 
   const Args memory = root.table("memory");
   p.server_malloc_arena_max = memory.get<std::int64_t>("server_malloc_arena_max", 4, between(1, 1024));
   p.client_malloc_arena_max = memory.get<std::int64_t>("client_malloc_arena_max", 2, between(1, 1024));
+  // glibc caps the threshold at 32 MiB on 64-bit machines.
+  p.server_malloc_mmap_threshold_kib = memory.get<std::int64_t>("server_malloc_mmap_threshold_kib", 4096, between(0, 32768));
+  p.client_malloc_mmap_threshold_kib = memory.get<std::int64_t>("client_malloc_mmap_threshold_kib", 4096, between(0, 32768));
   memory.finish();
 
   std::set<std::string> names{p.server.name};

@@ -4,7 +4,9 @@
 //
 //   [project]   name, key_type = "ec" | "rsa", validity_days
 //   [server]    name, host, fl_port, admin_port, max_concurrent_jobs, schedule_timeout_s
-//   [memory]    server_malloc_arena_max (4), client_malloc_arena_max (2)
+//   [memory]    server_malloc_arena_max (4), client_malloc_arena_max (2),
+//               server_malloc_mmap_threshold_kib, client_malloc_mmap_threshold_kib (4096;
+//               0 leaves glibc's dynamic threshold, see README "Memory")
 //   [[clients]] name, org
 //   [[admins]]  name, org, role = project_admin | org_admin | lead | member
 //
@@ -46,6 +48,8 @@ struct Project {
   ProjectServer server;
   std::int64_t server_malloc_arena_max = 4;
   std::int64_t client_malloc_arena_max = 2;
+  std::int64_t server_malloc_mmap_threshold_kib = 4096;
+  std::int64_t client_malloc_mmap_threshold_kib = 4096;
   std::vector<ProjectClient> clients;
   std::vector<ProjectAdmin> admins;
 };

@@ -62,6 +62,9 @@ WORKSPACE="$(dirname "$STARTUP")"
 stamp() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 
 export MALLOC_ARENA_MAX=@ARENA@
+# A fixed mmap threshold gives every model tensor its own mapping, returned on free
+# (glibc's dynamic one moves model-sized blocks into the heap, where RSS grows).
+if [ @MMAP_KIB@ -gt 0 ]; then export MALLOC_MMAP_THRESHOLD_=$((@MMAP_KIB@ * 1024)); fi
 if [ "${COHORT_ENABLE_JEMALLOC_PRELOAD:-false}" = "true" ]; then
   jemalloc=""
   for candidate in /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /usr/lib64/libjemalloc.so.2 /usr/local/lib/libjemalloc.so; do
@@ -175,8 +178,9 @@ std::string usage(const KitConfig& kit) {
       "    ./start.sh    start in the background under a watchdog (log: ../log.txt)\n"
       "    ./stop.sh     stop\n\n"
       "The watchdog restarts the process when it dies, at most 5 times in 300 s.\n"
-      "Environment: MALLOC_ARENA_MAX=" + std::to_string(kit.malloc_arena_max) +
-      " (set by sub_start.sh); COHORT_ENABLE_JEMALLOC_PRELOAD=true preloads jemalloc\n"
+      "Environment (set by sub_start.sh): MALLOC_ARENA_MAX=" + std::to_string(kit.malloc_arena_max) +
+      ", MALLOC_MMAP_THRESHOLD_=" + std::to_string(kit.malloc_mmap_threshold_kib * 1024) +
+      " (none when 0: glibc's dynamic threshold).\nCOHORT_ENABLE_JEMALLOC_PRELOAD=true preloads jemalloc\n"
       "(MALLOC_CONF defaults to dirty_decay_ms:5000,muzzy_decay_ms:5000 unless set);\n"
       "COHORT_BIN picks the cohort executable.";
   if (kit.role == "server")
@@ -191,7 +195,9 @@ std::string kit_toml(const KitConfig& k) {
       << "\nparticipant = " << toml_string(k.participant) << "\nrole = " << toml_string(k.role)
       << "\norg = " << toml_string(k.org) << "\n";
   if (k.role == "admin") out << "admin_role = " << toml_string(k.admin_role) << "\n";
-  if (k.role != "admin") out << "malloc_arena_max = " << k.malloc_arena_max << "\n";
+  if (k.role != "admin")
+    out << "malloc_arena_max = " << k.malloc_arena_max << "\nmalloc_mmap_threshold_kib = " << k.malloc_mmap_threshold_kib
+        << "\n";
   out << "\n[server]\nname = " << toml_string(k.server.name) << "\nhost = " << toml_string(k.server.host)
       << "\nfl_port = " << k.server.fl_port << "\nadmin_port = " << k.server.admin_port << "\n";
   if (k.role == "server") {
@@ -252,12 +258,14 @@ ProvisionReport provision(const Project& project, const fs::path& out, const fs:
   {
     KitConfig k = base(project.server.name, "server", "");
     k.malloc_arena_max = project.server_malloc_arena_max;
+    k.malloc_mmap_threshold_kib = project.server_malloc_mmap_threshold_kib;
     k.clients = client_names;
     kits.push_back(k);
   }
   for (const auto& c : project.clients) {
     KitConfig k = base(c.name, "client", c.org);
     k.malloc_arena_max = project.client_malloc_arena_max;
+    k.malloc_mmap_threshold_kib = project.client_malloc_mmap_threshold_kib;
     kits.push_back(k);
   }
   for (const auto& a : project.admins) {
@@ -287,7 +295,9 @@ ProvisionReport provision(const Project& project, const fs::path& out, const fs:
     write_file(startup / kKitFile, kit_toml(k));
     const std::map<std::string, std::string> values{
         {"@ROLE@", k.role},          {"@NAME@", k.participant},   {"@PROJECT@", project.name},
-        {"@ARENA@", std::to_string(k.malloc_arena_max)},          {"@COHORT@", double_quoted_body(cohort_executable.string())},
+        {"@ARENA@", std::to_string(k.malloc_arena_max)},
+        {"@MMAP_KIB@", std::to_string(k.malloc_mmap_threshold_kib)},
+        {"@COHORT@", double_quoted_body(cohort_executable.string())},
         {"@ADMIN_ROLE@", k.admin_role}, {"@ORG@", k.org},
         {"@PROCESS@", k.role == "admin" ? "the admin CLI" : "the " + k.role + " process"},
         {"@USAGE@", usage(k)}};
@@ -356,6 +366,7 @@ KitConfig load_kit(const fs::path& kit) {
   k.org = kit_table.get<std::string>("org", "");
   k.admin_role = kit_table.get<std::string>("admin_role", "");
   k.malloc_arena_max = kit_table.get<std::int64_t>("malloc_arena_max", 0);
+  k.malloc_mmap_threshold_kib = kit_table.get<std::int64_t>("malloc_mmap_threshold_kib", 0);
   const Args server = root.table("server");
   k.server.name = server.required<std::string>("name");
   k.server.host = server.required<std::string>("host");

@@ -38,6 +38,8 @@ struct KitConfig {
   std::string admin_role;
   ProjectServer server;
   std::int64_t malloc_arena_max = 0;
+  /// MALLOC_MMAP_THRESHOLD_ in KiB; 0: glibc's dynamic threshold.
+  std::int64_t malloc_mmap_threshold_kib = 0;
   /// Server kits: the clients the project knows.
   std::vector<std::string> clients;
 };

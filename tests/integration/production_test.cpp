@@ -151,6 +151,8 @@ TEST_CASE("production: kits start a server and two clients; an admin submits Fed
   CHECK(environment_of(project.pid("site-1"), "MALLOC_ARENA_MAX") == "2");
   CHECK(environment_of(project.pid("site-2"), "MALLOC_ARENA_MAX") == "2");
   CHECK(environment_of(project.pid("site-1"), "MALLOC_CONF") == "dirty_decay_ms:5000,muzzy_decay_ms:5000");
+  CHECK(environment_of(project.pid("server"), "MALLOC_MMAP_THRESHOLD_") == "4194304");
+  CHECK(environment_of(project.pid("site-2"), "MALLOC_MMAP_THRESHOLD_") == "4194304");
   for (const char* who : {"server", "site-1", "site-2"}) CHECK_MESSAGE(maps_show_jemalloc(project.pid(who)), who);
 
   std::string recipe = read_text(fs::path(COHORT_SOURCE_DIR) / "recipes" / "fedavg_fashion_mnist.toml");

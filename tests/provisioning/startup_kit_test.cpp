@@ -36,6 +36,7 @@ TEST_CASE("startup kits: every participant's kit verifies and says its role") {
   const auto client = load_kit(dir / "kits" / "site-1");
   CHECK(client.role == "client");
   CHECK(client.malloc_arena_max == 3);
+  CHECK(client.malloc_mmap_threshold_kib == 4096);
   CHECK(client.server.fl_port == 8002);
   CHECK(read_text(dir / "kits" / "site-1" / "startup" / "sub_start.sh").find("export MALLOC_ARENA_MAX=3") != std::string::npos);
   // The admin's org and role are in its certificate, where the server reads them.
