@@ -12,7 +12,7 @@ namespace {
 /// labelled with that round).
 std::map<std::int64_t, double> rss_by_round(const std::filesystem::path& csv) {
   std::map<std::int64_t, double> out;
-  for (const auto& r : read_csv(csv)) out[static_cast<std::int64_t>(cell(r, 11))] = cell(r, 1);
+  for (const auto& r : jobs::read_memory(csv)) out[r.round] = r.rss_mb;
   return out;
 }
 
@@ -55,7 +55,7 @@ std::vector<Row> drift(const Context& ctx) {
     // From round 10 (whose end is labelled 10) to the end of the last round.
     const std::int64_t last = rounds;
     for (const std::string process : {"server", "client-1", "client-2"}) {
-      const auto rss = rss_by_round(job / "memory" / (process + ".csv"));
+      const auto rss = rss_by_round(jobs::JobDirectory::at(job).memory_csv(process));
       const double per_round = slope(rss, 10, last);
       Row row;
       row.benchmark = "drift";

@@ -1,6 +1,6 @@
 #include "harness.hpp"
 
-#include "simulate/child_process.hpp"
+#include "process/child_process.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -25,25 +25,6 @@ Stats stats(std::vector<double> values) {
   return s;
 }
 
-std::vector<std::vector<std::string>> read_csv(const fs::path& file) {
-  std::vector<std::vector<std::string>> rows;
-  std::ifstream in(file);
-  std::string line;
-  std::getline(in, line);
-  while (std::getline(in, line)) {
-    std::vector<std::string> cells;
-    std::stringstream s(line);
-    std::string c;
-    while (std::getline(s, c, ',')) cells.push_back(c);
-    rows.push_back(cells);
-  }
-  return rows;
-}
-
-double cell(const std::vector<std::string>& row, std::size_t i) {
-  return i < row.size() && !row[i].empty() ? std::stod(row[i]) : 0.0;
-}
-
 fs::path simulate(const Context& ctx, const std::string& name, const std::string& recipe,
                   const std::map<std::string, std::string>& env) {
   const fs::path dir = ctx.work / name;
@@ -53,7 +34,7 @@ fs::path simulate(const Context& ctx, const std::string& name, const std::string
     std::ofstream out(dir / "recipe.toml");
     out << recipe;
   }
-  simulate::ChildProcess process({ctx.cohort.string(), "simulate", (dir / "recipe.toml").string(), "--workspace",
+  process::ChildProcess process({ctx.cohort.string(), "simulate", (dir / "recipe.toml").string(), "--workspace",
                                   (dir / "ws").string()},
                                  env, dir / "simulate.out");
   const auto status = process.wait_for(std::chrono::hours(2));

@@ -46,9 +46,6 @@ struct Context {
 std::filesystem::path simulate(const Context& ctx, const std::string& name, const std::string& recipe,
                                const std::map<std::string, std::string>& env = {});
 
-/// Rows of a CSV file (header skipped).
-std::vector<std::vector<std::string>> read_csv(const std::filesystem::path& file);
-double cell(const std::vector<std::string>& row, std::size_t i);
 
 /// A FedAvg job on the synthetic model and executor.
 struct SyntheticJob {

@@ -14,16 +14,16 @@ namespace {
 /// client measures around its executor). Round 0 is left out (first touch of every buffer).
 std::vector<double> overheads(const std::filesystem::path& job) {
   std::map<std::int64_t, double> slowest;
-  for (const auto& m : read_csv(job / "metrics.csv")) {
-    if (m.size() < 6 || m[1] == "global") continue;
-    auto& s = slowest[static_cast<std::int64_t>(cell(m, 0))];
-    s = std::max(s, cell(m, 5));
+  const auto dir = jobs::JobDirectory::at(job);
+  for (const auto& m : jobs::read_metrics(dir.metrics_csv())) {
+    if (m.site == "global" || !m.metrics.count("seconds")) continue;
+    auto& s = slowest[m.round];
+    s = std::max(s, m.metrics.at("seconds"));
   }
   std::vector<double> out;
-  for (const auto& r : read_csv(job / "rounds.csv")) {
-    const auto round = static_cast<std::int64_t>(cell(r, 0));
-    if (round == 0) continue;
-    out.push_back(cell(r, 1) - slowest[round]);
+  for (const auto& r : jobs::read_rounds(dir.rounds_csv())) {
+    if (r.round == 0) continue;
+    out.push_back(r.seconds - slowest[r.round]);
   }
   return out;
 }

@@ -11,7 +11,7 @@ namespace {
 /// The highest peak RSS (MiB) in a process's memory file.
 double peak_rss(const std::filesystem::path& csv) {
   double peak = 0;
-  for (const auto& r : read_csv(csv)) peak = std::max(peak, cell(r, 2));
+  for (const auto& r : jobs::read_memory(csv)) peak = std::max(peak, r.peak_rss_mb);
   return peak;
 }
 
@@ -31,18 +31,18 @@ Row largest_model(const Context& ctx) {
     try {
       const auto job = simulate(ctx, name, synthetic_recipe({.name = name, .rounds = 3, .clients = 2, .model_mb = size}));
       std::vector<double> seconds;
-      for (const auto& r : read_csv(job / "rounds.csv")) seconds.push_back(cell(r, 1));
+      for (const auto& r : jobs::read_rounds(jobs::JobDirectory::at(job).rounds_csv())) seconds.push_back(r.seconds);
       row.figure = stats({size});
       row.met = size >= 4096;
       std::ostringstream note;
       note.precision(3);
-      note << "peak RSS: server " << mib(peak_rss(job / "memory" / "server.csv")) << ", clients "
-           << mib(peak_rss(job / "memory" / "client-1.csv")) << " and " << mib(peak_rss(job / "memory" / "client-2.csv"))
+      note << "peak RSS: server " << mib(peak_rss(jobs::JobDirectory::at(job).memory_csv("server"))) << ", clients "
+           << mib(peak_rss(jobs::JobDirectory::at(job).memory_csv("client-1"))) << " and " << mib(peak_rss(jobs::JobDirectory::at(job).memory_csv("client-2")))
            << "; round time median " << stats(seconds).median << " s" << failures;
       row.note = note.str();
       // Checkpoints of this size fill a disk quickly.
-      std::filesystem::remove(job / "global_model.pt");
-      std::filesystem::remove(job / "best_model.pt");
+      std::filesystem::remove(jobs::JobDirectory::at(job).artifact("global"));
+      std::filesystem::remove(jobs::JobDirectory::at(job).artifact("best"));
       return row;
     } catch (const std::exception& e) {
       failures += "; " + std::to_string(static_cast<int>(size)) + " MiB did not complete (see bench-work/" + name + ")";
@@ -69,9 +69,9 @@ Row most_connections(const Context& ctx) {
     try {
       const auto job = simulate(ctx, name, synthetic_recipe({.name = name, .rounds = 3, .clients = clients,
                                                              .model_mb = 0.1, .workers = workers}));
-      for (const auto& r : read_csv(job / "rounds.csv")) {
-        results.push_back(cell(r, 2));
-        seconds.push_back(cell(r, 1));
+      for (const auto& r : jobs::read_rounds(jobs::JobDirectory::at(job).rounds_csv())) {
+        results.push_back(static_cast<double>(r.results.value_or(0)));
+        seconds.push_back(r.seconds);
       }
       const double held = stats(results).min;
       if (held < static_cast<double>(clients)) break;
@@ -80,7 +80,7 @@ Row most_connections(const Context& ctx) {
       std::ostringstream note;
       note.precision(3);
       note << "largest size tried; " << workers << " client processes; round time median " << stats(seconds).median
-           << " s; server peak RSS " << mib(peak_rss(job / "memory" / "server.csv"));
+           << " s; server peak RSS " << mib(peak_rss(jobs::JobDirectory::at(job).memory_csv("server")));
       row.note = note.str();
     } catch (const std::exception&) {
       row.note += "; " + std::to_string(clients) + " sites did not complete (see bench-work/" + name + ")";

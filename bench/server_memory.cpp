@@ -17,9 +17,9 @@ std::vector<Row> server_memory(const Context& ctx) {
                               synthetic_recipe({.name = "server-memory", .rounds = rounds, .clients = clients, .model_mb = model_mb}));
     std::vector<double> ratios, above;
     // Round 0 is left out: it is also when every lazily allocated buffer first appears.
-    for (const auto& r : read_csv(job / "rounds.csv")) {
-      if (cell(r, 0) == 0) continue;
-      const double before = cell(r, 7), peak = cell(r, 5), model = cell(r, 9);
+    for (const auto& r : jobs::read_rounds(jobs::JobDirectory::at(job).rounds_csv())) {
+      if (r.round == 0) continue;
+      const double before = r.server_rss_before_round_mb, peak = r.server_round_peak_rss_mb, model = r.model_mb;
       ratios.push_back((peak - before) / model);
       above.push_back(peak - before);
     }

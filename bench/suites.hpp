@@ -3,6 +3,9 @@
 
 #include "harness.hpp"
 
+#include "jobs/job_directory.hpp"
+#include "jobs/job_files.hpp"
+
 namespace cohort::bench {
 
 std::vector<Row> server_memory(const Context& ctx);

@@ -4,9 +4,9 @@
 // to a raw TCP socket pair moving the same bytes there and back, measured here too.
 #include "suites.hpp"
 
-#include "local_project.hpp"
+#include "provisioning/local_project.hpp"
 #include "net/connection.hpp"
-#include "net/tls.hpp"
+#include "tls/tls.hpp"
 
 #include <cohort/memory.hpp>
 #include <cohort/stream.hpp>
@@ -31,10 +31,10 @@ using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 /// One end of the transfer: hands the model that arrives to `received`.
-class Receiver final : public net::ConnectionHandler {
+class Receiver final : public net::LinkHandler {
  public:
   explicit Receiver(std::function<void(Model)> received) : received_(std::move(received)) {}
-  net::Reception on_message(net::Connection&, net::Message& m) override {
+  net::Reception on_message(net::Link&, net::Message& m) override {
     if (!std::holds_alternative<net::TaskHeader>(m) && !std::holds_alternative<net::ResultHeader>(m)) return {};
     class Sink final : public ResultSink {
      public:
@@ -50,7 +50,7 @@ class Receiver final : public net::ConnectionHandler {
     };
     return net::Reception{std::make_unique<Sink>(this), false};
   }
-  void on_closed(net::Connection&, const std::string&) override {}
+  void on_closed(net::Link&, const std::string&) override {}
 
  private:
   std::function<void(Model)> received_;
@@ -65,10 +65,10 @@ double cohort_round_trip(const Model& model, bool tls, const std::filesystem::pa
   std::unique_ptr<asio::ssl::context> server_tls, client_tls;
   if (tls) {
     auto files = [&](const std::string& who) {
-      return net::TlsFiles{kits / who / "rootCA.pem", kits / who / "cert.pem", kits / who / "key.pem"};
+      return tls::TlsFiles{kits / who / "rootCA.pem", kits / who / "cert.pem", kits / who / "key.pem"};
     };
-    server_tls = std::make_unique<asio::ssl::context>(net::make_server_context(files("server")));
-    client_tls = std::make_unique<asio::ssl::context>(net::make_client_context(files("site-1")));
+    server_tls = std::make_unique<asio::ssl::context>(tls::make_server_context(files("server")));
+    client_tls = std::make_unique<asio::ssl::context>(tls::make_client_context(files("site-1")));
   }
   tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   tcp::socket server_socket(io), client_socket(io);

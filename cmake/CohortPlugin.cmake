@@ -1,7 +1,7 @@
 # cohort_add_plugin(<name> SOURCES <src>... [LIBRARIES <lib>...])
 #
 # Builds a cohort plugin: a shared library named libcohort_plugin_<name>.so
-# that links against libcohort only (plus LIBRARIES), which is where the
+# that links against the SDK only (cohort::sdk, plus LIBRARIES), which is where the
 # plugin loader looks for it. <name> is the CMake-friendly spelling; the name
 # users write in a recipe is the one the plugin's descriptor declares.
 # Works in the cohort tree and out of tree after find_package(cohort).
@@ -12,7 +12,7 @@ function(cohort_add_plugin name)
   endif()
   set(target cohort_plugin_${name})
   add_library(${target} MODULE ${ARG_SOURCES})
-  target_link_libraries(${target} PRIVATE cohort::cohort ${ARG_LIBRARIES})
+  target_link_libraries(${target} PRIVATE cohort::sdk ${ARG_LIBRARIES})
   set_target_properties(${target} PROPERTIES
     PREFIX "lib"
     OUTPUT_NAME "cohort_plugin_${name}"

@@ -11,7 +11,7 @@ packages=(
   libboost-dev libboost-filesystem-dev libssl-dev
   libtorch-dev python3-torch
   libtomlplusplus-dev libspdlog-dev doctest-dev libcli11-dev
-  libjemalloc2 libjemalloc-dev libsqlite3-dev nlohmann-json3-dev
+  libjemalloc2 libjemalloc-dev libsqlite3-dev nlohmann-json3-dev libcsv-dev
   # real data and profiling
   dataset-fashion-mnist heaptrack gnuplot-nox
 )

@@ -1,9 +1,10 @@
-#include "job_directory.hpp"
+#include "jobs/job_directory.hpp"
+
+#include "config/text_file.hpp"
 
 #include <cstdio>
 #include <fstream>
 #include <random>
-#include <sstream>
 #include <stdexcept>
 
 namespace cohort::jobs {
@@ -24,6 +25,12 @@ std::string new_job_id() {
 JobDirectory::JobDirectory(const std::filesystem::path& workspace, const std::string& job_id)
     : root_(workspace / "jobs" / job_id) {}
 
+JobDirectory JobDirectory::at(const std::filesystem::path& root) {
+  JobDirectory directory(root, "");
+  directory.root_ = root;
+  return directory;
+}
+
 std::filesystem::path JobDirectory::artifact(const std::string& tag) const {
   if (tag == "global") return root_ / "global_model.pt";
   if (tag == "best") return root_ / "best_model.pt";
@@ -35,41 +42,18 @@ void JobDirectory::create() const {
   std::filesystem::create_directories(root_ / "logs");
 }
 
-CsvLog::CsvLog(std::filesystem::path file, std::string header) {
-  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
-  const bool fresh = !std::filesystem::exists(file) || std::filesystem::file_size(file) == 0;
-  file_ = std::fopen(file.c_str(), "a");
-  if (!file_) throw std::runtime_error("cannot write " + file.string());
-  if (fresh) append(header);
+void JobDirectory::write_status(JobState state, const std::string& message) const {
+  config::write_text_file(status_file(), std::string(to_string(state)) + "\n" + message + "\n");
 }
 
-CsvLog::~CsvLog() {
-  if (file_) std::fclose(file_);
-}
-
-void CsvLog::append(const std::string& row) {
-  std::lock_guard lock(mutex_);
-  std::fputs(row.c_str(), file_);
-  std::fputc('\n', file_);
-  std::fflush(file_);
-}
-
-std::string metrics_row(std::int64_t round, const std::string& site, const std::map<std::string, double>& metrics) {
-  std::ostringstream out;
-  out.precision(6);
-  out << round << "," << site;
-  for (const char* column : {"loss", "accuracy", "examples", "seconds"}) {
-    out << ",";
-    if (auto it = metrics.find(column); it != metrics.end()) out << it->second;
-  }
-  out << ",";
-  bool first = true;
-  for (const auto& [name, value] : metrics) {
-    if (name == "loss" || name == "accuracy" || name == "examples" || name == "seconds") continue;
-    out << (first ? "" : ";") << name << "=" << value;
-    first = false;
-  }
-  return out.str();
+std::optional<JobDirectory::Status> JobDirectory::read_status() const {
+  std::ifstream in(status_file());
+  std::string state, message;
+  if (!std::getline(in, state)) return std::nullopt;
+  std::getline(in, message);
+  auto parsed = parse_job_state(state);
+  if (!parsed) return std::nullopt;
+  return Status{*parsed, message};
 }
 
 }  // namespace cohort::jobs

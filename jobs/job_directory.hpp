@@ -3,14 +3,15 @@
 //   recipe.toml        the recipe as submitted
 //   global_model.pt    the global model after the last round (torch.load reads it)
 //   best_model.pt      the global model with the best key metric
-//   metrics.csv        round,site,loss,accuracy,examples,seconds,extra
+//   metrics.csv        round,site,loss,accuracy,examples,seconds,extra   (job_files.hpp)
 //   rounds.csv         one row per finished round (time, sites, server memory)
 //   memory/<process>.csv, logs/<process>.log
+//   status.txt         how the job ended: its state, then why
 
-#include <cstdint>
+#include "jobs/job_state.hpp"
+
 #include <filesystem>
-#include <map>
-#include <mutex>
+#include <optional>
 #include <string>
 
 namespace cohort::jobs {
@@ -22,6 +23,8 @@ std::string new_job_id();
 class JobDirectory {
  public:
   JobDirectory(const std::filesystem::path& workspace, const std::string& job_id);
+  /// The job folder `root` itself (<workspace>/jobs/<id>).
+  static JobDirectory at(const std::filesystem::path& root);
 
   const std::filesystem::path& root() const { return root_; }
   std::filesystem::path recipe() const { return root_ / "recipe.toml"; }
@@ -31,6 +34,18 @@ class JobDirectory {
   std::filesystem::path rounds_csv() const { return root_ / "rounds.csv"; }
   std::filesystem::path memory_csv(const std::string& process) const { return root_ / "memory" / (process + ".csv"); }
   std::filesystem::path log(const std::string& process) const { return root_ / "logs" / (process + ".log"); }
+  std::filesystem::path memory_folder() const { return root_ / "memory"; }
+  std::filesystem::path status_file() const { return root_ / "status.txt"; }
+
+  /// How the job ended, as status.txt says: the state and why.
+  struct Status {
+    JobState state = JobState::completed;
+    std::string message;
+  };
+  /// Writes status.txt atomically.
+  void write_status(JobState state, const std::string& message) const;
+  /// Reads status.txt; nothing while the job has not ended (or the file is not ours).
+  std::optional<Status> read_status() const;
 
   /// Creates the folder and its subfolders.
   void create() const;
@@ -38,27 +53,5 @@ class JobDirectory {
  private:
   std::filesystem::path root_;
 };
-
-/// Appends rows to a CSV file with a fixed header; each row is flushed at once, so a
-/// reader (or a crash) never sees half a row. Thread-safe.
-class CsvLog {
- public:
-  CsvLog(std::filesystem::path file, std::string header);
-  ~CsvLog();
-  CsvLog(const CsvLog&) = delete;
-  CsvLog& operator=(const CsvLog&) = delete;
-  /// Appends `row` (already comma-separated, no newline).
-  void append(const std::string& row);
-
- private:
-  std::mutex mutex_;
-  std::FILE* file_ = nullptr;
-};
-
-/// The header of metrics.csv.
-inline constexpr const char* kMetricsHeader = "round,site,loss,accuracy,examples,seconds,extra";
-
-/// One metrics.csv row: the named columns, then every other metric as k=v;k=v in extra.
-std::string metrics_row(std::int64_t round, const std::string& site, const std::map<std::string, double>& metrics);
 
 }  // namespace cohort::jobs

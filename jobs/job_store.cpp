@@ -1,4 +1,4 @@
-#include "job_store.hpp"
+#include "jobs/job_store.hpp"
 
 #include <sqlite3.h>
 
@@ -56,10 +56,6 @@ constexpr const char* kColumns =
 
 }  // namespace
 
-bool is_finished(const std::string& status) {
-  return status == "COMPLETED" || status == "ABORTED" || status == "EXECUTION_EXCEPTION" || status == "ABNORMAL" ||
-         status == "CAN_NOT_SCHEDULE";
-}
 
 JobStore::JobStore(const std::filesystem::path& file) : file_(file) {
   if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
@@ -97,7 +93,7 @@ void JobStore::add(const JobRecord& r) {
               "INSERT INTO jobs (id, name, status, submitter, submitter_org, submitter_role, submitted_at, message, "
               "num_rounds, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, (SELECT IFNULL(MAX(seq), 0) + 1 FROM jobs))",
               file_);
-  s.bind(1, r.id).bind(2, r.name).bind(3, r.status).bind(4, r.submitter).bind(5, r.submitter_org);
+  s.bind(1, r.id).bind(2, r.name).bind(3, std::string(to_string(r.state))).bind(4, r.submitter).bind(5, r.submitter_org);
   s.bind(6, r.submitter_role).bind(7, r.submitted_at ? r.submitted_at : now_seconds()).bind(8, r.message);
   s.bind(9, r.num_rounds);
   s.step();
@@ -112,7 +108,8 @@ std::vector<JobRecord> JobStore::query(const std::string& where, const std::vect
     JobRecord r;
     r.id = s.text(0);
     r.name = s.text(1);
-    r.status = s.text(2);
+    const std::string state = s.text(2);
+    r.state = parse_job_state(state).value_or(JobState::abnormal);
     r.submitter = s.text(3);
     r.submitter_org = s.text(4);
     r.submitter_role = s.text(5);
@@ -135,17 +132,17 @@ std::optional<JobRecord> JobStore::get(const std::string& id) const {
 
 std::vector<JobRecord> JobStore::list() const { return query("", {}); }
 
-std::vector<JobRecord> JobStore::with_status(const std::string& status) const {
-  return query("WHERE status = ?1", {status});
+std::vector<JobRecord> JobStore::in_state(JobState state) const {
+  return query("WHERE status = ?1", {std::string(to_string(state))});
 }
 
-void JobStore::set_status(const std::string& id, const std::string& status, const std::string& message) {
+void JobStore::set_state(const std::string& id, JobState state, const std::string& message) {
   std::lock_guard lock(mutex_);
-  const char* sql = status == "RUNNING" ? "UPDATE jobs SET status = ?2, message = ?3, started_at = ?4 WHERE id = ?1"
-                    : is_finished(status) ? "UPDATE jobs SET status = ?2, message = ?3, ended_at = ?4 WHERE id = ?1"
+  const char* sql = state == JobState::running ? "UPDATE jobs SET status = ?2, message = ?3, started_at = ?4 WHERE id = ?1"
+                    : is_finished(state) ? "UPDATE jobs SET status = ?2, message = ?3, ended_at = ?4 WHERE id = ?1"
                                           : "UPDATE jobs SET status = ?2, message = ?3 WHERE id = ?1 AND ?4 >= 0";
   Statement s(db_, sql, file_);
-  s.bind(1, id).bind(2, status).bind(3, message).bind(4, now_seconds());
+  s.bind(1, id).bind(2, std::string(to_string(state))).bind(3, message).bind(4, now_seconds());
   s.step();
 }
 
@@ -158,8 +155,10 @@ void JobStore::set_progress(const std::string& id, std::int64_t rounds_completed
 
 std::vector<std::string> JobStore::mark_interrupted() {
   std::vector<std::string> ids;
-  for (const auto& r : query("WHERE status IN ('DISPATCHED', 'RUNNING')", {})) ids.push_back(r.id);
-  for (const auto& id : ids) set_status(id, "ABNORMAL", "the server stopped while the job was running");
+  for (JobState state : {JobState::dispatched, JobState::running}) {
+    for (const auto& r : in_state(state)) ids.push_back(r.id);
+  }
+  for (const auto& id : ids) set_state(id, JobState::abnormal, "the server stopped while the job was running");
   return ids;
 }
 

@@ -6,6 +6,8 @@
 // COMPLETED, ABORTED, EXECUTION_EXCEPTION, ABNORMAL, CAN_NOT_SCHEDULE. Every change is a
 // committed transaction, so a server killed at any point restarts with every record.
 
+#include "jobs/job_state.hpp"
+
 #include <cstdint>
 #include <filesystem>
 #include <mutex>
@@ -20,7 +22,7 @@ namespace cohort::jobs {
 struct JobRecord {
   std::string id;
   std::string name;
-  std::string status;
+  JobState state = JobState::submitted;
   /// The admin who submitted it: name, organisation, role.
   std::string submitter;
   std::string submitter_org;
@@ -36,9 +38,6 @@ struct JobRecord {
   std::int64_t num_rounds = 0;
 };
 
-/// Whether `status` is one of the finished states.
-bool is_finished(const std::string& status);
-
 class JobStore {
  public:
   /// Opens (creating) the database. Throws with SQLite's message and the file.
@@ -51,11 +50,11 @@ class JobStore {
   std::optional<JobRecord> get(const std::string& id) const;
   /// Every job, oldest submission first.
   std::vector<JobRecord> list() const;
-  /// Jobs in `status`, oldest submission first.
-  std::vector<JobRecord> with_status(const std::string& status) const;
+  /// Jobs in `state`, oldest submission first.
+  std::vector<JobRecord> in_state(JobState state) const;
 
-  /// Sets the status (and the start or end time that goes with it) and the message.
-  void set_status(const std::string& id, const std::string& status, const std::string& message = "");
+  /// Sets the state (and the start or end time that goes with it) and the message.
+  void set_state(const std::string& id, JobState state, const std::string& message = "");
   void set_progress(const std::string& id, std::int64_t rounds_completed);
   /// After a restart: jobs that were DISPATCHED or RUNNING when the server died become
   /// ABNORMAL. Returns their ids.

@@ -1,4 +1,4 @@
-#include "certificates.hpp"
+#include "provisioning/certificates.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -234,19 +234,6 @@ Subject certificate_subject(const std::string& certificate_pem) {
   X509_NAME* name = X509_get_subject_name(cert.get());
   return Subject{name_entry(name, NID_commonName), name_entry(name, NID_organizationName),
                  name_entry(name, NID_organizationalUnitName)};
-}
-
-void write_file(const std::filesystem::path& file, const std::string& text, unsigned mode) {
-  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
-  const auto temporary = file.string() + ".partial";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw std::runtime_error("cannot write " + temporary);
-  }
-  ::chmod(temporary.c_str(), mode);
-  std::filesystem::rename(temporary, file);
 }
 
 }  // namespace cohort::provisioning

@@ -79,7 +79,4 @@ struct Subject {
 };
 Subject certificate_subject(const std::string& certificate_pem);
 
-/// Writes `text` to `file` with `mode` permissions (0600 for keys), atomically.
-void write_file(const std::filesystem::path& file, const std::string& text, unsigned mode = 0644);
-
 }  // namespace cohort::provisioning

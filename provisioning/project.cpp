@@ -1,6 +1,6 @@
-#include "project.hpp"
+#include "provisioning/project.hpp"
 
-#include "recipe/args_impl.hpp"
+#include "config/toml_file.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -20,26 +20,11 @@ void check_name(const Args& table, const std::string& key, const std::string& na
   if (!ok) table.fail(key, "'" + name + "' is not a valid participant name (1-64 of A-Z a-z 0-9 - _ . @)");
 }
 
-std::vector<Args> array_of_tables(const std::shared_ptr<toml::table>& document, const Args& root,
-                                  const std::string& key, const std::string& file) {
-  std::vector<Args> out;
-  if (!root.has(key)) return out;
-  const toml::node* node = document->get(key);
-  if (!node->is_array_of_tables()) root.fail(key, "expected an array of tables ([[" + key + "]])");
-  int i = 0;
-  for (const auto& entry : *node->as_array()) {
-    out.push_back(recipe::make_args(document, entry.as_table(), file, key + "[" + std::to_string(i++) + "]",
-                                    recipe::location_of(entry, file)));
-  }
-  return out;
-}
-
 }  // namespace
 
 Project parse_project(std::string_view text, const std::filesystem::path& file) {
   const std::string file_name = file.string();
-  const std::shared_ptr<toml::table> document = recipe::parse_toml(text, file_name);
-  const Args root = recipe::make_args(document, document.get(), file_name, "", SourceLocation{file_name, 1, 1});
+  const Args root = config::parse_toml(text, file_name);
   Project p;
 
   const Args project = root.table("project");
@@ -71,14 +56,14 @@ Project parse_project(std::string_view text, const std::filesystem::path& file) 
   memory.finish();
 
   std::set<std::string> names{p.server.name};
-  for (const Args& c : array_of_tables(document, root, "clients", file_name)) {
+  for (const Args& c : root.tables("clients")) {
     ProjectClient client{c.required<std::string>("name"), c.get<std::string>("org", "")};
     check_name(c, "name", client.name);
     if (!names.insert(client.name).second) c.fail("name", "'" + client.name + "' names another participant too");
     c.finish();
     p.clients.push_back(client);
   }
-  for (const Args& a : array_of_tables(document, root, "admins", file_name)) {
+  for (const Args& a : root.tables("admins")) {
     ProjectAdmin admin{a.required<std::string>("name"), a.required<std::string>("org"),
                        a.required<std::string>("role")};
     check_name(a, "name", admin.name);

@@ -12,7 +12,7 @@
 //
 // Errors are ConfigErrors naming file:line:col.
 
-#include "certificates.hpp"
+#include "provisioning/certificates.hpp"
 
 #include <filesystem>
 #include <string>

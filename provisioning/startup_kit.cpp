@@ -1,7 +1,11 @@
-#include "startup_kit.hpp"
+#include "provisioning/startup_kit.hpp"
+#include "config/text_file.hpp"
 
-#include "local_project.hpp"
-#include "recipe/args_impl.hpp"
+#include "provisioning/local_project.hpp"
+#include "process/role_environment.hpp"
+#include "config/toml_file.hpp"
+
+#include <toml++/toml.h>
 
 #include <algorithm>
 #include <fstream>
@@ -40,44 +44,18 @@ std::string double_quoted_body(const std::string& s) {
   return out;
 }
 
-std::string toml_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
 // The scripts. @ROLE@ is server or client; the watchdog restarts a process that dies
 // (at most 5 times in 300 s), not one that exits normally, was refused its
 // configuration (status 2) or its kit (status 3), or was stopped by stop.sh.
 constexpr const char* kSubStart = R"SH(#!/usr/bin/env bash
-# cohort @ROLE@ '@NAME@' of project '@PROJECT@': sets the role's memory environment, then
-# runs the process under a watchdog that restarts it when it dies (at most 5 times in
-# 300 s). stop.sh ends both. Written by `cohort provision`; signed: do not edit.
+# cohort @ROLE@ '@NAME@' of project '@PROJECT@': runs the process under a watchdog that
+# restarts it when it dies (at most 5 times in 300 s); `cohort` itself puts the role's
+# memory environment in place (kit.toml). stop.sh ends both. Written by `cohort
+# provision`; signed: do not edit.
 set -u
 STARTUP="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 WORKSPACE="$(dirname "$STARTUP")"
 stamp() { date -u +%Y-%m-%dT%H:%M:%SZ; }
-
-export MALLOC_ARENA_MAX=@ARENA@
-# A fixed mmap threshold gives every model tensor its own mapping, returned on free
-# (glibc's dynamic one moves model-sized blocks into the heap, where RSS grows).
-if [ @MMAP_KIB@ -gt 0 ]; then export MALLOC_MMAP_THRESHOLD_=$((@MMAP_KIB@ * 1024)); fi
-if [ "${COHORT_ENABLE_JEMALLOC_PRELOAD:-false}" = "true" ]; then
-  jemalloc=""
-  for candidate in /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /usr/lib64/libjemalloc.so.2 /usr/local/lib/libjemalloc.so; do
-    if [ -f "$candidate" ]; then jemalloc="$candidate"; break; fi
-  done
-  if [ -n "$jemalloc" ]; then
-    export LD_PRELOAD="$jemalloc${LD_PRELOAD:+:$LD_PRELOAD}"
-    export MALLOC_CONF="${MALLOC_CONF:-dirty_decay_ms:5000,muzzy_decay_ms:5000}"
-    echo "$(stamp) jemalloc preloaded from $jemalloc (MALLOC_CONF=$MALLOC_CONF)"
-  else
-    echo "$(stamp) COHORT_ENABLE_JEMALLOC_PRELOAD=true but no libjemalloc was found: using glibc malloc"
-  fi
-fi
 
 COHORT="${COHORT_BIN:-@COHORT@}"
 if [ ! -x "$COHORT" ]; then COHORT="$(command -v cohort || true)"; fi
@@ -88,7 +66,7 @@ echo $$ > "$WORKSPACE/watchdog.pid"
 trap 'touch "$WORKSPACE/shutdown.fl"; [ -f "$WORKSPACE/process.pid" ] && kill -TERM "$(cat "$WORKSPACE/process.pid")" 2>/dev/null' TERM INT
 restarts=()
 while true; do
-  echo "$(stamp) starting: $COHORT @ROLE@ --kit $STARTUP (MALLOC_ARENA_MAX=$MALLOC_ARENA_MAX)"
+  echo "$(stamp) starting: $COHORT @ROLE@ --kit $STARTUP"
   "$COHORT" @ROLE@ --kit "$STARTUP" &
   child=$!
   echo "$child" > "$WORKSPACE/process.pid"
@@ -178,7 +156,7 @@ std::string usage(const KitConfig& kit) {
       "    ./start.sh    start in the background under a watchdog (log: ../log.txt)\n"
       "    ./stop.sh     stop\n\n"
       "The watchdog restarts the process when it dies, at most 5 times in 300 s.\n"
-      "Environment (set by sub_start.sh): MALLOC_ARENA_MAX=" + std::to_string(kit.malloc_arena_max) +
+      "Environment (set by cohort from kit.toml): MALLOC_ARENA_MAX=" + std::to_string(kit.malloc_arena_max) +
       ", MALLOC_MMAP_THRESHOLD_=" + std::to_string(kit.malloc_mmap_threshold_kib * 1024) +
       " (none when 0: glibc's dynamic threshold).\nCOHORT_ENABLE_JEMALLOC_PRELOAD=true preloads jemalloc\n"
       "(MALLOC_CONF defaults to dirty_decay_ms:5000,muzzy_decay_ms:5000 unless set);\n"
@@ -190,22 +168,24 @@ std::string usage(const KitConfig& kit) {
 }
 
 std::string kit_toml(const KitConfig& k) {
-  std::ostringstream out;
-  out << "# Written by `cohort provision`; signed: do not edit.\n[kit]\nproject = " << toml_string(k.project)
-      << "\nparticipant = " << toml_string(k.participant) << "\nrole = " << toml_string(k.role)
-      << "\norg = " << toml_string(k.org) << "\n";
-  if (k.role == "admin") out << "admin_role = " << toml_string(k.admin_role) << "\n";
-  if (k.role != "admin")
-    out << "malloc_arena_max = " << k.malloc_arena_max << "\nmalloc_mmap_threshold_kib = " << k.malloc_mmap_threshold_kib
-        << "\n";
-  out << "\n[server]\nname = " << toml_string(k.server.name) << "\nhost = " << toml_string(k.server.host)
-      << "\nfl_port = " << k.server.fl_port << "\nadmin_port = " << k.server.admin_port << "\n";
-  if (k.role == "server") {
-    out << "max_concurrent_jobs = " << k.server.max_concurrent_jobs
-        << "\nschedule_timeout_s = " << k.server.schedule_timeout_s << "\nclients = [";
-    for (std::size_t i = 0; i < k.clients.size(); ++i) out << (i ? ", " : "") << toml_string(k.clients[i]);
-    out << "]\n";
+  toml::table kit{{"project", k.project}, {"participant", k.participant}, {"role", k.role}, {"org", k.org}};
+  if (k.role == "admin") kit.insert("admin_role", k.admin_role);
+  if (k.role != "admin") {
+    kit.insert("malloc_arena_max", k.malloc_arena_max);
+    kit.insert("malloc_mmap_threshold_kib", k.malloc_mmap_threshold_kib);
   }
+  toml::table server{{"name", k.server.name}, {"host", k.server.host}, {"fl_port", k.server.fl_port},
+                     {"admin_port", k.server.admin_port}};
+  if (k.role == "server") {
+    server.insert("max_concurrent_jobs", k.server.max_concurrent_jobs);
+    server.insert("schedule_timeout_s", k.server.schedule_timeout_s);
+    toml::array clients;
+    for (const auto& c : k.clients) clients.push_back(c);
+    server.insert("clients", std::move(clients));
+  }
+  std::ostringstream out;
+  out << "# Written by `cohort provision`; signed: do not edit.\n"
+      << toml::table{{"kit", std::move(kit)}, {"server", std::move(server)}} << "\n";
   return out.str();
 }
 
@@ -220,7 +200,7 @@ void sign_kit(const fs::path& startup, const CertificateAuthority& ca) {
   std::sort(names.begin(), names.end());
   std::string listing = "# cohort startup kit: SHA-256 of each file; the list is signed with the project's root key\n";
   for (const auto& name : names) listing += "sha256 " + sha256_file(startup / name) + " " + name + "\n";
-  write_file(startup / kSignatureFile, listing + "signature " + ca.sign(listing) + "\n");
+  config::write_text_file(startup / kSignatureFile, listing + "signature " + ca.sign(listing) + "\n");
 }
 
 }  // namespace
@@ -238,8 +218,8 @@ ProvisionReport provision(const Project& project, const fs::path& out, const fs:
     if (fs::exists(ca_dir / "rootCA.key"))
       return CertificateAuthority::load(read_text(ca_dir / "rootCA.pem"), read_text(ca_dir / "rootCA.key"));
     auto created = CertificateAuthority::create(project.name, project.key_type, validity);
-    write_file(ca_dir / "rootCA.pem", created.certificate_pem());
-    write_file(ca_dir / "rootCA.key", created.key_pem(), 0600);
+    config::write_text_file(ca_dir / "rootCA.pem", created.certificate_pem());
+    config::write_text_file(ca_dir / "rootCA.key", created.key_pem(), 0600);
     return created;
   }();
 
@@ -287,28 +267,26 @@ ProvisionReport provision(const Project& project, const fs::path& out, const fs:
       std::vector<std::string> hosts;
       if (k.role == "server") hosts = {project.server.host, "localhost", "127.0.0.1"};
       const auto identity = ca.issue(k.participant, k.org, k.admin_role, role, project.key_type, validity, hosts);
-      write_file(startup / kCertificateFile, identity.certificate_pem);
-      write_file(startup / kKeyFile, identity.key_pem, 0600);
+      config::write_text_file(startup / kCertificateFile, identity.certificate_pem);
+      config::write_text_file(startup / kKeyFile, identity.key_pem, 0600);
       report.issued.push_back(k.participant);
     }
-    write_file(startup / kRootCertificateFile, ca.certificate_pem());
-    write_file(startup / kKitFile, kit_toml(k));
+    config::write_text_file(startup / kRootCertificateFile, ca.certificate_pem());
+    config::write_text_file(startup / kKitFile, kit_toml(k));
     const std::map<std::string, std::string> values{
         {"@ROLE@", k.role},          {"@NAME@", k.participant},   {"@PROJECT@", project.name},
-        {"@ARENA@", std::to_string(k.malloc_arena_max)},
-        {"@MMAP_KIB@", std::to_string(k.malloc_mmap_threshold_kib)},
         {"@COHORT@", double_quoted_body(cohort_executable.string())},
         {"@ADMIN_ROLE@", k.admin_role}, {"@ORG@", k.org},
         {"@PROCESS@", k.role == "admin" ? "the admin CLI" : "the " + k.role + " process"},
         {"@USAGE@", usage(k)}};
     if (k.role == "admin") {
-      write_file(startup / "admin.sh", replace_all(kAdmin, values), 0755);
+      config::write_text_file(startup / "admin.sh", replace_all(kAdmin, values), 0755);
     } else {
-      write_file(startup / "start.sh", replace_all(kStart, values), 0755);
-      write_file(startup / "sub_start.sh", replace_all(kSubStart, values), 0755);
-      write_file(startup / "stop.sh", replace_all(kStop, values), 0755);
+      config::write_text_file(startup / "start.sh", replace_all(kStart, values), 0755);
+      config::write_text_file(startup / "sub_start.sh", replace_all(kSubStart, values), 0755);
+      config::write_text_file(startup / "stop.sh", replace_all(kStop, values), 0755);
     }
-    write_file(startup / "README.md", replace_all(kReadme, values));
+    config::write_text_file(startup / "README.md", replace_all(kReadme, values));
     sign_kit(startup, ca);
   }
   return report;
@@ -351,13 +329,16 @@ void verify_kit(const fs::path& startup) {
   }
 }
 
+std::map<std::string, std::string> kit_environment(const KitConfig& kit) {
+  return process::role_environment(kit.malloc_arena_max, kit.malloc_mmap_threshold_kib);
+}
+
 KitConfig load_kit(const fs::path& kit) {
   const fs::path startup = startup_folder(kit);
   verify_kit(startup);
   const fs::path file = startup / kKitFile;
   const std::string file_name = file.string();
-  const auto document = recipe::parse_toml(read_text(file), file_name);
-  const Args root = recipe::make_args(document, document.get(), file_name, "", SourceLocation{file_name, 1, 1});
+  const Args root = config::parse_toml(read_text(file), file_name);
   KitConfig k;
   const Args kit_table = root.table("kit");
   k.project = kit_table.required<std::string>("project");

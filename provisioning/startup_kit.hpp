@@ -12,19 +12,22 @@
 // Processes started from a kit verify its signature first and refuse an edited kit,
 // naming the file. Re-provisioning keeps every existing key and certificate.
 
-#include "project.hpp"
+#include "process/command_line.hpp"
+#include "provisioning/project.hpp"
 
 #include <filesystem>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace cohort::provisioning {
 
-/// A kit that fails verification; what() names the kit and the file.
-class KitError : public std::runtime_error {
+/// A kit that fails verification; what() names the kit and the file. Ends the process
+/// with status 3, which the kit's watchdog does not restart.
+class KitError : public process::ExitStatusError {
  public:
-  using std::runtime_error::runtime_error;
+  explicit KitError(const std::string& message) : process::ExitStatusError(process::kExitKit, message) {}
 };
 
 /// kit.toml.
@@ -64,6 +67,11 @@ void verify_kit(const std::filesystem::path& startup);
 
 /// Verifies the kit, then reads its kit.toml.
 KitConfig load_kit(const std::filesystem::path& startup);
+
+/// The memory environment of the process a server or client kit starts: its role's
+/// MALLOC_ARENA_MAX and MALLOC_MMAP_THRESHOLD_, jemalloc when asked for (see
+/// process::role_environment). `cohort` puts it in place before the process runs.
+std::map<std::string, std::string> kit_environment(const KitConfig& kit);
 
 /// The startup folder for a kit argument: the folder itself when it holds kit.toml,
 /// else its startup/ subfolder.

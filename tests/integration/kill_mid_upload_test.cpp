@@ -5,9 +5,11 @@
 // returns global + (i + 1), so an element is 2 when all three delivered it and 1.5 when
 // only sites 1 and 2 did; the dead site's elements form a prefix of its stream.
 #include "support/processes.hpp"
+#include "jobs/job_directory.hpp"
+#include "jobs/job_files.hpp"
 #include "support/temp_dir.hpp"
 
-#include "local_project.hpp"
+#include "provisioning/local_project.hpp"
 
 #include <cohort/model.hpp>
 
@@ -17,7 +19,7 @@
 #include <thread>
 
 using namespace cohort::test;
-using cohort::simulate::ChildProcess;
+using cohort::process::ChildProcess;
 
 namespace {
 
@@ -104,16 +106,19 @@ TEST_CASE("kill mid-upload: the aggregate counts the dead site only where its by
   CHECK(without > 0);
   // It wrote all of tensor 0 (1 MiB) and half of tensor 1 before the cut.
   CHECK(with_all == 3 * 512 * 1024 / 4);
-  auto rounds = read_csv(run.job / "rounds.csv");
+  auto rounds = cohort::jobs::read_rounds(cohort::jobs::JobDirectory::at(run.job).rounds_csv());
   REQUIRE(rounds.size() == 1);
-  CHECK(rounds[0][2] == "2");
-  CHECK(rounds[0][3] == "1");
+  CHECK(rounds[0].results == 2);
+  CHECK(rounds[0].failed == 1);
 }
 
 TEST_CASE("kill mid-upload: when every result is needed, the job fails cleanly") {
   TempDir dir;
   auto run = run_with_a_killed_client(dir, "");
   CHECK(run.server_status == 1);
-  CHECK(read_text(run.job / "status.txt").rfind("EXECUTION_EXCEPTION\nround 0: 2 of 3 results arrived", 0) == 0);
+  const auto status = cohort::jobs::JobDirectory::at(run.job).read_status();
+  REQUIRE(status);
+  CHECK(status->state == cohort::jobs::JobState::execution_exception);
+  CHECK(status->message.rfind("round 0: 2 of 3 results arrived", 0) == 0);
   CHECK_FALSE(std::filesystem::exists(run.job / "global_model.pt"));
 }

@@ -3,9 +3,9 @@
 #include "support/processes.hpp"
 #include "support/temp_dir.hpp"
 
-#include "local_project.hpp"
+#include "provisioning/local_project.hpp"
 #include "net/codec.hpp"
-#include "net/tls.hpp"
+#include "tls/tls.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -17,7 +17,7 @@
 
 using namespace cohort::test;
 namespace asio = boost::asio;
-using cohort::simulate::ChildProcess;
+using cohort::process::ChildProcess;
 
 namespace {
 
@@ -25,7 +25,7 @@ namespace {
 class Probe {
  public:
   Probe(const TempDir& dir, const std::string& port)
-      : context_(cohort::net::make_client_context({dir / "kits" / "probe" / "rootCA.pem",
+      : context_(cohort::tls::make_client_context({dir / "kits" / "probe" / "rootCA.pem",
                                                    dir / "kits" / "probe" / "cert.pem",
                                                    dir / "kits" / "probe" / "key.pem"})),
         stream_(io_, context_) {

@@ -1,6 +1,8 @@
 // cohort memprofile end to end: each setting in its own process tree, real RSS curves,
 // the table, the CSVs, the PNG and the HTML page.
 #include "support/processes.hpp"
+#include "jobs/job_directory.hpp"
+#include "jobs/job_files.hpp"
 #include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
@@ -17,10 +19,10 @@ TEST_CASE("memprofile: a small experiment writes its table, CSVs, plot and repor
   CHECK(result.output.find("SUMMARY (server)") != std::string::npos);
   std::filesystem::path run_dir;
   for (const auto& e : std::filesystem::directory_iterator(dir / "out")) run_dir = e.path();
-  const auto summary = read_csv(run_dir / "summary.csv");
-  CHECK(summary.size() == 6);  // two settings x (server + two clients)
-  for (const auto& row : summary) CHECK(std::stod(row[3]) > 50);  // initial RSS of a real process
-  CHECK(read_csv(run_dir / "rss.csv").size() > 10);
+  const auto summary = cohort::jobs::CsvTable::read(run_dir / "summary.csv");
+  CHECK(summary.rows().size() == 6);  // two settings x (server + two clients)
+  for (const auto& row : summary.rows()) CHECK(row.number("initial_mb").value_or(0) > 50);  // a real process
+  CHECK(cohort::jobs::CsvTable::read(run_dir / "rss.csv").rows().size() > 10);
   CHECK(std::filesystem::file_size(run_dir / "rss.png") > 10000);
   const auto html = read_text(run_dir / "report.html");
   CHECK(html.find("<svg") != std::string::npos);
@@ -38,9 +40,10 @@ TEST_CASE("memprofile: with jemalloc preloaded every process runs on jemalloc") 
   for (const auto& e : std::filesystem::directory_iterator(dir / "out")) run_dir = e.path();
   // Every process records the allocator it detected in each memory sample.
   std::size_t processes = 0;
-  for (const auto& e : std::filesystem::directory_iterator(only_job(run_dir / "gc1" / "ws") / "memory")) {
+  for (const auto& e : std::filesystem::directory_iterator(
+           cohort::jobs::JobDirectory::at(only_job(run_dir / "gc1" / "ws")).memory_folder())) {
     ++processes;
-    for (const auto& row : read_csv(e.path())) CHECK(row.back() == "jemalloc");
+    for (const auto& row : cohort::jobs::read_memory(e.path())) CHECK(row.allocator == "jemalloc");
   }
   CHECK(processes == 3);  // server and two clients
 }

@@ -11,7 +11,7 @@ cmake -S "$source_dir" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
 cmake --build "$work/build" > "$work/build.log"
 plugin_dir="$work/build"
 "$work/prefix/bin/cohort" plugins --path "$plugin_dir" | tee "$work/plugins.txt"
-grep -E "^controller +equal-weights +0\.3\.0 +1 " "$work/plugins.txt"
+grep -E "^controller +equal-weights +0\.3\.0 +2 " "$work/plugins.txt"
 cat > "$work/recipe.toml" <<TOML
 plugin_path = ["$plugin_dir"]
 [job]

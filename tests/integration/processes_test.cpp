@@ -3,8 +3,8 @@
 #include "support/processes.hpp"
 #include "support/temp_dir.hpp"
 
-#include "certificates.hpp"
-#include "local_project.hpp"
+#include "provisioning/certificates.hpp"
+#include "provisioning/local_project.hpp"
 
 #include <cohort/model.hpp>
 
@@ -14,7 +14,7 @@
 #include <thread>
 
 using namespace cohort::test;
-using cohort::simulate::ChildProcess;
+using cohort::process::ChildProcess;
 
 namespace {
 

@@ -2,10 +2,12 @@
 // from their kits' start.sh, admins submitting and fetching jobs; kill-and-restart; and
 // the security refusals. Every process is real; every stop.sh runs even when a check fails.
 #include "support/processes.hpp"
+#include "jobs/job_directory.hpp"
+#include "config/text_file.hpp"
 #include "support/temp_dir.hpp"
 
-#include "certificates.hpp"
-#include "local_project.hpp"
+#include "provisioning/certificates.hpp"
+#include "provisioning/local_project.hpp"
 
 #include <cohort/model.hpp>
 
@@ -171,7 +173,7 @@ TEST_CASE("production: kits start a server and two clients; an admin submits Fed
   CHECK(fs::exists(dir / "result" / "best_model.pt"));
   CHECK(fs::exists(dir / "result" / "metrics.csv"));
   CHECK(read_text(dir / "result" / "recipe.toml") == recipe);
-  CHECK(read_text(dir / "result" / "status.txt").rfind("COMPLETED", 0) == 0);
+  CHECK(cohort::jobs::JobDirectory::at(dir / "result").read_status()->state == cohort::jobs::JobState::completed);
   CHECK(project.admin({"logs", id}).output.find("ended COMPLETED") != std::string::npos);
 }
 
@@ -237,14 +239,14 @@ TEST_CASE("production: foreign, expired and unknown certificates, roles and tamp
   using cohort::provisioning::CertificateRole;
   using cohort::provisioning::KeyType;
   auto write_identity = [](const fs::path& folder, const CertificateAuthority& ca, const cohort::provisioning::Identity& id) {
-    cohort::provisioning::write_file(folder / "rootCA.pem", ca.certificate_pem());
-    cohort::provisioning::write_file(folder / "cert.pem", id.certificate_pem);
-    cohort::provisioning::write_file(folder / "key.pem", id.key_pem, 0600);
+    cohort::config::write_text_file(folder / "rootCA.pem", ca.certificate_pem());
+    cohort::config::write_text_file(folder / "cert.pem", id.certificate_pem);
+    cohort::config::write_text_file(folder / "key.pem", id.key_pem, 0600);
   };
   const auto project_ca = CertificateAuthority::load(read_text(project.kits() / "ca" / "rootCA.pem"),
                                                      read_text(project.kits() / "ca" / "rootCA.key"));
   auto try_client = [&](const std::string& name, const fs::path& identity) {
-    cohort::simulate::ChildProcess client(
+    cohort::process::ChildProcess client(
         cohort_command({"client", "--server", server_address, "--identity", identity.string(), "--workspace",
                         (dir / ("ws-" + name)).string()}),
         {}, dir / (name + ".out"));

@@ -1,5 +1,7 @@
 // cohort simulate end to end: real server and client processes over mutual TLS.
 #include "support/processes.hpp"
+#include "jobs/job_directory.hpp"
+#include "jobs/job_files.hpp"
 #include "support/temp_dir.hpp"
 
 #include <cohort/model.hpp>
@@ -64,11 +66,11 @@ TEST_CASE("simulate: FedAvg with the synthetic executor equals the weighted aver
   auto result = simulate(dir, synthetic_recipe("site_weights = { site-3 = 2.0 }"));
   REQUIRE(result.status == 0);
   const auto job = only_job(dir / "ws");
-  CHECK(read_text(job / "status.txt").rfind("COMPLETED", 0) == 0);
+  CHECK(cohort::jobs::JobDirectory::at(job).read_status()->state == cohort::jobs::JobState::completed);
   auto model = cohort::load_checkpoint(job / "global_model.pt");
   REQUIRE(model.tensors.size() == 3);
   for (const auto& t : model.tensors) CHECK(at::equal(t.tensor, at::full(t.tensor.sizes(), 4.5f)));
-  CHECK(read_csv(job / "rounds.csv").size() == 2);
+  CHECK(cohort::jobs::read_rounds(cohort::jobs::JobDirectory::at(job).rounds_csv()).size() == 2);
   for (const char* process : {"server", "client-1", "client-2", "client-3"}) {
     CHECK(std::filesystem::exists(job / "memory" / (std::string(process) + ".csv")));
     CHECK(std::filesystem::exists(job / "logs" / (std::string(process) + ".log")));
@@ -110,9 +112,9 @@ TEST_CASE("simulate: a failed site within the error policy leaves a correct aggr
   const auto job = only_job(dir / "ws");
   // sites 1 and 2 only: (1 + 2) / 2 = 1.5 per round
   CHECK(cohort::load_checkpoint(job / "global_model.pt").tensors[0].tensor[0].item<float>() == 3.0f);
-  auto rounds = read_csv(job / "rounds.csv");
+  auto rounds = cohort::jobs::read_rounds(cohort::jobs::JobDirectory::at(job).rounds_csv());
   REQUIRE(rounds.size() == 2);
-  CHECK(rounds[0][3] == "1");  // one failed result per round
+  CHECK(rounds[0].failed == 1);  // one failed result per round
 }
 
 TEST_CASE("simulate: a failed site beyond the error policy fails the job cleanly") {
@@ -120,7 +122,10 @@ TEST_CASE("simulate: a failed site beyond the error policy fails the job cleanly
   auto result = simulate(dir, synthetic_recipe("", "fail_sites = [\"site-3\"]"));
   CHECK(result.status == 1);
   const auto job = only_job(dir / "ws");
-  CHECK(read_text(job / "status.txt").rfind("EXECUTION_EXCEPTION\nround 0: 2 of 3 results arrived, 3 needed", 0) == 0);
+  const auto status = cohort::jobs::JobDirectory::at(job).read_status();
+  REQUIRE(status);
+  CHECK(status->state == cohort::jobs::JobState::execution_exception);
+  CHECK(status->message.rfind("round 0: 2 of 3 results arrived, 3 needed", 0) == 0);
   CHECK_FALSE(std::filesystem::exists(job / "global_model.pt"));
 }
 
@@ -164,8 +169,8 @@ void check_shipped_recipe(const std::string& file, double min_accuracy) {
   REQUIRE(result.status == 0);
   const auto job = only_job(dir / "ws");
   double last_accuracy = 0;
-  for (const auto& row : read_csv(job / "metrics.csv")) {
-    if (row.size() > 3 && row[1] == "global") last_accuracy = std::stod(row[3]);
+  for (const auto& row : cohort::jobs::read_metrics(cohort::jobs::JobDirectory::at(job).metrics_csv())) {
+    if (row.site == "global" && row.metrics.count("accuracy")) last_accuracy = row.metrics.at("accuracy");
   }
   MESSAGE(file << ": accuracy " << last_accuracy << " with 4000 samples per site");
   CHECK(last_accuracy > min_accuracy);

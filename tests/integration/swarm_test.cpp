@@ -1,9 +1,11 @@
 // Swarm on the synthetic executor: the per-round aggregator choice, the exact aggregate,
 // a trainer killed mid-round, and memory cleanups on trainer and aggregator roles.
 #include "support/processes.hpp"
+#include "jobs/job_directory.hpp"
+#include "jobs/job_files.hpp"
 #include "support/temp_dir.hpp"
 
-#include "local_project.hpp"
+#include "provisioning/local_project.hpp"
 #include "swarm.hpp"
 
 #include <cohort/model.hpp>
@@ -11,7 +13,7 @@
 #include <doctest/doctest.h>
 
 using namespace cohort::test;
-using cohort::simulate::ChildProcess;
+using cohort::process::ChildProcess;
 
 namespace {
 
@@ -35,8 +37,8 @@ TEST_CASE("swarm: each round's aggregator is drawn by the previous one, and the 
   const auto job = only_job(dir / "ws");
   // Every site replies every round, so each round is drawn among all three.
   std::vector<std::string> aggregators;
-  for (const auto& row : read_csv(job / "metrics.csv")) {
-    if (row[1] != "global") aggregators.push_back(row[1]);
+  for (const auto& row : cohort::jobs::read_metrics(cohort::jobs::JobDirectory::at(job).metrics_csv())) {
+    if (row.site != "global") aggregators.push_back(row.site);
   }
   const std::vector<std::string> all{"site-1", "site-2", "site-3"};
   REQUIRE(aggregators.size() == 3);
@@ -49,8 +51,8 @@ TEST_CASE("swarm: each round's aggregator is drawn by the previous one, and the 
   // aggregation per round and the final validation on each site, each followed by a cleanup.
   double cleanups = 0;
   for (const char* client : {"client-1", "client-2", "client-3"}) {
-    auto rows = read_csv(job / "memory" / (std::string(client) + ".csv"));
-    cleanups += std::stod(rows.back()[10]);
+    auto rows = cohort::jobs::read_memory(cohort::jobs::JobDirectory::at(job).memory_csv(client));
+    cleanups += static_cast<double>(rows.back().cleanups);
   }
   CHECK(cleanups == 3 * 3 + 3 + 3);
 }
@@ -62,8 +64,8 @@ TEST_CASE("swarm: with memory_gc_rounds = 0 no site cleans up") {
                     dir / "out");
   REQUIRE(result.status == 0);
   for (const char* client : {"client-1", "client-2", "client-3"}) {
-    auto rows = read_csv(only_job(dir / "ws") / "memory" / (std::string(client) + ".csv"));
-    CHECK(rows.back()[10] == "0");
+    auto rows = cohort::jobs::read_memory(cohort::jobs::JobDirectory::at(only_job(dir / "ws")).memory_csv(client));
+    CHECK(rows.back().cleanups == 0);
   }
 }
 

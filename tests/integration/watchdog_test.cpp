@@ -3,8 +3,8 @@
 #include "support/processes.hpp"
 #include "support/temp_dir.hpp"
 
-#include "project.hpp"
-#include "startup_kit.hpp"
+#include "provisioning/project.hpp"
+#include "provisioning/startup_kit.hpp"
 
 #include <doctest/doctest.h>
 

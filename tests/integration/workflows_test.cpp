@@ -1,9 +1,10 @@
 // FedOpt and Cyclic on the synthetic executor, whose updates are known: each aggregate is
 // checked against a hand computation.
 #include "support/processes.hpp"
+#include "jobs/job_directory.hpp"
 #include "support/temp_dir.hpp"
 
-#include "local_project.hpp"
+#include "provisioning/local_project.hpp"
 
 #include <cohort/model.hpp>
 
@@ -15,7 +16,7 @@
 #include <fstream>
 
 using namespace cohort::test;
-using cohort::simulate::ChildProcess;
+using cohort::process::ChildProcess;
 
 namespace {
 
@@ -120,6 +121,8 @@ TEST_CASE("cyclic: fewer than two active sites fail the job with a clear message
   auto result = run(cohort_command({"simulate", (dir / "recipe.toml").string(), "--workspace", (dir / "ws").string()}),
                     dir / "out");
   CHECK(result.status == 1);
-  CHECK(read_text(only_job(dir / "ws") / "status.txt") ==
-        "EXECUTION_EXCEPTION\nround 0: Cyclic needs at least 2 active sites, 1 connected\n");
+  const auto status = cohort::jobs::JobDirectory::at(only_job(dir / "ws")).read_status();
+  REQUIRE(status);
+  CHECK(status->state == cohort::jobs::JobState::execution_exception);
+  CHECK(status->message == "round 0: Cyclic needs at least 2 active sites, 1 connected");
 }

@@ -1,10 +1,11 @@
 #include "support/temp_dir.hpp"
 
-#include "job_store.hpp"
+#include "jobs/job_store.hpp"
 
 #include <doctest/doctest.h>
 
 using cohort::jobs::JobRecord;
+using cohort::jobs::JobState;
 using cohort::jobs::JobStore;
 
 namespace {
@@ -13,7 +14,7 @@ JobRecord record(const std::string& id) {
   JobRecord r;
   r.id = id;
   r.name = "job-" + id;
-  r.status = "SUBMITTED";
+  r.state = JobState::submitted;
   r.submitter = "boss@a";
   r.submitter_org = "a";
   r.submitter_role = "project_admin";
@@ -29,8 +30,8 @@ TEST_CASE("job store: records survive reopening, in submission order, with their
     JobStore store(dir / "jobs.db");
     store.add(record("b"));
     store.add(record("a"));
-    store.set_status("b", "RUNNING");
-    store.set_status("b", "COMPLETED", "done");
+    store.set_state("b", JobState::running);
+    store.set_state("b", JobState::completed, "done");
     store.set_progress("b", 3);
   }
   JobStore store(dir / "jobs.db");
@@ -38,13 +39,13 @@ TEST_CASE("job store: records survive reopening, in submission order, with their
   REQUIRE(all.size() == 2);
   CHECK(all[0].id == "b");  // submitted first
   CHECK(all[1].id == "a");
-  CHECK(all[0].status == "COMPLETED");
+  CHECK(all[0].state == JobState::completed);
   CHECK(all[0].message == "done");
   CHECK(all[0].rounds_completed == 3);
   CHECK(all[0].started_at > 0);
   CHECK(all[0].ended_at >= all[0].started_at);
   CHECK(all[1].ended_at == 0);
-  CHECK(store.with_status("SUBMITTED").size() == 1);
+  CHECK(store.in_state(JobState::submitted).size() == 1);
   CHECK_FALSE(store.get("missing").has_value());
 }
 
@@ -52,17 +53,21 @@ TEST_CASE("job store: after a restart, DISPATCHED and RUNNING jobs become ABNORM
   cohort::test::TempDir dir;
   JobStore store(dir / "jobs.db");
   for (const char* id : {"waiting", "dispatched", "running", "done"}) store.add(record(id));
-  store.set_status("dispatched", "DISPATCHED");
-  store.set_status("running", "RUNNING");
-  store.set_status("done", "COMPLETED");
+  store.set_state("dispatched", JobState::dispatched);
+  store.set_state("running", JobState::running);
+  store.set_state("done", JobState::completed);
   const auto marked = store.mark_interrupted();
   CHECK(marked == std::vector<std::string>{"dispatched", "running"});
-  CHECK(store.get("running")->status == "ABNORMAL");
-  CHECK(store.get("dispatched")->status == "ABNORMAL");
-  CHECK(store.get("waiting")->status == "SUBMITTED");
-  CHECK(store.get("done")->status == "COMPLETED");
-  CHECK(cohort::jobs::is_finished("ABNORMAL"));
-  CHECK_FALSE(cohort::jobs::is_finished("RUNNING"));
+  CHECK(store.get("running")->state == JobState::abnormal);
+  CHECK(store.get("dispatched")->state == JobState::abnormal);
+  CHECK(store.get("waiting")->state == JobState::submitted);
+  CHECK(store.get("done")->state == JobState::completed);
+  CHECK(cohort::jobs::is_finished(JobState::abnormal));
+  CHECK_FALSE(cohort::jobs::is_finished(JobState::running));
+  for (auto state : {JobState::submitted, JobState::dispatched, JobState::running, JobState::completed, JobState::aborted,
+                     JobState::execution_exception, JobState::abnormal, JobState::can_not_schedule})
+    CHECK(cohort::jobs::parse_job_state(cohort::jobs::to_string(state)) == state);
+  CHECK_FALSE(cohort::jobs::parse_job_state("FINISHED"));
 }
 
 TEST_CASE("job store: a duplicate id or an unwritable file is an error naming the store") {

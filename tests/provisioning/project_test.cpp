@@ -1,4 +1,4 @@
-#include "project.hpp"
+#include "provisioning/project.hpp"
 
 #include <cohort/error.hpp>
 

@@ -1,7 +1,7 @@
 #include "support/temp_dir.hpp"
 
-#include "local_project.hpp"
-#include "startup_kit.hpp"
+#include "provisioning/local_project.hpp"
+#include "provisioning/startup_kit.hpp"
 
 #include <doctest/doctest.h>
 
@@ -38,7 +38,11 @@ TEST_CASE("startup kits: every participant's kit verifies and says its role") {
   CHECK(client.malloc_arena_max == 3);
   CHECK(client.malloc_mmap_threshold_kib == 4096);
   CHECK(client.server.fl_port == 8002);
-  CHECK(read_text(dir / "kits" / "site-1" / "startup" / "sub_start.sh").find("export MALLOC_ARENA_MAX=3") != std::string::npos);
+  // The process a kit starts gets its role's memory environment from cohort itself.
+  const auto env = kit_environment(client);
+  CHECK(env.at("MALLOC_ARENA_MAX") == "3");
+  CHECK(env.at("MALLOC_MMAP_THRESHOLD_") == std::to_string(4096 * 1024));
+  CHECK(read_text(dir / "kits" / "site-1" / "startup" / "sub_start.sh").find("MALLOC_ARENA_MAX") == std::string::npos);
   // The admin's org and role are in its certificate, where the server reads them.
   const auto subject = certificate_subject(read_text(dir / "kits" / "lead@o" / "startup" / "cert.pem"));
   CHECK(subject.common_name == "lead@o");

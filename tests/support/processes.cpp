@@ -18,7 +18,7 @@ std::vector<std::string> cohort_command(const std::vector<std::string>& args) {
 
 Finished run(const std::vector<std::string>& argv, const std::filesystem::path& output_file,
              const std::map<std::string, std::string>& env, std::chrono::seconds timeout) {
-  simulate::ChildProcess process(argv, env, output_file);
+  process::ChildProcess process(argv, env, output_file);
   Finished f;
   auto status = process.wait_for(timeout);
   if (!status) {
@@ -37,23 +37,7 @@ std::filesystem::path only_job(const std::filesystem::path& workspace) {
   return jobs.front();
 }
 
-std::vector<std::vector<std::string>> read_csv(const std::filesystem::path& file) {
-  std::vector<std::vector<std::string>> rows;
-  std::ifstream in(file);
-  std::string line;
-  std::getline(in, line);
-  while (std::getline(in, line)) {
-    std::vector<std::string> cells;
-    std::stringstream s(line);
-    std::string cell;
-    while (std::getline(s, cell, ',')) cells.push_back(cell);
-    if (!line.empty() && line.back() == ',') cells.emplace_back();
-    rows.push_back(cells);
-  }
-  return rows;
-}
-
-std::string wait_for_line(const std::filesystem::path& file, simulate::ChildProcess& process, std::chrono::seconds timeout) {
+std::string wait_for_line(const std::filesystem::path& file, process::ChildProcess& process, std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     std::ifstream in(file);

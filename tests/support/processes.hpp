@@ -1,7 +1,7 @@
 #pragma once
 // Starting real cohort processes from integration tests.
 
-#include "simulate/child_process.hpp"
+#include "process/child_process.hpp"
 
 #include <filesystem>
 #include <map>
@@ -25,11 +25,8 @@ Finished run(const std::vector<std::string>& argv, const std::filesystem::path& 
 /// The only job folder under `workspace`/jobs.
 std::filesystem::path only_job(const std::filesystem::path& workspace);
 
-/// Rows of a CSV file (header skipped), split on commas.
-std::vector<std::vector<std::string>> read_csv(const std::filesystem::path& file);
-
 /// Waits for `file` to hold a line (a port) while `process` runs; returns it.
-std::string wait_for_line(const std::filesystem::path& file, simulate::ChildProcess& process,
+std::string wait_for_line(const std::filesystem::path& file, process::ChildProcess& process,
                           std::chrono::seconds timeout = std::chrono::seconds(60));
 
 }  // namespace cohort::test

@@ -13,6 +13,7 @@
 /// reference (previous global) value. For a site that delivers nothing past its
 /// header, this is exactly "discard the site".
 
+#include <cohort/export.hpp>
 #include <cohort/stream.hpp>
 
 #include <functional>
@@ -25,7 +26,7 @@
 namespace cohort {
 
 /// Weighted average of result models, computed as results stream in.
-class WeightedAverage final : public Reducer {
+class COHORT_API WeightedAverage final : public Reducer {
  public:
   struct Options {
     /// Weight of a result; the default is its num_steps (1 when missing or not positive).
@@ -62,11 +63,11 @@ class WeightedAverage final : public Reducer {
 
 /// Streams a whole in-memory model into `reducer` as if it had arrived over the wire
 /// (chunk by chunk from its tensors' storage): for results produced locally.
-void feed(Reducer& reducer, const ResultInfo& info, const Model& model, std::size_t chunk_bytes = 1u << 20);
+COHORT_API void feed(Reducer& reducer, const ResultInfo& info, const Model& model, std::size_t chunk_bytes = 1u << 20);
 
 /// A reducer for tasks whose results are only metrics ("validate"): tensors, if any, are
 /// read and dropped; the broadcast outcome still lists every result's metrics.
-class MetricsOnly final : public Reducer {
+class COHORT_API MetricsOnly final : public Reducer {
  public:
   std::unique_ptr<ResultSink> open(const ResultInfo& info) override;
 };

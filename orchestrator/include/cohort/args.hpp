@@ -8,8 +8,11 @@
 /// see raw TOML.
 
 #include <cohort/error.hpp>
+#include <cohort/export.hpp>
 
+#include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <map>
 #include <memory>
@@ -38,7 +41,7 @@ inline Range between(double lo, double hi) { return Range{lo, hi}; }
 /// Supported value types: bool, int, std::int64_t, double (integers are accepted),
 /// std::string, std::vector<std::string>, std::vector<double>, std::vector<std::int64_t>,
 /// std::map<std::string, double> (a table of numbers).
-class Args {
+class COHORT_API Args {
  public:
   /// An empty table (the recipe has none); `where` says where it would be.
   explicit Args(SourceLocation where = {}, std::string path = {});
@@ -62,8 +65,19 @@ class Args {
   template <class T>
   std::optional<T> optional(std::string_view key, Range range = {}) const;
 
+  /// The value of `key`, which must be one of `choices` (`fallback` when absent). The
+  /// error lists the choices.
+  std::string choice(std::string_view key, std::string_view fallback,
+                     std::initializer_list<std::string_view> choices) const;
+  /// A duration given in seconds (fractions allowed), or `fallback` when absent.
+  std::chrono::milliseconds seconds(std::string_view key, std::chrono::milliseconds fallback,
+                                    Range range = at_least(0)) const;
+
   /// The nested table `key` (an empty Args when absent; ConfigError when not a table).
   Args table(std::string_view key) const;
+  /// The array of tables `key` (`[[key]]`), each at its own path "key[i]"; empty when
+  /// absent, ConfigError when `key` is something else.
+  std::vector<Args> tables(std::string_view key) const;
 
   /// Where `key` is (or the table itself when `key` is empty or absent).
   SourceLocation where(std::string_view key = {}) const;

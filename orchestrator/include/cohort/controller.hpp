@@ -15,6 +15,7 @@
 ///   }
 /// @endcode
 
+#include <cohort/job.hpp>
 #include <cohort/model.hpp>
 #include <cohort/stream.hpp>
 
@@ -32,16 +33,6 @@ class logger;
 }
 
 namespace cohort {
-
-/// What a job is, as the controller sees it.
-struct JobInfo {
-  std::string id;
-  std::string name;
-  std::int64_t num_rounds = 0;
-  std::int64_t min_clients = 0;
-  /// Sites the recipe names (empty: any site that connects).
-  std::vector<std::string> sites;
-};
 
 /// What a site is asked to do. `model` shares storage with wherever it came from: a
 /// broadcast of the global model sends the global model's own bytes, no copy.

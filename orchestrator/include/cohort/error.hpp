@@ -2,13 +2,15 @@
 /// @file error.hpp
 /// Error types shared by the orchestrator and plugins.
 
+#include <cohort/export.hpp>
+
 #include <stdexcept>
 #include <string>
 
 namespace cohort {
 
 /// A position in a configuration file. Lines and columns are 1-based; 0 means unknown.
-struct SourceLocation {
+struct COHORT_API SourceLocation {
   std::string file;
   int line = 0;
   int column = 0;
@@ -19,7 +21,7 @@ struct SourceLocation {
 
 /// A bad configuration value. what() starts with "file:line:col: " so that a user
 /// can jump to the spot; message() is the part after the location.
-class ConfigError : public std::runtime_error {
+class COHORT_API ConfigError : public std::runtime_error {
  public:
   /// Builds the error for `message` found at `where`.
   ConfigError(SourceLocation where, const std::string& message);
@@ -36,7 +38,7 @@ class ConfigError : public std::runtime_error {
 
 /// A job cannot go on (too few sites, a failed result beyond the error policy, ...).
 /// The server ends the job as EXECUTION_EXCEPTION with this message.
-class JobError : public std::runtime_error {
+class COHORT_API JobError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };

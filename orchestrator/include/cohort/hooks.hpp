@@ -3,6 +3,7 @@
 /// Lifecycle events and the hooks that react to them (reference release, memory
 /// cleanup, monitoring, a user's own).
 
+#include <cohort/export.hpp>
 #include <cohort/args.hpp>
 
 #include <cstdint>
@@ -29,7 +30,7 @@ enum class EventType {
 };
 
 /// The event's name as written in recipes and logs ("round_ended").
-std::string_view to_string(EventType type);
+COHORT_API std::string_view to_string(EventType type);
 
 /// Which kind of process fired an event.
 enum class Role { server, client };

@@ -3,6 +3,8 @@
 /// The memory toolkit: which allocator runs this process, how to make it give memory
 /// back, how much the process and the machine use, and a sampler that records it.
 
+#include <cohort/export.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -23,21 +25,21 @@ enum class Allocator { glibc, jemalloc, unknown };
 
 /// Detects the allocator at first call (jemalloc when `mallctl` resolves, else glibc when
 /// `malloc_trim` does, else unknown) and returns the cached answer afterwards.
-Allocator allocator();
+COHORT_API Allocator allocator();
 /// "glibc", "jemalloc" or "unknown".
-std::string_view to_string(Allocator allocator);
+COHORT_API std::string_view to_string(Allocator allocator);
 
 /// glibc's malloc_trim(0): 1 when memory was returned to the OS, 0 when there was none to
 /// return, nothing when the allocator is not glibc.
-std::optional<int> try_malloc_trim();
+COHORT_API std::optional<int> try_malloc_trim();
 
 /// Asks jemalloc to purge the dirty pages of every arena (and flush this thread's cache).
 /// False when the allocator is not jemalloc or the purge failed.
-bool purge_jemalloc_arenas();
+COHORT_API bool purge_jemalloc_arenas();
 
 /// A cache that cleanup_memory() empties before it trims. The registration lasts as long
 /// as the returned handle.
-class CacheRegistration {
+class COHORT_API CacheRegistration {
  public:
   CacheRegistration() = default;
   CacheRegistration(CacheRegistration&&) noexcept;
@@ -47,13 +49,13 @@ class CacheRegistration {
   ~CacheRegistration();
 
  private:
-  friend CacheRegistration register_cache(std::string, std::function<void()>);
+  friend COHORT_API CacheRegistration register_cache(std::string, std::function<void()>);
   explicit CacheRegistration(std::uint64_t id) : id_(id) {}
   std::uint64_t id_ = 0;
 };
 
 /// Registers `release` (which drops `name`'s cached memory) with cleanup_memory().
-CacheRegistration register_cache(std::string name, std::function<void()> release);
+COHORT_API CacheRegistration register_cache(std::string name, std::function<void()> release);
 
 /// Resident memory of this process.
 struct ProcessMemory {
@@ -62,10 +64,10 @@ struct ProcessMemory {
   std::uint64_t peak_rss_bytes = 0;
 };
 /// Reads /proc/self/status.
-ProcessMemory process_memory();
+COHORT_API ProcessMemory process_memory();
 /// Resets peak_rss_bytes to the current RSS (Linux /proc/self/clear_refs), so that the peak
 /// of one phase (a round) can be measured. False when the kernel refuses.
-bool reset_peak_rss();
+COHORT_API bool reset_peak_rss();
 
 /// Memory of the machine.
 struct SystemMemory {
@@ -75,7 +77,7 @@ struct SystemMemory {
   double used_percent = 0;
 };
 /// Reads /proc/meminfo.
-SystemMemory system_memory();
+COHORT_API SystemMemory system_memory();
 
 /// What the allocator holds: bytes handed out to the program (live) apart from bytes it
 /// keeps free for reuse without returning them to the OS (fragmentation, caches).
@@ -88,10 +90,10 @@ struct AllocatorStats {
 };
 /// glibc: mallinfo2 (live = in-use + mmapped, free = free chunks); jemalloc: stats.*
 /// (live = allocated, free = resident - allocated).
-AllocatorStats allocator_stats();
+COHORT_API AllocatorStats allocator_stats();
 
 /// CPU time of this process as a percent of one core, between successive calls.
-class CpuMeter {
+class COHORT_API CpuMeter {
  public:
   CpuMeter();
   /// Percent since construction or the previous call.
@@ -106,18 +108,18 @@ class CpuMeter {
 /// huge pages (madvise MADV_HUGEPAGE). Filling fresh memory (a model arriving from the
 /// network, an accumulator being zeroed) is dominated by page faults; huge pages make
 /// them 512 times fewer. A no-op for less than 4 MiB or where the kernel says no.
-void advise_huge_pages(void* data, std::size_t bytes);
+COHORT_API void advise_huge_pages(void* data, std::size_t bytes);
 
 /// Starts counting the bytes of live CPU tensors (wraps libtorch's CPU allocator; tensors
 /// allocated before the call are not counted). Idempotent. Server and client processes
 /// call it at start.
-void enable_tensor_accounting();
+COHORT_API void enable_tensor_accounting();
 /// Bytes of CPU tensor storage alive now (since enable_tensor_accounting()); nothing when
 /// accounting is off.
-std::optional<std::uint64_t> tensor_bytes();
+COHORT_API std::optional<std::uint64_t> tensor_bytes();
 
 /// How many cleanups cleanup_memory() ran in this process.
-std::uint64_t cleanups_run();
+COHORT_API std::uint64_t cleanups_run();
 
 /// What cleanup_memory() did.
 struct CleanupReport {
@@ -140,7 +142,7 @@ struct CleanupReport {
 /// arena purge on jemalloc, then empties the CUDA caching allocator when asked and when a
 /// CUDA build of libtorch is loaded (a logged no-op otherwise). Logs what it freed when
 /// `log` is given.
-CleanupReport cleanup_memory(bool cuda_empty_cache, spdlog::logger* log = nullptr);
+COHORT_API CleanupReport cleanup_memory(bool cuda_empty_cache, spdlog::logger* log = nullptr);
 
 /// One row of a memory time series.
 struct Sample {
@@ -156,17 +158,14 @@ struct Sample {
   std::int64_t round = -1;
 };
 /// Takes one sample now (cpu from `cpu`).
-Sample sample_now(CpuMeter& cpu);
+COHORT_API Sample sample_now(CpuMeter& cpu);
 
-/// A thread that appends a Sample to a CSV file every `interval`:
-/// `elapsed_s,rss_mb,peak_rss_mb,alloc_live_mb,alloc_free_mb,tensor_mb,sys_total_mb,
-///  sys_available_mb,sys_used_percent,cpu_percent,cleanups,round,allocator` (tensor_mb
-/// empty when accounting is off).
-/// The optional callback sees every sample (the monitor uses it for RAM alarms).
-class Sampler {
+/// A thread that takes a Sample every `interval` (and one when it stops) and hands each to
+/// `on_sample`, one at a time, in order. What becomes of them (a job's memory/<process>.csv,
+/// RAM alarms) is the caller's.
+class COHORT_API Sampler {
  public:
-  Sampler(std::filesystem::path csv, std::chrono::milliseconds interval,
-          std::function<void(const Sample&)> on_sample = {});
+  Sampler(std::chrono::milliseconds interval, std::function<void(const Sample&)> on_sample);
   /// Stops the thread after a last sample.
   ~Sampler();
   Sampler(const Sampler&) = delete;

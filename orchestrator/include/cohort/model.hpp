@@ -2,6 +2,7 @@
 /// @file model.hpp
 /// A model: an ordered list of named tensors plus what a round says about it.
 
+#include <cohort/export.hpp>
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
@@ -25,7 +26,7 @@ struct NamedTensor {
 
 /// An ordered list of named tensors plus metadata. Copying a Model shares tensor storage
 /// (at::Tensor is reference counted); use clone() for a deep copy.
-struct Model {
+struct COHORT_API Model {
   std::vector<NamedTensor> tensors;
   /// The round this model belongs to (-1: none yet).
   std::int64_t round = -1;
@@ -46,10 +47,10 @@ struct Model {
 /// Python's `torch.load` reads). Tensor bytes are streamed from their storage to the file;
 /// the file appears atomically (written beside, flushed, then renamed), so a crash leaves
 /// either the old file or the new one, never half of one.
-void save_checkpoint(const Model& model, const std::filesystem::path& file);
+COHORT_API void save_checkpoint(const Model& model, const std::filesystem::path& file);
 
 /// Reads a checkpoint written by save_checkpoint() or by Python's
 /// `torch.save({name: tensor, ...})`. Throws std::runtime_error naming the file.
-Model load_checkpoint(const std::filesystem::path& file);
+COHORT_API Model load_checkpoint(const std::filesystem::path& file);
 
 }  // namespace cohort

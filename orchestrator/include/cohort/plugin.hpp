@@ -9,6 +9,7 @@
 /// The host checks the descriptor's magic, ABI version and build fingerprint before it
 /// calls anything, and says exactly what mismatched.
 
+#include <cohort/export.hpp>
 #include <cohort/args.hpp>
 #include <cohort/controller.hpp>
 #include <cohort/executor.hpp>
@@ -27,7 +28,8 @@ namespace cohort {
 /// "cohortp1" in ASCII: tells a cohort descriptor from anything else.
 inline constexpr std::uint64_t kPluginMagic = 0x636f686f72747031ULL;
 /// Version of the descriptor layout after the stable prefix and of the API headers.
-inline constexpr std::uint32_t kPluginAbiVersion = 1;
+/// 2: typed site-workflow timers (Timer), JobInfo in job.hpp, the SDK in libcohort_sdk.
+inline constexpr std::uint32_t kPluginAbiVersion = 2;
 /// The exported alias; its name carries the ABI version a host looks for first.
 inline constexpr const char* kPluginSymbol = "cohort_plugin_v1";
 
@@ -35,7 +37,7 @@ inline constexpr const char* kPluginSymbol = "cohort_plugin_v1";
 enum class PluginKind : std::uint32_t { controller = 1, executor = 2, hook = 3 };
 
 /// "controller", "executor" or "hook".
-std::string_view to_string(PluginKind kind);
+COHORT_API std::string_view to_string(PluginKind kind);
 
 /// What the plugin was compiled with. Host and plugin must agree on all of it.
 struct BuildFingerprint {

@@ -34,6 +34,12 @@ struct SiteMessage {
   std::optional<std::int64_t> num_steps;
 };
 
+/// A timer a site workflow sets: what it is for, and the round it belongs to.
+struct Timer {
+  std::string name;
+  std::int64_t round = -1;
+};
+
 /// What a site workflow can do.
 class SiteWorkflowContext {
  public:
@@ -51,8 +57,8 @@ class SiteWorkflowContext {
   virtual void report(const SiteMessage& message, const Model& model = {}) = 0;
   /// Runs this process's executor on `task` for this site, on the calling thread.
   virtual Model execute(Task task) = 0;
-  /// Calls SiteWorkflow::on_timer(name) after `delay` (on the workflow's thread).
-  virtual void schedule(std::chrono::milliseconds delay, const std::string& name) = 0;
+  /// Calls SiteWorkflow::on_timer(timer) after `delay` (on the workflow's thread).
+  virtual void schedule(std::chrono::milliseconds delay, Timer timer) = 0;
   /// Marks the end of this site's part of `round` in `role` ("trainer", "aggregator"):
   /// fires round_ended for the client (periodic cleanup per memory_gc_rounds).
   virtual void round_done(std::int64_t round, const std::string& role) = 0;
@@ -75,7 +81,7 @@ class SiteWorkflow {
   /// A stream opened by open_stream ended, whole (`complete`) or cut off.
   virtual void on_stream_done(const SiteMessage& message, bool complete, SiteWorkflowContext& ctx) {}
   /// A timer set with schedule() fired.
-  virtual void on_timer(const std::string& name, SiteWorkflowContext& ctx) {}
+  virtual void on_timer(const Timer& timer, SiteWorkflowContext& ctx) {}
   /// How often the client process reports this site's status to the server (0: never).
   virtual std::chrono::milliseconds status_interval() const { return std::chrono::milliseconds(0); }
 };

@@ -4,6 +4,7 @@
 /// such stream; a Reducer hands out a sink per result so that results are folded as
 /// they arrive and no one holds N models.
 
+#include <cohort/export.hpp>
 #include <cohort/model.hpp>
 
 #include <c10/core/ScalarType.h>
@@ -76,7 +77,7 @@ class Reducer {
 
 /// A sink that builds a whole Model, reading bytes straight into each tensor's storage
 /// (or copying them there when the transport staged them elsewhere).
-class ModelBuilder final : public ResultSink {
+class COHORT_API ModelBuilder final : public ResultSink {
  public:
   ModelBuilder() = default;
   void begin_tensor(const TensorInfo& info) override;

@@ -20,7 +20,7 @@ namespace cohort::admin {
 json admin_request(const AdminEndpoint& endpoint, const json& request, const fs::path& download_to) {
   const std::string where = endpoint.host + ":" + std::to_string(endpoint.port);
   asio::io_context io;
-  auto tls = net::make_client_context(endpoint.tls);
+  auto tls = tls::make_client_context(endpoint.tls);
   asio::ssl::stream<tcp::socket> stream(io, tls);
   boost::system::error_code ec;
   tcp::resolver resolver(io);
@@ -29,7 +29,7 @@ json admin_request(const AdminEndpoint& endpoint, const json& request, const fs:
   if (ec) throw std::runtime_error("cannot reach the server's admin port at " + where + ": " + ec.message());
   stream.handshake(asio::ssl::stream_base::client, ec);
   if (ec) throw std::runtime_error("TLS handshake with " + where + " failed: " + ec.message());
-  if (const auto name = net::peer_common_name(stream.native_handle()); name != endpoint.server_name)
+  if (const auto name = tls::peer_common_name(stream.native_handle()); name != endpoint.server_name)
     throw std::runtime_error("the server at " + where + " presented a certificate for '" + name + "', not '" +
                              endpoint.server_name + "'");
 

@@ -2,7 +2,7 @@
 // The admin CLI's side of the admin protocol: one blocking TLS connection per request,
 // with the admin kit's certificate.
 
-#include "net/tls.hpp"
+#include "tls/tls.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -16,7 +16,7 @@ struct AdminEndpoint {
   std::uint16_t port = 0;
   /// The server's certificate must carry this common name.
   std::string server_name;
-  net::TlsFiles tls;
+  tls::TlsFiles tls;
 };
 
 /// Sends `request`, returns the reply. For a download, writes the files that follow the

@@ -7,7 +7,7 @@
 //   member         views only
 // An admin's name, org and role come from its verified certificate (CN, O, OU).
 
-#include "job_store.hpp"
+#include "jobs/job_store.hpp"
 
 #include <string>
 

@@ -1,39 +1,35 @@
 #pragma once
 // Subcommands of the `cohort` executable. Each add_* registers one subcommand (with its
-// own --help) and the function that runs it.
+// own --help) and the function that runs it. These are the light commands: none loads
+// libtorch. The commands that do tensor work run in the runtime (add_runtime_commands).
 
-#include "cli/logging.hpp"
+#include "process/command_line.hpp"
 
-#include <CLI/CLI.hpp>
-
-#include <functional>
+#include <optional>
 
 namespace cohort::cli {
 
-/// Flags every subcommand shares.
-struct GlobalOptions {
-  LogOptions log;
-};
+using process::Command;
+using process::GlobalOptions;
+using process::kExitFailure;
+using process::kExitKit;
+using process::kExitOk;
+using process::kExitUsage;
 
-/// A subcommand's body; returns the process exit status.
-using Command = std::function<int()>;
-
-/// Exit statuses.
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailure = 1;
-inline constexpr int kExitUsage = 2;
-/// A startup kit failed verification (the kit's watchdog does not restart on it).
-inline constexpr int kExitKit = 3;
-
-void add_plugins_command(CLI::App& app, GlobalOptions& global, Command& run);
-void add_recipe_command(CLI::App& app, GlobalOptions& global, Command& run);
 void add_simulate_command(CLI::App& app, GlobalOptions& global, Command& run);
-void add_server_command(CLI::App& app, GlobalOptions& global, Command& run);
-void add_client_command(CLI::App& app, GlobalOptions& global, Command& run);
 void add_memprofile_command(CLI::App& app, GlobalOptions& global, Command& run);
-void add_memory_info_command(CLI::App& app, GlobalOptions& global, Command& run);
 void add_provision_command(CLI::App& app, GlobalOptions& global, Command& run);
 void add_job_command(CLI::App& app, GlobalOptions& global, Command& run);
 void add_poc_command(CLI::App& app, GlobalOptions& global, Command& run);
+
+/// Lists server, client, plugins, recipe and memory-info in `app`'s help; they run in the
+/// runtime (hand_off_to_runtime).
+void add_runtime_commands(CLI::App& app);
+
+/// When `argv` names a runtime command: hands the whole command line to the runtime
+/// executable, in this process's place (the pid stays), after putting a kit process's
+/// role environment in place (`--kit DIR`: MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_,
+/// jemalloc on request). Returns (an exit status) only when it could not.
+std::optional<int> hand_off_to_runtime(int argc, char** argv);
 
 }  // namespace cohort::cli

@@ -3,8 +3,9 @@
 #include "cli/commands.hpp"
 
 #include "admin/admin_client.hpp"
-#include "local_project.hpp"
-#include "startup_kit.hpp"
+#include "jobs/job_state.hpp"
+#include "provisioning/local_project.hpp"
+#include "provisioning/startup_kit.hpp"
 
 #include <cstdlib>
 #include <ctime>
@@ -40,7 +41,7 @@ admin::AdminEndpoint endpoint(const JobArgs& a) {
   if (kit.role != "admin")
     throw std::invalid_argument("kit " + startup.string() + " is a " + kit.role + " kit, not an admin kit");
   return admin::AdminEndpoint{kit.server.host, static_cast<std::uint16_t>(kit.server.admin_port), kit.server.name,
-                              net::TlsFiles{startup / provisioning::kRootCertificateFile,
+                              tls::TlsFiles{startup / provisioning::kRootCertificateFile,
                                             startup / provisioning::kCertificateFile, startup / provisioning::kKeyFile}};
 }
 
@@ -141,8 +142,9 @@ int wait(const JobArgs& a) {
       std::cout << "job " << a.job_id << ": " << line.str() << std::endl;
       last = line.str();
     }
-    if (status == "COMPLETED") return kExitOk;
-    if (status == "ABORTED" || status == "EXECUTION_EXCEPTION" || status == "ABNORMAL" || status == "CAN_NOT_SCHEDULE") {
+    const auto state = jobs::parse_job_state(status);
+    if (state == jobs::JobState::completed) return kExitOk;
+    if (state && jobs::is_finished(*state)) {
       if (!j.value("message", "").empty()) std::cout << "  " << j.value("message", "") << "\n";
       return kExitFailure;
     }

@@ -49,7 +49,7 @@ void add_memprofile_command(CLI::App& app, GlobalOptions& global, Command& run) 
       if (single_opt->count()) options.single = *single;
       if (arena_opt->count()) options.arena_max = *arena;
       if (mmap_opt->count()) options.mmap_threshold_kib = *mmap;
-      auto log = make_logger("memprofile", global.log);
+      auto log = process::make_logger("memprofile", global.log);
       return memprofile::run_memprofile(options, *log);
     };
   });

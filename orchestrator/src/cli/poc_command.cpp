@@ -3,9 +3,9 @@
 // provisions it, start and stop run the kits' scripts, clean removes it.
 #include "cli/commands.hpp"
 
-#include "project.hpp"
-#include "simulate/child_process.hpp"
-#include "startup_kit.hpp"
+#include "provisioning/project.hpp"
+#include "process/child_process.hpp"
+#include "provisioning/startup_kit.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -41,7 +41,7 @@ provisioning::Project load(const PocArgs& a) {
 }
 
 int run_script(const fs::path& script) {
-  simulate::ChildProcess p({"bash", script.string()}, {}, script.parent_path().parent_path() / "poc.out");
+  process::ChildProcess p({"bash", script.string()}, {}, script.parent_path().parent_path() / "poc.out");
   const auto status = p.wait_for(std::chrono::seconds(60));
   std::ifstream in(script.parent_path().parent_path() / "poc.out");
   std::string line, last;
@@ -77,7 +77,7 @@ int prepare(const PocArgs& a) {
     out << text.str();
   }
   const auto project = provisioning::read_project(ws / "project.toml");
-  provisioning::provision(project, ws, simulate::self_executable());
+  provisioning::provision(project, ws, process::self_executable());
   std::cout << "POC project with " << a.clients << " clients in " << ws.string() << " (server ports " << fl << ", " << admin
             << ")\nnext: cohort poc start --workspace " << ws.string() << "\n";
   return kExitOk;

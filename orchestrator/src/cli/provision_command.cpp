@@ -1,9 +1,9 @@
 // cohort provision: a project file becomes signed startup kits.
 #include "cli/commands.hpp"
 
-#include "project.hpp"
-#include "simulate/child_process.hpp"
-#include "startup_kit.hpp"
+#include "provisioning/project.hpp"
+#include "process/child_process.hpp"
+#include "provisioning/startup_kit.hpp"
 
 #include <iostream>
 
@@ -18,7 +18,7 @@ struct ProvisionArgs {
 
 int run_provision(const ProvisionArgs& a) {
   const auto project = provisioning::read_project(a.project);
-  const auto report = provisioning::provision(project, a.out, simulate::self_executable());
+  const auto report = provisioning::provision(project, a.out, process::self_executable());
   std::cout << "project '" << project.name << "': kits in " << std::filesystem::absolute(a.out).string() << "\n";
   for (const auto& name : report.issued) std::cout << "  " << name << ": new key and certificate\n";
   for (const auto& name : report.kept) std::cout << "  " << name << ": key and certificate kept, kit refreshed\n";

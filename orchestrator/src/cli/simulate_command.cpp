@@ -1,16 +1,12 @@
 // cohort simulate RECIPE: the whole job on this machine, in real processes.
 #include "cli/commands.hpp"
 
-#include "model_zoo.hpp"
-#include "plugin/registry.hpp"
-#include "recipe/recipe.hpp"
 #include "simulate/simulation.hpp"
 
 namespace cohort::cli {
 
 void add_simulate_command(CLI::App& app, GlobalOptions& global, Command& run) {
   auto* cmd = app.add_subcommand("simulate", "Run a recipe on this machine: one server and K client processes over mutual TLS");
-  auto options = std::make_shared<simulate::SimulationOptions>();
   auto recipe = std::make_shared<std::string>();
   auto clients = std::make_shared<std::int64_t>(0);
   auto workers = std::make_shared<std::int64_t>(0);
@@ -25,7 +21,7 @@ void add_simulate_command(CLI::App& app, GlobalOptions& global, Command& run) {
   cmd->add_option("-p,--plugin-path", *paths, "Search DIR for plugins before the defaults");
   cmd->callback([=, &run, &global] {
     run = [=, &global] {
-      auto log = make_logger("simulate", global.log);
+      auto log = process::make_logger("simulate", global.log);
       simulate::SimulationOptions o;
       o.recipe = *recipe;
       if (clients_opt->count()) o.clients = *clients;
@@ -34,10 +30,6 @@ void add_simulate_command(CLI::App& app, GlobalOptions& global, Command& run) {
       o.workspace = *workspace;
       o.plugin_dirs.assign(paths->begin(), paths->end());
       o.log_level = global.log.verbose ? "debug" : global.log.level;
-      // Check [model] here, where the model zoo is linked, before any process starts.
-      auto dirs = o.plugin_dirs;
-      for (auto& d : plugin::Registry::default_directories()) dirs.push_back(d);
-      models::parse_spec(recipe::load_recipe(o.recipe, dirs).model);
       return simulate::run_simulation(o, *log);
     };
   });

@@ -1,6 +1,6 @@
 #include "client/client_job.hpp"
 
-#include "job_directory.hpp"
+#include "jobs/job_directory.hpp"
 
 #include <spdlog/logger.h>
 #include <spdlog/sinks/basic_file_sink.h>

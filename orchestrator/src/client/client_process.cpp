@@ -159,7 +159,7 @@ void ClientProcess::job_ended(const net::JobEnd& end) {
   });
 }
 
-void ClientProcess::enqueue(std::shared_ptr<SiteLink> link, std::shared_ptr<net::Connection> connection,
+void ClientProcess::enqueue(std::shared_ptr<SiteLink> link, std::shared_ptr<net::Link> connection,
                             net::TaskHeader header, std::shared_ptr<TaskModel> model) {
   std::lock_guard lock(mutex_);
   work_.push_back({[this, link, connection, header, model] { run_task(*link, *connection, header, model); }});
@@ -249,7 +249,7 @@ class NotifyingSink final : public ResultSink {
 
 }  // namespace
 
-net::Reception ClientProcess::deliver(std::shared_ptr<SiteLink> link, std::shared_ptr<net::Connection> connection,
+net::Reception ClientProcess::deliver(std::shared_ptr<SiteLink> link, std::shared_ptr<net::Link> connection,
                                       const net::Deliver& d) {
   SiteMessage message{d.peer, d.name, d.round, d.meta, d.metrics, d.num_steps};
   const std::string job_id = d.job_id;
@@ -295,7 +295,7 @@ net::Reception ClientProcess::deliver(std::shared_ptr<SiteLink> link, std::share
   return net::Reception{sink_for(slot), true};
 }
 
-void ClientProcess::run_task(SiteLink& link, net::Connection& connection, const net::TaskHeader& header,
+void ClientProcess::run_task(SiteLink& link, net::Link& connection, const net::TaskHeader& header,
                              const std::shared_ptr<TaskModel> & slot) {
   Task task{header.name, header.round, {}, header.meta};
   connection.send(net::TaskAccepted{header.task_id});  // this site takes the task now

@@ -6,7 +6,7 @@
 #include "client/client_job.hpp"
 #include "client/site_workflow_host.hpp"
 #include "net/connection.hpp"
-#include "net/tls.hpp"
+#include "tls/tls.hpp"
 
 #include <boost/asio/io_context.hpp>
 
@@ -26,7 +26,7 @@ namespace cohort::client {
 struct SiteIdentity {
   std::string name;
   /// Its certificate (none with --insecure).
-  std::optional<net::TlsFiles> tls;
+  std::optional<tls::TlsFiles> tls;
 };
 
 struct ClientOptions {
@@ -71,7 +71,7 @@ class ClientProcess {
   void job_ended(const net::JobEnd& end);
   /// A task arrived; `model` fills in once the connection's hold is released.
   struct TaskModel;
-  void enqueue(std::shared_ptr<SiteLink> link, std::shared_ptr<net::Connection> connection, net::TaskHeader header,
+  void enqueue(std::shared_ptr<SiteLink> link, std::shared_ptr<net::Link> connection, net::TaskHeader header,
                std::shared_ptr<TaskModel> model);
   /// A sink that fills `model`.
   static std::unique_ptr<ResultSink> sink_for(std::shared_ptr<TaskModel> model);
@@ -79,7 +79,7 @@ class ClientProcess {
 
   /// A DELIVER for one of our sites (client-controlled workflows): streamed into the site
   /// workflow's sink, or delivered whole on the worker thread in turn.
-  net::Reception deliver(std::shared_ptr<SiteLink> link, std::shared_ptr<net::Connection> connection,
+  net::Reception deliver(std::shared_ptr<SiteLink> link, std::shared_ptr<net::Link> connection,
                          const net::Deliver& deliver);
   /// Runs `work` on the worker thread, after what is queued.
   void post_work(std::function<void()> work);
@@ -93,7 +93,7 @@ class ClientProcess {
   ClientJob* find_job(const std::string& job_id);
   /// The workflow host of (job, site), made on first use; null for server-controlled jobs.
   SiteWorkflowHost* workflow_host(ClientJob& job, const std::shared_ptr<SiteLink>& link);
-  void run_task(SiteLink& link, net::Connection& connection, const net::TaskHeader& header,
+  void run_task(SiteLink& link, net::Link& connection, const net::TaskHeader& header,
                 const std::shared_ptr<TaskModel>& model);
 
   ClientOptions options_;

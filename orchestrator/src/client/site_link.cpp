@@ -13,7 +13,7 @@ SiteLink::SiteLink(ClientProcess& process, SiteIdentity identity)
       identity_(std::move(identity)),
       retry_timer_(process.io()),
       backoff_(process.options().reconnect_initial) {
-  if (identity_.tls) tls_ = std::make_unique<boost::asio::ssl::context>(net::make_client_context(*identity_.tls));
+  if (identity_.tls) tls_ = std::make_unique<boost::asio::ssl::context>(tls::make_client_context(*identity_.tls));
 }
 
 void SiteLink::start() {
@@ -62,7 +62,7 @@ void SiteLink::schedule_reconnect() {
 }
 
 void SiteLink::stop() {
-  std::shared_ptr<net::Connection> connection;
+  std::shared_ptr<net::Link> connection;
   {
     std::lock_guard lock(mutex_);
     connection = connection_;
@@ -72,12 +72,12 @@ void SiteLink::stop() {
   if (connection) connection->close("client stopping");
 }
 
-std::shared_ptr<net::Connection> SiteLink::connection() {
+std::shared_ptr<net::Link> SiteLink::connection() {
   std::lock_guard lock(mutex_);
   return connection_;
 }
 
-net::Reception SiteLink::on_message(net::Connection& connection, net::Message& message) {
+net::Reception SiteLink::on_message(net::Link& connection, net::Message& message) {
   if (auto* welcome = std::get_if<net::Welcome>(&message)) {
     if (connection.secure() && connection.peer_name() != process_.options().server_name) {
       connection.close("the server presented the certificate of '" + connection.peer_name() + "', not of '" +
@@ -118,11 +118,11 @@ net::Reception SiteLink::on_message(net::Connection& connection, net::Message& m
     return {};
   }
   if (auto* deliver = std::get_if<net::Deliver>(&message)) {
-    return process_.deliver(shared_from_this(), connection.shared_from_this(), *deliver);
+    return process_.deliver(shared_from_this(), connection.share(), *deliver);
   }
   if (auto* task = std::get_if<net::TaskHeader>(&message)) {
     auto model = ClientProcess::new_task_model();
-    process_.enqueue(shared_from_this(), connection.shared_from_this(), *task, model);
+    process_.enqueue(shared_from_this(), connection.share(), *task, model);
     if (!task->has_model) return {};
     return net::Reception{ClientProcess::sink_for(model), true};
   }
@@ -130,7 +130,7 @@ net::Reception SiteLink::on_message(net::Connection& connection, net::Message& m
   return {};
 }
 
-void SiteLink::on_closed(net::Connection&, const std::string& reason) {
+void SiteLink::on_closed(net::Link&, const std::string& reason) {
   {
     std::lock_guard lock(mutex_);
     connection_.reset();

@@ -9,7 +9,7 @@
 
 namespace cohort::client {
 
-class SiteLink final : public net::ConnectionHandler, public std::enable_shared_from_this<SiteLink> {
+class SiteLink final : public net::LinkHandler, public std::enable_shared_from_this<SiteLink> {
  public:
   SiteLink(ClientProcess& process, SiteIdentity identity);
 
@@ -19,10 +19,10 @@ class SiteLink final : public net::ConnectionHandler, public std::enable_shared_
   /// Closes the current connection.
   void stop();
   /// The current connection (null while reconnecting).
-  std::shared_ptr<net::Connection> connection();
+  std::shared_ptr<net::Link> connection();
 
-  net::Reception on_message(net::Connection& connection, net::Message& message) override;
-  void on_closed(net::Connection& connection, const std::string& reason) override;
+  net::Reception on_message(net::Link& connection, net::Message& message) override;
+  void on_closed(net::Link& connection, const std::string& reason) override;
 
  private:
   boost::asio::awaitable<void> connect();
@@ -34,7 +34,7 @@ class SiteLink final : public net::ConnectionHandler, public std::enable_shared_
   boost::asio::steady_timer retry_timer_;
   std::chrono::milliseconds backoff_;
   std::mutex mutex_;
-  std::shared_ptr<net::Connection> connection_;
+  std::shared_ptr<net::Link> connection_;
   bool welcomed_ = false;
   bool final_refusal_ = false;
 };

@@ -96,11 +96,11 @@ Model SiteWorkflowHost::execute(Task task) {
   return job_.executor().execute(std::move(task), ctx);
 }
 
-void SiteWorkflowHost::schedule(std::chrono::milliseconds delay, const std::string& name) {
-  auto timer = std::make_shared<boost::asio::steady_timer>(process_.io(), delay);
-  timer->async_wait([this, timer, name](const boost::system::error_code& ec) {
+void SiteWorkflowHost::schedule(std::chrono::milliseconds delay, Timer timer) {
+  auto clock = std::make_shared<boost::asio::steady_timer>(process_.io(), delay);
+  clock->async_wait([this, clock, timer = std::move(timer)](const boost::system::error_code& ec) {
     if (ec || process_.stopping()) return;
-    process_.post_work([this, name] { workflow_->on_timer(name, *this); });
+    process_.post_work([this, timer] { workflow_->on_timer(timer, *this); });
   });
 }
 

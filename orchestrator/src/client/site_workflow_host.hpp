@@ -32,7 +32,7 @@ class SiteWorkflowHost final : public SiteWorkflowContext {
   void relay(const std::string& to, const SiteMessage& message, const Model& model) override;
   void report(const SiteMessage& message, const Model& model) override;
   Model execute(Task task) override;
-  void schedule(std::chrono::milliseconds delay, const std::string& name) override;
+  void schedule(std::chrono::milliseconds delay, Timer timer) override;
   void round_done(std::int64_t round, const std::string& role) override;
   void set_status(std::int64_t round, const std::string& state, const Metrics& metrics) override;
 

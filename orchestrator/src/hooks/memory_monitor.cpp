@@ -6,9 +6,8 @@ namespace cohort::hooks {
 
 MemoryMonitor::MemoryMonitor(const std::filesystem::path& csv, MonitorSettings settings,
                              std::shared_ptr<spdlog::logger> log)
-    : settings_(settings), log_(std::move(log)) {
-  sampler_ = std::make_unique<memory::Sampler>(csv, settings_.interval,
-                                               [this](const memory::Sample& s) { on_sample(s); });
+    : settings_(settings), log_(std::move(log)), csv_(csv) {
+  sampler_ = std::make_unique<memory::Sampler>(settings_.interval, [this](const memory::Sample& s) { on_sample(s); });
 }
 
 MemoryMonitor::~MemoryMonitor() { sampler_.reset(); }
@@ -19,6 +18,23 @@ void MemoryMonitor::set_round(std::int64_t round) {
 }
 
 void MemoryMonitor::on_sample(const memory::Sample& s) {
+  constexpr double MiB = 1024.0 * 1024.0;
+  jobs::MemoryRow row;
+  row.elapsed_s = s.elapsed_seconds;
+  row.rss_mb = s.process.rss_bytes / MiB;
+  row.peak_rss_mb = s.process.peak_rss_bytes / MiB;
+  row.alloc_live_mb = s.allocator.live_bytes / MiB;
+  row.alloc_free_mb = s.allocator.free_bytes / MiB;
+  if (s.tensor_bytes) row.tensor_mb = *s.tensor_bytes / MiB;
+  row.sys_total_mb = s.system.total_bytes / MiB;
+  row.sys_available_mb = s.system.available_bytes / MiB;
+  row.sys_used_percent = s.system.used_percent;
+  row.cpu_percent = s.cpu_percent;
+  row.cleanups = s.cleanups;
+  row.round = s.round;
+  row.allocator = std::string(memory::to_string(s.allocator.allocator));
+  csv_.append(row);
+
   const auto now_ms = static_cast<std::int64_t>(s.elapsed_seconds * 1000);
   auto cooled = [&](std::atomic<std::int64_t>& last) {
     std::int64_t previous = last.load();

@@ -1,7 +1,9 @@
 #pragma once
-// Samples a process's memory into a CSV time series and reacts to system RAM pressure:
+// Samples a process's memory into its memory/<process>.csv and reacts to system RAM pressure:
 // a warning at warn_percent, an immediate cleanup at critical_percent (each at most once
 // per `cooldown`, so that a machine that stays full is not cleaned in a loop).
+
+#include "jobs/job_files.hpp"
 
 #include <cohort/memory.hpp>
 
@@ -44,6 +46,7 @@ class MemoryMonitor {
   std::atomic<std::int64_t> last_warning_ms_{-1};
   std::atomic<std::int64_t> last_cleanup_ms_{-1};
   std::atomic<int> emergencies_{0};
+  jobs::MemoryWriter csv_;
   std::unique_ptr<memory::Sampler> sampler_;
 };
 

@@ -1,8 +1,11 @@
 #include "memprofile/heaptrack_report.hpp"
 
 #include "memprofile/flame_graph.hpp"
+#include "process/child_process.hpp"
 
 #include <array>
+#include <fstream>
+#include <iterator>
 #include <cstdio>
 #include <memory>
 #include <regex>
@@ -43,16 +46,15 @@ HeaptrackReport analyse_heaptrack(const std::filesystem::path& data, const std::
                                   const std::filesystem::path& out_dir, std::size_t top) {
   std::filesystem::create_directories(out_dir);
   const auto folded = out_dir / (process + ".folded");
-  const std::string command = "heaptrack_print -f '" + data.string() +
-                              "' --print-peaks 1 --print-allocators 0 --print-temporary 0 --print-leaks 0 -n " +
-                              std::to_string(top) + " -s 0 --flamegraph-cost-type peak -F '" + folded.string() +
-                              "' 2>&1";
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), &pclose);
-  if (!pipe) throw std::runtime_error("cannot run heaptrack_print (is heaptrack installed?)");
-  std::string text;
-  std::array<char, 4096> buffer{};
-  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe.get())) text.append(buffer.data(), n);
-  const int status = pclose(pipe.release());
+  const auto printed = out_dir / (process + ".heaptrack_print.txt");
+  std::filesystem::remove(printed);
+  const int status = process::run_to_end({"heaptrack_print", "-f", data.string(), "--print-peaks", "1",
+                                          "--print-allocators", "0", "--print-temporary", "0", "--print-leaks", "0",
+                                          "-n", std::to_string(top), "-s", "0", "--flamegraph-cost-type", "peak",
+                                          "-F", folded.string()},
+                                         printed);
+  std::ifstream in(printed);
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   if (status != 0) throw std::runtime_error("heaptrack_print failed on " + data.string() + ":\n" + text);
   HeaptrackReport r = parse_heaptrack_print(text, top);
   r.process = process;

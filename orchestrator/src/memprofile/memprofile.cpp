@@ -1,9 +1,12 @@
 #include "memprofile/memprofile.hpp"
 
 #include "memprofile/heaptrack_report.hpp"
-#include "simulate/child_process.hpp"
-#include "simulate/role_environment.hpp"
+#include "process/child_process.hpp"
+#include "process/role_environment.hpp"
 #include "simulate/simulation.hpp"
+#include "jobs/csv.hpp"
+#include "jobs/job_directory.hpp"
+#include "jobs/job_files.hpp"
 
 #include <spdlog/logger.h>
 
@@ -20,29 +23,6 @@ namespace fs = std::filesystem;
 namespace cohort::memprofile {
 
 namespace {
-
-std::vector<std::vector<std::string>> read_csv(const fs::path& file, bool skip_header = true) {
-  std::vector<std::vector<std::string>> rows;
-  std::ifstream in(file);
-  std::string line;
-  if (skip_header) std::getline(in, line);
-  while (std::getline(in, line)) {
-    std::vector<std::string> cells;
-    std::stringstream s(line);
-    std::string cell;
-    while (std::getline(s, cell, ',')) cells.push_back(cell);
-    rows.push_back(cells);
-  }
-  return rows;
-}
-
-double number(const std::vector<std::string>& row, std::size_t i) {
-  try {
-    return i < row.size() && !row[i].empty() ? std::stod(row[i]) : 0.0;
-  } catch (...) {
-    return 0.0;
-  }
-}
 
 std::string setting_name(std::int64_t n) { return n == 0 ? "gc_rounds=0 (disabled)" : "gc_rounds=" + std::to_string(n); }
 
@@ -82,24 +62,22 @@ int run_single(const MemprofileOptions& o, std::int64_t n, spdlog::logger& log) 
   const int status = simulate::run_simulation(sim, log);
   const fs::path job = only_job(sim.workspace);
 
-  std::ofstream result(dir / "result.csv");
-  result << "process,role,initial_mb,final_mb,peak_mb,increase_mb\n";
-  for (const auto& f : figures_of(job)) {
-    result << f.process << "," << f.role << "," << f.initial_mb << "," << f.final_mb << "," << f.peak_mb << ","
-           << f.increase_mb() << "\n";
+  {
+    jobs::CsvWriter result(dir / "result.csv", {"process", "role", "initial_mb", "final_mb", "peak_mb", "increase_mb"});
+    for (const auto& f : figures_of(job)) {
+      result.append({f.process, f.role, jobs::fixed(f.initial_mb, 2), jobs::fixed(f.final_mb, 2),
+                     jobs::fixed(f.peak_mb, 2), jobs::fixed(f.increase_mb(), 2)});
+    }
   }
   if (o.heaptrack) {
-    std::ofstream report(dir / "heaptrack.csv");
-    report << "process,peak_heap,peak_rss,leaked,flame_graph,top_sites\n";
+    jobs::CsvWriter report(dir / "heaptrack.csv", {"process", "peak_heap", "peak_rss", "leaked", "flame_graph", "top_sites"});
     for (const auto& e : fs::directory_iterator(dir / "heaptrack")) {
       if (e.path().extension() != ".zst" && e.path().extension() != ".gz") continue;
       const std::string process = e.path().stem().string();
       auto r = analyse_heaptrack(e.path(), process, dir / "heaptrack");
       std::string sites;
       for (const auto& s : r.top_sites) sites += (sites.empty() ? "" : " | ") + s.bytes + " in " + s.function;
-      for (char& c : sites) c = c == ',' ? ';' : c;
-      report << process << "," << r.peak_heap << "," << r.peak_rss << "," << r.leaked << ","
-             << fs::relative(r.flame_graph, dir).string() << "," << sites << "\n";
+      report.append({process, r.peak_heap, r.peak_rss, r.leaked, fs::relative(r.flame_graph, dir).string(), sites});
       std::cout << "  heaptrack " << process << ": peak heap " << r.peak_heap << ", leaked " << r.leaked
                 << ", top site " << (r.top_sites.empty() ? "-" : r.top_sites.front().bytes + " in " + r.top_sites.front().function)
                 << "\n    flame graph " << r.flame_graph.string() << "\n";
@@ -165,18 +143,18 @@ std::string summary_table(const std::vector<Setting>& settings, const std::strin
 void write_plots(const fs::path& out, const std::vector<Setting>& settings) {
   // Per-series data files for gnuplot, and the long-form CSV users can load themselves.
   fs::create_directories(out / "series");
-  std::ofstream csv(out / "rss.csv");
-  csv << "setting,process,elapsed_s,rss_mb,tensor_mb,round\n";
+  jobs::CsvWriter csv(out / "rss.csv", {"setting", "process", "elapsed_s", "rss_mb", "tensor_mb", "round"});
   std::vector<std::pair<std::string, std::string>> server_series, client_series;
   for (const auto& s : settings) {
-    const fs::path memory = only_job(s.dir / "ws") / "memory";
+    const fs::path memory = jobs::JobDirectory::at(only_job(s.dir / "ws")).memory_folder();
     for (const auto& e : fs::directory_iterator(memory)) {
       const std::string process = e.path().stem().string();
       const fs::path series = out / "series" / ("gc" + std::to_string(s.n) + "_" + process + ".dat");
       std::ofstream dat(series);
-      for (const auto& row : read_csv(e.path())) {
-        csv << s.n << "," << process << "," << row.at(0) << "," << row.at(1) << "," << row.at(5) << "," << row.at(11) << "\n";
-        dat << row.at(0) << " " << row.at(1) << "\n";
+      for (const auto& row : jobs::read_memory(e.path())) {
+        csv.append({std::to_string(s.n), process, jobs::fixed(row.elapsed_s, 3), jobs::fixed(row.rss_mb, 2),
+                    row.tensor_mb ? jobs::fixed(*row.tensor_mb, 2) : "", std::to_string(row.round)});
+        dat << row.elapsed_s << " " << row.rss_mb << "\n";
       }
       auto& into = process == "server" ? server_series : client_series;
       if (process == "server" || process == "client-1")
@@ -197,9 +175,9 @@ void write_plots(const fs::path& out, const std::vector<Setting>& settings) {
     plot(gp, "Client RSS over time", client_series);
     gp << "unset multiplot\n";
     gp.close();
-    const std::string command = "gnuplot '" + (out / "plot.gp").string() + "'";
-    if (std::system(command.c_str()) != 0)
-      throw std::runtime_error("gnuplot failed to draw " + file + " (is gnuplot-nox installed?)");
+    if (process::run_to_end({"gnuplot", (out / "plot.gp").string()}, out / "gnuplot.out") != 0)
+      throw std::runtime_error("gnuplot failed to draw " + file + " (is gnuplot-nox installed?), see " +
+                               (out / "gnuplot.out").string());
   }
 }
 
@@ -228,12 +206,11 @@ void write_html(const fs::path& out, const MemprofileOptions& o, const std::vect
     html << "<h2>heaptrack</h2><table><tr><th>setting</th><th>process</th><th>peak heap</th><th>leaked</th>"
          << "<th>top allocation sites at the peak</th><th>flame graph</th></tr>";
     for (const auto& s : settings) {
-      for (const auto& row : read_csv(s.dir / "heaptrack.csv")) {
-        if (row.size() < 6) continue;
-        const std::string graph = fs::relative(s.dir / row[4], out).string();
-        html << "<tr><td>" << setting_name(s.n) << "</td><td>" << row[0] << "</td><td>" << row[1] << "</td><td>"
-             << row[3] << "</td><td><small>" << row[5] << "</small></td><td><a href=\"" << graph
-             << "\">open</a></td></tr>";
+      for (const auto& row : jobs::CsvTable::read(s.dir / "heaptrack.csv").rows()) {
+        const std::string graph = fs::relative(s.dir / row.text("flame_graph"), out).string();
+        html << "<tr><td>" << setting_name(s.n) << "</td><td>" << row.text("process") << "</td><td>"
+             << row.text("peak_heap") << "</td><td>" << row.text("leaked") << "</td><td><small>"
+             << row.text("top_sites") << "</small></td><td><a href=\"" << graph << "\">open</a></td></tr>";
       }
     }
     html << "</table>";
@@ -262,17 +239,18 @@ std::string experiment_recipe(const MemprofileOptions& o, std::int64_t n) {
 std::vector<ProcessFigures> figures_of(const fs::path& job) {
   std::vector<ProcessFigures> out;
   std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(job / "memory")) files.push_back(e.path());
+  for (const auto& e : fs::directory_iterator(jobs::JobDirectory::at(job).memory_folder()))
+    files.push_back(e.path());
   std::sort(files.begin(), files.end());
   for (const auto& file : files) {
-    auto rows = read_csv(file);
+    const auto rows = jobs::read_memory(file);
     if (rows.empty()) continue;
     ProcessFigures f;
     f.process = file.stem().string();
     f.role = f.process == "server" ? "server" : "client";
-    f.initial_mb = number(rows.front(), 1);
-    f.final_mb = number(rows.back(), 1);
-    for (const auto& row : rows) f.peak_mb = std::max(f.peak_mb, number(row, 1));
+    f.initial_mb = rows.front().rss_mb;
+    f.final_mb = rows.back().rss_mb;
+    for (const auto& row : rows) f.peak_mb = std::max(f.peak_mb, row.rss_mb);
     out.push_back(f);
   }
   return out;
@@ -281,7 +259,7 @@ std::vector<ProcessFigures> figures_of(const fs::path& job) {
 int run_memprofile(const MemprofileOptions& o, spdlog::logger& log) {
   if (o.allocator != "glibc" && o.allocator != "jemalloc")
     throw std::invalid_argument("--allocator: expected glibc or jemalloc, got '" + o.allocator + "'");
-  if (o.allocator == "jemalloc" && !simulate::find_jemalloc())
+  if (o.allocator == "jemalloc" && !process::find_jemalloc())
     throw std::invalid_argument("--allocator jemalloc: no jemalloc installed (apt-get install libjemalloc2)");
   if (o.single) return run_single(o, *o.single, log);
 
@@ -291,7 +269,7 @@ int run_memprofile(const MemprofileOptions& o, spdlog::logger& log) {
   for (auto n : o.gc_rounds) {
     Setting s{n, out / ("gc" + std::to_string(n)), {}};
     // Each setting in its own process tree: nothing one leaves behind skews the next.
-    std::vector<std::string> argv{simulate::self_executable().string(), "memprofile", "--single", std::to_string(n),
+    std::vector<std::string> argv{process::self_executable().string(), "memprofile", "--single", std::to_string(n),
                                   "--num-rounds", std::to_string(o.num_rounds), "--num-clients",
                                   std::to_string(o.num_clients), "--model-size", std::to_string(o.model_size_mb),
                                   "--allocator", o.allocator, "--output", s.dir.string()};
@@ -306,7 +284,7 @@ int run_memprofile(const MemprofileOptions& o, spdlog::logger& log) {
     if (o.heaptrack) argv.push_back("--heaptrack");
     if (o.insecure) argv.push_back("--insecure");
     std::cout << "running " << setting_name(n) << " ..." << std::flush;
-    simulate::ChildProcess child(argv, {}, out / ("gc" + std::to_string(n) + ".out"));
+    process::ChildProcess child(argv, {}, out / ("gc" + std::to_string(n) + ".out"));
     const int status = child.wait_for(std::chrono::hours(24)).value_or(-1);
     if (status != 0) {
       std::cerr << "\n" << setting_name(n) << " failed (status " << status << "): see " << (out / ("gc" + std::to_string(n) + ".out")).string() << "\n";
@@ -317,13 +295,14 @@ int run_memprofile(const MemprofileOptions& o, spdlog::logger& log) {
     settings.push_back(std::move(s));
   }
 
-  std::ofstream summary(out / "summary.csv");
-  summary << "setting,process,role,initial_mb,final_mb,peak_mb,increase_mb\n";
-  for (const auto& s : settings)
-    for (const auto& f : s.figures)
-      summary << s.n << "," << f.process << "," << f.role << "," << f.initial_mb << "," << f.final_mb << ","
-              << f.peak_mb << "," << f.increase_mb() << "\n";
-  summary.close();
+  {
+    jobs::CsvWriter summary(out / "summary.csv",
+                            {"setting", "process", "role", "initial_mb", "final_mb", "peak_mb", "increase_mb"});
+    for (const auto& s : settings)
+      for (const auto& f : s.figures)
+        summary.append({std::to_string(s.n), f.process, f.role, jobs::fixed(f.initial_mb, 2), jobs::fixed(f.final_mb, 2),
+                        jobs::fixed(f.peak_mb, 2), jobs::fixed(f.increase_mb(), 2)});
+  }
   const std::string server_table = summary_table(settings, "server");
   const std::string client_table = summary_table(settings, "client");
   write_plots(out, settings);

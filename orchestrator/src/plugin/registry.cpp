@@ -1,6 +1,6 @@
 #include "plugin/registry.hpp"
 
-#include "recipe/suggest.hpp"
+#include "config/suggest.hpp"
 
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
@@ -15,15 +15,6 @@
 namespace fs = std::filesystem;
 
 namespace cohort {
-
-std::string_view to_string(PluginKind kind) {
-  switch (kind) {
-    case PluginKind::controller: return "controller";
-    case PluginKind::executor: return "executor";
-    case PluginKind::hook: return "hook";
-  }
-  return "unknown";
-}
 
 namespace plugin {
 
@@ -93,9 +84,10 @@ std::vector<fs::path> Registry::default_directories() {
       start = end + 1;
     }
   }
-  // libcohort's own directory: <build>/lib or <prefix>/lib; plugins live below it.
+  // The SDK library's own directory: <build>/lib or <prefix>/lib; plugins live below it.
   Dl_info info{};
-  if (dladdr(reinterpret_cast<void*>(&host_fingerprint), &info) && info.dli_fname) {
+  const auto sdk_symbol = static_cast<std::string_view (*)(PluginKind)>(&cohort::to_string);
+  if (dladdr(reinterpret_cast<void*>(sdk_symbol), &info) && info.dli_fname) {
     dirs.push_back(fs::path(info.dli_fname).parent_path() / "cohort" / "plugins");
   }
   return dirs;
@@ -226,7 +218,7 @@ std::shared_ptr<LoadedPlugin> Registry::load(PluginKind kind, std::string_view n
   std::string searched;
   for (const auto& d : directories_) searched += (searched.empty() ? "" : ", ") + d.string();
   throw ConfigError(where, "no " + kind_name + " plugin named '" + wanted + "'" +
-                               recipe::did_you_mean(wanted, available_names) + " (available " +
+                               config::did_you_mean(wanted, available_names) + " (available " +
                                kind_name + " plugins: " +
                                (available_text.empty() ? "none" : available_text) +
                                "; searched: " + (searched.empty() ? "nothing" : searched) + ")");

@@ -13,17 +13,6 @@ namespace cohort::server {
 
 using Clock = std::chrono::steady_clock;
 
-const char* to_string(JobStatus status) {
-  switch (status) {
-    case JobStatus::completed: return "COMPLETED";
-    case JobStatus::aborted: return "ABORTED";
-    case JobStatus::execution_exception: return "EXECUTION_EXCEPTION";
-    case JobStatus::abnormal: return "ABNORMAL";
-    case JobStatus::can_not_schedule: return "CAN_NOT_SCHEDULE";
-  }
-  return "UNKNOWN";
-}
-
 namespace {
 
 double mib(std::uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
@@ -264,11 +253,20 @@ void JobRunner::round_ended(std::int64_t round) {
   const auto mem = memory::process_memory();
   const auto alloc = memory::allocator_stats();
   const auto tensors = memory::tensor_bytes();
-  rounds_->append(std::to_string(round) + "," + std::to_string(seconds) + "," + std::to_string(round_received_) +
-                  "," + std::to_string(round_failed_) + "," + std::to_string(mib(mem.rss_bytes)) + "," +
-                  std::to_string(mib(mem.peak_rss_bytes)) + "," + std::to_string(mib(alloc.free_bytes)) + "," +
-                  std::to_string(mib(rss_before_round_)) + "," + (tensors ? std::to_string(mib(*tensors)) : "") + "," +
-                  std::to_string(mib(global_.byte_size())));
+  jobs::RoundRow row;
+  row.round = round;
+  row.seconds = seconds;
+  if (!setup_.recipe.client_controlled) {  // else the sites gather the results: no count here
+    row.results = static_cast<std::int64_t>(round_received_);
+    row.failed = static_cast<std::int64_t>(round_failed_);
+  }
+  row.server_rss_mb = mib(mem.rss_bytes);
+  row.server_round_peak_rss_mb = mib(mem.peak_rss_bytes);
+  row.server_alloc_free_mb = mib(alloc.free_bytes);
+  row.server_rss_before_round_mb = mib(rss_before_round_);
+  if (tensors) row.server_tensor_mb = mib(*tensors);
+  row.model_mb = mib(global_.byte_size());
+  rounds_->append(row);
   log_->info("round {}/{} done in {:.2f} s: {} results, {} failed; server rss {:.1f} MiB (before the round {:.1f}, "
              "peak in the round {:.1f}), tensors {} MiB, allocator free {:.1f} MiB",
              round + 1, job_.num_rounds, seconds, round_received_, round_failed_, mib(mem.rss_bytes),
@@ -283,7 +281,7 @@ void JobRunner::persist(const Model& model, std::string_view tag) {
 }
 
 void JobRunner::record_metrics(std::int64_t round, const std::string& site, const Metrics& metrics) {
-  metrics_->append(jobs::metrics_row(round, site, metrics));
+  metrics_->append(jobs::MetricsRow{round, site, metrics});
 }
 
 JobResult JobRunner::run() {
@@ -294,11 +292,9 @@ JobResult JobRunner::run() {
     std::ofstream out(directory_.recipe(), std::ios::binary);
     out << setup_.recipe_text;
   }
-  metrics_ = std::make_unique<jobs::CsvLog>(directory_.metrics_csv(), jobs::kMetricsHeader);
+  metrics_ = std::make_unique<jobs::MetricsWriter>(directory_.metrics_csv());
   checkpoints_ = std::make_unique<CheckpointWriter>(log_);
-  rounds_ = std::make_unique<jobs::CsvLog>(directory_.rounds_csv(),
-                                           "round,seconds,results,failed,server_rss_mb,server_round_peak_rss_mb,"
-                                           "server_alloc_free_mb,server_rss_before_round_mb,server_tensor_mb,model_mb");
+  rounds_ = std::make_unique<jobs::RoundsWriter>(directory_.rounds_csv());
   const auto& mem = setup_.recipe.memory;
   monitor_ = setup_.monitor ? std::move(setup_.monitor)
                             : std::make_unique<hooks::MemoryMonitor>(
@@ -319,7 +315,7 @@ JobResult JobRunner::run() {
     controller_ = setup_.recipe.controller.loaded->make_controller(
         PluginConfig{setup_.recipe.controller.args, job_, setup_.recipe.model});
   } catch (const std::exception& e) {
-    result.status = JobStatus::execution_exception;
+    result.state = jobs::JobState::execution_exception;
     result.message = e.what();
     return result;
   }
@@ -348,7 +344,7 @@ JobResult JobRunner::run() {
     participants_ = server_.connected_sites();
   }
   if (!ready || abort_) {
-    result.status = abort_ ? JobStatus::aborted : JobStatus::can_not_schedule;
+    result.state = abort_ ? jobs::JobState::aborted : jobs::JobState::can_not_schedule;
     result.message = abort_ ? "aborted before it started"
                             : "fewer than " + std::to_string(min_clients) + " of its sites connected within " +
                                   std::to_string(setup_.start_timeout.count() / 1000) + " s";
@@ -371,28 +367,28 @@ JobResult JobRunner::run() {
 
   try {
     controller_->run(*this);
-    result.status = abort_ ? JobStatus::aborted : JobStatus::completed;
+    result.state = abort_ ? jobs::JobState::aborted : jobs::JobState::completed;
     if (abort_) result.message = "aborted";
   } catch (const std::exception& e) {
-    result.status = abort_ ? JobStatus::aborted : JobStatus::execution_exception;
+    result.state = abort_ ? jobs::JobState::aborted : jobs::JobState::execution_exception;
     result.message = e.what();
     log_->error("job {} failed: {}", job_.id, e.what());
   }
   try {
     checkpoints_->flush();  // the job has ended only once its checkpoints are on disk
   } catch (const std::exception& e) {
-    result.status = JobStatus::execution_exception;
+    result.state = jobs::JobState::execution_exception;
     result.message = std::string("checkpoint not written: ") + e.what();
     log_->error("job {}: {}", job_.id, result.message);
   }
   fire(EventType::job_ended, -1);
   // The sites release the job's executor and monitor (a long-running client runs many jobs).
-  for (const auto& site : participants_) server_.send(site, net::JobEnd{job_.id, to_string(result.status)});
+  for (const auto& site : participants_) server_.send(site, net::JobEnd{job_.id, std::string(jobs::to_string(result.state))});
   started_ = false;  // nothing of this job fires after job_ended
   server_.remove_listener(this);
   result.rounds_completed = rounds_completed_;
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  log_->info("job {} ended {} after {:.1f} s{}{}", job_.id, to_string(result.status), result.seconds,
+  log_->info("job {} ended {} after {:.1f} s{}{}", job_.id, std::string(jobs::to_string(result.state)), result.seconds,
              result.message.empty() ? "" : ": ", result.message);
   monitor_.reset();
   return result;

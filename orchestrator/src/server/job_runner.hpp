@@ -6,7 +6,8 @@
 #include "hooks/builtin_hooks.hpp"
 #include "hooks/hook_bus.hpp"
 #include "hooks/memory_monitor.hpp"
-#include "job_directory.hpp"
+#include "jobs/job_directory.hpp"
+#include "jobs/job_files.hpp"
 #include "recipe/recipe.hpp"
 #include "server/checkpoint_writer.hpp"
 #include "server/server.hpp"
@@ -21,11 +22,6 @@
 #include <set>
 
 namespace cohort::server {
-
-/// How a job ended (DESIGN.md's FINISHED states).
-enum class JobStatus { completed, aborted, execution_exception, abnormal, can_not_schedule };
-/// "COMPLETED", "ABORTED", ...
-const char* to_string(JobStatus status);
 
 struct JobSetup {
   std::string job_id;
@@ -44,7 +40,8 @@ struct JobSetup {
 };
 
 struct JobResult {
-  JobStatus status = JobStatus::completed;
+  /// One of the finished states.
+  jobs::JobState state = jobs::JobState::completed;
   std::string message;
   double seconds = 0;
   std::int64_t rounds_completed = 0;
@@ -102,8 +99,8 @@ class JobRunner final : public ControllerContext, public SiteListener {
   std::vector<std::string> participants_;
   hooks::HookBus hooks_;
   std::unique_ptr<hooks::MemoryMonitor> monitor_;
-  std::unique_ptr<jobs::CsvLog> metrics_;
-  std::unique_ptr<jobs::CsvLog> rounds_;
+  std::unique_ptr<jobs::MetricsWriter> metrics_;
+  std::unique_ptr<jobs::RoundsWriter> rounds_;
   std::unique_ptr<CheckpointWriter> checkpoints_;
   /// Participants connected as far as this job knows (guarded: the server calls the
   /// listener from its I/O threads while the job runs on its own).

@@ -1,7 +1,8 @@
 #include "server/job_scheduler.hpp"
+#include "config/text_file.hpp"
 
-#include "certificates.hpp"
-#include "job_directory.hpp"
+#include "provisioning/certificates.hpp"
+#include "jobs/job_directory.hpp"
 
 #include <spdlog/logger.h>
 
@@ -55,14 +56,14 @@ std::string JobScheduler::submit(const std::string& recipe_text, const std::stri
   jobs::JobRecord record;
   record.id = jobs::new_job_id();
   record.name = recipe.job.name;
-  record.status = "SUBMITTED";
+  record.state = jobs::JobState::submitted;
   record.submitter = by.name;
   record.submitter_org = by.org;
   record.submitter_role = by.role;
   record.num_rounds = recipe.job.num_rounds;
   const jobs::JobDirectory directory(options_.workspace, record.id);
   directory.create();
-  provisioning::write_file(directory.recipe(), recipe_text);
+  config::write_text_file(directory.recipe(), recipe_text);
   store_.add(record);
   log_->info("job {} ('{}') submitted by {} ({}, org '{}')", record.id, record.name, by.name, by.role, by.org);
   return record.id;
@@ -78,8 +79,9 @@ std::string JobScheduler::abort(const std::string& job_id, const std::string& by
   }
   const auto record = store_.get(job_id);
   if (!record) return "no job " + job_id;
-  if (jobs::is_finished(record->status)) return "job " + job_id + " has already finished (" + record->status + ")";
-  store_.set_status(job_id, "ABORTED", "aborted by " + by + " before it started");
+  if (jobs::is_finished(record->state))
+    return "job " + job_id + " has already finished (" + std::string(jobs::to_string(record->state)) + ")";
+  store_.set_state(job_id, jobs::JobState::aborted, "aborted by " + by + " before it started");
   log_->info("job {}: aborted by {} before it started", job_id, by);
   return "";
 }
@@ -93,7 +95,7 @@ std::optional<recipe::Recipe> JobScheduler::load(const jobs::JobRecord& record) 
     return recipe::parse_recipe(text.str(), directory.recipe(), options_.plugin_dirs);
   } catch (const std::exception& e) {
     // It was checked at submission: a plugin removed since, or the file lost.
-    store_.set_status(record.id, "EXECUTION_EXCEPTION", std::string("cannot load its recipe: ") + e.what());
+    store_.set_state(record.id, jobs::JobState::execution_exception, std::string("cannot load its recipe: ") + e.what());
     return std::nullopt;
   }
 }
@@ -123,7 +125,7 @@ void JobScheduler::loop() {
         }
       }
     }
-    for (const auto& record : store_.with_status("SUBMITTED")) {
+    for (const auto& record : store_.in_state(jobs::JobState::submitted)) {
       if (stopping_) break;
       auto it = waiting.find(record.id);
       if (it == waiting.end()) {
@@ -138,14 +140,14 @@ void JobScheduler::loop() {
         running = running_.size();
       }
       if (running < options_.max_concurrent_jobs && ready(it->second)) {
-        store_.set_status(record.id, "DISPATCHED");
+        store_.set_state(record.id, jobs::JobState::dispatched);
         launch(record, std::move(it->second));
         waiting.erase(it);
       } else if (waited > options_.schedule_timeout) {
         const std::string why = running >= options_.max_concurrent_jobs
                                     ? std::to_string(running) + " jobs were running (max_concurrent_jobs)"
                                     : "its sites were not connected";
-        store_.set_status(record.id, "CAN_NOT_SCHEDULE",
+        store_.set_state(record.id, jobs::JobState::can_not_schedule,
                           "not started within " + std::to_string(options_.schedule_timeout.count() / 1000) +
                               " s: " + why);
         log_->warn("job {}: CAN_NOT_SCHEDULE ({})", record.id, why);
@@ -173,7 +175,7 @@ void JobScheduler::launch(const jobs::JobRecord& record, recipe::Recipe recipe) 
   try {
     setup.initial_model = options_.initial_model(recipe);
   } catch (const std::exception& e) {
-    store_.set_status(record.id, "EXECUTION_EXCEPTION", std::string("cannot build the initial model: ") + e.what());
+    store_.set_state(record.id, jobs::JobState::execution_exception, std::string("cannot build the initial model: ") + e.what());
     return;
   }
   setup.recipe = std::move(recipe);
@@ -181,21 +183,20 @@ void JobScheduler::launch(const jobs::JobRecord& record, recipe::Recipe recipe) 
   directory.create();
   r->runner = std::make_unique<JobRunner>(server_, std::move(setup),
                                           options_.job_logger ? options_.job_logger(directory) : log_);
-  store_.set_status(record.id, "RUNNING");
+  store_.set_state(record.id, jobs::JobState::running);
   r->thread = std::thread([this, r, id = record.id] {
     JobResult result;
     try {
       result = r->runner->run();
     } catch (const std::exception& e) {
-      result.status = JobStatus::execution_exception;
+      result.state = jobs::JobState::execution_exception;
       result.message = e.what();
     }
     std::string message = result.message;
-    if (result.status == JobStatus::aborted && !r->aborted_by.empty()) message = "aborted by " + r->aborted_by;
-    provisioning::write_file(r->runner->directory().root() / "status.txt",
-                             std::string(to_string(result.status)) + "\n" + message + "\n");
+    if (result.state == jobs::JobState::aborted && !r->aborted_by.empty()) message = "aborted by " + r->aborted_by;
+    r->runner->directory().write_status(result.state, message);
     store_.set_progress(id, result.rounds_completed);
-    store_.set_status(id, to_string(result.status), message);
+    store_.set_state(id, result.state, message);
     r->done = true;
   });
   running_.emplace(record.id, std::move(running));

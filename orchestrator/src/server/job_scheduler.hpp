@@ -4,7 +4,7 @@
 // sites are connected and fewer than max_concurrent_jobs run; a job that waits longer
 // than schedule_timeout ends CAN_NOT_SCHEDULE.
 
-#include "job_store.hpp"
+#include "jobs/job_store.hpp"
 #include "recipe/recipe.hpp"
 #include "server/job_runner.hpp"
 #include "server/server.hpp"

@@ -12,10 +12,10 @@ struct RelaySink::Flow {
   std::size_t in_flight = 0;
   std::size_t window = 0;
   bool paused = false;
-  std::shared_ptr<net::Connection> source;
+  std::shared_ptr<net::Link> source;
 
   void written(std::size_t bytes) {
-    std::shared_ptr<net::Connection> resume;
+    std::shared_ptr<net::Link> resume;
     {
       std::lock_guard lock(mutex);
       in_flight -= bytes;
@@ -28,7 +28,7 @@ struct RelaySink::Flow {
   }
 };
 
-RelaySink::RelaySink(std::shared_ptr<net::Connection> source, std::shared_ptr<net::Connection> target,
+RelaySink::RelaySink(std::shared_ptr<net::Link> source, std::shared_ptr<net::Link> target,
                      std::uint64_t stream, std::size_t window)
     : flow_(std::make_shared<Flow>()), target_(std::move(target)), stream_(stream) {
   flow_->source = std::move(source);
@@ -72,7 +72,7 @@ bool RelaySink::hold_after_chunk() {
 void RelaySink::close_stream(std::vector<std::byte> frame) {
   closed_ = true;
   target_->send_frame(std::move(frame), stream_, false, true);
-  std::shared_ptr<net::Connection> resume;
+  std::shared_ptr<net::Link> resume;
   {
     std::lock_guard lock(flow_->mutex);
     if (flow_->paused) {

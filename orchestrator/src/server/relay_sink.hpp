@@ -4,7 +4,7 @@
 // `window` bytes, the source is paused (its socket fills, TCP slows the sender) until the
 // target catches up.
 
-#include "net/connection.hpp"
+#include "net/link.hpp"
 
 #include <cohort/stream.hpp>
 
@@ -15,7 +15,7 @@ namespace cohort::server {
 
 class RelaySink final : public ResultSink {
  public:
-  RelaySink(std::shared_ptr<net::Connection> source, std::shared_ptr<net::Connection> target, std::uint64_t stream,
+  RelaySink(std::shared_ptr<net::Link> source, std::shared_ptr<net::Link> target, std::uint64_t stream,
             std::size_t window);
   ~RelaySink() override;
 
@@ -32,7 +32,7 @@ class RelaySink final : public ResultSink {
   void close_stream(std::vector<std::byte> frame);
 
   std::shared_ptr<Flow> flow_;
-  std::shared_ptr<net::Connection> target_;
+  std::shared_ptr<net::Link> target_;
   std::uint64_t stream_;
   bool closed_ = false;
 };

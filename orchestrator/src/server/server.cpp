@@ -14,7 +14,7 @@ namespace cohort::server {
 
 Server::Server(ServerOptions options, std::shared_ptr<spdlog::logger> log)
     : options_(std::move(options)), log_(std::move(log)) {
-  if (options_.tls) tls_ = std::make_unique<boost::asio::ssl::context>(net::make_server_context(*options_.tls));
+  if (options_.tls) tls_ = std::make_unique<boost::asio::ssl::context>(tls::make_server_context(*options_.tls));
 }
 
 Server::~Server() {
@@ -53,19 +53,21 @@ boost::asio::awaitable<void> Server::accept_loop() {
       log_->warn("accept failed: {}", ec.message());
       continue;
     }
-    auto connection = std::make_shared<net::Connection>(io_, std::move(socket), tls_.get(), true,
-                                                        options_.connection, log_);
-    auto session = std::make_shared<SiteSession>(*this, connection);
-    {
-      std::lock_guard lock(mutex_);
-      if (stopping_) {
-        connection->close("server shutting down");
-        continue;
-      }
-      sessions_.insert(session);
-    }
-    connection->start(session);
+    attach(std::make_shared<net::Connection>(io_, std::move(socket), tls_.get(), true, options_.connection, log_));
   }
+}
+
+void Server::attach(std::shared_ptr<net::Link> link) {
+  auto session = std::make_shared<SiteSession>(*this, link);
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      link->close("server shutting down");
+      return;
+    }
+    sessions_.insert(session);
+  }
+  link->start(session);
 }
 
 std::string Server::register_site(const std::shared_ptr<SiteSession>& session) {
@@ -238,8 +240,8 @@ net::Reception Server::relay(SiteSession& from, const net::Relay& relay) {
   const std::uint64_t stream = out.new_stream_id();
   out.send_frame(net::encode_frame(deliver), stream, true, false);
   const std::size_t window = 4 * std::max<std::size_t>(options_.connection.chunk_bytes, 64 * 1024);
-  return net::Reception{std::make_unique<RelaySink>(from.connection().shared_from_this(),
-                                                    target->connection().shared_from_this(), stream, window),
+  return net::Reception{std::make_unique<RelaySink>(from.connection().share(),
+                                                    target->connection().share(), stream, window),
                         false};
 }
 

@@ -3,7 +3,7 @@
 // flight. Jobs (JobRunner) use it to reach sites.
 
 #include "net/connection.hpp"
-#include "net/tls.hpp"
+#include "tls/tls.hpp"
 #include "server/pending_task.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -34,7 +34,7 @@ struct ServerOptions {
   /// 0 picks a free port (see Server::port()).
   std::uint16_t port = 0;
   /// TLS identity; none means plain TCP (--insecure).
-  std::optional<net::TlsFiles> tls;
+  std::optional<tls::TlsFiles> tls;
   net::ConnectionOptions connection;
   /// Threads running network I/O.
   int io_threads = 2;
@@ -71,6 +71,9 @@ class Server {
   void stop(const std::string& reason, bool final);
   /// The bound port.
   std::uint16_t port() const { return port_; }
+  /// Serves a site on `link`, from its handshake on. The TCP listener calls it for every
+  /// connection it accepts; another transport calls it for each link it opens.
+  void attach(std::shared_ptr<net::Link> link);
 
   /// Names of the sites connected now.
   std::vector<std::string> connected_sites() const;

@@ -6,7 +6,7 @@
 
 namespace cohort::server {
 
-SiteSession::SiteSession(Server& server, std::shared_ptr<net::Connection> connection)
+SiteSession::SiteSession(Server& server, std::shared_ptr<net::Link> connection)
     : server_(server), connection_(std::move(connection)) {}
 
 void SiteSession::refuse(const std::string& reason) {
@@ -14,7 +14,7 @@ void SiteSession::refuse(const std::string& reason) {
   connection_->send_and_close(net::Refuse{reason}, "refused: " + reason);
 }
 
-net::Reception SiteSession::on_message(net::Connection&, net::Message& message) {
+net::Reception SiteSession::on_message(net::Link&, net::Message& message) {
   if (site_.empty()) {
     const auto* hello = std::get_if<net::Hello>(&message);
     if (!hello) {
@@ -134,7 +134,7 @@ void SiteSession::fail_all(const std::string& reason) {
   for (auto& [id, task] : pending) task->on_failure(site_, reason);
 }
 
-void SiteSession::on_closed(net::Connection&, const std::string& reason) {
+void SiteSession::on_closed(net::Link&, const std::string& reason) {
   server_.unregister_site(this, reason);
   fail_all("site lost: " + reason);
 }

@@ -2,7 +2,7 @@
 // One connection from a site, as the server sees it: the handshake, the tasks sent to it
 // and the results coming back.
 
-#include "net/connection.hpp"
+#include "net/link.hpp"
 #include "server/pending_task.hpp"
 
 #include <map>
@@ -14,16 +14,16 @@ namespace cohort::server {
 
 class Server;
 
-class SiteSession final : public net::ConnectionHandler, public std::enable_shared_from_this<SiteSession> {
+class SiteSession final : public net::LinkHandler, public std::enable_shared_from_this<SiteSession> {
  public:
-  SiteSession(Server& server, std::shared_ptr<net::Connection> connection);
+  SiteSession(Server& server, std::shared_ptr<net::Link> connection);
 
-  net::Reception on_message(net::Connection& connection, net::Message& message) override;
-  void on_closed(net::Connection& connection, const std::string& reason) override;
+  net::Reception on_message(net::Link& connection, net::Message& message) override;
+  void on_closed(net::Link& connection, const std::string& reason) override;
 
   /// The site's name once its HELLO was accepted ("" before).
   const std::string& site() const { return site_; }
-  net::Connection& connection() { return *connection_; }
+  net::Link& connection() { return *connection_; }
 
   /// Sends a task and remembers who waits for its result.
   void send_task(net::TaskHeader header, std::optional<Model> model, std::shared_ptr<PendingTask> pending);
@@ -36,7 +36,7 @@ class SiteSession final : public net::ConnectionHandler, public std::enable_shar
   net::Reception on_result(net::ResultHeader& header);
 
   Server& server_;
-  std::shared_ptr<net::Connection> connection_;
+  std::shared_ptr<net::Link> connection_;
   std::string site_;
   std::mutex mutex_;
   std::map<std::uint64_t, std::shared_ptr<PendingTask>> pending_;

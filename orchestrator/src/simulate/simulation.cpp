@@ -1,12 +1,12 @@
 #include "simulate/simulation.hpp"
 
-#include "simulate/child_process.hpp"
-#include "simulate/role_environment.hpp"
+#include "process/child_process.hpp"
+#include "process/role_environment.hpp"
 
-#include "job_directory.hpp"
-#include "local_project.hpp"
-#include "plugin/registry.hpp"
-#include "recipe/recipe.hpp"
+#include "config/recipe_file.hpp"
+#include "jobs/job_directory.hpp"
+#include "jobs/job_files.hpp"
+#include "provisioning/local_project.hpp"
 
 #include <spdlog/logger.h>
 
@@ -26,33 +26,6 @@ namespace cohort::simulate {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::vector<std::vector<std::string>> read_csv(const fs::path& file) {
-  std::vector<std::vector<std::string>> rows;
-  std::ifstream in(file);
-  std::string line;
-  bool header = true;
-  while (std::getline(in, line)) {
-    if (header) {
-      header = false;
-      continue;
-    }
-    std::vector<std::string> cells;
-    std::stringstream fields(line);
-    std::string cell;
-    while (std::getline(fields, cell, ',')) cells.push_back(cell);
-    rows.push_back(std::move(cells));
-  }
-  return rows;
-}
-
-double number(const std::vector<std::string>& row, std::size_t i) {
-  try {
-    return i < row.size() && !row[i].empty() ? std::stod(row[i]) : -1;
-  } catch (...) {
-    return -1;
-  }
-}
 
 std::string timestamp() {
   std::time_t now = std::time(nullptr);
@@ -77,10 +50,10 @@ void on_interrupt(int) { interrupted = 1; }
 }  // namespace
 
 int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
-  std::vector<fs::path> dirs = options.plugin_dirs;
-  for (auto& d : plugin::Registry::default_directories()) dirs.push_back(d);
+  // The launcher reads the recipe's sections only; the server process loads its plugins
+  // (and fails at once, with the error's position, when one is wrong).
   const fs::path recipe_file = fs::absolute(options.recipe);
-  const recipe::Recipe recipe = recipe::load_recipe(recipe_file, dirs);
+  const config::RecipeFile recipe = config::read_recipe_file(recipe_file);
   const auto& sim = recipe.simulation;
 
   std::int64_t clients = options.clients.value_or(sim.clients);
@@ -114,7 +87,7 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
             << recipe.job.num_rounds << " rounds, " << (insecure ? "plain TCP" : "mutual TLS") << "\n"
             << "  workspace " << workspace.string() << "\n  job       " << job_id << "\n" << std::flush;
 
-  const fs::path exe = self_executable();
+  const fs::path exe = process::self_executable();
   std::string site_list;
   for (const auto& s : sites) site_list += (site_list.empty() ? "" : ",") + s;
   auto common = [&](const std::string& process) {
@@ -152,7 +125,7 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
   const auto started = Clock::now();
-  ChildProcess server(server_argv, role_environment(recipe.memory.server_malloc_arena_max, recipe.memory.server_malloc_mmap_threshold_kib),
+  process::ChildProcess server(server_argv, process::role_environment(recipe.memory.server_malloc_arena_max, recipe.memory.server_malloc_mmap_threshold_kib),
                       workspace / "logs" / "server.out");
 
   // The server writes its port once it listens.
@@ -161,7 +134,7 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
     if (auto status = server.poll()) {
       std::cerr << "the server exited (status " << *status << ") before listening:\n"
                 << tail(workspace / "logs" / "server.out", 15);
-      return 1;
+      return *status == 2 ? 2 : 1;  // 2: the recipe is wrong (the server says where)
     }
     if (interrupted) return 1;
     std::ifstream in(port_file);
@@ -169,7 +142,7 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
     if (port.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 
-  std::vector<ChildProcess> client_processes;
+  std::vector<process::ChildProcess> client_processes;
   for (std::int64_t w = 0; w < workers; ++w) {
     const std::string name = "client-" + std::to_string(w + 1);
     auto argv = common(name);
@@ -190,7 +163,7 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
       }
     }
     argv.insert(argv.end(), plugin_args.begin(), plugin_args.end());
-    client_processes.emplace_back(argv, role_environment(recipe.memory.client_malloc_arena_max, recipe.memory.client_malloc_mmap_threshold_kib),
+    client_processes.emplace_back(argv, process::role_environment(recipe.memory.client_malloc_arena_max, recipe.memory.client_malloc_mmap_threshold_kib),
                                   workspace / "logs" / (name + ".out"));
   }
 
@@ -200,28 +173,24 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
   std::map<std::int64_t, double> accuracy_after, round_seconds;
   std::optional<int> server_status;
   auto show_progress = [&] {
-    auto rounds = read_csv(job_dir.rounds_csv());
+    const auto rounds = jobs::read_rounds(job_dir.rounds_csv());
     for (; rounds_shown < rounds.size(); ++rounds_shown) {
       const auto& r = rounds[rounds_shown];
-      const auto round = static_cast<std::int64_t>(number(r, 0));
-      round_seconds[round] = number(r, 1);
-      std::cout << "  round " << std::setw(3) << round + 1 << "/" << recipe.job.num_rounds << "  "
-                << std::fixed << std::setprecision(2) << std::setw(7) << number(r, 1) << " s";
-      // Client-controlled workflows gather results on the sites: the server has no count.
-      if (!recipe.client_controlled) std::cout << "  " << static_cast<int>(number(r, 2)) << " results";
-      if (number(r, 3) > 0) std::cout << ", " << static_cast<int>(number(r, 3)) << " failed";
-      std::cout << "  server rss " << std::setprecision(1) << number(r, 7) << " MiB between rounds, "
-                << number(r, 5) << " at peak\n" << std::flush;
+      round_seconds[r.round] = r.seconds;
+      std::cout << "  round " << std::setw(3) << r.round + 1 << "/" << recipe.job.num_rounds << "  " << std::fixed
+                << std::setprecision(2) << std::setw(7) << r.seconds << " s";
+      if (r.results) std::cout << "  " << *r.results << " results";
+      if (r.failed.value_or(0) > 0) std::cout << ", " << *r.failed << " failed";
+      std::cout << "  server rss " << std::setprecision(1) << r.server_rss_before_round_mb << " MiB between rounds, "
+                << r.server_round_peak_rss_mb << " at peak\n" << std::flush;
     }
-    auto metrics = read_csv(job_dir.metrics_csv());
     std::size_t seen = 0;
-    for (const auto& m : metrics) {
-      if (m.size() < 4 || m[1] != "global") continue;
+    for (const auto& m : jobs::read_metrics(job_dir.metrics_csv())) {
+      if (m.site != "global" || !m.metrics.count("accuracy")) continue;
       if (++seen <= evaluations_shown) continue;
-      const auto round = static_cast<std::int64_t>(number(m, 0));
-      accuracy_after[round] = number(m, 3);
-      std::cout << "           global model after round " << round + 1 << ": accuracy " << std::setprecision(4)
-                << number(m, 3) << "\n" << std::flush;
+      accuracy_after[m.round] = m.metrics.at("accuracy");
+      std::cout << "           global model after round " << m.round + 1 << ": accuracy " << std::setprecision(4)
+                << m.metrics.at("accuracy") << "\n" << std::flush;
       evaluations_shown = seen;
     }
   };
@@ -251,11 +220,8 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
   }
   const double total_seconds = std::chrono::duration<double>(Clock::now() - started).count();
 
-  std::string status = "UNKNOWN";
-  {
-    std::ifstream in(job_dir.root() / "status.txt");
-    std::getline(in, status);
-  }
+  const auto ended = job_dir.read_status();
+  const std::string status = ended ? std::string(jobs::to_string(ended->state)) : "UNKNOWN";
   std::cout << "\nsummary: job " << status << " in " << std::fixed << std::setprecision(1) << total_seconds << " s\n";
   if (!round_seconds.empty()) {
     std::cout << "  round   seconds   accuracy (global model after the round)\n";
@@ -268,22 +234,23 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
   }
   std::cout << "  peak RSS per process:\n";
   std::error_code ec;
-  if (fs::is_directory(job_dir.root() / "memory", ec)) {
+  if (fs::is_directory(job_dir.memory_folder(), ec)) {
     std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(job_dir.root() / "memory")) files.push_back(e.path());
+    for (const auto& e : fs::directory_iterator(job_dir.memory_folder())) files.push_back(e.path());
     std::sort(files.begin(), files.end());
     for (const auto& f : files) {
       double peak = 0;
-      for (const auto& row : read_csv(f)) peak = std::max(peak, number(row, 2));
+      for (const auto& row : jobs::read_memory(f)) peak = std::max(peak, row.peak_rss_mb);
       std::cout << "    " << std::left << std::setw(12) << f.stem().string() << std::right << std::setw(9)
                 << std::setprecision(1) << peak << " MiB\n";
     }
   }
   std::cout << "  results in " << job_dir.root().string() << "\n";
-  if (status != "COMPLETED") {
+  const bool completed = ended && ended->state == jobs::JobState::completed;
+  if (!completed) {
     std::cout << "  server log tail:\n" << tail(workspace / "logs" / "server.log", 10);
   }
-  return server_status && *server_status == 0 && status == "COMPLETED" ? 0 : 1;
+  return server_status && *server_status == 0 && completed ? 0 : 1;
 }
 
 }  // namespace cohort::simulate

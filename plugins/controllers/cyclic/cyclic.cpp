@@ -10,12 +10,11 @@ namespace cohort::cyclic {
 
 CyclicConfig parse_config(const Args& args, const JobInfo& job) {
   CyclicConfig c;
-  const auto order = args.get<std::string>("order", "fixed");
-  if (order == "fixed") c.order = Order::fixed;
-  else if (order == "random") c.order = Order::random;
-  else if (order == "random_no_repeat") c.order = Order::random_no_repeat;
-  else if (order == "explicit") c.order = Order::explicit_list;
-  else args.fail("order", "expected \"fixed\", \"random\", \"random_no_repeat\" or \"explicit\", found \"" + order + "\"");
+  const auto order = args.choice("order", "fixed", {"fixed", "random", "random_no_repeat", "explicit"});
+  c.order = order == "random"             ? Order::random
+            : order == "random_no_repeat" ? Order::random_no_repeat
+            : order == "explicit"         ? Order::explicit_list
+                                          : Order::fixed;
   if (c.order == Order::explicit_list) {
     c.sites = args.required<std::vector<std::string>>("sites");
     if (c.sites.empty()) args.fail("sites", "an explicit order needs at least one site");
@@ -26,12 +25,9 @@ CyclicConfig parse_config(const Args& args, const JobInfo& job) {
   } else if (args.has("sites")) {
     args.fail("sites", "only an explicit order takes a list of sites (order = \"explicit\")");
   }
-  c.task_assignment_timeout_s = args.get<double>("task_assignment_timeout_s", 0.0, between(0, 86400));
-  c.task_timeout_s = args.get<double>("task_timeout_s", 0.0, between(0, 7 * 86400));
-  c.key_metric = args.get<std::string>("key_metric", "accuracy");
-  const auto mode = args.get<std::string>("key_metric_mode", "max");
-  if (mode != "max" && mode != "min") args.fail("key_metric_mode", "expected \"max\" or \"min\"");
-  c.higher_is_better = mode == "max";
+  c.task_assignment_timeout = args.seconds("task_assignment_timeout_s", {}, between(0, 86400));
+  c.task_timeout = args.seconds("task_timeout_s", {}, between(0, 7 * 86400));
+  c.key_metric = KeyMetric::from_args(args);
   c.final_validation = args.get<bool>("final_validation", true);
   return c;
 }
@@ -51,19 +47,15 @@ std::vector<std::string> visiting_order(Order order, const std::vector<std::stri
 
 void Cyclic::record_global(ControllerContext& ctx, std::int64_t round, std::optional<double> value) {
   if (!value || round < 0) return;
-  ctx.record_metrics(round, "global", Metrics{{config_.key_metric, *value}});
-  ctx.log().info("global model after round {}: {} {:.4f}", round, config_.key_metric, *value);
-  if (!best_ || (config_.higher_is_better ? *value > *best_ : *value < *best_)) {
-    best_ = *value;
-    ctx.persist(ctx.global_model(), "best");
-  }
+  ctx.record_metrics(round, "global", Metrics{{config_.key_metric.name(), *value}});
+  ctx.log().info("global model after round {}: {} {:.4f}", round, config_.key_metric.name(), *value);
+  if (config_.key_metric.improve(*value)) ctx.persist(ctx.global_model(), "best");
 }
 
 void Cyclic::run(ControllerContext& ctx) {
   const JobInfo& job = ctx.job();
   std::mt19937_64 rng(std::hash<std::string>{}(job.id));
   std::optional<std::string> previous_last;
-  const auto ms = [](double s) { return std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000)); };
   for (std::int64_t round = 0; round < job.num_rounds; ++round) {
     if (ctx.abort_requested()) return;
     const auto active = ctx.sites();
@@ -85,7 +77,7 @@ void Cyclic::run(ControllerContext& ctx) {
     for (const auto& site : order) {
       if (ctx.abort_requested()) return;
       auto result = ctx.send(Task{"train", round, model, {}}, site,
-                             SendOptions{ms(config_.task_timeout_s), ms(config_.task_assignment_timeout_s)});
+                             SendOptions{config_.task_timeout, config_.task_assignment_timeout});
       if (!result.ok) {
         ctx.log().warn("round {}: site '{}' skipped: {}", round, site, result.error);
         continue;
@@ -94,8 +86,7 @@ void Cyclic::run(ControllerContext& ctx) {
       if (!last_success) {
         // The round's first site evaluated the model it received: the global model of the
         // previous round, which ctx.global_model() still is.
-        auto it = result.info.metrics.find(config_.key_metric);
-        record_global(ctx, round - 1, it == result.info.metrics.end() ? std::nullopt : std::optional<double>(it->second));
+        record_global(ctx, round - 1, weighted_mean({result.info}, config_.key_metric.name()));
       }
       model = std::move(result.model);  // the previous site's model is released here
       last_success = site;
@@ -111,17 +102,8 @@ void Cyclic::run(ControllerContext& ctx) {
     const auto sites = ctx.sites();
     MetricsOnly metrics_only;
     auto outcome = ctx.broadcast(Task{"validate", job.num_rounds, ctx.global_model(), {}}, sites, metrics_only,
-                                 BroadcastOptions{sites.size(), {}, ms(config_.task_timeout_s), {}});
-    double sum = 0, weight = 0;
-    for (const auto& r : outcome.received) {
-      auto it = r.metrics.find(config_.key_metric);
-      if (it == r.metrics.end()) continue;
-      auto examples = r.metrics.find("test_examples");
-      const double w = examples != r.metrics.end() && examples->second > 0 ? examples->second : 1.0;
-      sum += w * it->second;
-      weight += w;
-    }
-    record_global(ctx, job.num_rounds - 1, weight > 0 ? std::optional<double>(sum / weight) : std::nullopt);
+                                 BroadcastOptions{sites.size(), {}, config_.task_timeout, {}});
+    record_global(ctx, job.num_rounds - 1, weighted_mean(outcome.received, config_.key_metric.name()));
   }
 }
 

@@ -8,7 +8,10 @@
 // is connected. A round needs at least 2 active sites and one success; an explicit order
 // naming a site that is not connected fails the job.
 
+#include <cohort/metrics.hpp>
 #include <cohort/plugin.hpp>
+
+#include <chrono>
 
 #include <optional>
 #include <random>
@@ -23,11 +26,10 @@ struct CyclicConfig {
   Order order = Order::fixed;
   /// The explicit order (Order::explicit_list); a site may appear more than once.
   std::vector<std::string> sites;
-  double task_assignment_timeout_s = 0;
-  double task_timeout_s = 0;
-  /// The metric that picks best_model.pt, and whether higher is better.
-  std::string key_metric = "accuracy";
-  bool higher_is_better = true;
+  std::chrono::milliseconds task_assignment_timeout{0};
+  std::chrono::milliseconds task_timeout{0};
+  /// The metric that picks best_model.pt.
+  KeyMetric key_metric;
   /// Evaluate the last global model on every site at the end.
   bool final_validation = true;
 };
@@ -53,7 +55,6 @@ class Cyclic final : public Controller {
   void record_global(ControllerContext& ctx, std::int64_t round, std::optional<double> value);
 
   CyclicConfig config_;
-  std::optional<double> best_;
 };
 
 }  // namespace cohort::cyclic

@@ -4,7 +4,10 @@
 // new global model, persist it.
 
 #include <cohort/aggregation.hpp>
+#include <cohort/metrics.hpp>
 #include <cohort/plugin.hpp>
+
+#include <chrono>
 
 #include <optional>
 #include <string>
@@ -32,15 +35,15 @@ struct FedAvgConfig {
   /// Results needed for a round to count (0: every sampled site).
   std::int64_t min_responses = 0;
   /// Extra wait for the other sites once min_responses results arrived.
-  double wait_after_min_s = 0;
+  std::chrono::milliseconds wait_after_min{0};
   /// Give up on a site's result after this long (0: wait until it answers or is lost).
-  double task_timeout_s = 0;
+  std::chrono::milliseconds task_timeout{0};
   /// Fail the job at the first failed result, even if enough others arrived.
   bool fail_on_any_error = false;
   std::map<std::string, double> site_weights;
   std::vector<std::string> exclude_vars;
-  std::string key_metric = "accuracy";
-  bool higher_is_better = true;
+  /// Picks best_model.pt (and the stop condition's metric when they agree).
+  KeyMetric key_metric;
   std::optional<StopCondition> stop;
   /// Send a final "validate" task so that the last global model is evaluated too.
   bool final_validation = true;
@@ -63,15 +66,21 @@ class FedAvg : public Controller {
 
  private:
   std::size_t sites_per_round(std::size_t available, const JobInfo& job) const;
-  /// Weighted mean of `metric` over results (by examples when reported, else equally).
-  static std::optional<double> mean_metric(const std::vector<ResultInfo>& results, const std::string& metric);
+  /// How the round's results are averaged: steps times the site's weight; exclude_vars.
+  WeightedAverage::Options average_options() const;
+  /// The broadcast's wait for `sampled` sites under the error policy.
+  BroadcastOptions broadcast_options(std::size_t sampled) const;
+  /// Throws JobError when the round's outcome breaks the error policy.
+  void check_outcome(ControllerContext& ctx, std::int64_t round, std::size_t sampled,
+                     const BroadcastOutcome& outcome) const;
   /// Records the global model's evaluation (the model that entered round `evaluated_round`
   /// + 1 is the one after `evaluated_round`); keeps best_model.pt; true when stop is met.
   bool evaluate_global(ControllerContext& ctx, std::int64_t evaluated_round,
                        const std::vector<ResultInfo>& results);
+  /// Every site evaluates the last global model.
+  void validate_final(ControllerContext& ctx);
 
   FedAvgConfig config_;
-  std::optional<double> best_;
 };
 
 }  // namespace cohort::fedavg

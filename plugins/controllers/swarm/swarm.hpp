@@ -18,6 +18,7 @@
 // job fails when fewer than min_clients remain.
 
 #include <cohort/aggregation.hpp>
+#include <cohort/metrics.hpp>
 #include <cohort/plugin.hpp>
 #include <cohort/site_workflow.hpp>
 
@@ -29,13 +30,13 @@ namespace cohort::swarm {
 
 struct SwarmConfig {
   std::int64_t min_responses = 0;  ///< 0: every site the round was sent to
-  double wait_after_min_s = 0;
-  double aggregation_timeout_s = 600;
-  std::string key_metric = "accuracy";
-  bool higher_is_better = true;
-  double max_status_report_interval_s = 90;
-  double status_report_interval_s = 0;  ///< 0: a third of max_status_report_interval_s
-  double progress_timeout_s = 3600;
+  std::chrono::milliseconds wait_after_min{0};
+  std::chrono::milliseconds aggregation_timeout{600000};
+  KeyMetric key_metric;
+  std::chrono::milliseconds max_status_report_interval{90000};
+  /// Default: a third of max_status_report_interval (at least 200 ms).
+  std::chrono::milliseconds status_report_interval{30000};
+  std::chrono::milliseconds progress_timeout{3600000};
   /// The aggregator of round 0 (default: drawn like the others).
   std::string first_aggregator;
   /// Sites that may aggregate (default: every site).

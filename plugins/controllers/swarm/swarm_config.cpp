@@ -8,18 +8,17 @@ namespace cohort::swarm {
 SwarmConfig parse_config(const Args& args, const JobInfo& job) {
   SwarmConfig c;
   c.min_responses = args.get<std::int64_t>("min_responses", 0, at_least(0));
-  c.wait_after_min_s = args.get<double>("wait_after_min_s", 0.0, between(0, 86400));
-  c.aggregation_timeout_s = args.get<double>("aggregation_timeout_s", 600.0, between(0.1, 7 * 86400));
-  c.key_metric = args.get<std::string>("key_metric", "accuracy");
-  const auto mode = args.get<std::string>("key_metric_mode", "max");
-  if (mode != "max" && mode != "min") args.fail("key_metric_mode", "expected \"max\" or \"min\"");
-  c.higher_is_better = mode == "max";
-  c.max_status_report_interval_s = args.get<double>("max_status_report_interval_s", 90.0, between(0.5, 86400));
-  c.status_report_interval_s = args.get<double>("status_report_interval_s", 0.0, between(0, 86400));
-  if (c.status_report_interval_s == 0) c.status_report_interval_s = std::max(0.2, c.max_status_report_interval_s / 3);
-  if (c.status_report_interval_s >= c.max_status_report_interval_s)
+  c.wait_after_min = args.seconds("wait_after_min_s", {}, between(0, 86400));
+  c.aggregation_timeout = args.seconds("aggregation_timeout_s", std::chrono::seconds(600), between(0.1, 7 * 86400));
+  c.key_metric = KeyMetric::from_args(args);
+  c.max_status_report_interval =
+      args.seconds("max_status_report_interval_s", std::chrono::seconds(90), between(0.5, 86400));
+  c.status_report_interval = args.seconds("status_report_interval_s", {}, between(0, 86400));
+  if (c.status_report_interval.count() == 0)
+    c.status_report_interval = std::max(std::chrono::milliseconds(200), c.max_status_report_interval / 3);
+  if (c.status_report_interval >= c.max_status_report_interval)
     args.fail("status_report_interval_s", "must be shorter than max_status_report_interval_s");
-  c.progress_timeout_s = args.get<double>("progress_timeout_s", 3600.0, between(0.5, 30 * 86400));
+  c.progress_timeout = args.seconds("progress_timeout_s", std::chrono::seconds(3600), between(0.5, 30 * 86400));
   c.first_aggregator = args.get<std::string>("first_aggregator", "");
   c.aggregators = args.get<std::vector<std::string>>("aggregators", {});
   for (const auto* list : {&c.aggregators}) {

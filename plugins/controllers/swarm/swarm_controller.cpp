@@ -20,7 +20,7 @@ std::string join(const std::vector<std::string>& items) {
   return out;
 }
 
-std::chrono::milliseconds ms(double seconds) { return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000)); }
+double seconds(std::chrono::milliseconds d) { return static_cast<double>(d.count()) / 1000.0; }
 
 }  // namespace
 
@@ -54,7 +54,7 @@ void SwarmController::run(ControllerContext& ctx) {
     if (report) {
       last_seen[report->site] = now;
       if (silent.erase(report->site)) ctx.log().info("Swarm: site '{}' reports again", report->site);
-      const std::string best_key = "best_" + config_.key_metric;
+      const std::string best_key = "best_" + config_.key_metric.name();
       if (auto it = report->metrics.find(best_key); it != report->metrics.end()) best_metric[report->site] = it->second;
       if (report->name == "round_started") {
         ctx.round_started(report->round);
@@ -62,8 +62,8 @@ void SwarmController::run(ControllerContext& ctx) {
         Metrics m = report->metrics;
         m.erase(best_key);
         ctx.record_metrics(report->round, report->site, m);  // the aggregator's row
-        if (auto it = m.find(config_.key_metric); it != m.end() && report->round > 0)
-          ctx.record_metrics(report->round - 1, "global", {{config_.key_metric, it->second}});
+        if (auto it = m.find(config_.key_metric.name()); it != m.end() && report->round > 0)
+          ctx.record_metrics(report->round - 1, "global", {{config_.key_metric.name(), it->second}});
         ctx.round_ended(report->round);
         last_progress = now;
       } else if (report->name == "round_failed") {
@@ -74,8 +74,8 @@ void SwarmController::run(ControllerContext& ctx) {
       }
     }
     for (const auto& [site, seen] : last_seen) {
-      if (now - seen > ms(config_.max_status_report_interval_s) && silent.insert(site).second)
-        ctx.log().warn("Swarm: site '{}' sent no status for {} s", site, config_.max_status_report_interval_s);
+      if (now - seen > config_.max_status_report_interval && silent.insert(site).second)
+        ctx.log().warn("Swarm: site '{}' sent no status for {} s", site, seconds(config_.max_status_report_interval));
     }
     const auto alive = static_cast<std::int64_t>(last_seen.size() - silent.size());
     if (alive < job.min_clients) {
@@ -83,8 +83,8 @@ void SwarmController::run(ControllerContext& ctx) {
       throw JobError("sites went silent (" + join(gone) + "): " + std::to_string(alive) + " remain, " +
                      std::to_string(job.min_clients) + " needed");
     }
-    if (now - last_progress > ms(config_.progress_timeout_s))
-      throw JobError("no Swarm round completed within " + std::to_string(config_.progress_timeout_s) + " s");
+    if (now - last_progress > config_.progress_timeout)
+      throw JobError("no Swarm round completed within " + std::to_string(seconds(config_.progress_timeout)) + " s");
   }
 
   Model global = std::move(final_model->model);
@@ -100,34 +100,27 @@ void SwarmController::run(ControllerContext& ctx) {
     }
     MetricsOnly metrics_only;
     auto outcome = ctx.broadcast(Task{"validate", job.num_rounds, ctx.global_model(), {}}, alive, metrics_only,
-                                 BroadcastOptions{alive.size(), {}, ms(config_.progress_timeout_s), {}});
-    double sum = 0, weight = 0;
-    for (const auto& r : outcome.received) {
-      auto it = r.metrics.find(config_.key_metric);
-      if (it == r.metrics.end()) continue;
-      const double w = r.metrics.count("test_examples") ? r.metrics.at("test_examples") : 1.0;
-      sum += w * it->second;
-      weight += w;
-    }
-    if (weight > 0) ctx.record_metrics(job.num_rounds - 1, "global", {{config_.key_metric, sum / weight}});
+                                 BroadcastOptions{alive.size(), {}, config_.progress_timeout, {}});
+    if (auto value = weighted_mean(outcome.received, config_.key_metric.name()))
+      ctx.record_metrics(job.num_rounds - 1, "global", {{config_.key_metric.name(), *value}});
   }
 
   // The site whose received models validated best shares its best one.
   std::optional<std::string> best_site;
   for (const auto& [site, value] : best_metric) {
     if (silent.count(site)) continue;
-    if (!best_site || (config_.higher_is_better ? value > best_metric[*best_site] : value < best_metric[*best_site]))
-      best_site = site;
+    if (!best_site || config_.key_metric.better(value, best_metric[*best_site])) best_site = site;
   }
   if (best_site) {
     ctx.notify(*best_site, Task{"swarm_share_best", job.num_rounds, {}, {}});
-    const auto deadline = Clock::now() + ms(config_.progress_timeout_s);
+    const auto deadline = Clock::now() + config_.progress_timeout;
     while (Clock::now() < deadline && !ctx.abort_requested()) {
       auto report = ctx.next_report(std::chrono::milliseconds(200));
       if (report && report->name == "best" && report->site == *best_site) {
         if (!report->model.tensors.empty()) {
           ctx.persist(report->model, "best");
-          ctx.log().info("Swarm: best model from '{}' ({} {:.4f})", *best_site, config_.key_metric, best_metric[*best_site]);
+          ctx.log().info("Swarm: best model from '{}' ({} {:.4f})", *best_site, config_.key_metric.name(),
+                         best_metric[*best_site]);
         }
         break;
       }

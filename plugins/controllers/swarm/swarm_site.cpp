@@ -28,7 +28,9 @@ std::string join(const std::set<std::string>& items) {
   return out;
 }
 
-std::chrono::milliseconds ms(double seconds) { return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000)); }
+/// The site's timers: a round gathered for too long, or long enough after min_responses.
+constexpr const char* kAggregationTimeout = "aggregation_timeout";
+constexpr const char* kWaitAfterMin = "wait_after_min";
 
 /// Drops a stream (a late result).
 class DropSink final : public ResultSink {
@@ -47,7 +49,7 @@ struct Aggregation {
   std::set<std::string> expected;
   std::set<std::string> replied;    // whole results
   std::set<std::string> answered;   // whole, cut off or failed
-  double metric_sum = 0, metric_weight = 0, loss_sum = 0, loss_weight = 0;
+  std::vector<ResultInfo> results;  // the whole results' reports
   bool waiting_after_min = false;
   std::mutex mutex;
   bool closed = false;
@@ -78,7 +80,7 @@ class SwarmSite final : public SiteWorkflow {
  public:
   SwarmSite(SwarmConfig config, JobInfo job) : config_(std::move(config)), job_(std::move(job)) {}
 
-  std::chrono::milliseconds status_interval() const override { return ms(config_.status_report_interval_s); }
+  std::chrono::milliseconds status_interval() const override { return config_.status_report_interval; }
 
   std::unique_ptr<ResultSink> open_stream(const SiteMessage& m) override {
     if (m.name != "swarm_result") return nullptr;
@@ -113,7 +115,8 @@ class SwarmSite final : public SiteWorkflow {
       }
       result_arrived(m, !model.tensors.empty() && !m.meta.count("error"), ctx);
     } else if (m.name == "swarm_share_best") {
-      ctx.report(SiteMessage{"", "best", m.round, {}, {{config_.key_metric, best_metric_.value_or(0)}}, {}}, best_model_);
+      ctx.report(SiteMessage{"", "best", m.round, {}, {{config_.key_metric.name(), config_.key_metric.best().value_or(0)}}, {}},
+                 best_model_);
     } else if (m.name == "swarm_end") {
       std::lock_guard lock(state_mutex_);
       aggregation_.reset();
@@ -124,17 +127,15 @@ class SwarmSite final : public SiteWorkflow {
     }
   }
 
-  void on_timer(const std::string& name, SiteWorkflowContext& ctx) override {
-    const auto colon = name.find(':');
-    const std::int64_t round = std::stoll(name.substr(colon + 1));
+  void on_timer(const Timer& timer, SiteWorkflowContext& ctx) override {
     bool finish = false;
     {
       std::lock_guard lock(state_mutex_);
-      finish = aggregation_ && aggregation_->round == round;
+      finish = aggregation_ && aggregation_->round == timer.round;
     }
     if (finish) {
-      ctx.log().info("Swarm round {}: {} — aggregating what arrived", round,
-                     name.rfind("timeout", 0) == 0 ? "aggregation timeout" : "wait after min_responses over");
+      ctx.log().info("Swarm round {}: {} — aggregating what arrived", timer.round,
+                     timer.name == kAggregationTimeout ? "aggregation timeout" : "wait after min_responses over");
       finish_round(ctx);
     }
   }
@@ -169,7 +170,7 @@ class SwarmSite final : public SiteWorkflow {
     // The global model's own bytes go to every trainer: no copy is made.
     for (const auto& trainer : round->expected)
       ctx.relay(trainer, SiteMessage{"", "swarm_learn", m.round, {{"aggregator", ctx.site()}}, {}, {}}, round->global);
-    ctx.schedule(ms(config_.aggregation_timeout_s), "timeout:" + std::to_string(m.round));
+    ctx.schedule(config_.aggregation_timeout, Timer{kAggregationTimeout, m.round});
   }
 
   void learn(const SiteMessage& m, Model received, SiteWorkflowContext& ctx) {
@@ -182,11 +183,8 @@ class SwarmSite final : public SiteWorkflow {
       result = ctx.execute(Task{"train", m.round, std::move(received), {}});
       reply.metrics = result.metrics;
       reply.num_steps = result.num_steps;
-      if (auto it = result.metrics.find(config_.key_metric); it != result.metrics.end()) {
-        if (!best_metric_ || (config_.higher_is_better ? it->second > *best_metric_ : it->second < *best_metric_)) {
-          best_metric_ = it->second;
-          best_model_ = std::move(candidate);
-        }
+      if (auto it = result.metrics.find(config_.key_metric.name()); it != result.metrics.end()) {
+        if (config_.key_metric.improve(it->second)) best_model_ = std::move(candidate);
       }
     } catch (const std::exception& e) {
       ctx.log().error("Swarm round {}: training failed on '{}': {}", m.round, ctx.site(), e.what());
@@ -198,7 +196,7 @@ class SwarmSite final : public SiteWorkflow {
     result = Model{};
     ctx.round_done(m.round, "trainer");
     Metrics status;
-    if (best_metric_) status["best_" + config_.key_metric] = *best_metric_;
+    if (auto best = config_.key_metric.best()) status["best_" + config_.key_metric.name()] = *best;
     ctx.set_status(m.round, "trained", status);
   }
 
@@ -215,15 +213,7 @@ class SwarmSite final : public SiteWorkflow {
       a.answered.insert(m.from);
       if (complete) {
         a.replied.insert(m.from);
-        const auto examples = m.metrics.count("test_examples") ? m.metrics.at("test_examples") : 1.0;
-        if (auto it = m.metrics.find(config_.key_metric); it != m.metrics.end()) {
-          a.metric_sum += examples * it->second;
-          a.metric_weight += examples;
-        }
-        if (auto it = m.metrics.find("loss"); it != m.metrics.end()) {
-          a.loss_sum += it->second;
-          a.loss_weight += 1;
-        }
+        a.results.push_back(ResultInfo{m.from, m.round, m.num_steps, m.metrics});
       } else {
         ctx.log().warn("Swarm round {}: the result of '{}' did not arrive whole ({})", m.round, m.from,
                        m.meta.count("error") ? m.meta.at("error") : std::string("cut off"));
@@ -235,8 +225,8 @@ class SwarmSite final : public SiteWorkflow {
     }
     if (all) finish_round(ctx);
     else if (enough) {
-      if (config_.wait_after_min_s == 0) finish_round(ctx);
-      else ctx.schedule(ms(config_.wait_after_min_s), "wait:" + std::to_string(m.round));
+      if (config_.wait_after_min.count() == 0) finish_round(ctx);
+      else ctx.schedule(config_.wait_after_min, Timer{kWaitAfterMin, m.round});
     }
   }
 
@@ -259,8 +249,8 @@ class SwarmSite final : public SiteWorkflow {
     Model next = round->average->result(round->global);
     next.round = r;
     Metrics metrics{{"responded", static_cast<double>(round->replied.size())}};
-    if (round->metric_weight > 0) metrics[config_.key_metric] = round->metric_sum / round->metric_weight;
-    if (round->loss_weight > 0) metrics["loss"] = round->loss_sum / round->loss_weight;
+    if (auto value = weighted_mean(round->results, config_.key_metric.name())) metrics[config_.key_metric.name()] = *value;
+    if (auto loss = weighted_mean(round->results, metric::loss)) metrics[std::string(metric::loss)] = *loss;
     ctx.report(SiteMessage{"", "round_done", r, {{"aggregator", ctx.site()}, {"replied", join(round->replied)}}, metrics, {}});
     round->global = Model{};
     round->average.reset();
@@ -285,7 +275,7 @@ class SwarmSite final : public SiteWorkflow {
   JobInfo job_;
   std::mutex state_mutex_;
   std::shared_ptr<Aggregation> aggregation_;
-  std::optional<double> best_metric_;
+  /// Best model this site received, by the key metric of its evaluation.
   Model best_model_;
 };
 

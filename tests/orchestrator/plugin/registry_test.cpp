@@ -1,5 +1,5 @@
 #include "plugin/registry.hpp"
-#include "recipe/args_impl.hpp"
+#include "config/toml_file.hpp"
 
 #include "support/temp_dir.hpp"
 
@@ -57,7 +57,7 @@ TEST_CASE("registry: explains each broken library") {
 TEST_CASE("registry: an ABI mismatch names both versions") {
   const auto error = load_error("libcohort_plugin_fixture_bad_abi.so");
   CHECK(error.find("plugin 'bad-abi' 0.1.0 (") == 0);
-  CHECK(error.find(") was built for plugin ABI 99; this cohort loads ABI 1: rebuild it against this cohort") !=
+  CHECK(error.find(") was built for plugin ABI 99; this cohort loads ABI 2: rebuild it against this cohort") !=
         std::string::npos);
 }
 
@@ -107,9 +107,7 @@ TEST_CASE("registry: objects keep their library loaded until they are gone") {
   {
     Registry registry({kFixtures});
     auto plugin = registry.load_file(file);
-    auto doc = std::make_shared<toml::table>(
-        toml::parse("file = '" + events.string() + "'", std::string_view("args.toml")));
-    cohort::Args args = cohort::recipe::make_args(doc, doc.get(), "args.toml", "args", {});
+    cohort::Args args = cohort::config::parse_toml("file = '" + events.string() + "'", "args.toml");
     cohort::JobInfo job;
     cohort::Args model;
     hook = plugin->make_hook({args, job, model});

@@ -1,6 +1,6 @@
 #include "model_zoo.hpp"
 
-#include "recipe/args_impl.hpp"
+#include "config/toml_file.hpp"
 
 #include <ATen/ops/equal.h>
 #include <ATen/ops/zeros.h>
@@ -13,8 +13,7 @@ using namespace cohort::models;
 namespace {
 
 cohort::Args model_args(const std::string& text) {
-  auto doc = std::make_shared<toml::table>(toml::parse(text, std::string_view("m.toml")));
-  return cohort::recipe::make_args(doc, doc.get(), "m.toml", "model", {"m.toml", 1, 1});
+  return cohort::config::parse_toml("[model]\n" + text, "m.toml").table("model");
 }
 
 }  // namespace
@@ -63,7 +62,7 @@ TEST_CASE("model zoo: a received model that does not fit is refused by name") {
 
 TEST_CASE("model zoo: unknown keys and bad sizes in [model] are errors with positions") {
   CHECK_THROWS_WITH(parse_spec(model_args("arch = 'mlp'\nhiden = 3")),
-                    "m.toml:2:1: unknown key 'hiden' in [model]; did you mean 'hidden'?");
+                    "m.toml:3:1: unknown key 'hiden' in [model]; did you mean 'hidden'?");
   CHECK_THROWS_WITH(parse_spec(model_args("arch = 'cnn'\nchannels = [16]")),
-                    "m.toml:2:12: model.channels: expected two channel counts, e.g. [16, 32]");
+                    "m.toml:3:12: model.channels: expected two channel counts, e.g. [16, 32]");
 }

@@ -1,0 +1,22 @@
+#pragma once
+/// @file job.hpp
+/// What a job is, as plugins see it. Kept free of tensor types: the recipe layer, which
+/// light commands use without libtorch, fills it in.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cohort {
+
+/// A job, as the recipe's `[job]` table describes it.
+struct JobInfo {
+  std::string id;
+  std::string name;
+  std::int64_t num_rounds = 0;
+  std::int64_t min_clients = 0;
+  /// Sites the recipe names (empty: any site that connects).
+  std::vector<std::string> sites;
+};
+
+}  // namespace cohort

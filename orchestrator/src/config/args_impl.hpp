@@ -1,0 +1,37 @@
+#pragma once
+// The inside of cohort::Args: a toml++ table plus the bookkeeping of which keys were read.
+// Private to this component: only args.cpp and toml_file.cpp see toml++ types.
+
+#include <cohort/args.hpp>
+
+#include <toml++/toml.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cohort {
+
+struct Args::Impl {
+  /// Keeps the parsed document alive as long as any Args views it.
+  std::shared_ptr<const toml::table> document;
+  /// The table viewed; null for an absent table.
+  const toml::table* table = nullptr;
+  std::string file;
+  std::string path;
+  SourceLocation where;
+  std::vector<std::string> known;
+  std::vector<std::pair<std::string, std::string>> resolved;
+};
+
+namespace config {
+
+/// Position of a toml++ node in `file`.
+SourceLocation location_of(const toml::node& node, const std::string& file);
+
+/// An Args viewing `table` (may be null) at dotted `path` of `document`.
+Args make_args(std::shared_ptr<const toml::table> document, const toml::table* table,
+               std::string file, std::string path, SourceLocation where);
+
+}  // namespace config
+}  // namespace cohort

@@ -1,0 +1,132 @@
+#include "config/recipe_file.hpp"
+
+#include "config/text_file.hpp"
+#include "config/toml_file.hpp"
+
+#include <set>
+
+namespace fs = std::filesystem;
+
+namespace cohort::config {
+
+namespace {
+
+constexpr const char* kReservedExecutorKeys[] = {"memory_gc_rounds", "cuda_empty_cache"};
+
+PluginSection read_plugin_section(const Args& table) {
+  PluginSection section;
+  section.plugin = table.required<std::string>("plugin");
+  section.where = table.where("plugin");
+  if (section.plugin.empty()) table.fail("plugin", "must not be empty");
+  section.args = table.table("args");
+  table.finish();
+  return section;
+}
+
+JobInfo read_job(const Args& job, const fs::path& file) {
+  JobInfo info;
+  info.name = job.get<std::string>("name", file.stem().string());
+  if (info.name.empty()) job.fail("name", "must not be empty");
+  info.num_rounds = job.required<std::int64_t>("num_rounds", at_least(1));
+  info.sites = job.get<std::vector<std::string>>("sites", {});
+  std::set<std::string> seen;
+  for (const auto& s : info.sites) {
+    if (s.empty()) job.fail("sites", "site names must not be empty");
+    if (!seen.insert(s).second) job.fail("sites", "site '" + s + "' is listed twice");
+  }
+  if (info.sites.empty()) {
+    info.min_clients = job.required<std::int64_t>("min_clients", at_least(1));
+  } else {
+    info.min_clients = job.get<std::int64_t>("min_clients", static_cast<std::int64_t>(info.sites.size()),
+                                             between(1, static_cast<double>(info.sites.size())));
+  }
+  job.finish();
+  return info;
+}
+
+SimulationSettings read_simulation(const Args& sim) {
+  SimulationSettings s;
+  s.clients = sim.get<std::int64_t>("clients", 0, between(0, 100000));
+  s.workers = sim.get<std::int64_t>("workers", 0, between(0, 1024));
+  s.insecure = sim.get<bool>("insecure", false);
+  s.chunk_kib = sim.get<std::int64_t>("chunk_kib", 1024, between(4, 64 * 1024));
+  sim.finish();
+  return s;
+}
+
+/// The workflow-independent keys of [memory].
+MemorySettings read_memory(const Args& mem) {
+  MemorySettings m;
+  m.cuda_empty_cache = mem.get<bool>("cuda_empty_cache", false);
+  m.clear_cache = mem.get<bool>("clear_cache", true);
+  m.server_malloc_arena_max = mem.get<std::int64_t>("server_malloc_arena_max", 4, between(1, 1024));
+  m.client_malloc_arena_max = mem.get<std::int64_t>("client_malloc_arena_max", 2, between(1, 1024));
+  // glibc caps the threshold at 32 MiB on 64-bit (HEAP_MAX_SIZE / 2).
+  m.server_malloc_mmap_threshold_kib = mem.get<std::int64_t>("server_malloc_mmap_threshold_kib", 4096, between(0, 32 * 1024));
+  m.client_malloc_mmap_threshold_kib = mem.get<std::int64_t>("client_malloc_mmap_threshold_kib", 4096, between(0, 32 * 1024));
+  m.monitor_interval = std::chrono::milliseconds(
+      mem.get<std::int64_t>("monitor_interval_ms", 1000, between(10, 3600 * 1000)));
+  m.warn_percent = mem.get<double>("warn_percent", 85, between(1, 100));
+  m.critical_percent = mem.get<double>("critical_percent", 90, between(1, 100));
+  if (m.critical_percent < m.warn_percent)
+    mem.fail("critical_percent", "must not be below warn_percent");
+  return m;
+}
+
+}  // namespace
+
+RecipeFile parse_recipe_file(std::string_view text, const fs::path& file) {
+  const std::string file_name = file.string();
+  const Args root = parse_toml(text, file_name);
+  RecipeFile recipe;
+  recipe.file = file;
+  const fs::path base = file.parent_path();
+
+  for (const auto& p : root.get<std::vector<std::string>>("plugin_path", {})) {
+    fs::path dir = fs::path(p).is_absolute() ? fs::path(p) : base / p;
+    recipe.plugin_path.push_back(dir.lexically_normal());
+  }
+  for (const char* table : {"job", "controller", "executor"}) {
+    if (!root.has(table))
+      throw ConfigError(SourceLocation{file_name, 1, 1}, std::string("missing required table [") + table + "]");
+  }
+  recipe.job = read_job(root.table("job"), file);
+  recipe.controller = read_plugin_section(root.table("controller"));
+  recipe.executor = read_plugin_section(root.table("executor"));
+  recipe.memory_table = root.table("memory");
+  recipe.memory = read_memory(recipe.memory_table);
+  recipe.simulation = read_simulation(root.table("simulation"));
+  recipe.model = root.table("model");
+  for (const Args& hook : root.tables("hooks")) recipe.hooks.push_back(read_plugin_section(hook));
+  root.finish();
+
+  for (const char* key : kReservedExecutorKeys) {
+    recipe.executor.args.reject(key, std::string(key) + " is a top-level recipe setting: put it in [memory]");
+  }
+  return recipe;
+}
+
+RecipeFile read_recipe_file(const fs::path& file) { return parse_recipe_file(read_text_file(file), file); }
+
+void read_workflow_memory(RecipeFile& recipe, std::string_view workflow, bool client_controlled,
+                          std::int64_t default_server_gc_rounds, std::int64_t default_client_gc_rounds) {
+  const Args& mem = recipe.memory_table;
+  MemorySettings& m = recipe.memory;
+  const std::string who = "the '" + std::string(workflow) + "' workflow";
+  if (client_controlled) {
+    for (const char* key : {"server_memory_gc_rounds", "client_memory_gc_rounds"}) {
+      if (mem.has(key)) mem.fail(key, who + " is client-controlled: its cleanup setting is memory_gc_rounds");
+    }
+    m.memory_gc_rounds = mem.get<std::int64_t>("memory_gc_rounds", 1, at_least(0));
+  } else {
+    if (mem.has("memory_gc_rounds"))
+      mem.fail("memory_gc_rounds",
+               "memory_gc_rounds is the setting of client-controlled workflows (Swarm); " + who +
+                   " takes server_memory_gc_rounds and client_memory_gc_rounds");
+    m.server_memory_gc_rounds = mem.get<std::int64_t>("server_memory_gc_rounds", default_server_gc_rounds, at_least(0));
+    m.client_memory_gc_rounds = mem.get<std::int64_t>("client_memory_gc_rounds", default_client_gc_rounds, at_least(0));
+  }
+  mem.finish();
+}
+
+}  // namespace cohort::config

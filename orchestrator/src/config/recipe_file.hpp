@@ -1,0 +1,97 @@
+#pragma once
+// A recipe file parsed into typed sections, without loading a plugin: what light commands
+// (the simulate launcher) need, and the first half of what the recipe layer checks. Every
+// error is a ConfigError naming FILE:LINE:COL.
+
+#include <cohort/args.hpp>
+#include <cohort/export.hpp>
+#include <cohort/job.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cohort::config {
+
+/// `[controller]`, `[executor]` or one `[[hooks]]` entry.
+struct PluginSection {
+  /// The plugin's name (or a path to its .so).
+  std::string plugin;
+  /// Its args table, for the plugin to parse.
+  Args args;
+  /// Where `plugin = ...` is.
+  SourceLocation where;
+};
+
+/// `[memory]`. The cleanup intervals have workflow-dependent defaults and keys; they are
+/// filled in by read_workflow_memory() once the controller is known.
+struct MemorySettings {
+  /// Server cleanup every N rounds (0: never). Server-controlled workflows.
+  std::int64_t server_memory_gc_rounds = 0;
+  /// Client cleanup every N rounds (0: never). Server-controlled workflows.
+  std::int64_t client_memory_gc_rounds = 0;
+  /// Swarm: cleanup every N rounds on trainer and aggregator roles.
+  std::int64_t memory_gc_rounds = 0;
+  /// Empty the CUDA cache on cleanup (a logged no-op without CUDA).
+  bool cuda_empty_cache = false;
+  /// Clients drop the received and the sent model once the result is on the wire.
+  bool clear_cache = true;
+  /// MALLOC_ARENA_MAX given to server and client processes.
+  std::int64_t server_malloc_arena_max = 4;
+  std::int64_t client_malloc_arena_max = 2;
+  /// MALLOC_MMAP_THRESHOLD_ (in KiB) given to server and client processes: allocations at
+  /// least this large (model tensors) get their own mapping, returned to the OS when
+  /// freed. 0 leaves glibc's dynamic threshold, which rises after the first large free
+  /// and then keeps freed model tensors in the heap (RSS grows by round).
+  std::int64_t server_malloc_mmap_threshold_kib = 4096;
+  std::int64_t client_malloc_mmap_threshold_kib = 4096;
+  /// How often each process samples its memory into memory/<process>.csv.
+  std::chrono::milliseconds monitor_interval{1000};
+  /// System RAM percent at which a process warns, and at which it cleans up at once.
+  double warn_percent = 85;
+  double critical_percent = 90;
+};
+
+/// `[simulation]`: how `cohort simulate` lays the job out on this machine.
+struct SimulationSettings {
+  /// Number of sites (0: the recipe's sites, else min_clients).
+  std::int64_t clients = 0;
+  /// Number of client processes the sites are spread over (0: min(clients, 2)).
+  std::int64_t workers = 0;
+  /// Plain TCP instead of mutual TLS.
+  bool insecure = false;
+  /// Transfer chunk size.
+  std::int64_t chunk_kib = 1024;
+};
+
+/// A recipe's sections, parsed and checked as far as that is possible without plugins.
+struct RecipeFile {
+  std::filesystem::path file;
+  JobInfo job;
+  PluginSection controller;
+  PluginSection executor;
+  std::vector<PluginSection> hooks;
+  /// `[model]`, for the model zoo to parse.
+  Args model;
+  MemorySettings memory;
+  SimulationSettings simulation;
+  /// `plugin_path`, made absolute against the recipe's folder.
+  std::vector<std::filesystem::path> plugin_path;
+  /// The `[memory]` table, for read_workflow_memory().
+  Args memory_table;
+};
+
+/// Parses recipe `text` (`file` names it in errors and anchors relative paths).
+COHORT_API RecipeFile parse_recipe_file(std::string_view text, const std::filesystem::path& file);
+/// Reads and parses `file`.
+COHORT_API RecipeFile read_recipe_file(const std::filesystem::path& file);
+
+/// Reads the cleanup intervals of `[memory]` for a workflow named `workflow` that is
+/// client-controlled or not, with its defaults, and finishes the table (unknown keys are
+/// errors from here on).
+COHORT_API void read_workflow_memory(RecipeFile& recipe, std::string_view workflow, bool client_controlled,
+                                     std::int64_t default_server_gc_rounds, std::int64_t default_client_gc_rounds);
+
+}  // namespace cohort::config

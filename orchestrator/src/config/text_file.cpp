@@ -1,0 +1,33 @@
+#include "config/text_file.hpp"
+
+#include <cohort/error.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include <sys/stat.h>
+
+namespace cohort::config {
+
+std::string read_text_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw ConfigError(SourceLocation{file.string()}, "cannot read the file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void write_text_file(const std::filesystem::path& file, const std::string& text, unsigned mode) {
+  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
+  const auto temporary = file.string() + ".partial";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) throw std::runtime_error("cannot write " + temporary);
+  }
+  ::chmod(temporary.c_str(), mode);
+  std::filesystem::rename(temporary, file);
+}
+
+}  // namespace cohort::config

@@ -1,0 +1,49 @@
+#pragma once
+// A child process started with posix_spawn: its own environment additions, its output
+// into a file, and a handle to wait for it or stop it. Every process cohort starts is
+// started through it.
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace cohort::process {
+
+class ChildProcess {
+ public:
+  /// Starts `argv` with the current environment plus `env`; stdout and stderr go to
+  /// `output` (appended). Throws std::runtime_error when it cannot start.
+  ChildProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+               const std::filesystem::path& output);
+  ChildProcess(ChildProcess&&) noexcept;
+  ChildProcess& operator=(ChildProcess&&) noexcept;
+  ChildProcess(const ChildProcess&) = delete;
+  ~ChildProcess();
+
+  pid_t pid() const { return pid_; }
+  /// The exit status once it exited (128 + signal when killed); nothing while it runs.
+  std::optional<int> poll();
+  /// Waits up to `timeout` for it to exit.
+  std::optional<int> wait_for(std::chrono::milliseconds timeout);
+  /// Waits for it to exit; returns the exit status.
+  int wait();
+  /// Sends `signal` (if it still runs).
+  void signal(int signal);
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+};
+
+/// Runs `argv` to its end, its output appended to `output`; returns its exit status.
+int run_to_end(const std::vector<std::string>& argv, const std::filesystem::path& output);
+
+/// The path of the running executable.
+std::filesystem::path self_executable();
+
+}  // namespace cohort::process

@@ -1,0 +1,34 @@
+// cohort recipe check FILE: validate a recipe and print it resolved.
+#include "runtime/commands.hpp"
+#include "process/runtime_commands.hpp"
+
+#include "model_zoo.hpp"
+#include "plugin/registry.hpp"
+#include "recipe/recipe.hpp"
+
+#include <iostream>
+
+namespace cohort::runtime {
+
+void add_recipe_command(CLI::App& app, GlobalOptions& global, Command& run) {
+  auto* recipe = app.add_subcommand("recipe", process::runtime_command_description("recipe"));
+  recipe->require_subcommand(1);
+  auto* check = recipe->add_subcommand(
+      "check", "Validate a recipe and print it resolved, with every default filled in");
+  auto file = std::make_shared<std::string>();
+  auto paths = std::make_shared<std::vector<std::string>>();
+  check->add_option("FILE", *file, "The recipe (TOML)")->required();
+  check->add_option("-p,--plugin-path", *paths, "Search DIR for plugins before the defaults");
+  check->callback([&run, file, paths] {
+    run = [file, paths] {
+      std::vector<std::filesystem::path> dirs(paths->begin(), paths->end());
+      for (auto& d : plugin::Registry::default_directories()) dirs.push_back(d);
+      auto recipe = recipe::load_recipe(*file, dirs);
+      models::parse_spec(recipe.model);  // [model] is the zoo's to check, whatever the executor
+      std::cout << recipe::render(recipe);
+      return kExitOk;
+    };
+  });
+}
+
+}  // namespace cohort::runtime

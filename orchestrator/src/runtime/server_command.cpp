@@ -1,0 +1,228 @@
+// cohort server: the server process.
+#include "runtime/commands.hpp"
+#include "config/text_file.hpp"
+#include "process/runtime_commands.hpp"
+#include "process/signals.hpp"
+
+#include <cohort/memory.hpp>
+
+#include "provisioning/local_project.hpp"
+#include "model_zoo.hpp"
+#include "plugin/registry.hpp"
+#include "provisioning/certificates.hpp"
+#include "server/job_runner.hpp"
+#include "server/server.hpp"
+#include "server/job_scheduler.hpp"
+#include "server/admin_server.hpp"
+#include "provisioning/startup_kit.hpp"
+#include "jobs/job_store.hpp"
+
+#include <condition_variable>
+#include <mutex>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <sys/resource.h>
+
+namespace cohort::runtime {
+
+namespace {
+
+struct ServerArgs {
+  std::string workspace = ".";
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+  std::string name = "server";
+  std::string identity;
+  bool insecure = false;
+  std::string run_job;
+  std::string job_id;
+  std::string sites;
+  std::string port_file;
+  std::vector<std::string> plugin_paths;
+  std::int64_t chunk_kib = 1024;
+  double start_timeout_s = 120;
+  std::string process_name = "server";
+  std::string kit;
+};
+
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, separator)) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+/// A server holds one socket per site: lift the soft limit on open files to the hard one
+/// (often 1024 → 1048576), so a thousand sites do not run out of descriptors.
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+/// A long-running server from its startup kit: FL port for sites (only the project's
+/// clients), admin port for admins, a job store in <kit>/../jobs.db; runs until SIGTERM.
+int run_kit_server(const ServerArgs& a, const GlobalOptions& global) {
+  const auto startup = provisioning::startup_folder(a.kit);
+  const auto kit = provisioning::load_kit(startup);
+  if (kit.role != "server")
+    throw std::invalid_argument("kit " + startup.string() + " is a " + kit.role + " kit, not a server kit");
+  const auto workspace = std::filesystem::absolute(startup).parent_path();
+  process::block_termination_signals();
+  raise_open_file_limit();
+  memory::enable_tensor_accounting();
+  process::LogOptions log_options = global.log;
+  if (log_options.file.empty()) log_options.file = workspace / "logs" / "server.log";
+  auto log = process::make_logger("server", log_options);
+  const tls::TlsFiles tls{startup / provisioning::kRootCertificateFile, startup / provisioning::kCertificateFile,
+                          startup / provisioning::kKeyFile};
+
+  jobs::JobStore store(workspace / "jobs.db");
+  for (const auto& id : store.mark_interrupted())
+    log->warn("job {} was running when the server stopped: marked ABNORMAL", id);
+
+  server::ServerOptions options;
+  options.name = kit.participant;
+  options.host = "0.0.0.0";
+  options.port = static_cast<std::uint16_t>(kit.server.fl_port);
+  options.tls = tls;
+  options.known_sites = std::set<std::string>(kit.clients.begin(), kit.clients.end());
+  options.connection.chunk_bytes = static_cast<std::size_t>(a.chunk_kib) * 1024;
+  server::Server server(options, log);
+  server.start();
+
+  server::SchedulerOptions scheduling;
+  scheduling.workspace = workspace;
+  for (const auto& p : a.plugin_paths) scheduling.plugin_dirs.emplace_back(p);
+  for (auto& d : plugin::Registry::default_directories()) scheduling.plugin_dirs.push_back(d);
+  scheduling.max_concurrent_jobs = static_cast<std::size_t>(kit.server.max_concurrent_jobs);
+  scheduling.schedule_timeout = std::chrono::seconds(kit.server.schedule_timeout_s);
+  scheduling.initial_model = [](const recipe::Recipe& r) { return models::initial_model(models::parse_spec(r.model)); };
+  scheduling.job_logger = [log](const jobs::JobDirectory& d) { return process::make_child_logger(log, "server", d.log("server")); };
+  server::JobScheduler scheduler(server, store, scheduling, log);
+  scheduler.start();
+
+  admin::AdminServer admin_server({"0.0.0.0", static_cast<std::uint16_t>(kit.server.admin_port), tls, workspace},
+                                  scheduler, store, log);
+  admin_server.start();
+  log->info("server '{}' of project '{}' serving: sites on port {}, admins on port {}, {} known clients", kit.participant,
+            kit.project, server.port(), admin_server.port(), kit.clients.size());
+
+  std::mutex mutex;
+  std::condition_variable stopped;
+  bool stop = false;
+  process::SignalWatcher signals([&](int signal) {
+    log->info("signal {}: shutting down", signal);
+    std::lock_guard lock(mutex);
+    stop = true;
+    stopped.notify_all();
+  });
+  {
+    std::unique_lock lock(mutex);
+    stopped.wait(lock, [&] { return stop; });
+  }
+  admin_server.stop();
+  scheduler.stop();
+  // Not final: the sites reconnect when the server comes back.
+  server.stop("server shutting down", false);
+  return kExitOk;
+}
+
+int run_server(const ServerArgs& a, const GlobalOptions& global) {
+  if (!a.kit.empty()) return run_kit_server(a, global);
+  if (a.run_job.empty()) {
+    throw std::invalid_argument("cohort server needs --kit DIR (a long-running server) or --run-job RECIPE (one job)");
+  }
+  if (a.insecure == !a.identity.empty()) throw std::invalid_argument("give either --identity DIR or --insecure");
+  process::block_termination_signals();
+  raise_open_file_limit();
+  memory::enable_tensor_accounting();
+  process::LogOptions log_options = global.log;
+  if (log_options.file.empty()) log_options.file = std::filesystem::path(a.workspace) / "logs" / (a.process_name + ".log");
+  auto log = process::make_logger(a.process_name, log_options);
+
+  std::vector<std::filesystem::path> dirs(a.plugin_paths.begin(), a.plugin_paths.end());
+  for (auto& d : plugin::Registry::default_directories()) dirs.push_back(d);
+  std::ifstream in(a.run_job, std::ios::binary);
+  if (!in) throw std::invalid_argument("cannot read " + a.run_job);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto recipe = recipe::parse_recipe(text.str(), a.run_job, dirs);
+  auto model_spec = models::parse_spec(recipe.model);
+  const auto sites = split(a.sites, ',');
+  if (!sites.empty()) recipe.job.sites = sites;
+
+  server::ServerOptions options;
+  options.name = a.name;
+  options.host = a.host;
+  options.port = a.port;
+  if (!a.identity.empty()) {
+    const std::filesystem::path dir(a.identity);
+    options.tls = tls::TlsFiles{dir / provisioning::kRootCertificateFile, dir / provisioning::kCertificateFile,
+                                dir / provisioning::kKeyFile};
+  }
+  options.connection.chunk_bytes = static_cast<std::size_t>(a.chunk_kib) * 1024;
+  server::Server server(options, log);
+  server.start();
+  if (!a.port_file.empty()) config::write_text_file(a.port_file, std::to_string(server.port()) + "\n");
+
+  server::JobSetup setup;
+  setup.job_id = a.job_id.empty() ? jobs::new_job_id() : a.job_id;
+  const jobs::JobDirectory directory(a.workspace, setup.job_id);
+  directory.create();
+  auto job_log = process::make_child_logger(log, a.process_name, directory.log(a.process_name));
+  // Sample memory from before the initial model exists: "initial RSS" in memprofile.
+  const auto& mem = recipe.memory;
+  setup.monitor = std::make_unique<hooks::MemoryMonitor>(
+      directory.memory_csv(a.process_name),
+      hooks::MonitorSettings{mem.monitor_interval, mem.warn_percent, mem.critical_percent, mem.cuda_empty_cache},
+      job_log);
+  setup.recipe_text = text.str();
+  setup.workspace = a.workspace;
+  setup.initial_model = models::initial_model(model_spec);
+  setup.recipe = std::move(recipe);
+  setup.start_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(a.start_timeout_s * 1000));
+  setup.process_name = a.process_name;
+  server::JobRunner runner(server, std::move(setup), job_log);
+  process::SignalWatcher signals([&](int signal) {
+    log->warn("signal {}: aborting the job", signal);
+    runner.abort();
+  });
+  const auto result = runner.run();
+  runner.directory().write_status(result.state, result.message);
+  server.stop("job " + std::string(jobs::to_string(result.state)), true);
+  return result.state == jobs::JobState::completed ? kExitOk : kExitFailure;
+}
+
+}  // namespace
+
+void add_server_command(CLI::App& app, GlobalOptions& global, Command& run) {
+  auto* cmd = app.add_subcommand("server", process::runtime_command_description("server"));
+  auto a = std::make_shared<ServerArgs>();
+  cmd->add_option("--workspace", a->workspace, "Folder for jobs, logs and memory files")->capture_default_str();
+  cmd->add_option("--host", a->host, "Address to listen on")->capture_default_str();
+  cmd->add_option("--port", a->port, "Port to listen on (0: any free port)")->capture_default_str();
+  cmd->add_option("--name", a->name, "This server's name (its certificate's CN)")->capture_default_str();
+  cmd->add_option("--identity", a->identity, "Folder with rootCA.pem, cert.pem and key.pem");
+  cmd->add_flag("--insecure", a->insecure, "Plain TCP instead of mutual TLS (local experiments only)");
+  cmd->add_option("--run-job", a->run_job, "Run this recipe as the server's only job, then exit");
+  cmd->add_option("--job-id", a->job_id, "Id of that job (default: a new UUID)");
+  cmd->add_option("--sites", a->sites, "Comma-separated sites of that job (overrides the recipe's)");
+  cmd->add_option("--port-file", a->port_file, "Write the bound port to FILE once listening");
+  cmd->add_option("-p,--plugin-path", a->plugin_paths, "Search DIR for plugins before the defaults");
+  cmd->add_option("--chunk-kib", a->chunk_kib, "Transfer chunk size in KiB")->capture_default_str();
+  cmd->add_option("--kit", a->kit, "Run long-running from this server startup kit (verified; jobs come from admins)");
+  cmd->add_option("--start-timeout", a->start_timeout_s, "Seconds to wait for the job's sites")->capture_default_str();
+  cmd->add_option("--process-name", a->process_name, "Name in logs and memory files")->capture_default_str();
+  cmd->callback([&run, &global, a] { run = [&global, a] { return run_server(*a, global); }; });
+}
+
+}  // namespace cohort::runtime

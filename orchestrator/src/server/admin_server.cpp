@@ -1,0 +1,241 @@
+#include "server/admin_server.hpp"
+
+#include "admin/admin_protocol.hpp"
+#include "jobs/job_directory.hpp"
+#include "provisioning/project.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/logger.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using tcp = asio::ip::tcp;
+using nlohmann::json;
+
+namespace cohort::admin {
+
+namespace {
+
+json error(const std::string& message) { return json{{"ok", false}, {"error", message}}; }
+
+std::int64_t count_rounds(const fs::path& rounds_csv) {
+  std::ifstream in(rounds_csv);
+  std::int64_t lines = 0;
+  std::string line;
+  while (std::getline(in, line)) lines += line.empty() ? 0 : 1;
+  return std::max<std::int64_t>(0, lines - 1);
+}
+
+/// The last `bytes` of a file.
+std::string tail(const fs::path& file, std::size_t bytes) {
+  std::ifstream in(file, std::ios::binary | std::ios::ate);
+  if (!in) return "";
+  const auto size = static_cast<std::size_t>(in.tellg());
+  const std::size_t from = size > bytes ? size - bytes : 0;
+  in.seekg(static_cast<std::streamoff>(from));
+  std::string text(size - from, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  return text;
+}
+
+}  // namespace
+
+json to_json(const jobs::JobRecord& r) {
+  return json{{"id", r.id},
+              {"name", r.name},
+              {"status", std::string(jobs::to_string(r.state))},
+              {"submitter", r.submitter},
+              {"submitter_org", r.submitter_org},
+              {"submitter_role", r.submitter_role},
+              {"submitted_at", r.submitted_at},
+              {"started_at", r.started_at},
+              {"ended_at", r.ended_at},
+              {"message", r.message},
+              {"num_rounds", r.num_rounds},
+              {"rounds_completed", r.rounds_completed}};
+}
+
+AdminServer::AdminServer(AdminServerOptions options, server::JobScheduler& scheduler, jobs::JobStore& store,
+                         std::shared_ptr<spdlog::logger> log)
+    : options_(std::move(options)), scheduler_(scheduler), store_(store), log_(std::move(log)) {}
+
+AdminServer::~AdminServer() { stop(); }
+
+void AdminServer::start() {
+  tls_ = std::make_unique<asio::ssl::context>(tls::make_server_context(options_.tls));
+  const tcp::endpoint endpoint(asio::ip::make_address(options_.host), options_.port);
+  acceptor_ = std::make_unique<tcp::acceptor>(io_);
+  acceptor_->open(endpoint.protocol());
+  acceptor_->set_option(tcp::acceptor::reuse_address(true));
+  boost::system::error_code ec;
+  acceptor_->bind(endpoint, ec);
+  if (ec) throw std::runtime_error("admin port " + std::to_string(options_.port) + ": " + ec.message());
+  acceptor_->listen();
+  port_ = acceptor_->local_endpoint().port();
+  asio::co_spawn(io_, accept_loop(), [log = log_](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      log->error("admin accept loop ended: {}", x.what());
+    }
+  });
+  thread_ = std::thread([this] { io_.run(); });
+  log_->info("admin endpoint listening on {}:{}", options_.host, port_);
+}
+
+void AdminServer::stop() {
+  io_.stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+asio::awaitable<void> AdminServer::accept_loop() {
+  for (;;) {
+    tcp::socket socket(io_);
+    boost::system::error_code ec;
+    co_await acceptor_->async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      continue;
+    }
+    asio::co_spawn(io_, serve(std::move(socket)), [log = log_](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        log->warn("admin connection dropped: {}", x.what());
+      }
+    });
+  }
+}
+
+asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
+  std::string peer;
+  {
+    boost::system::error_code ignored;
+    const auto ep = socket.remote_endpoint(ignored);
+    peer = ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+  asio::ssl::stream<tcp::socket> stream(std::move(socket), *tls_);
+  // A peer that stalls is dropped: the whole exchange gets 10 minutes (downloads included).
+  asio::steady_timer deadline(io_, std::chrono::minutes(10));
+  deadline.async_wait([&stream](const boost::system::error_code& ec) {
+    if (!ec) stream.lowest_layer().close();
+  });
+  boost::system::error_code ec;
+  co_await stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    log_->warn("admin connection from {} refused in the TLS handshake: {}", peer, ec.message());
+    co_return;
+  }
+  const auto subject = tls::peer_subject(stream.native_handle());
+  const AdminIdentity admin{subject.common_name, subject.organization, subject.unit};
+
+  unsigned char header[4];
+  co_await asio::async_read(stream, asio::buffer(header), asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return;
+  const std::uint32_t size = header[0] | (header[1] << 8) | (header[2] << 16) | (static_cast<std::uint32_t>(header[3]) << 24);
+  json reply;
+  std::vector<std::pair<fs::path, std::uintmax_t>> files;
+  if (size > kMaxAdminMessage) {
+    log_->warn("admin connection from {} ('{}'): request of {} bytes exceeds the limit; closed", peer, admin.name, size);
+    co_return;
+  }
+  std::string text(size, '\0');
+  co_await asio::async_read(stream, asio::buffer(text), asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return;
+  const std::vector<std::string>& roles = provisioning::kAdminRoles;
+  if (std::find(roles.begin(), roles.end(), admin.role) == roles.end()) {
+    reply = error("refused: the certificate of '" + admin.name +
+                  "' is not an admin certificate of this project (no admin role in it)");
+    log_->warn("admin connection from {}: '{}' has no admin role; refused", peer, admin.name);
+  } else {
+    try {
+      reply = handle(admin, json::parse(text), files);
+    } catch (const json::exception& e) {
+      reply = error(std::string("malformed request: ") + e.what());
+    }
+  }
+  const std::string encoded = encode_message(reply);
+  co_await asio::async_write(stream, asio::buffer(encoded), asio::redirect_error(asio::use_awaitable, ec));
+  std::vector<char> buffer(1 << 20);
+  // Exactly the listed size of each file: a log may grow meanwhile.
+  for (const auto& [file, size] : files) {
+    std::ifstream in(file, std::ios::binary);
+    for (std::uintmax_t left = size; left > 0 && !ec;) {
+      const auto n = static_cast<std::size_t>(std::min<std::uintmax_t>(left, buffer.size()));
+      std::fill_n(buffer.data(), n, '\0');
+      in.read(buffer.data(), static_cast<std::streamsize>(n));
+      co_await asio::async_write(stream, asio::buffer(buffer.data(), n), asio::redirect_error(asio::use_awaitable, ec));
+      left -= n;
+    }
+  }
+  co_await stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+  deadline.cancel();
+}
+
+json AdminServer::handle(const AdminIdentity& admin, const json& request, std::vector<std::pair<fs::path, std::uintmax_t>>& files) {
+  const std::string command = request.value("command", "");
+  auto job_of = [&]() -> std::optional<jobs::JobRecord> { return store_.get(request.value("job_id", "")); };
+  auto log_refusal = [&](const std::string& why) {
+    log_->warn("admin '{}' ({}): {} {}", admin.name, admin.role, command, why);
+    return error(why);
+  };
+  if (command == "submit") {
+    if (auto why = refusal(admin, Action::submit); !why.empty()) return log_refusal(why);
+    try {
+      const auto id = scheduler_.submit(request.value("recipe", ""), request.value("file", "recipe.toml"),
+                                        server::Submitter{admin.name, admin.org, admin.role});
+      return json{{"ok", true}, {"job_id", id}};
+    } catch (const std::exception& e) {
+      return error(e.what());
+    }
+  }
+  if (command == "list") {
+    if (auto why = refusal(admin, Action::view); !why.empty()) return log_refusal(why);
+    json jobs = json::array();
+    for (const auto& r : store_.list()) jobs.push_back(to_json(r));
+    return json{{"ok", true}, {"jobs", jobs}};
+  }
+  if (command != "show" && command != "abort" && command != "download" && command != "logs")
+    return error("unknown command '" + command + "' (submit, list, show, abort, download, logs)");
+  const auto job = job_of();
+  if (!job) return error("no job '" + request.value("job_id", "") + "'");
+  const jobs::JobDirectory directory(options_.workspace, job->id);
+  if (command == "show") {
+    if (auto why = refusal(admin, Action::view, &*job); !why.empty()) return log_refusal(why);
+    json out = to_json(*job);
+    out["rounds_completed"] = std::max(job->rounds_completed, count_rounds(directory.rounds_csv()));
+    return json{{"ok", true}, {"job", out}};
+  }
+  if (command == "abort") {
+    if (auto why = refusal(admin, Action::manage, &*job); !why.empty()) return log_refusal(why);
+    const auto why = scheduler_.abort(job->id, "'" + admin.name + "' (" + admin.role + ")");
+    return why.empty() ? json{{"ok", true}} : error(why);
+  }
+  if (auto why = refusal(admin, Action::download, &*job); !why.empty()) return log_refusal(why);
+  if (command == "logs") {
+    return json{{"ok", true}, {"text", tail(directory.log("server"), 64 * 1024)}};
+  }
+  // download: every file of the job folder, relative paths.
+  json list = json::array();
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(directory.root(), ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (!it->is_regular_file() || it->path().string().ends_with(".partial")) continue;
+    const auto size = it->file_size();
+    list.push_back(json{{"path", fs::relative(it->path(), directory.root()).string()}, {"size", size}});
+    files.emplace_back(it->path(), size);
+  }
+  return json{{"ok", true}, {"job", to_json(*job)}, {"files", list}};
+}
+
+}  // namespace cohort::admin
