@@ -14,6 +14,7 @@ std::vector<Row> transfer(const Context& ctx);
 std::vector<Row> aggregation(const Context& ctx);
 std::vector<Row> round_overhead(const Context& ctx);
 std::vector<Row> scale(const Context& ctx);
+std::vector<Row> light_commands(const Context& ctx);
 
 /// Raw TCP on loopback: `bytes` from one socket to another and back, between two threads,
 /// in GB/s of bytes moved (the physical baseline of transfer and round overhead).

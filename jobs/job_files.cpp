@@ -2,10 +2,55 @@
 
 #include <cstdio>
 #include <sstream>
+#include <variant>
 
 namespace cohort::jobs {
 
 namespace {
+
+/// One column of a row type: its name, the member it holds, and the digits written after
+/// the point for numbers. A file's columns are listed once, below, for writer and reader.
+template <class Row>
+struct Column {
+  using Member = std::variant<std::int64_t Row::*, std::uint64_t Row::*, double Row::*, std::optional<std::int64_t> Row::*,
+                              std::optional<double> Row::*, std::string Row::*>;
+  const char* name;
+  Member member;
+  int decimals = 2;
+};
+
+const Column<RoundRow> kRoundColumns[] = {
+    {"round", &RoundRow::round},
+    {"seconds", &RoundRow::seconds, 4},
+    {"results", &RoundRow::results},
+    {"failed", &RoundRow::failed},
+    {"server_rss_mb", &RoundRow::server_rss_mb},
+    {"server_round_peak_rss_mb", &RoundRow::server_round_peak_rss_mb},
+    {"server_alloc_free_mb", &RoundRow::server_alloc_free_mb},
+    {"server_rss_before_round_mb", &RoundRow::server_rss_before_round_mb},
+    {"server_tensor_mb", &RoundRow::server_tensor_mb},
+    {"model_mb", &RoundRow::model_mb},
+};
+
+const Column<MemoryRow> kMemoryColumns[] = {
+    {"elapsed_s", &MemoryRow::elapsed_s, 3},
+    {"rss_mb", &MemoryRow::rss_mb},
+    {"peak_rss_mb", &MemoryRow::peak_rss_mb},
+    {"alloc_live_mb", &MemoryRow::alloc_live_mb},
+    {"alloc_free_mb", &MemoryRow::alloc_free_mb},
+    {"tensor_mb", &MemoryRow::tensor_mb},
+    {"sys_total_mb", &MemoryRow::sys_total_mb, 1},
+    {"sys_available_mb", &MemoryRow::sys_available_mb, 1},
+    {"sys_used_percent", &MemoryRow::sys_used_percent},
+    {"cpu_percent", &MemoryRow::cpu_percent, 1},
+    {"cleanups", &MemoryRow::cleanups},
+    {"round", &MemoryRow::round},
+    {"allocator", &MemoryRow::allocator},
+};
+
+/// metrics.csv's columns: round, site, these metrics by name, then every other metric as
+/// name=value;name=value in `extra`.
+const std::vector<std::string> kNamedMetrics{"loss", "accuracy", "examples", "seconds"};
 
 /// Up to 6 significant digits ("0.84293", "1e-05"), as metrics are written.
 std::string general(double value) {
@@ -14,33 +59,53 @@ std::string general(double value) {
   return text;
 }
 
-std::string optional_cell(const std::optional<double>& value, int decimals) {
-  return value ? fixed(*value, decimals) : std::string();
+template <class Row, std::size_t N>
+std::vector<std::string> names(const Column<Row> (&columns)[N]) {
+  std::vector<std::string> out;
+  for (const auto& c : columns) out.push_back(c.name);
+  return out;
 }
 
-std::string optional_cell(const std::optional<std::int64_t>& value) {
-  return value ? std::to_string(*value) : std::string();
+template <class Row, std::size_t N>
+std::vector<std::string> cells(const Column<Row> (&columns)[N], const Row& row) {
+  std::vector<std::string> out;
+  for (const auto& c : columns) {
+    out.push_back(std::visit(
+        [&](auto member) -> std::string {
+          const auto& v = row.*member;
+          using V = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<V, std::string>) return v;
+          else if constexpr (std::is_same_v<V, double>) return fixed(v, c.decimals);
+          else if constexpr (std::is_same_v<V, std::optional<double>>) return v ? fixed(*v, c.decimals) : "";
+          else if constexpr (std::is_same_v<V, std::optional<std::int64_t>>) return v ? std::to_string(*v) : "";
+          else return std::to_string(v);
+        },
+        c.member));
+  }
+  return out;
 }
 
-std::optional<std::int64_t> optional_integer(const CsvTable::Row& row, const std::string& column) {
-  auto v = row.number(column);
-  return v ? std::optional<std::int64_t>(static_cast<std::int64_t>(*v)) : std::nullopt;
+template <class Row, std::size_t N>
+Row parse(const Column<Row> (&columns)[N], const CsvTable::Row& cells) {
+  Row row;
+  for (const auto& c : columns) {
+    std::visit(
+        [&](auto member) {
+          auto& v = row.*member;
+          using V = std::decay_t<decltype(v)>;
+          const auto number = cells.number(c.name);
+          if constexpr (std::is_same_v<V, std::string>) v = cells.text(c.name);
+          else if constexpr (std::is_same_v<V, std::optional<double>>) v = number;
+          else if constexpr (std::is_same_v<V, std::optional<std::int64_t>>) {
+            if (number) v = static_cast<std::int64_t>(*number);
+          } else if (number) {
+            v = static_cast<V>(*number);
+          }
+        },
+        c.member);
+  }
+  return row;
 }
-
-double number_or(const CsvTable::Row& row, const std::string& column, double fallback) {
-  return row.number(column).value_or(fallback);
-}
-
-const std::vector<std::string> kRoundColumns{"round", "seconds", "results", "failed", "server_rss_mb",
-                                             "server_round_peak_rss_mb", "server_alloc_free_mb",
-                                             "server_rss_before_round_mb", "server_tensor_mb", "model_mb"};
-
-/// metrics.csv's named columns; every other metric goes to `extra`.
-const std::vector<std::string> kNamedMetrics{"loss", "accuracy", "examples", "seconds"};
-
-const std::vector<std::string> kMemoryColumns{"elapsed_s", "rss_mb", "peak_rss_mb", "alloc_live_mb", "alloc_free_mb",
-                                              "tensor_mb", "sys_total_mb", "sys_available_mb", "sys_used_percent",
-                                              "cpu_percent", "cleanups", "round", "allocator"};
 
 std::vector<std::string> metrics_columns() {
   std::vector<std::string> columns{"round", "site"};
@@ -58,36 +123,20 @@ bool is_named_metric(const std::string& name) {
 
 }  // namespace
 
-RoundsWriter::RoundsWriter(const std::filesystem::path& file) : csv_(file, kRoundColumns) {}
+namespace {
 
-void RoundsWriter::append(const RoundRow& r) {
-  csv_.append({std::to_string(r.round), fixed(r.seconds, 4), optional_cell(r.results), optional_cell(r.failed),
-               fixed(r.server_rss_mb, 2), fixed(r.server_round_peak_rss_mb, 2), fixed(r.server_alloc_free_mb, 2),
-               fixed(r.server_rss_before_round_mb, 2), optional_cell(r.server_tensor_mb, 2), fixed(r.model_mb, 2)});
-}
+// The three files, by row type: header, cells of a row, row of cells.
+std::vector<std::string> header_of(const RoundRow*) { return names(kRoundColumns); }
+std::vector<std::string> cells_of(const RoundRow& row) { return cells(kRoundColumns, row); }
+void parse_into(RoundRow& row, const CsvTable::Row& cells) { row = parse(kRoundColumns, cells); }
 
-std::vector<RoundRow> read_rounds(const std::filesystem::path& file) {
-  std::vector<RoundRow> out;
-  for (const auto& row : CsvTable::read(file).rows()) {
-    RoundRow r;
-    r.round = optional_integer(row, "round").value_or(0);
-    r.seconds = number_or(row, "seconds", 0);
-    r.results = optional_integer(row, "results");
-    r.failed = optional_integer(row, "failed");
-    r.server_rss_mb = number_or(row, "server_rss_mb", 0);
-    r.server_round_peak_rss_mb = number_or(row, "server_round_peak_rss_mb", 0);
-    r.server_alloc_free_mb = number_or(row, "server_alloc_free_mb", 0);
-    r.server_rss_before_round_mb = number_or(row, "server_rss_before_round_mb", 0);
-    r.server_tensor_mb = row.number("server_tensor_mb");
-    r.model_mb = number_or(row, "model_mb", 0);
-    out.push_back(r);
-  }
-  return out;
-}
+std::vector<std::string> header_of(const MemoryRow*) { return names(kMemoryColumns); }
+std::vector<std::string> cells_of(const MemoryRow& row) { return cells(kMemoryColumns, row); }
+void parse_into(MemoryRow& row, const CsvTable::Row& cells) { row = parse(kMemoryColumns, cells); }
 
-MetricsWriter::MetricsWriter(const std::filesystem::path& file) : csv_(file, metrics_columns()) {}
+std::vector<std::string> header_of(const MetricsRow*) { return metrics_columns(); }
 
-void MetricsWriter::append(const MetricsRow& r) {
+std::vector<std::string> cells_of(const MetricsRow& r) {
   std::vector<std::string> cells{std::to_string(r.round), r.site};
   for (const auto& name : kNamedMetrics) {
     auto it = r.metrics.find(name);
@@ -95,67 +144,51 @@ void MetricsWriter::append(const MetricsRow& r) {
   }
   std::string extra;
   for (const auto& [name, value] : r.metrics) {
-    if (is_named_metric(name)) continue;
-    extra += (extra.empty() ? "" : ";") + name + "=" + general(value);
+    if (!is_named_metric(name)) extra += (extra.empty() ? "" : ";") + name + "=" + general(value);
   }
   cells.push_back(extra);
-  csv_.append(cells);
+  return cells;
 }
 
-std::vector<MetricsRow> read_metrics(const std::filesystem::path& file) {
-  std::vector<MetricsRow> out;
-  for (const auto& row : CsvTable::read(file).rows()) {
-    MetricsRow r;
-    r.round = optional_integer(row, "round").value_or(0);
-    r.site = row.text("site");
-    for (const auto& name : kNamedMetrics) {
-      if (auto v = row.number(name)) r.metrics[name] = *v;
-    }
-    std::istringstream extra(row.text("extra"));
-    std::string pair;
-    while (std::getline(extra, pair, ';')) {
-      const auto eq = pair.find('=');
-      if (eq == std::string::npos) continue;
-      try {
-        r.metrics[pair.substr(0, eq)] = std::stod(pair.substr(eq + 1));
-      } catch (const std::exception&) {
-        // a value that is not a number is not a metric
-      }
-    }
-    out.push_back(std::move(r));
+void parse_into(MetricsRow& r, const CsvTable::Row& row) {
+  r.round = static_cast<std::int64_t>(row.number("round").value_or(0));
+  r.site = row.text("site");
+  for (const auto& name : kNamedMetrics) {
+    if (auto v = row.number(name)) r.metrics[name] = *v;
   }
+  std::istringstream extra(row.text("extra"));
+  std::string pair;
+  while (std::getline(extra, pair, ';')) {
+    const auto eq = pair.find('=');
+    char* end = nullptr;
+    const double value = eq == std::string::npos ? 0 : std::strtod(pair.c_str() + eq + 1, &end);
+    // A value that is not a number is not a metric.
+    if (eq != std::string::npos && end == pair.c_str() + pair.size()) r.metrics[pair.substr(0, eq)] = value;
+  }
+}
+
+}  // namespace
+
+template <class Row>
+RowWriter<Row>::RowWriter(const std::filesystem::path& file) : csv_(file, header_of(static_cast<const Row*>(nullptr))) {}
+
+template <class Row>
+void RowWriter<Row>::append(const Row& row) {
+  csv_.append(cells_of(row));
+}
+
+template <class Row>
+std::vector<Row> read_rows(const std::filesystem::path& file) {
+  std::vector<Row> out;
+  for (const auto& cells : CsvTable::read(file).rows()) parse_into(out.emplace_back(), cells);
   return out;
 }
 
-MemoryWriter::MemoryWriter(const std::filesystem::path& file) : csv_(file, kMemoryColumns) {}
-
-void MemoryWriter::append(const MemoryRow& r) {
-  csv_.append({fixed(r.elapsed_s, 3), fixed(r.rss_mb, 2), fixed(r.peak_rss_mb, 2), fixed(r.alloc_live_mb, 2),
-               fixed(r.alloc_free_mb, 2), optional_cell(r.tensor_mb, 2), fixed(r.sys_total_mb, 1),
-               fixed(r.sys_available_mb, 1), fixed(r.sys_used_percent, 2), fixed(r.cpu_percent, 1),
-               std::to_string(r.cleanups), std::to_string(r.round), r.allocator});
-}
-
-std::vector<MemoryRow> read_memory(const std::filesystem::path& file) {
-  std::vector<MemoryRow> out;
-  for (const auto& row : CsvTable::read(file).rows()) {
-    MemoryRow r;
-    r.elapsed_s = number_or(row, "elapsed_s", 0);
-    r.rss_mb = number_or(row, "rss_mb", 0);
-    r.peak_rss_mb = number_or(row, "peak_rss_mb", 0);
-    r.alloc_live_mb = number_or(row, "alloc_live_mb", 0);
-    r.alloc_free_mb = number_or(row, "alloc_free_mb", 0);
-    r.tensor_mb = row.number("tensor_mb");
-    r.sys_total_mb = number_or(row, "sys_total_mb", 0);
-    r.sys_available_mb = number_or(row, "sys_available_mb", 0);
-    r.sys_used_percent = number_or(row, "sys_used_percent", 0);
-    r.cpu_percent = number_or(row, "cpu_percent", 0);
-    r.cleanups = static_cast<std::uint64_t>(number_or(row, "cleanups", 0));
-    r.round = optional_integer(row, "round").value_or(-1);
-    r.allocator = row.text("allocator");
-    out.push_back(std::move(r));
-  }
-  return out;
-}
+template class RowWriter<RoundRow>;
+template class RowWriter<MetricsRow>;
+template class RowWriter<MemoryRow>;
+template std::vector<RoundRow> read_rows<RoundRow>(const std::filesystem::path&);
+template std::vector<MetricsRow> read_rows<MetricsRow>(const std::filesystem::path&);
+template std::vector<MemoryRow> read_rows<MemoryRow>(const std::filesystem::path&);
 
 }  // namespace cohort::jobs

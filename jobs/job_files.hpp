@@ -37,19 +37,6 @@ struct RoundRow {
   double model_mb = 0;
 };
 
-/// Appends to rounds.csv.
-class RoundsWriter {
- public:
-  explicit RoundsWriter(const std::filesystem::path& file);
-  void append(const RoundRow& row);
-
- private:
-  CsvWriter csv_;
-};
-
-/// Reads rounds.csv (what is there so far).
-std::vector<RoundRow> read_rounds(const std::filesystem::path& file);
-
 /// A row of metrics.csv: what `site` reported for `round` ("global": the global model's
 /// evaluation after the round). Columns loss, accuracy, examples and seconds, then every
 /// other metric as name=value;name=value in `extra`.
@@ -58,19 +45,6 @@ struct MetricsRow {
   std::string site;
   std::map<std::string, double> metrics;
 };
-
-/// Appends to metrics.csv.
-class MetricsWriter {
- public:
-  explicit MetricsWriter(const std::filesystem::path& file);
-  void append(const MetricsRow& row);
-
- private:
-  CsvWriter csv_;
-};
-
-/// Reads metrics.csv (what is there so far).
-std::vector<MetricsRow> read_metrics(const std::filesystem::path& file);
 
 /// A row of memory/<process>.csv: one sample of a process's memory.
 struct MemoryRow {
@@ -92,17 +66,35 @@ struct MemoryRow {
   std::string allocator;
 };
 
-/// Appends to memory/<process>.csv.
-class MemoryWriter {
+/// Appends rows of one of the types above to its file, creating it with its header.
+template <class Row>
+class RowWriter {
  public:
-  explicit MemoryWriter(const std::filesystem::path& file);
-  void append(const MemoryRow& row);
+  explicit RowWriter(const std::filesystem::path& file);
+  void append(const Row& row);
 
  private:
   CsvWriter csv_;
 };
 
-/// Reads memory/<process>.csv (what is there so far).
-std::vector<MemoryRow> read_memory(const std::filesystem::path& file);
+/// Reads the rows of one of the types above from its file (what is there so far).
+template <class Row>
+std::vector<Row> read_rows(const std::filesystem::path& file);
+
+// Defined for these three row types only (job_files.cpp).
+extern template class RowWriter<RoundRow>;
+extern template class RowWriter<MetricsRow>;
+extern template class RowWriter<MemoryRow>;
+extern template std::vector<RoundRow> read_rows<RoundRow>(const std::filesystem::path&);
+extern template std::vector<MetricsRow> read_rows<MetricsRow>(const std::filesystem::path&);
+extern template std::vector<MemoryRow> read_rows<MemoryRow>(const std::filesystem::path&);
+
+using RoundsWriter = RowWriter<RoundRow>;
+using MetricsWriter = RowWriter<MetricsRow>;
+using MemoryWriter = RowWriter<MemoryRow>;
+
+inline std::vector<RoundRow> read_rounds(const std::filesystem::path& file) { return read_rows<RoundRow>(file); }
+inline std::vector<MetricsRow> read_metrics(const std::filesystem::path& file) { return read_rows<MetricsRow>(file); }
+inline std::vector<MemoryRow> read_memory(const std::filesystem::path& file) { return read_rows<MemoryRow>(file); }
 
 }  // namespace cohort::jobs

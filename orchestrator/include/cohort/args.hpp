@@ -100,20 +100,19 @@ class COHORT_API Args {
   std::shared_ptr<Impl> impl_;
 };
 
+using ArgsNumberTable = std::map<std::string, double>;
+
+/// Calls X(T) for each value type Args reads: the one list of them.
+#define COHORT_ARGS_VALUE_TYPES(X)                                                   \
+  X(bool) X(int) X(std::int64_t) X(double) X(std::string) X(std::vector<std::string>) \
+  X(std::vector<double>) X(std::vector<std::int64_t>) X(ArgsNumberTable)
+
+// Instantiated once, in the config library.
 #define COHORT_ARGS_EXTERN(T)                                                        \
   extern template T Args::get<T>(std::string_view, T, Range) const;                  \
   extern template T Args::required<T>(std::string_view, Range) const;                \
   extern template std::optional<T> Args::optional<T>(std::string_view, Range) const;
-COHORT_ARGS_EXTERN(bool)
-COHORT_ARGS_EXTERN(int)
-COHORT_ARGS_EXTERN(std::int64_t)
-COHORT_ARGS_EXTERN(double)
-COHORT_ARGS_EXTERN(std::string)
-COHORT_ARGS_EXTERN(std::vector<std::string>)
-COHORT_ARGS_EXTERN(std::vector<double>)
-COHORT_ARGS_EXTERN(std::vector<std::int64_t>)
-using ArgsNumberTable = std::map<std::string, double>;
-COHORT_ARGS_EXTERN(ArgsNumberTable)
+COHORT_ARGS_VALUE_TYPES(COHORT_ARGS_EXTERN)
 #undef COHORT_ARGS_EXTERN
 
 }  // namespace cohort

@@ -88,14 +88,21 @@ struct SendResult {
   Model model;
 };
 
-/// What a site reported to the server (client-controlled workflows).
-struct SiteReport {
-  std::string site;
+/// A message between sites, or between a site and the server (client-controlled
+/// workflows).
+struct SiteMessage {
+  /// Who sent it: a site, or "server".
+  std::string from;
   std::string name;
   std::int64_t round = -1;
   std::map<std::string, std::string> meta;
   Metrics metrics;
-  /// The model the site sent along (empty when none).
+  std::optional<std::int64_t> num_steps;
+};
+
+/// What a site reported to the server: a message from it (`from` is the site) and the
+/// model it sent along (empty when none).
+struct SiteReport : SiteMessage {
   Model model;
 };
 

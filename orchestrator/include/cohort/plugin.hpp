@@ -112,46 +112,69 @@ struct PluginDescriptor {
   SiteWorkflowFactory make_site_workflow;
 };
 
-/// A controller plugin's descriptor, fingerprinted with the including plugin's build.
-constexpr PluginDescriptor controller_plugin(
-    const char* name, const char* version, const char* description, ControllerFactory factory,
-    MemoryDefaults memory_defaults = {},
-    WorkflowStyle style = WorkflowStyle::server_controlled) {
-  return PluginDescriptor{kPluginMagic,    kPluginAbiVersion, PluginKind::controller,
-                          name,            version,           description,
-                          COHORT_BUILD_FINGERPRINT,           memory_defaults,
-                          style,           factory,           nullptr,
-                          nullptr,         nullptr};
+/// The usual factory: `Parse(config.args, config.job)` reads the plugin's arguments into
+/// its typed config, the rest of the table is checked (unknown keys are errors), and a `T`
+/// is made from the config:
+/// @code
+///   COHORT_PLUGIN(cohort::controller_plugin("cyclic", "1.0.0", "...",
+///                 &cohort::make_from_config<cohort::Controller, Cyclic, &parse_config>))
+/// @endcode
+template <class Interface, class T, auto Parse>
+std::unique_ptr<Interface> make_from_config(const PluginConfig& config) {
+  auto parsed = Parse(config.args, config.job);
+  config.args.finish();
+  return std::make_unique<T>(std::move(parsed));
+}
+
+/// A descriptor of `kind` with its stable prefix and build fingerprint filled in (the
+/// fingerprint of the translation unit that includes this header: the plugin's).
+constexpr PluginDescriptor plugin_descriptor(PluginKind kind, const char* name, const char* version,
+                                             const char* description) {
+  PluginDescriptor d{};
+  d.magic = kPluginMagic;
+  d.abi_version = kPluginAbiVersion;
+  d.kind = kind;
+  d.name = name;
+  d.version = version;
+  d.description = description;
+  d.build = COHORT_BUILD_FINGERPRINT;
+  return d;
+}
+
+/// A controller plugin's descriptor.
+constexpr PluginDescriptor controller_plugin(const char* name, const char* version, const char* description,
+                                             ControllerFactory factory, MemoryDefaults memory_defaults = {}) {
+  PluginDescriptor d = plugin_descriptor(PluginKind::controller, name, version, description);
+  d.memory_defaults = memory_defaults;
+  d.make_controller = factory;
+  return d;
 }
 
 /// A client-controlled controller plugin's descriptor: the server part (which starts the
 /// workflow and watches it) and the part each site runs.
-constexpr PluginDescriptor client_controlled_plugin(const char* name, const char* version,
-                                                    const char* description, ControllerFactory server,
-                                                    SiteWorkflowFactory site, MemoryDefaults memory_defaults = {}) {
-  return PluginDescriptor{kPluginMagic,  kPluginAbiVersion, PluginKind::controller,
-                          name,          version,           description,
-                          COHORT_BUILD_FINGERPRINT,         memory_defaults,
-                          WorkflowStyle::client_controlled, server,
-                          nullptr,       nullptr,           site};
+constexpr PluginDescriptor client_controlled_plugin(const char* name, const char* version, const char* description,
+                                                    ControllerFactory server, SiteWorkflowFactory site,
+                                                    MemoryDefaults memory_defaults = {}) {
+  PluginDescriptor d = controller_plugin(name, version, description, server, memory_defaults);
+  d.workflow_style = WorkflowStyle::client_controlled;
+  d.make_site_workflow = site;
+  return d;
 }
 
 /// An executor plugin's descriptor.
-constexpr PluginDescriptor executor_plugin(const char* name, const char* version,
-                                           const char* description, ExecutorFactory factory) {
-  return PluginDescriptor{kPluginMagic, kPluginAbiVersion, PluginKind::executor,
-                          name,         version,           description,
-                          COHORT_BUILD_FINGERPRINT,        MemoryDefaults{},
-                          WorkflowStyle::server_controlled, nullptr, factory, nullptr, nullptr};
+constexpr PluginDescriptor executor_plugin(const char* name, const char* version, const char* description,
+                                           ExecutorFactory factory) {
+  PluginDescriptor d = plugin_descriptor(PluginKind::executor, name, version, description);
+  d.make_executor = factory;
+  return d;
 }
 
 /// A hook plugin's descriptor.
-constexpr PluginDescriptor hook_plugin(const char* name, const char* version,
-                                       const char* description, HookFactory factory) {
-  return PluginDescriptor{kPluginMagic, kPluginAbiVersion, PluginKind::hook,
-                          name,         version,           description,
-                          COHORT_BUILD_FINGERPRINT,        MemoryDefaults{},
-                          WorkflowStyle::server_controlled, nullptr, nullptr, factory, nullptr};
+constexpr PluginDescriptor hook_plugin(const char* name, const char* version, const char* description,
+                                       HookFactory factory) {
+  PluginDescriptor d = plugin_descriptor(PluginKind::hook, name, version, description);
+  d.make_hook = factory;
+  return d;
 }
 
 /// Exports `DESCRIPTOR` (a PluginDescriptor expression) as this library's plugin.

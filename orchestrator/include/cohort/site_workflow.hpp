@@ -23,17 +23,6 @@ class logger;
 
 namespace cohort {
 
-/// A message between sites, or between a site and the server.
-struct SiteMessage {
-  /// Who sent it: a site, or "server".
-  std::string from;
-  std::string name;
-  std::int64_t round = -1;
-  std::map<std::string, std::string> meta;
-  Metrics metrics;
-  std::optional<std::int64_t> num_steps;
-};
-
 /// A timer a site workflow sets: what it is for, and the round it belongs to.
 struct Timer {
   std::string name;

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -79,19 +80,33 @@ class Reducer {
 /// (or copying them there when the transport staged them elsewhere).
 class COHORT_API ModelBuilder final : public ResultSink {
  public:
+  /// What a stream came to: `complete` with its model, or not, with `why`.
+  using Done = std::function<void(bool complete, Model model, const std::string& why)>;
+
+  /// Keeps the model for take().
   ModelBuilder() = default;
+  /// Hands the model to `done` once the stream is whole; tells `done` why when it is cut
+  /// off, or dropped unfinished (the builder destroyed first). Called once.
+  explicit ModelBuilder(Done done) : done_(std::move(done)) {}
+  ~ModelBuilder() override;
+
   void begin_tensor(const TensorInfo& info) override;
   std::span<std::byte> chunk_destination(std::uint64_t offset, std::size_t len) override;
   void chunk_received(std::uint64_t offset, std::span<const std::byte> data) override;
-  void commit() override { complete_ = true; }
+  void commit() override;
+  void abandon(const std::string& reason) override;
   /// True once the whole stream arrived.
   bool complete() const { return complete_; }
   /// The model built so far (moves it out).
   Model take() { return std::move(model_); }
 
  private:
+  void finish(bool complete, const std::string& why);
+
   Model model_;
+  Done done_;
   bool complete_ = false;
+  bool finished_ = false;
 };
 
 }  // namespace cohort

@@ -11,10 +11,6 @@ namespace cohort::cli {
 
 using process::Command;
 using process::GlobalOptions;
-using process::kExitFailure;
-using process::kExitKit;
-using process::kExitOk;
-using process::kExitUsage;
 
 void add_simulate_command(CLI::App& app, GlobalOptions& global, Command& run);
 void add_memprofile_command(CLI::App& app, GlobalOptions& global, Command& run);

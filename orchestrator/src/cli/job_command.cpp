@@ -79,14 +79,14 @@ int submit(const JobArgs& a) {
   std::stringstream text;
   text << in.rdbuf();
   const auto reply = call(a, {{"command", "submit"}, {"recipe", text.str()}, {"file", a.recipe}});
-  if (!reply) return kExitFailure;
+  if (!reply) return process::kExitFailure;
   std::cout << (*reply)["job_id"].get<std::string>() << "\n";
-  return kExitOk;
+  return process::kExitOk;
 }
 
 int list(const JobArgs& a) {
   const auto reply = call(a, {{"command", "list"}});
-  if (!reply) return kExitFailure;
+  if (!reply) return process::kExitFailure;
   std::cout << std::left << std::setw(38) << "ID" << std::setw(24) << "NAME" << std::setw(21) << "STATUS"
             << std::setw(24) << "SUBMITTER" << "SUBMITTED\n";
   for (const auto& j : (*reply)["jobs"]) {
@@ -94,38 +94,38 @@ int list(const JobArgs& a) {
               << j.value("status", "") << std::setw(24) << j.value("submitter", "")
               << when(j.value("submitted_at", std::int64_t{0})) << "\n";
   }
-  return kExitOk;
+  return process::kExitOk;
 }
 
 int show(const JobArgs& a) {
   const auto reply = call(a, {{"command", "show"}, {"job_id", a.job_id}});
-  if (!reply) return kExitFailure;
+  if (!reply) return process::kExitFailure;
   print_job((*reply)["job"]);
-  return kExitOk;
+  return process::kExitOk;
 }
 
 int abort_job(const JobArgs& a) {
-  if (!call(a, {{"command", "abort"}, {"job_id", a.job_id}})) return kExitFailure;
+  if (!call(a, {{"command", "abort"}, {"job_id", a.job_id}})) return process::kExitFailure;
   std::cout << "abort requested for job " << a.job_id << "\n";
-  return kExitOk;
+  return process::kExitOk;
 }
 
 int download(const JobArgs& a) {
   const std::filesystem::path dest = std::filesystem::path(a.destination.empty() ? a.job_id : a.destination);
   const auto reply = call(a, {{"command", "download"}, {"job_id", a.job_id}}, dest);
-  if (!reply) return kExitFailure;
+  if (!reply) return process::kExitFailure;
   std::uintmax_t bytes = 0;
   for (const auto& f : (*reply)["files"]) bytes += f.value("size", std::uintmax_t{0});
   std::cout << "job " << a.job_id << " (" << (*reply)["job"].value("status", "") << "): " << (*reply)["files"].size()
             << " files, " << bytes << " bytes in " << std::filesystem::absolute(dest).string() << "\n";
-  return kExitOk;
+  return process::kExitOk;
 }
 
 int logs(const JobArgs& a) {
   const auto reply = call(a, {{"command", "logs"}, {"job_id", a.job_id}});
-  if (!reply) return kExitFailure;
+  if (!reply) return process::kExitFailure;
   std::cout << (*reply)["text"].get<std::string>();
-  return kExitOk;
+  return process::kExitOk;
 }
 
 int wait(const JobArgs& a) {
@@ -133,7 +133,7 @@ int wait(const JobArgs& a) {
   std::string last;
   for (;;) {
     const auto reply = call(a, {{"command", "show"}, {"job_id", a.job_id}});
-    if (!reply) return kExitFailure;
+    if (!reply) return process::kExitFailure;
     const json& j = (*reply)["job"];
     const std::string status = j.value("status", "");
     std::ostringstream line;
@@ -143,15 +143,15 @@ int wait(const JobArgs& a) {
       last = line.str();
     }
     const auto state = jobs::parse_job_state(status);
-    if (state == jobs::JobState::completed) return kExitOk;
+    if (state == jobs::JobState::completed) return process::kExitOk;
     if (state && jobs::is_finished(*state)) {
       if (!j.value("message", "").empty()) std::cout << "  " << j.value("message", "") << "\n";
-      return kExitFailure;
+      return process::kExitFailure;
     }
     if (a.timeout_s > 0 &&
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > a.timeout_s) {
       std::cerr << "error: job " << a.job_id << " still " << status << " after " << a.timeout_s << " s\n";
-      return kExitFailure;
+      return process::kExitFailure;
     }
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
@@ -160,26 +160,22 @@ int wait(const JobArgs& a) {
 }  // namespace
 
 void add_job_command(CLI::App& app, GlobalOptions&, Command& run) {
-  auto* job = app.add_subcommand("job", "Admin commands on the server's jobs (needs an admin kit)");
-  job->require_subcommand(1);
-  auto a = std::make_shared<JobArgs>();
-  auto add = [&](const std::string& name, const std::string& help, int (*body)(const JobArgs&)) {
-    auto* cmd = job->add_subcommand(name, help);
-    cmd->add_option("--kit", a->kit, "The admin startup kit (default: $COHORT_ADMIN_KIT)");
-    cmd->callback([&run, a, body] { run = [a, body] { return body(*a); }; });
-    return cmd;
-  };
-  add("submit", "Submit a recipe; prints the job id", &submit)->add_option("recipe", a->recipe, "Recipe file")->required();
-  add("list", "List every job", &list);
-  add("show", "Show one job", &show)->add_option("id", a->job_id, "Job id")->required();
-  add("abort", "Abort a job", &abort_job)->add_option("id", a->job_id, "Job id")->required();
-  auto* dl = add("download", "Download a job's results", &download);
-  dl->add_option("id", a->job_id, "Job id")->required();
-  dl->add_option("dest", a->destination, "Folder to write (default: ./ID)");
-  add("logs", "Print the end of a job's server log", &logs)->add_option("id", a->job_id, "Job id")->required();
-  auto* w = add("wait", "Wait for a job to finish, showing progress; exit 0 when COMPLETED", &wait);
-  w->add_option("id", a->job_id, "Job id")->required();
-  w->add_option("--timeout", a->timeout_s, "Give up after S seconds (0: never)");
+  process::CommandGroup<JobArgs> group(
+      app, "job", "Admin commands on the server's jobs (needs an admin kit)", run, [](CLI::App& cmd, JobArgs& a) {
+        cmd.add_option("--kit", a.kit, "The admin startup kit (default: $COHORT_ADMIN_KIT)");
+      });
+  auto& a = group.args();
+  group.add("submit", "Submit a recipe; prints the job id", &submit)->add_option("recipe", a.recipe, "Recipe file")->required();
+  group.add("list", "List every job", &list);
+  group.add("show", "Show one job", &show)->add_option("id", a.job_id, "Job id")->required();
+  group.add("abort", "Abort a job", &abort_job)->add_option("id", a.job_id, "Job id")->required();
+  auto* dl = group.add("download", "Download a job's results", &download);
+  dl->add_option("id", a.job_id, "Job id")->required();
+  dl->add_option("dest", a.destination, "Folder to write (default: ./ID)");
+  group.add("logs", "Print the end of a job's server log", &logs)->add_option("id", a.job_id, "Job id")->required();
+  auto* w = group.add("wait", "Wait for a job to finish, showing progress; exit 0 when COMPLETED", &wait);
+  w->add_option("id", a.job_id, "Job id")->required();
+  w->add_option("--timeout", a.timeout_s, "Give up after S seconds (0: never)");
 }
 
 }  // namespace cohort::cli

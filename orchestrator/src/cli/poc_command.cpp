@@ -80,7 +80,7 @@ int prepare(const PocArgs& a) {
   provisioning::provision(project, ws, process::self_executable());
   std::cout << "POC project with " << a.clients << " clients in " << ws.string() << " (server ports " << fl << ", " << admin
             << ")\nnext: cohort poc start --workspace " << ws.string() << "\n";
-  return kExitOk;
+  return process::kExitOk;
 }
 
 int start(const PocArgs& a) {
@@ -91,7 +91,7 @@ int start(const PocArgs& a) {
   for (const auto& c : project.clients) status |= run_script(ws / c.name / "startup" / "start.sh");
   std::cout << "admin commands: " << (ws / kAdminName / "startup" / "admin.sh").string()
             << " submit recipes/fedavg_fashion_mnist.toml | list | wait ID | download ID\n";
-  return status ? kExitFailure : kExitOk;
+  return status ? process::kExitFailure : process::kExitOk;
 }
 
 int stop(const PocArgs& a) {
@@ -101,34 +101,29 @@ int stop(const PocArgs& a) {
     if (running(ws / c.name)) run_script(ws / c.name / "startup" / "stop.sh");
   if (running(ws / project.server.name)) run_script(ws / project.server.name / "startup" / "stop.sh");
   std::cout << "stopped\n";
-  return kExitOk;
+  return process::kExitOk;
 }
 
 int clean(const PocArgs& a) {
   if (fs::exists(fs::path(a.workspace) / "project.toml")) stop(a);
   fs::remove_all(a.workspace);
   std::cout << "removed " << a.workspace << "\n";
-  return kExitOk;
+  return process::kExitOk;
 }
 
 }  // namespace
 
 void add_poc_command(CLI::App& app, GlobalOptions&, Command& run) {
-  auto* poc = app.add_subcommand("poc", "A proof-of-concept project on this machine: prepare, start, stop, clean");
-  poc->require_subcommand(1);
-  auto a = std::make_shared<PocArgs>();
-  auto add = [&](const std::string& name, const std::string& help, int (*body)(const PocArgs&)) {
-    auto* cmd = poc->add_subcommand(name, help);
-    cmd->add_option("--workspace", a->workspace, "The POC folder")->capture_default_str();
-    cmd->callback([&run, a, body] { run = [a, body] { return body(*a); }; });
-    return cmd;
-  };
-  auto* p = add("prepare", "Write and provision a project with N clients and a project_admin", &prepare);
-  p->add_option("-n,--clients", a->clients, "Number of clients")->capture_default_str()->check(CLI::Range(1, 100));
-  p->add_flag("--force", a->force, "Replace an existing POC folder");
-  add("start", "Start the server and the clients from their kits", &start);
-  add("stop", "Stop the clients and the server", &stop);
-  add("clean", "Stop everything and remove the POC folder", &clean);
+  process::CommandGroup<PocArgs> group(
+      app, "poc", "A proof-of-concept project on this machine: prepare, start, stop, clean", run,
+      [](CLI::App& cmd, PocArgs& a) { cmd.add_option("--workspace", a.workspace, "The POC folder")->capture_default_str(); });
+  auto& a = group.args();
+  auto* p = group.add("prepare", "Write and provision a project with N clients and a project_admin", &prepare);
+  p->add_option("-n,--clients", a.clients, "Number of clients")->capture_default_str()->check(CLI::Range(1, 100));
+  p->add_flag("--force", a.force, "Replace an existing POC folder");
+  group.add("start", "Start the server and the clients from their kits", &start);
+  group.add("stop", "Stop the clients and the server", &stop);
+  group.add("clean", "Stop everything and remove the POC folder", &clean);
 }
 
 }  // namespace cohort::cli

@@ -24,7 +24,7 @@ int run_provision(const ProvisionArgs& a) {
   for (const auto& name : report.kept) std::cout << "  " << name << ": key and certificate kept, kit refreshed\n";
   std::cout << "the root CA's key is in " << (std::filesystem::path(a.out) / "ca").string()
             << ": keep it there, out of every kit\n";
-  return kExitOk;
+  return process::kExitOk;
 }
 
 }  // namespace

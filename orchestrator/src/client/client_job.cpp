@@ -53,13 +53,14 @@ ClientJob::ClientJob(const std::string& job_id, const std::string& recipe_path, 
   log_->flush_on(spdlog::level::info);
 
   memory_ = client_memory(recipe_);
-  executor_ = recipe_.executor.loaded->make_executor(PluginConfig{recipe_.executor.args, job_, recipe_.model});
+  executor_ = recipe_.executor_plugin->make_executor(PluginConfig{recipe_.executor.args, job_, recipe_.model});
   cleanup_ = std::make_shared<hooks::PeriodicCleanup>(Role::client, memory_.gc_rounds, memory_.cuda_empty_cache);
   hooks_ = std::make_unique<hooks::HookBus>(log_);
   // Release the references first, so that the cleanup that may follow finds them freed.
   hooks_->add(std::make_shared<hooks::ReferenceRelease>(references_, memory_.clear_cache));
   hooks_->add(cleanup_);
-  for (const auto& h : recipe_.hooks) hooks_->add(h.loaded->make_hook(PluginConfig{h.args, job_, recipe_.model}));
+  for (std::size_t i = 0; i < recipe_.hooks.size(); ++i)
+    hooks_->add(recipe_.hook_plugins[i]->make_hook(PluginConfig{recipe_.hooks[i].args, job_, recipe_.model}));
   const auto& mem = recipe_.memory;
   monitor_ = std::make_unique<hooks::MemoryMonitor>(
       directory.memory_csv(process_name),
@@ -73,7 +74,7 @@ ClientJob::ClientJob(const std::string& job_id, const std::string& recipe_path, 
 ClientJob::~ClientJob() = default;
 
 std::unique_ptr<SiteWorkflow> ClientJob::make_site_workflow() const {
-  const auto factory = recipe_.controller.loaded->descriptor().make_site_workflow;
+  const auto factory = recipe_.controller_plugin->descriptor().make_site_workflow;
   if (!factory) return nullptr;
   return factory(PluginConfig{recipe_.controller.args, job_, recipe_.model});
 }

@@ -11,6 +11,7 @@
 #include <cohort/site_workflow.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -72,6 +73,29 @@ class ClientJob {
   std::unique_ptr<hooks::HookBus> hooks_;
   std::shared_ptr<hooks::PeriodicCleanup> cleanup_;
   std::unique_ptr<hooks::MemoryMonitor> monitor_;
+};
+
+/// What the executor sees of the site it runs a task for.
+class SiteExecutorContext final : public ExecutorContext {
+ public:
+  /// Site `site`, `index` of `count` in the job's partition order; `stopping` says when the
+  /// task should stop early.
+  SiteExecutorContext(std::string site, std::int64_t index, std::int64_t count, ClientJob& job,
+                      std::function<bool()> stopping)
+      : site_(std::move(site)), index_(index), count_(count), job_(job), stopping_(std::move(stopping)) {}
+  const std::string& site() const override { return site_; }
+  std::int64_t site_index() const override { return index_; }
+  std::int64_t num_sites() const override { return count_; }
+  const JobInfo& job() const override { return job_.info(); }
+  spdlog::logger& log() override { return job_.log(); }
+  bool abort_requested() const override { return stopping_(); }
+
+ private:
+  std::string site_;
+  std::int64_t index_;
+  std::int64_t count_;
+  ClientJob& job_;
+  std::function<bool()> stopping_;
 };
 
 }  // namespace cohort::client

@@ -20,66 +20,17 @@ struct ClientProcess::TaskModel {
   Model model;
 };
 
-namespace {
-
-class TaskSink final : public ResultSink {
- public:
-  explicit TaskSink(std::shared_ptr<ClientProcess::TaskModel> slot) : slot_(std::move(slot)) {}
-  void begin_tensor(const TensorInfo& t) override { builder_.begin_tensor(t); }
-  std::span<std::byte> chunk_destination(std::uint64_t offset, std::size_t len) override {
-    return builder_.chunk_destination(offset, len);
-  }
-  void chunk_received(std::uint64_t offset, std::span<const std::byte> data) override {
-    builder_.chunk_received(offset, data);
-  }
-  void commit() override { finish(true, {}); }
-  void abandon(const std::string& reason) override { finish(false, reason); }
-  ~TaskSink() override {
-    if (!finished_) finish(false, "the model stream was dropped");
-  }
-
- private:
-  void finish(bool ok, const std::string& error) {
-    finished_ = true;
-    std::lock_guard lock(slot_->mutex);
-    slot_->finished = true;
-    slot_->ok = ok;
-    slot_->error = error;
-    if (ok) slot_->model = builder_.take();
-    slot_->done.notify_all();
-  }
-  std::shared_ptr<ClientProcess::TaskModel> slot_;
-  ModelBuilder builder_;
-  bool finished_ = false;
-};
-
-/// What the executor sees of its site.
-class SiteContext final : public ExecutorContext {
- public:
-  SiteContext(const std::string& site, std::int64_t index, std::int64_t count, ClientJob& job,
-              const std::atomic<bool>& stopping)
-      : site_(site), index_(index), count_(count), job_(job), stopping_(stopping) {}
-  const std::string& site() const override { return site_; }
-  std::int64_t site_index() const override { return index_; }
-  std::int64_t num_sites() const override { return count_; }
-  const JobInfo& job() const override { return job_.info(); }
-  spdlog::logger& log() override { return job_.log(); }
-  bool abort_requested() const override { return stopping_.load(); }
-
- private:
-  std::string site_;
-  std::int64_t index_;
-  std::int64_t count_;
-  ClientJob& job_;
-  const std::atomic<bool>& stopping_;
-};
-
-}  // namespace
-
 std::shared_ptr<ClientProcess::TaskModel> ClientProcess::new_task_model() { return std::make_shared<TaskModel>(); }
 
-std::unique_ptr<ResultSink> ClientProcess::sink_for(std::shared_ptr<TaskModel> model) {
-  return std::make_unique<TaskSink>(std::move(model));
+std::unique_ptr<ResultSink> ClientProcess::sink_for(std::shared_ptr<TaskModel> slot) {
+  return std::make_unique<ModelBuilder>([slot](bool complete, Model model, const std::string& why) {
+    std::lock_guard lock(slot->mutex);
+    slot->finished = true;
+    slot->ok = complete;
+    slot->error = why;
+    slot->model = std::move(model);
+    slot->done.notify_all();
+  });
 }
 
 ClientProcess::ClientProcess(ClientOptions options, std::shared_ptr<spdlog::logger> log)
@@ -323,7 +274,7 @@ void ClientProcess::run_task(SiteLink& link, net::Link& connection, const net::T
     result_header.ok = false;
     result_header.error = "job " + header.job_id + " is not prepared on this client (see its log)";
   } else {
-    SiteContext ctx(link.site(), header.site_index, header.num_sites, *job, stopping_);
+    SiteExecutorContext ctx(link.site(), header.site_index, header.num_sites, *job, [this] { return stopping_.load(); });
     job->references().received = task.model;  // a reference, not a copy
     try {
       result = job->executor().execute(std::move(task), ctx);

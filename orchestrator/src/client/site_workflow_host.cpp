@@ -9,30 +9,6 @@
 
 namespace cohort::client {
 
-namespace {
-
-/// What the executor sees when a workflow runs a task for its site.
-class WorkflowSiteContext final : public ExecutorContext {
- public:
-  WorkflowSiteContext(const std::string& site, std::int64_t index, std::int64_t count, ClientJob& job,
-                      const ClientProcess& process)
-      : site_(site), index_(index), count_(count), job_(job), process_(process) {}
-  const std::string& site() const override { return site_; }
-  std::int64_t site_index() const override { return index_; }
-  std::int64_t num_sites() const override { return count_; }
-  const JobInfo& job() const override { return job_.info(); }
-  spdlog::logger& log() override { return job_.log(); }
-  bool abort_requested() const override { return process_.stopping(); }
-
- private:
-  std::string site_;
-  std::int64_t index_, count_;
-  ClientJob& job_;
-  const ClientProcess& process_;
-};
-
-}  // namespace
-
 SiteWorkflowHost::SiteWorkflowHost(ClientProcess& process, ClientJob& job, std::shared_ptr<SiteLink> link,
                                    std::unique_ptr<SiteWorkflow> workflow)
     : process_(process), job_(job), link_(std::move(link)), workflow_(std::move(workflow)) {
@@ -92,7 +68,8 @@ void SiteWorkflowHost::report(const SiteMessage& message, const Model& model) {
 Model SiteWorkflowHost::execute(Task task) {
   const auto& all = job_.participants();
   const auto index = std::find(all.begin(), all.end(), site()) - all.begin();
-  WorkflowSiteContext ctx(site(), index, static_cast<std::int64_t>(all.size()), job_, process_);
+  SiteExecutorContext ctx(site(), index, static_cast<std::int64_t>(all.size()), job_,
+                          [this] { return process_.stopping(); });
   return job_.executor().execute(std::move(task), ctx);
 }
 

@@ -298,14 +298,6 @@ T Args::required(std::string_view key, Range range) const {
   template T Args::get<T>(std::string_view, T, Range) const;                    \
   template T Args::required<T>(std::string_view, Range) const;                  \
   template std::optional<T> Args::optional<T>(std::string_view, Range) const;
-COHORT_ARGS_INSTANTIATE(bool)
-COHORT_ARGS_INSTANTIATE(int)
-COHORT_ARGS_INSTANTIATE(std::int64_t)
-COHORT_ARGS_INSTANTIATE(double)
-COHORT_ARGS_INSTANTIATE(std::string)
-COHORT_ARGS_INSTANTIATE(std::vector<std::string>)
-COHORT_ARGS_INSTANTIATE(std::vector<double>)
-COHORT_ARGS_INSTANTIATE(std::vector<std::int64_t>)
-COHORT_ARGS_INSTANTIATE(ArgsNumberTable)
+COHORT_ARGS_VALUE_TYPES(COHORT_ARGS_INSTANTIATE)
 
 }  // namespace cohort

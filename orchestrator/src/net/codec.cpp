@@ -53,6 +53,9 @@ std::uint8_t dtype_code(c10::ScalarType type) {
   throw std::invalid_argument(std::string("dtype ") + c10::toString(type) + " cannot be sent");
 }
 
+constexpr std::size_t kMaxText = 64 * 1024;
+constexpr std::size_t kMaxRecipe = 1024 * 1024;
+
 class Encoder {
  public:
   void u8(std::uint8_t v) { bytes_.push_back(static_cast<std::byte>(v)); }
@@ -74,6 +77,24 @@ class Encoder {
   void raw(const char* p, std::size_t n) {
     const auto* b = reinterpret_cast<const std::byte*>(p);
     bytes_.insert(bytes_.end(), b, b + n);
+  }
+  void meta(const std::map<std::string, std::string>& m) {
+    u32(static_cast<std::uint32_t>(m.size()));
+    for (const auto& [k, v] : m) {
+      str(k);
+      str(v);
+    }
+  }
+  void metrics(const Metrics& m) {
+    u32(static_cast<std::uint32_t>(m.size()));
+    for (const auto& [k, v] : m) {
+      str(k);
+      f64(v);
+    }
+  }
+  void optional_i64(const std::optional<std::int64_t>& v) {
+    boolean(v.has_value());
+    i64(v.value_or(0));
   }
   std::vector<std::byte>& bytes() { return bytes_; }
 
@@ -119,6 +140,29 @@ class Decoder {
       fail(field, "announces " + std::to_string(n) + " entries, more than the frame holds");
     return n;
   }
+  std::map<std::string, std::string> meta() {
+    std::map<std::string, std::string> m;
+    const std::uint32_t n = count("meta", 8);
+    for (std::uint32_t i = 0; i < n; ++i) {
+      std::string k = str("meta key", 256);
+      m[k] = str("meta value", kMaxText);
+    }
+    return m;
+  }
+  Metrics metrics() {
+    Metrics m;
+    const std::uint32_t n = count("metrics", 12);
+    for (std::uint32_t i = 0; i < n; ++i) {
+      std::string k = str("metric name", 256);
+      m[k] = f64("metric value");
+    }
+    return m;
+  }
+  std::optional<std::int64_t> optional_i64(const char* flag_field, const char* field) {
+    const bool present = boolean(flag_field);
+    const std::int64_t v = i64(field);
+    return present ? std::optional<std::int64_t>(v) : std::nullopt;
+  }
   void done() {
     if (!data_.empty()) fail("payload", "has " + std::to_string(data_.size()) + " trailing bytes");
   }
@@ -149,8 +193,6 @@ class Decoder {
   const Limits& limits_;
 };
 
-constexpr std::size_t kMaxText = 64 * 1024;
-constexpr std::size_t kMaxRecipe = 1024 * 1024;
 
 void encode_body(Encoder& e, const Hello& m) {
   e.raw(kMagic, sizeof kMagic);
@@ -178,18 +220,9 @@ void encode_site_message(Encoder& e, const SiteMessageHeader& m) {
   e.str(m.peer);
   e.str(m.name);
   e.i64(m.round);
-  e.u32(static_cast<std::uint32_t>(m.meta.size()));
-  for (const auto& [k, v] : m.meta) {
-    e.str(k);
-    e.str(v);
-  }
-  e.u32(static_cast<std::uint32_t>(m.metrics.size()));
-  for (const auto& [k, v] : m.metrics) {
-    e.str(k);
-    e.f64(v);
-  }
-  e.boolean(m.num_steps.has_value());
-  e.i64(m.num_steps.value_or(0));
+  e.meta(m.meta);
+  e.metrics(m.metrics);
+  e.optional_i64(m.num_steps);
   e.boolean(m.has_model);
 }
 void encode_body(Encoder& e, const Relay& m) { encode_site_message(e, m); }
@@ -207,11 +240,7 @@ void encode_body(Encoder& e, const TaskHeader& m) {
   e.i64(m.round);
   e.i64(m.site_index);
   e.i64(m.num_sites);
-  e.u32(static_cast<std::uint32_t>(m.meta.size()));
-  for (const auto& [k, v] : m.meta) {
-    e.str(k);
-    e.str(v);
-  }
+  e.meta(m.meta);
   e.boolean(m.has_model);
 }
 void encode_body(Encoder& e, const ResultHeader& m) {
@@ -220,13 +249,8 @@ void encode_body(Encoder& e, const ResultHeader& m) {
   e.boolean(m.ok);
   e.str(m.error);
   e.i64(m.round);
-  e.boolean(m.num_steps.has_value());
-  e.i64(m.num_steps.value_or(0));
-  e.u32(static_cast<std::uint32_t>(m.metrics.size()));
-  for (const auto& [k, v] : m.metrics) {
-    e.str(k);
-    e.f64(v);
-  }
+  e.optional_i64(m.num_steps);
+  e.metrics(m.metrics);
   e.boolean(m.has_model);
 }
 void encode_body(Encoder& e, const ModelBegin& m) {
@@ -266,19 +290,9 @@ T decode_site_message(Decoder& d) {
   m.peer = d.str("peer", 256);
   m.name = d.str("name", 256);
   m.round = d.i64("round");
-  const std::uint32_t n = d.count("meta", 8);
-  for (std::uint32_t i = 0; i < n; ++i) {
-    std::string k = d.str("meta key", 256);
-    m.meta[k] = d.str("meta value", kMaxText);
-  }
-  const std::uint32_t metrics = d.count("metrics", 12);
-  for (std::uint32_t i = 0; i < metrics; ++i) {
-    std::string k = d.str("metric name", 256);
-    m.metrics[k] = d.f64("metric value");
-  }
-  const bool has_steps = d.boolean("has_num_steps");
-  const std::int64_t steps = d.i64("num_steps");
-  if (has_steps) m.num_steps = steps;
+  m.meta = d.meta();
+  m.metrics = d.metrics();
+  m.num_steps = d.optional_i64("has_num_steps", "num_steps");
   m.has_model = d.boolean("has_model");
   return m;
 }
@@ -403,11 +417,7 @@ Message decode(FrameType type, std::span<const std::byte> payload, const Limits&
       m.num_sites = d.i64("num_sites");
       if (m.num_sites < 0 || m.site_index < 0 || (m.num_sites > 0 && m.site_index >= m.num_sites))
         d.fail("site_index", "is outside [0, num_sites)");
-      const std::uint32_t n = d.count("meta", 8);
-      for (std::uint32_t i = 0; i < n; ++i) {
-        std::string k = d.str("meta key", 256);
-        m.meta[k] = d.str("meta value", kMaxText);
-      }
+      m.meta = d.meta();
       m.has_model = d.boolean("has_model");
       out = m;
       break;
@@ -419,14 +429,8 @@ Message decode(FrameType type, std::span<const std::byte> payload, const Limits&
       m.ok = d.boolean("ok");
       m.error = d.str("error", kMaxText);
       m.round = d.i64("round");
-      const bool has_steps = d.boolean("has_num_steps");
-      const std::int64_t steps = d.i64("num_steps");
-      if (has_steps) m.num_steps = steps;
-      const std::uint32_t n = d.count("metrics", 12);
-      for (std::uint32_t i = 0; i < n; ++i) {
-        std::string k = d.str("metric name", 256);
-        m.metrics[k] = d.f64("metric value");
-      }
+      m.num_steps = d.optional_i64("has_num_steps", "num_steps");
+      m.metrics = d.metrics();
       m.has_model = d.boolean("has_model");
       out = m;
       break;

@@ -15,6 +15,12 @@ void add_global_options(CLI::App& app, GlobalOptions& global) {
   app.add_option("--log-file", global.log.file, "Also write this process's log to FILE");
 }
 
+CommandLine::CommandLine() { add_global_options(app_, global_); }
+
+void CommandLine::add(std::initializer_list<AddCommand> commands) {
+  for (AddCommand add : commands) add(app_, global_, run_);
+}
+
 int subcommand_index(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -53,5 +54,53 @@ int report_current_error();
 /// errors and ConfigErrors exit 2, ExitStatusErrors their status, other errors 1; each is
 /// printed as one "error: ..." line.
 int run_command_line(CLI::App& app, const Command& run, int argc, char** argv);
+
+/// Adds a subcommand to `app` (with its own --help) and sets `run` to its body when it is
+/// the one chosen.
+using AddCommand = void (*)(CLI::App& app, GlobalOptions& global, Command& run);
+
+/// A subcommand whose own subcommands share one arguments struct `A` (`cohort job
+/// submit|list|...`): each runs its body with the shared arguments.
+template <class A>
+class CommandGroup {
+ public:
+  /// Adds `name` to `app`; `common` adds the options every subcommand of the group takes.
+  CommandGroup(CLI::App& app, const std::string& name, const std::string& help, Command& run,
+               void (*common)(CLI::App& cmd, A& args))
+      : group_(app.add_subcommand(name, help)), run_(run), common_(common), args_(std::make_shared<A>()) {
+    group_->require_subcommand(1);
+  }
+  /// Adds subcommand `name` that runs `body(args)`.
+  CLI::App* add(const std::string& name, const std::string& help, int (*body)(const A&)) {
+    auto* cmd = group_->add_subcommand(name, help);
+    common_(*cmd, *args_);
+    // The group may be gone when the callback runs: it holds only what outlives the parse.
+    cmd->callback([&run = run_, args = args_, body] { run = [args, body] { return body(*args); }; });
+    return cmd;
+  }
+  A& args() { return *args_; }
+
+ private:
+  CLI::App* group_;
+  Command& run_;
+  void (*common_)(CLI::App&, A&);
+  std::shared_ptr<A> args_;
+};
+
+/// A `cohort` command line: the global flags and the subcommands added to it.
+class CommandLine {
+ public:
+  CommandLine();
+  /// Adds each subcommand.
+  void add(std::initializer_list<AddCommand> commands);
+  CLI::App& app() { return app_; }
+  /// Parses `argv` and runs the chosen command (see run_command_line).
+  int run(int argc, char** argv) { return run_command_line(app_, run_, argc, argv); }
+
+ private:
+  CLI::App app_{"cohort: federated-learning job orchestrator", "cohort"};
+  GlobalOptions global_;
+  Command run_;
+};
 
 }  // namespace cohort::process

@@ -13,45 +13,30 @@ namespace fs = std::filesystem;
 
 namespace cohort::recipe {
 
-namespace {
-
-LoadedSection load(plugin::Registry& registry, PluginKind kind, const PluginSection& section,
-                   const fs::path& base) {
-  LoadedSection loaded{section, nullptr};
-  loaded.loaded = registry.load(kind, section.plugin, section.where, base);
-  return loaded;
-}
-
-}  // namespace
-
 Recipe parse_recipe(std::string_view text, const fs::path& file, const std::vector<fs::path>& search_path) {
-  config::RecipeFile sections = config::parse_recipe_file(text, file);
-  std::vector<fs::path> directories = sections.plugin_path;
+  Recipe recipe;
+  static_cast<config::RecipeFile&>(recipe) = config::parse_recipe_file(text, file);
+  std::vector<fs::path> directories = recipe.plugin_path;
   directories.insert(directories.end(), search_path.begin(), search_path.end());
   plugin::Registry registry(directories);
   const fs::path base = file.parent_path();
+  auto load = [&](PluginKind kind, const config::PluginSection& s) { return registry.load(kind, s.plugin, s.where, base); };
 
-  Recipe recipe;
-  recipe.file = sections.file;
-  recipe.job = sections.job;
-  recipe.controller = load(registry, PluginKind::controller, sections.controller, base);
-  recipe.executor = load(registry, PluginKind::executor, sections.executor, base);
-  for (const auto& hook : sections.hooks) recipe.hooks.push_back(load(registry, PluginKind::hook, hook, base));
-  const PluginDescriptor& controller = recipe.controller.loaded->descriptor();
+  recipe.controller_plugin = load(PluginKind::controller, recipe.controller);
+  recipe.executor_plugin = load(PluginKind::executor, recipe.executor);
+  for (const auto& hook : recipe.hooks) recipe.hook_plugins.push_back(load(PluginKind::hook, hook));
+  const PluginDescriptor& controller = recipe.controller_plugin->descriptor();
   recipe.client_controlled = controller.workflow_style == WorkflowStyle::client_controlled;
-  config::read_workflow_memory(sections, controller.name, recipe.client_controlled,
+  config::read_workflow_memory(recipe, controller.name, recipe.client_controlled,
                                controller.memory_defaults.server_memory_gc_rounds,
                                controller.memory_defaults.client_memory_gc_rounds);
-  recipe.memory = sections.memory;
-  recipe.simulation = sections.simulation;
-  recipe.model = sections.model;
-  recipe.plugin_path = sections.plugin_path;
 
   // Each plugin parses its own args into its typed config now, so that a bad value is
   // reported at load with its position, not in the middle of a round.
-  recipe.controller.loaded->make_controller(PluginConfig{recipe.controller.args, recipe.job, recipe.model});
-  recipe.executor.loaded->make_executor(PluginConfig{recipe.executor.args, recipe.job, recipe.model});
-  for (auto& hook : recipe.hooks) hook.loaded->make_hook(PluginConfig{hook.args, recipe.job, recipe.model});
+  recipe.controller_plugin->make_controller(PluginConfig{recipe.controller.args, recipe.job, recipe.model});
+  recipe.executor_plugin->make_executor(PluginConfig{recipe.executor.args, recipe.job, recipe.model});
+  for (std::size_t i = 0; i < recipe.hooks.size(); ++i)
+    recipe.hook_plugins[i]->make_hook(PluginConfig{recipe.hooks[i].args, recipe.job, recipe.model});
   return recipe;
 }
 
@@ -92,13 +77,13 @@ std::string render(const Recipe& r) {
     for (std::size_t i = 0; i < r.job.sites.size(); ++i) out << (i ? ", " : "") << quoted(r.job.sites[i]);
     out << "]\n";
   }
-  auto plugin_header = [&](const char* table, const LoadedSection& s) {
-    out << "\n[" << table << "]\nplugin = " << quoted(s.plugin) << "  # " << s.loaded->name() << " "
-        << s.loaded->version() << ", " << s.loaded->file().string() << "\n";
+  auto plugin_header = [&](const char* table, const config::PluginSection& s, const plugin::LoadedPlugin& loaded) {
+    out << "\n[" << table << "]\nplugin = " << quoted(s.plugin) << "  # " << loaded.name() << " " << loaded.version()
+        << ", " << loaded.file().string() << "\n";
   };
-  plugin_header("controller", r.controller);
+  plugin_header("controller", r.controller, *r.controller_plugin);
   render_args(out, "controller.args", r.controller.args);
-  plugin_header("executor", r.executor);
+  plugin_header("executor", r.executor, *r.executor_plugin);
   render_args(out, "executor.args", r.executor.args);
   render_args(out, "model", r.model);
 

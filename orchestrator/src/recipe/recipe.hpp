@@ -14,28 +14,12 @@
 
 namespace cohort::recipe {
 
-using config::MemorySettings;
-using config::PluginSection;
-using config::SimulationSettings;
-
-/// A plugin section with its plugin loaded and checked.
-struct LoadedSection : PluginSection {
-  std::shared_ptr<plugin::LoadedPlugin> loaded;
-};
-
-/// A parsed and checked recipe.
-struct Recipe {
-  std::filesystem::path file;
-  JobInfo job;
-  LoadedSection controller;
-  LoadedSection executor;
-  std::vector<LoadedSection> hooks;
-  /// `[model]`, for the model zoo to parse.
-  Args model;
-  MemorySettings memory;
-  SimulationSettings simulation;
-  /// `plugin_path`, made absolute against the recipe's folder.
-  std::vector<std::filesystem::path> plugin_path;
+/// A parsed and checked recipe: the file's sections and the plugins they name, loaded.
+struct Recipe : config::RecipeFile {
+  std::shared_ptr<plugin::LoadedPlugin> controller_plugin;
+  std::shared_ptr<plugin::LoadedPlugin> executor_plugin;
+  /// hook_plugins[i] is the plugin of hooks[i].
+  std::vector<std::shared_ptr<plugin::LoadedPlugin>> hook_plugins;
   /// The controller is client-controlled (Swarm-like).
   bool client_controlled = false;
 };

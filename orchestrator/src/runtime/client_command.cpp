@@ -1,5 +1,6 @@
 // cohort client: a client process hosting one or more sites.
 #include "runtime/commands.hpp"
+#include "runtime/process_options.hpp"
 #include "process/runtime_commands.hpp"
 #include "process/signals.hpp"
 
@@ -22,13 +23,8 @@ struct ClientArgs {
   std::string server_name = "server";
   std::vector<std::string> identities;
   std::vector<std::string> sites;
-  bool insecure = false;
-  std::string workspace = ".";
-  std::string process_name = "client";
   bool exit_on_bye = false;
-  std::vector<std::string> plugin_paths;
-  std::int64_t chunk_kib = 1024;
-  std::string kit;
+  ProcessOptions process{.process_name = "client"};
   /// The site's name when the identity folder is not named after it (kits: startup/).
   std::string site_name;
 };
@@ -36,39 +32,36 @@ struct ClientArgs {
 /// A long-running client from its startup kit: the kit's server, identity and name; the
 /// workspace is the kit's participant folder; reconnects until stopped.
 void apply_kit(ClientArgs& a) {
-  const auto startup = provisioning::startup_folder(a.kit);
+  const auto startup = provisioning::startup_folder(a.process.kit);
   const auto kit = provisioning::load_kit(startup);
   if (kit.role != "client")
     throw std::invalid_argument("kit " + startup.string() + " is a " + kit.role + " kit, not a client kit");
   a.server = kit.server.host + ":" + std::to_string(kit.server.fl_port);
   a.server_name = kit.server.name;
-  a.workspace = std::filesystem::absolute(startup).parent_path().string();
-  a.process_name = kit.participant;
+  a.process.workspace = std::filesystem::absolute(startup).parent_path().string();
+  a.process.process_name = kit.participant;
   a.identities = {startup.string()};
   a.site_name = kit.participant;
 }
 
 int run_client(ClientArgs a, const GlobalOptions& global) {
-  if (!a.kit.empty()) apply_kit(a);
+  if (!a.process.kit.empty()) apply_kit(a);
   process::block_termination_signals();
   memory::enable_tensor_accounting();
-  process::LogOptions log_options = global.log;
-  if (log_options.file.empty()) log_options.file = std::filesystem::path(a.workspace) / "logs" / (a.process_name + ".log");
-  auto log = process::make_logger(a.process_name, log_options);
+  auto log = a.process.logger(global);
   client::ClientOptions options;
   const auto colon = a.server.rfind(':');
   if (colon == std::string::npos) throw std::invalid_argument("--server: expected HOST:PORT, got '" + a.server + "'");
   options.server_host = a.server.substr(0, colon);
   options.server_port = static_cast<std::uint16_t>(std::stoul(a.server.substr(colon + 1)));
   options.server_name = a.server_name;
-  options.process_name = a.process_name;
-  options.workspace = a.workspace;
+  options.process_name = a.process.process_name;
+  options.workspace = a.process.workspace;
   options.exit_on_final_bye = a.exit_on_bye;
-  options.connection.chunk_bytes = static_cast<std::size_t>(a.chunk_kib) * 1024;
+  options.connection.chunk_bytes = a.process.chunk_bytes();
   options.connection.on_model_bytes = net::kill_after_upload_bytes_from_environment(log);
-  for (const auto& p : a.plugin_paths) options.plugin_dirs.emplace_back(p);
-  for (auto& d : plugin::Registry::default_directories()) options.plugin_dirs.push_back(d);
-  if (a.insecure) {
+  options.plugin_dirs = a.process.plugin_dirs();
+  if (a.process.insecure) {
     if (!a.identities.empty()) throw std::invalid_argument("--insecure takes --site NAME, not --identity");
     for (const auto& s : a.sites) options.sites.push_back({s, std::nullopt});
   } else {
@@ -99,13 +92,8 @@ void add_client_command(CLI::App& app, GlobalOptions& global, Command& run) {
   cmd->add_option("--server-name", a->server_name, "CN the server's certificate must carry")->capture_default_str();
   cmd->add_option("--identity", a->identities, "A site's folder (rootCA.pem, cert.pem, key.pem); repeat per site");
   cmd->add_option("--site", a->sites, "A site's name (with --insecure); repeat per site");
-  cmd->add_flag("--insecure", a->insecure, "Plain TCP instead of mutual TLS (local experiments only)");
-  cmd->add_option("--workspace", a->workspace, "Folder for job results, logs and memory files")->capture_default_str();
-  cmd->add_option("--process-name", a->process_name, "Name in logs and memory files")->capture_default_str();
   cmd->add_flag("--exit-on-bye", a->exit_on_bye, "Exit when the server says a final goodbye");
-  cmd->add_option("-p,--plugin-path", a->plugin_paths, "Search DIR for plugins before the defaults");
-  cmd->add_option("--chunk-kib", a->chunk_kib, "Transfer chunk size in KiB")->capture_default_str();
-  cmd->add_option("--kit", a->kit, "Run from this client startup kit (verified; sets server, identity, workspace)");
+  a->process.add_to(*cmd, "Run from this client startup kit (verified; sets server, identity, workspace)");
   cmd->callback([&run, &global, a] { run = [&global, a] { return run_client(*a, global); }; });
 }
 

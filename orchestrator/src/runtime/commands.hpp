@@ -8,10 +8,6 @@ namespace cohort::runtime {
 
 using process::Command;
 using process::GlobalOptions;
-using process::kExitFailure;
-using process::kExitKit;
-using process::kExitOk;
-using process::kExitUsage;
 
 void add_server_command(CLI::App& app, GlobalOptions& global, Command& run);
 void add_client_command(CLI::App& app, GlobalOptions& global, Command& run);

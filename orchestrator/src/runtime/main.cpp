@@ -5,15 +5,8 @@
 
 int main(int argc, char** argv) {
   using namespace cohort::runtime;
-  CLI::App app{"cohort: federated-learning job orchestrator", "cohort"};
-  GlobalOptions global;
-  cohort::process::add_global_options(app, global);
-
-  Command run;
-  add_server_command(app, global, run);
-  add_client_command(app, global, run);
-  add_plugins_command(app, global, run);
-  add_recipe_command(app, global, run);
-  add_memory_info_command(app, global, run);
-  return cohort::process::run_command_line(app, run, argc, argv);
+  cohort::process::CommandLine command_line;
+  command_line.add({add_server_command, add_client_command, add_plugins_command, add_recipe_command,
+                    add_memory_info_command});
+  return command_line.run(argc, argv);
 }

@@ -120,7 +120,7 @@ void add_memory_info_command(CLI::App& app, GlobalOptions& global, Command& run)
     run = [job] {
       if (job->empty()) print_machine();
       else print_job(*job);
-      return kExitOk;
+      return process::kExitOk;
     };
   });
 }

@@ -40,7 +40,7 @@ void add_plugins_command(CLI::App& app, GlobalOptions& global, Command& run) {
       std::cout << "\nsearched:";
       for (const auto& d : dirs) std::cout << " " << d.string();
       std::cout << "\n";
-      return kExitOk;
+      return process::kExitOk;
     };
   });
 }

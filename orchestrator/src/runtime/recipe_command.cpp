@@ -26,7 +26,7 @@ void add_recipe_command(CLI::App& app, GlobalOptions& global, Command& run) {
       auto recipe = recipe::load_recipe(*file, dirs);
       models::parse_spec(recipe.model);  // [model] is the zoo's to check, whatever the executor
       std::cout << recipe::render(recipe);
-      return kExitOk;
+      return process::kExitOk;
     };
   });
 }

@@ -1,5 +1,6 @@
 // cohort server: the server process.
 #include "runtime/commands.hpp"
+#include "runtime/process_options.hpp"
 #include "config/text_file.hpp"
 #include "process/runtime_commands.hpp"
 #include "process/signals.hpp"
@@ -31,21 +32,16 @@ namespace cohort::runtime {
 namespace {
 
 struct ServerArgs {
-  std::string workspace = ".";
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
   std::string name = "server";
   std::string identity;
-  bool insecure = false;
   std::string run_job;
   std::string job_id;
   std::string sites;
   std::string port_file;
-  std::vector<std::string> plugin_paths;
-  std::int64_t chunk_kib = 1024;
   double start_timeout_s = 120;
-  std::string process_name = "server";
-  std::string kit;
+  ProcessOptions process{.process_name = "server"};
 };
 
 std::vector<std::string> split(const std::string& text, char separator) {
@@ -71,7 +67,7 @@ void raise_open_file_limit() {
 /// A long-running server from its startup kit: FL port for sites (only the project's
 /// clients), admin port for admins, a job store in <kit>/../jobs.db; runs until SIGTERM.
 int run_kit_server(const ServerArgs& a, const GlobalOptions& global) {
-  const auto startup = provisioning::startup_folder(a.kit);
+  const auto startup = provisioning::startup_folder(a.process.kit);
   const auto kit = provisioning::load_kit(startup);
   if (kit.role != "server")
     throw std::invalid_argument("kit " + startup.string() + " is a " + kit.role + " kit, not a server kit");
@@ -95,14 +91,13 @@ int run_kit_server(const ServerArgs& a, const GlobalOptions& global) {
   options.port = static_cast<std::uint16_t>(kit.server.fl_port);
   options.tls = tls;
   options.known_sites = std::set<std::string>(kit.clients.begin(), kit.clients.end());
-  options.connection.chunk_bytes = static_cast<std::size_t>(a.chunk_kib) * 1024;
+  options.connection.chunk_bytes = a.process.chunk_bytes();
   server::Server server(options, log);
   server.start();
 
   server::SchedulerOptions scheduling;
   scheduling.workspace = workspace;
-  for (const auto& p : a.plugin_paths) scheduling.plugin_dirs.emplace_back(p);
-  for (auto& d : plugin::Registry::default_directories()) scheduling.plugin_dirs.push_back(d);
+  scheduling.plugin_dirs = a.process.plugin_dirs();
   scheduling.max_concurrent_jobs = static_cast<std::size_t>(kit.server.max_concurrent_jobs);
   scheduling.schedule_timeout = std::chrono::seconds(kit.server.schedule_timeout_s);
   scheduling.initial_model = [](const recipe::Recipe& r) { return models::initial_model(models::parse_spec(r.model)); };
@@ -133,24 +128,21 @@ int run_kit_server(const ServerArgs& a, const GlobalOptions& global) {
   scheduler.stop();
   // Not final: the sites reconnect when the server comes back.
   server.stop("server shutting down", false);
-  return kExitOk;
+  return process::kExitOk;
 }
 
 int run_server(const ServerArgs& a, const GlobalOptions& global) {
-  if (!a.kit.empty()) return run_kit_server(a, global);
+  if (!a.process.kit.empty()) return run_kit_server(a, global);
   if (a.run_job.empty()) {
     throw std::invalid_argument("cohort server needs --kit DIR (a long-running server) or --run-job RECIPE (one job)");
   }
-  if (a.insecure == !a.identity.empty()) throw std::invalid_argument("give either --identity DIR or --insecure");
+  if (a.process.insecure == !a.identity.empty()) throw std::invalid_argument("give either --identity DIR or --insecure");
   process::block_termination_signals();
   raise_open_file_limit();
   memory::enable_tensor_accounting();
-  process::LogOptions log_options = global.log;
-  if (log_options.file.empty()) log_options.file = std::filesystem::path(a.workspace) / "logs" / (a.process_name + ".log");
-  auto log = process::make_logger(a.process_name, log_options);
+  auto log = a.process.logger(global);
 
-  std::vector<std::filesystem::path> dirs(a.plugin_paths.begin(), a.plugin_paths.end());
-  for (auto& d : plugin::Registry::default_directories()) dirs.push_back(d);
+  const auto dirs = a.process.plugin_dirs();
   std::ifstream in(a.run_job, std::ios::binary);
   if (!in) throw std::invalid_argument("cannot read " + a.run_job);
   std::stringstream text;
@@ -169,28 +161,28 @@ int run_server(const ServerArgs& a, const GlobalOptions& global) {
     options.tls = tls::TlsFiles{dir / provisioning::kRootCertificateFile, dir / provisioning::kCertificateFile,
                                 dir / provisioning::kKeyFile};
   }
-  options.connection.chunk_bytes = static_cast<std::size_t>(a.chunk_kib) * 1024;
+  options.connection.chunk_bytes = a.process.chunk_bytes();
   server::Server server(options, log);
   server.start();
   if (!a.port_file.empty()) config::write_text_file(a.port_file, std::to_string(server.port()) + "\n");
 
   server::JobSetup setup;
   setup.job_id = a.job_id.empty() ? jobs::new_job_id() : a.job_id;
-  const jobs::JobDirectory directory(a.workspace, setup.job_id);
+  const jobs::JobDirectory directory(a.process.workspace, setup.job_id);
   directory.create();
-  auto job_log = process::make_child_logger(log, a.process_name, directory.log(a.process_name));
+  auto job_log = process::make_child_logger(log, a.process.process_name, directory.log(a.process.process_name));
   // Sample memory from before the initial model exists: "initial RSS" in memprofile.
   const auto& mem = recipe.memory;
   setup.monitor = std::make_unique<hooks::MemoryMonitor>(
-      directory.memory_csv(a.process_name),
+      directory.memory_csv(a.process.process_name),
       hooks::MonitorSettings{mem.monitor_interval, mem.warn_percent, mem.critical_percent, mem.cuda_empty_cache},
       job_log);
   setup.recipe_text = text.str();
-  setup.workspace = a.workspace;
+  setup.workspace = a.process.workspace;
   setup.initial_model = models::initial_model(model_spec);
   setup.recipe = std::move(recipe);
   setup.start_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(a.start_timeout_s * 1000));
-  setup.process_name = a.process_name;
+  setup.process_name = a.process.process_name;
   server::JobRunner runner(server, std::move(setup), job_log);
   process::SignalWatcher signals([&](int signal) {
     log->warn("signal {}: aborting the job", signal);
@@ -199,7 +191,7 @@ int run_server(const ServerArgs& a, const GlobalOptions& global) {
   const auto result = runner.run();
   runner.directory().write_status(result.state, result.message);
   server.stop("job " + std::string(jobs::to_string(result.state)), true);
-  return result.state == jobs::JobState::completed ? kExitOk : kExitFailure;
+  return result.state == jobs::JobState::completed ? process::kExitOk : process::kExitFailure;
 }
 
 }  // namespace
@@ -207,21 +199,16 @@ int run_server(const ServerArgs& a, const GlobalOptions& global) {
 void add_server_command(CLI::App& app, GlobalOptions& global, Command& run) {
   auto* cmd = app.add_subcommand("server", process::runtime_command_description("server"));
   auto a = std::make_shared<ServerArgs>();
-  cmd->add_option("--workspace", a->workspace, "Folder for jobs, logs and memory files")->capture_default_str();
   cmd->add_option("--host", a->host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", a->port, "Port to listen on (0: any free port)")->capture_default_str();
   cmd->add_option("--name", a->name, "This server's name (its certificate's CN)")->capture_default_str();
   cmd->add_option("--identity", a->identity, "Folder with rootCA.pem, cert.pem and key.pem");
-  cmd->add_flag("--insecure", a->insecure, "Plain TCP instead of mutual TLS (local experiments only)");
   cmd->add_option("--run-job", a->run_job, "Run this recipe as the server's only job, then exit");
   cmd->add_option("--job-id", a->job_id, "Id of that job (default: a new UUID)");
   cmd->add_option("--sites", a->sites, "Comma-separated sites of that job (overrides the recipe's)");
   cmd->add_option("--port-file", a->port_file, "Write the bound port to FILE once listening");
-  cmd->add_option("-p,--plugin-path", a->plugin_paths, "Search DIR for plugins before the defaults");
-  cmd->add_option("--chunk-kib", a->chunk_kib, "Transfer chunk size in KiB")->capture_default_str();
-  cmd->add_option("--kit", a->kit, "Run long-running from this server startup kit (verified; jobs come from admins)");
   cmd->add_option("--start-timeout", a->start_timeout_s, "Seconds to wait for the job's sites")->capture_default_str();
-  cmd->add_option("--process-name", a->process_name, "Name in logs and memory files")->capture_default_str();
+  a->process.add_to(*cmd, "Run long-running from this server startup kit (verified; jobs come from admins)");
   cmd->callback([&run, &global, a] { run = [&global, a] { return run_server(*a, global); }; });
 }
 

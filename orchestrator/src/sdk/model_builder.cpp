@@ -8,6 +8,21 @@
 
 namespace cohort {
 
+ModelBuilder::~ModelBuilder() {
+  if (!finished_) finish(false, "the model stream was dropped");
+}
+
+void ModelBuilder::commit() { finish(true, {}); }
+
+void ModelBuilder::abandon(const std::string& reason) { finish(false, reason); }
+
+void ModelBuilder::finish(bool complete, const std::string& why) {
+  if (finished_) return;
+  finished_ = true;
+  complete_ = complete;
+  if (done_) done_(complete, complete ? std::move(model_) : Model{}, why);
+}
+
 void ModelBuilder::begin_tensor(const TensorInfo& info) {
   at::Tensor t = at::empty(info.shape, at::TensorOptions().dtype(info.dtype));
   memory::advise_huge_pages(t.data_ptr(), t.nbytes());  // before the bytes land: fewer faults

@@ -22,29 +22,12 @@ class Collect final : public Reducer {
  public:
   std::unique_ptr<ResultSink> open(const ResultInfo& info) override {
     info_ = info;
-    auto builder = std::make_unique<Forward>(this);
-    return builder;
+    return std::make_unique<ModelBuilder>([this](bool complete, Model model, const std::string&) {
+      if (complete) model_ = std::move(model);
+    });
   }
   ResultInfo info_;
   Model model_;
-
- private:
-  class Forward final : public ResultSink {
-   public:
-    explicit Forward(Collect* owner) : owner_(owner) {}
-    void begin_tensor(const TensorInfo& t) override { builder_.begin_tensor(t); }
-    std::span<std::byte> chunk_destination(std::uint64_t offset, std::size_t len) override {
-      return builder_.chunk_destination(offset, len);
-    }
-    void chunk_received(std::uint64_t offset, std::span<const std::byte> data) override {
-      builder_.chunk_received(offset, data);
-    }
-    void commit() override { owner_->model_ = builder_.take(); }
-
-   private:
-    Collect* owner_;
-    ModelBuilder builder_;
-  };
 };
 
 }  // namespace
@@ -84,45 +67,26 @@ bool JobRunner::may_relay(const std::string& from, const std::string& to) const 
   return started_ && participates(from) && participates(to);
 }
 
-namespace {
-
-/// Builds a report's model, then queues the report.
-class ReportSink final : public ResultSink {
- public:
-  ReportSink(SiteReport report, std::function<void(SiteReport)> deliver)
-      : report_(std::move(report)), deliver_(std::move(deliver)) {}
-  void begin_tensor(const TensorInfo& t) override { builder_.begin_tensor(t); }
-  std::span<std::byte> chunk_destination(std::uint64_t offset, std::size_t len) override {
-    return builder_.chunk_destination(offset, len);
-  }
-  void chunk_received(std::uint64_t offset, std::span<const std::byte> data) override {
-    builder_.chunk_received(offset, data);
-  }
-  void commit() override {
-    report_.model = builder_.take();
-    deliver_(std::move(report_));
-  }
-
- private:
-  SiteReport report_;
-  std::function<void(SiteReport)> deliver_;
-  ModelBuilder builder_;
-};
-
-}  // namespace
-
 std::unique_ptr<ResultSink> JobRunner::on_report(const std::string& site, const net::Report& report) {
   if (!participates(site)) {
     log_->warn("report '{}' from '{}', which is not a site of this job: dropped", report.name, site);
     return nullptr;
   }
-  SiteReport r{site, report.name, report.round, report.meta, report.metrics, {}};
+  SiteReport r;
+  static_cast<SiteMessage&>(r) = SiteMessage{site, report.name, report.round, report.meta, report.metrics, report.num_steps};
   auto deliver = [this](SiteReport r) {
     std::lock_guard lock(reports_mutex_);
     reports_.push_back(std::move(r));
     reports_ready_.notify_all();
   };
-  if (report.has_model) return std::make_unique<ReportSink>(std::move(r), deliver);
+  if (report.has_model) {
+    // The report waits for its model; a model cut off loses the report.
+    return std::make_unique<ModelBuilder>([r = std::move(r), deliver](bool complete, Model model, const std::string&) mutable {
+      if (!complete) return;
+      r.model = std::move(model);
+      deliver(std::move(r));
+    });
+  }
   deliver(std::move(r));
   return nullptr;
 }
@@ -307,12 +271,12 @@ JobResult JobRunner::run() {
   const std::int64_t gc_rounds =
       setup_.recipe.client_controlled ? 0 : mem.server_memory_gc_rounds;
   hooks_.add(std::make_shared<hooks::PeriodicCleanup>(Role::server, gc_rounds, mem.cuda_empty_cache));
-  for (const auto& h : setup_.recipe.hooks) {
-    hooks_.add(h.loaded->make_hook(PluginConfig{h.args, job_, setup_.recipe.model}));
-  }
+  const auto& recipe = setup_.recipe;
+  for (std::size_t i = 0; i < recipe.hooks.size(); ++i)
+    hooks_.add(recipe.hook_plugins[i]->make_hook(PluginConfig{recipe.hooks[i].args, job_, recipe.model}));
 
   try {
-    controller_ = setup_.recipe.controller.loaded->make_controller(
+    controller_ = setup_.recipe.controller_plugin->make_controller(
         PluginConfig{setup_.recipe.controller.args, job_, setup_.recipe.model});
   } catch (const std::exception& e) {
     result.state = jobs::JobState::execution_exception;

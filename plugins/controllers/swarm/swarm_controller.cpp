@@ -52,22 +52,22 @@ void SwarmController::run(ControllerContext& ctx) {
     auto report = ctx.next_report(std::chrono::milliseconds(200));
     const auto now = Clock::now();
     if (report) {
-      last_seen[report->site] = now;
-      if (silent.erase(report->site)) ctx.log().info("Swarm: site '{}' reports again", report->site);
+      last_seen[report->from] = now;
+      if (silent.erase(report->from)) ctx.log().info("Swarm: site '{}' reports again", report->from);
       const std::string best_key = "best_" + config_.key_metric.name();
-      if (auto it = report->metrics.find(best_key); it != report->metrics.end()) best_metric[report->site] = it->second;
+      if (auto it = report->metrics.find(best_key); it != report->metrics.end()) best_metric[report->from] = it->second;
       if (report->name == "round_started") {
         ctx.round_started(report->round);
       } else if (report->name == "round_done") {
         Metrics m = report->metrics;
         m.erase(best_key);
-        ctx.record_metrics(report->round, report->site, m);  // the aggregator's row
+        ctx.record_metrics(report->round, report->from, m);  // the aggregator's row
         if (auto it = m.find(config_.key_metric.name()); it != m.end() && report->round > 0)
           ctx.record_metrics(report->round - 1, "global", {{config_.key_metric.name(), it->second}});
         ctx.round_ended(report->round);
         last_progress = now;
       } else if (report->name == "round_failed") {
-        throw JobError("round " + std::to_string(report->round) + " failed at aggregator '" + report->site +
+        throw JobError("round " + std::to_string(report->round) + " failed at aggregator '" + report->from +
                        "': " + (report->meta.count("reason") ? report->meta.at("reason") : std::string("no reason")));
       } else if (report->name == "final") {
         final_model = std::move(report);
@@ -116,7 +116,7 @@ void SwarmController::run(ControllerContext& ctx) {
     const auto deadline = Clock::now() + config_.progress_timeout;
     while (Clock::now() < deadline && !ctx.abort_requested()) {
       auto report = ctx.next_report(std::chrono::milliseconds(200));
-      if (report && report->name == "best" && report->site == *best_site) {
+      if (report && report->name == "best" && report->from == *best_site) {
         if (!report->model.tensors.empty()) {
           ctx.persist(report->model, "best");
           ctx.log().info("Swarm: best model from '{}' ({} {:.4f})", *best_site, config_.key_metric.name(),

@@ -60,7 +60,7 @@ TEST_CASE("recipe: a valid recipe resolves FedAvg's memory defaults") {
   auto r = parse(kValid);
   CHECK(r.job.name == "test");
   CHECK(r.job.num_rounds == 2);
-  CHECK(r.controller.loaded->name() == "fedavg");
+  CHECK(r.controller_plugin->name() == "fedavg");
   CHECK(r.memory.server_memory_gc_rounds == 0);
   CHECK(r.memory.client_memory_gc_rounds == 0);
   CHECK(r.memory.clear_cache);

@@ -41,7 +41,13 @@ cohort::swarm::SwarmConfig swarm_config(const cohort::JobInfo& j, const std::str
 
 cohort::SiteReport report(const std::string& site, const std::string& name, std::int64_t round,
                           cohort::Metrics metrics = {}, cohort::Model model = {}) {
-  return cohort::SiteReport{site, name, round, {}, std::move(metrics), std::move(model)};
+  cohort::SiteReport r;
+  r.from = site;
+  r.name = name;
+  r.round = round;
+  r.metrics = std::move(metrics);
+  r.model = std::move(model);
+  return r;
 }
 
 FakeControllerContext::Behaviour validating() {
