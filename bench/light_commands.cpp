@@ -10,7 +10,6 @@
 #include <thread>
 
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,20 +22,25 @@ struct Measured {
   double peak_mib = 0;
 };
 
-/// The process's own high-water RSS (VmHWM), 0 once it is gone.
+/// The process's own high-water RSS (VmHWM); 0 once it is gone, and while it is still the
+/// copy of this process that fork made (before its exec).
 double hwm_mib(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line)) {
+    if (line.rfind("Name:", 0) == 0 && line.find("cohort_bench") != std::string::npos) return 0;
     if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
   }
   return 0;
 }
 
 /// Runs `argv` to its end (output discarded): wall time, and peak RSS of that process
-/// alone (its children, a simulation's server and clients, are not counted: the peak is
-/// read from /proc while it runs, and from wait4 for processes that start none).
-Measured run(const std::vector<std::string>& argv, bool has_children) {
+/// alone. Short commands run under GNU time, which reports the command's own high-water
+/// RSS (a process forked from this large one and exec'd would count our image at exec);
+/// for a launcher, whose children are not counted, VmHWM is read from /proc while it runs.
+Measured run(std::vector<std::string> argv, bool has_children, const std::filesystem::path& scratch) {
+  const auto report = scratch / "time.out";
+  if (!has_children) argv.insert(argv.begin(), {"/usr/bin/time", "-f", "%M", "-o", report.string()});
   const auto start = std::chrono::steady_clock::now();
   const pid_t pid = fork();
   if (pid == 0) {
@@ -51,19 +55,20 @@ Measured run(const std::vector<std::string>& argv, bool has_children) {
   }
   Measured m;
   int status = 0;
-  rusage usage{};
   if (has_children) {
     while (waitpid(pid, &status, WNOHANG) == 0) {
       m.peak_mib = std::max(m.peak_mib, hwm_mib(pid));
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   } else {
-    wait4(pid, &status, 0, &usage);
-    m.peak_mib = static_cast<double>(usage.ru_maxrss) / 1024.0;
+    waitpid(pid, &status, 0);
+    std::ifstream in(report);
+    double kib = 0;
+    in >> kib;
+    m.peak_mib = kib / 1024.0;
   }
   m.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw std::runtime_error(argv.at(1) + " " + (argv.size() > 2 ? argv[2] : "") + " failed");
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("failed: " + argv.front() + " ...");
   return m;
 }
 
@@ -85,7 +90,7 @@ std::vector<Row> light_commands(const Context& ctx) {
     for (int i = 0; i < n; ++i) {
       std::vector<std::string> argv{cohort};
       argv.insert(argv.end(), args.begin(), args.end());
-      const auto m = run(argv, children);
+      const auto m = run(argv, children, dir);
       ms.push_back(m.ms);
       mib.push_back(m.peak_mib);
     }
@@ -125,7 +130,8 @@ std::vector<Row> light_commands(const Context& ctx) {
   std::vector<double> launcher_mib;
   for (int i = 0; i < (ctx.quick ? 1 : 3); ++i) {
     std::ofstream(dir / "recipe.toml") << synthetic_recipe({.name = "light", .rounds = 1, .clients = 2, .model_mb = 1});
-    const auto m = run({cohort, "simulate", (dir / "recipe.toml").string(), "--workspace", (dir / "ws").string()}, true);
+    const auto m =
+        run({cohort, "simulate", (dir / "recipe.toml").string(), "--workspace", (dir / "ws").string()}, true, dir);
     launcher_mib.push_back(m.peak_mib);
   }
   Row row;

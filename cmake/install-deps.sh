@@ -13,7 +13,7 @@ packages=(
   libtomlplusplus-dev libspdlog-dev doctest-dev libcli11-dev
   libjemalloc2 libjemalloc-dev libsqlite3-dev nlohmann-json3-dev libcsv-dev
   # real data and profiling
-  dataset-fashion-mnist heaptrack gnuplot-nox
+  dataset-fashion-mnist heaptrack gnuplot-nox time
 )
 
 missing=()
