@@ -3,15 +3,15 @@
 // in the same run, is a command of the runtime (which loads libtorch's 285 libraries).
 #include "suites.hpp"
 
+#include "process/child_process.hpp"
+
 #include <chrono>
+#include <optional>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
 
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 namespace cohort::bench {
 
@@ -42,33 +42,23 @@ Measured run(std::vector<std::string> argv, bool has_children, const std::filesy
   const auto report = scratch / "time.out";
   if (!has_children) argv.insert(argv.begin(), {"/usr/bin/time", "-f", "%M", "-o", report.string()});
   const auto start = std::chrono::steady_clock::now();
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int null = open("/dev/null", O_WRONLY);
-    dup2(null, 1);
-    dup2(null, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
+  process::ChildProcess child(argv, {}, scratch / "output.txt");
   Measured m;
-  int status = 0;
+  std::optional<int> status;
   if (has_children) {
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-      m.peak_mib = std::max(m.peak_mib, hwm_mib(pid));
+    while (!(status = child.poll())) {
+      m.peak_mib = std::max(m.peak_mib, hwm_mib(child.pid()));
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   } else {
-    waitpid(pid, &status, 0);
+    status = child.wait();
     std::ifstream in(report);
     double kib = 0;
     in >> kib;
     m.peak_mib = kib / 1024.0;
   }
   m.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("failed: " + argv.front() + " ...");
+  if (*status != 0) throw std::runtime_error("failed (status " + std::to_string(*status) + "): " + argv.front());
   return m;
 }
 

@@ -4,6 +4,8 @@
 
 #include <spdlog/logger.h>
 
+#include <algorithm>
+
 #include <boost/asio/executor_work_guard.hpp>
 
 namespace cohort::client {
@@ -58,15 +60,24 @@ int ClientProcess::run() {
       for (auto& link : links_) link->stop();
     });
     guard.reset();
-    // Goodbyes get a moment to go out; timers still pending (a workflow's timeout, status
+    // Once every link has closed, timers still pending (a workflow's timeout, status
     // reports) must not keep the process alive.
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::unique_lock closing(mutex_);
+    links_closed_.wait_for(closing, std::chrono::seconds(2), [this] {
+      return std::none_of(links_.begin(), links_.end(), [](const auto& link) { return link->connection() != nullptr; });
+    });
+    closing.unlock();
     io_.stop();
   });
   io_.run();
   stopper.join();
   if (worker_.joinable()) worker_.join();
   return status_.load();
+}
+
+void ClientProcess::link_closed() {
+  { std::lock_guard lock(mutex_); }  // a waiter between its check and its wait sees this
+  links_closed_.notify_all();
 }
 
 void ClientProcess::stop(int status) {

@@ -58,6 +58,8 @@ class ClientProcess {
   int run();
   /// Stops (thread-safe).
   void stop(int status = 0);
+  /// A site link's connection closed (called by the link).
+  void link_closed();
 
   const ClientOptions& options() const { return options_; }
   spdlog::logger& log() { return *log_; }
@@ -105,6 +107,7 @@ class ClientProcess {
   std::map<std::pair<std::string, std::string>, std::unique_ptr<SiteWorkflowHost>> workflows_;
   std::mutex mutex_;
   std::condition_variable work_ready_;
+  std::condition_variable links_closed_;
   std::deque<WorkItem> work_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> status_{0};

@@ -42,13 +42,17 @@ boost::asio::awaitable<void> SiteLink::connect() {
   auto connection = std::make_shared<net::Connection>(process_.io(), std::move(socket), tls_.get(), false,
                                                       options.connection, process_.logger());
   connection->set_label(site() + "->" + options.server_host + ":" + std::to_string(options.server_port));
+  attach(std::move(connection));
+}
+
+void SiteLink::attach(std::shared_ptr<net::Link> link) {
   {
     std::lock_guard lock(mutex_);
-    connection_ = connection;
+    connection_ = link;
     welcomed_ = false;
   }
-  connection->start(shared_from_this());
-  connection->send(net::Hello{net::kProtocolVersion, site(), options.process_name, "cohort"});
+  link->start(shared_from_this());
+  link->send(net::Hello{net::kProtocolVersion, site(), process_.options().process_name, "cohort"});
 }
 
 void SiteLink::schedule_reconnect() {
@@ -135,6 +139,7 @@ void SiteLink::on_closed(net::Link&, const std::string& reason) {
     std::lock_guard lock(mutex_);
     connection_.reset();
   }
+  process_.link_closed();
   if (!process_.stopping()) schedule_reconnect();
 }
 

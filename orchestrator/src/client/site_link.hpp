@@ -18,6 +18,10 @@ class SiteLink final : public net::LinkHandler, public std::enable_shared_from_t
   void start();
   /// Closes the current connection.
   void stop();
+  /// Serves this site over `link`, just opened: says HELLO, then handles what the server
+  /// sends. The TCP dialer (start) calls it for each connection it opens; another
+  /// transport calls it with a link of its own.
+  void attach(std::shared_ptr<net::Link> link);
   /// The current connection (null while reconnecting).
   std::shared_ptr<net::Link> connection();
 

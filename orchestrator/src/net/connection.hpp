@@ -75,11 +75,11 @@ class Connection final : public Link, public std::enable_shared_from_this<Connec
  private:
   /// One item of the write queue.
   struct Outgoing {
-    std::vector<std::byte> frame;
-    std::optional<Model> model;
-    Done done;
+    std::vector<std::byte> frame{};
+    std::optional<Model> model{};
+    Done done{};
     /// Close once written, with this reason.
-    std::optional<std::string> close_after;
+    std::optional<std::string> close_after{};
     /// A relayed stream's id (0: none), and whether this frame opens or closes it.
     std::uint64_t stream = 0;
     bool opens = false;

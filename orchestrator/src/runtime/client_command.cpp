@@ -24,7 +24,7 @@ struct ClientArgs {
   std::vector<std::string> identities;
   std::vector<std::string> sites;
   bool exit_on_bye = false;
-  ProcessOptions process{.process_name = "client"};
+  ProcessOptions process{"client"};
   /// The site's name when the identity folder is not named after it (kits: startup/).
   std::string site_name;
 };

@@ -12,6 +12,9 @@
 namespace cohort::runtime {
 
 struct ProcessOptions {
+  /// A process named `name` by default.
+  explicit ProcessOptions(std::string name) : process_name(std::move(name)) {}
+
   std::string workspace = ".";
   /// Name in logs and memory files.
   std::string process_name;

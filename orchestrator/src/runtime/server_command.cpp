@@ -41,7 +41,7 @@ struct ServerArgs {
   std::string sites;
   std::string port_file;
   double start_timeout_s = 120;
-  ProcessOptions process{.process_name = "server"};
+  ProcessOptions process{"server"};
 };
 
 std::vector<std::string> split(const std::string& text, char separator) {

@@ -7,6 +7,7 @@
 // so every controller's aggregate can be checked against a hand computation. A
 // "validate" task returns the metrics only. compute_ms simulates training time;
 // fail_sites make chosen sites throw (error-policy tests).
+#include <cohort/metrics.hpp>
 #include <cohort/plugin.hpp>
 
 #include <spdlog/logger.h>
@@ -39,12 +40,12 @@ class SyntheticExecutor final : public cohort::Executor {
     const auto r = task.round;
     cohort::Model result;
     result.round = r;
-    result.metrics["loss"] = 1.0 / static_cast<double>(r + 1 + i);
-    result.metrics["accuracy"] = static_cast<double>(r) / static_cast<double>(r + 1);
+    result.metrics[std::string(cohort::metric::loss)] = 1.0 / static_cast<double>(r + 1 + i);
+    result.metrics[std::string(cohort::metric::accuracy)] = static_cast<double>(r) / static_cast<double>(r + 1);
     if (task.name == "validate") return result;
 
     result.num_steps = config_.steps_by_site ? config_.steps * (i + 1) : config_.steps;
-    result.metrics["examples"] = static_cast<double>(*result.num_steps);
+    result.metrics[std::string(cohort::metric::examples)] = static_cast<double>(*result.num_steps);
     const double shift = config_.delta * static_cast<double>(i + 1);
     for (auto& t : task.model.tensors) t.tensor.add_(shift);
     result.tensors = std::move(task.model.tensors);

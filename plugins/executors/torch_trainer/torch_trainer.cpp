@@ -5,6 +5,7 @@
 // num_steps (batches) and metrics: loss (mean training loss), accuracy and test_loss (of
 // the received model), examples (training samples). A "validate" task only evaluates.
 // The received tensors are trained in place: no copy of the model is made.
+#include <cohort/metrics.hpp>
 #include <cohort/plugin.hpp>
 
 #include "fashion_mnist.hpp"
@@ -73,15 +74,15 @@ class TorchTrainer final : public cohort::Executor {
     result.round = task.round;
     const auto test = site_rows(data.test, ctx, config_.max_test_samples, 1);
     const auto [test_loss, accuracy] = evaluate(*network, test);
-    result.metrics["accuracy"] = accuracy;
-    result.metrics["test_loss"] = test_loss;
-    result.metrics["test_examples"] = static_cast<double>(test.labels.size(0));
+    result.metrics[std::string(cohort::metric::accuracy)] = accuracy;
+    result.metrics[std::string(cohort::metric::test_loss)] = test_loss;
+    result.metrics[std::string(cohort::metric::test_examples)] = static_cast<double>(test.labels.size(0));
     if (task.name == "validate") return result;
 
     const auto train = site_rows(data.train, ctx, config_.max_train_samples, 0);
     auto [loss, steps] = train_epochs(*network, train, task.round, ctx);
-    result.metrics["loss"] = loss;
-    result.metrics["examples"] = static_cast<double>(train.labels.size(0));
+    result.metrics[std::string(cohort::metric::loss)] = loss;
+    result.metrics[std::string(cohort::metric::examples)] = static_cast<double>(train.labels.size(0));
     result.num_steps = steps;
     result.tensors = cohort::models::state_of(*network).tensors;
     for (auto& t : result.tensors) t.tensor = t.tensor.detach();
