@@ -71,6 +71,18 @@ class Handler final : public FrameReader::Handler {
   bool hold = false;
 };
 
+/// A reader whose announced model goes into a RecordingSink, past its handshake unless
+/// told otherwise.
+struct Receiver {
+  explicit Receiver(bool hold_each_chunk = false, bool throw_on_tensor = false, bool established = true) {
+    handler.next_sink = std::make_unique<RecordingSink>(log, hold_each_chunk, throw_on_tensor);
+    if (established) reader.set_established();
+  }
+  Handler handler;
+  RecordingSink::Log log;
+  FrameReader reader{{}, handler};
+};
+
 using Bytes = std::vector<std::byte>;
 
 void append(Bytes& out, const Bytes& more) { out.insert(out.end(), more.begin(), more.end()); }
@@ -130,11 +142,8 @@ Model sample_model() {
 }
 
 std::string protocol_error(const Bytes& stream, bool established = true) {
-  Handler handler;
-  RecordingSink::Log log;
-  handler.next_sink = std::make_unique<RecordingSink>(log);
-  FrameReader reader({}, handler);
-  if (established) reader.set_established();
+  Receiver receiver(false, false, established);
+  auto& [handler, log, reader] = receiver;
   try {
     feed(reader, stream);
   } catch (const ProtocolError& e) {
@@ -147,11 +156,8 @@ std::string protocol_error(const Bytes& stream, bool established = true) {
 
 TEST_CASE("frame reader: a model written by ModelWriter arrives whole, in chunks, into its tensors") {
   const Model model = sample_model();
-  Handler handler;
-  RecordingSink::Log log;
-  handler.next_sink = std::make_unique<RecordingSink>(log);
-  FrameReader reader({}, handler);
-  reader.set_established();
+  Receiver receiver;
+  auto& [handler, log, reader] = receiver;
   Bytes stream = established_task();
   append(stream, written(model, 1024));
   CHECK(feed(reader, stream) == 0);
@@ -171,11 +177,8 @@ TEST_CASE("frame reader: a model written by ModelWriter arrives whole, in chunks
 TEST_CASE("frame reader: chunks never split an element, whatever the chunk size asked for") {
   Model model;
   model.tensors.push_back({"d", at::arange(0, 10, at::kDouble)});
-  RecordingSink::Log log;
-  Handler handler;
-  handler.next_sink = std::make_unique<RecordingSink>(log);
-  FrameReader reader({}, handler);
-  reader.set_established();
+  Receiver receiver;
+  auto& [handler, log, reader] = receiver;
   Bytes stream = established_task();
   append(stream, written(model, 12));  // 12 bytes: one double per chunk
   feed(reader, stream);
@@ -199,12 +202,9 @@ TEST_CASE("frame reader: a message without a model stream, heartbeats, and the h
 TEST_CASE("frame reader: a reception with hold pauses reading, and so does a sink after each chunk") {
   Model model;
   model.tensors.push_back({"w", at::arange(0, 64, at::kFloat)});
-  Handler handler;
-  RecordingSink::Log log;
-  handler.next_sink = std::make_unique<RecordingSink>(log, /*hold_each_chunk=*/true);
+  Receiver receiver(/*hold_each_chunk=*/true);
+  auto& [handler, log, reader] = receiver;
   handler.hold = true;
-  FrameReader reader({}, handler);
-  reader.set_established();
   Bytes stream = established_task();
   append(stream, written(model, 64));  // 256 bytes: 4 chunks
   CHECK(feed(reader, stream) == 1 + 4);
@@ -212,11 +212,8 @@ TEST_CASE("frame reader: a reception with hold pauses reading, and so does a sin
 }
 
 TEST_CASE("frame reader: a sink that throws loses its stream; the rest is read and dropped, the link goes on") {
-  Handler handler;
-  RecordingSink::Log log;
-  handler.next_sink = std::make_unique<RecordingSink>(log, false, /*throw_on_tensor=*/true);
-  FrameReader reader({}, handler);
-  reader.set_established();
+  Receiver receiver(false, /*throw_on_tensor=*/true);
+  auto& [handler, log, reader] = receiver;
   Bytes stream = established_task();
   append(stream, written(sample_model(), 256));
   append(stream, established_task(false));
@@ -228,11 +225,8 @@ TEST_CASE("frame reader: a sink that throws loses its stream; the rest is read a
 }
 
 TEST_CASE("frame reader: STREAM_ABORT abandons the stream and the link goes on") {
-  Handler handler;
-  RecordingSink::Log log;
-  handler.next_sink = std::make_unique<RecordingSink>(log);
-  FrameReader reader({}, handler);
-  reader.set_established();
+  Receiver receiver;
+  auto& [handler, log, reader] = receiver;
   Bytes stream = established_task();
   append(stream, frame(ModelBegin{1, 8}));
   append(stream, frame(TensorInfo{"w", c10::ScalarType::Float, {2}, 8, 0}));
@@ -246,11 +240,8 @@ TEST_CASE("frame reader: STREAM_ABORT abandons the stream and the link goes on")
 }
 
 TEST_CASE("frame reader: abandon() hands the open stream's sink its reason") {
-  Handler handler;
-  RecordingSink::Log log;
-  handler.next_sink = std::make_unique<RecordingSink>(log);
-  FrameReader reader({}, handler);
-  reader.set_established();
+  Receiver receiver;
+  auto& [handler, log, reader] = receiver;
   Bytes stream = established_task();
   append(stream, frame(ModelBegin{1, 8}));
   feed(reader, stream);
