@@ -12,11 +12,8 @@ namespace cohort::cli {
 using process::Command;
 using process::GlobalOptions;
 
-void add_simulate_command(CLI::App& app, GlobalOptions& global, Command& run);
-void add_memprofile_command(CLI::App& app, GlobalOptions& global, Command& run);
-void add_provision_command(CLI::App& app, GlobalOptions& global, Command& run);
-void add_job_command(CLI::App& app, GlobalOptions& global, Command& run);
-void add_poc_command(CLI::App& app, GlobalOptions& global, Command& run);
+process::AddSubcommand add_simulate_command, add_memprofile_command, add_provision_command, add_job_command,
+    add_poc_command;
 
 /// Lists server, client, plugins, recipe and memory-info in `app`'s help; they run in the
 /// runtime (hand_off_to_runtime).

@@ -213,7 +213,7 @@ class NotifyingSink final : public ResultSink {
 
 net::Reception ClientProcess::deliver(std::shared_ptr<SiteLink> link, std::shared_ptr<net::Link> connection,
                                       const net::Deliver& d) {
-  SiteMessage message{d.peer, d.name, d.round, d.meta, d.metrics, d.num_steps};
+  const SiteMessage& message = d.message;
   const std::string job_id = d.job_id;
   // The workflow, when its job is prepared already; else everything waits for the worker.
   ClientJob* job = find_job(job_id);

@@ -33,11 +33,8 @@ template <class Header>
 Header SiteWorkflowHost::header(const SiteMessage& message, bool has_model) const {
   Header h;
   h.job_id = job_.info().id;
-  h.name = message.name;
-  h.round = message.round;
-  h.meta = message.meta;
-  h.metrics = message.metrics;
-  h.num_steps = message.num_steps;
+  h.message = message;
+  h.message.from = site();
   h.has_model = has_model;
   return h;
 }
@@ -49,7 +46,7 @@ void SiteWorkflowHost::relay(const std::string& to, const SiteMessage& message, 
     return;
   }
   auto h = header<net::Relay>(message, !model.tensors.empty());
-  h.peer = to;
+  h.to = to;
   if (h.has_model) connection->send(std::move(h), model);
   else connection->send(std::move(h));
 }

@@ -7,12 +7,12 @@
 //             RELAY [+ model] (site -> server -> DELIVER [+ model] to another site),
 //             REPORT [+ model] (site -> server), JOB_END (server -> site)
 //   model   = MODEL_BEGIN, (TENSOR, CHUNK*)*, MODEL_END | STREAM_ABORT
-//   model   = MODEL_BEGIN, (TENSOR, CHUNK*)*, MODEL_END
 //
 // CHUNK payloads are raw tensor bytes, written from the tensor's storage and read into
 // their destination; all other payloads are small records (see codec.hpp). Every limit
 // below is checked before a byte of the payload is read.
 
+#include <cohort/controller.hpp>
 #include <cohort/model.hpp>
 #include <cohort/stream.hpp>
 
@@ -27,7 +27,7 @@
 namespace cohort::net {
 
 /// Bumped on any incompatible change; the handshake refuses a mismatch naming both.
-inline constexpr std::uint16_t kProtocolVersion = 1;
+inline constexpr std::uint16_t kProtocolVersion = 2;
 /// First bytes of a HELLO: tells a cohort peer from a stray connection.
 inline constexpr char kMagic[8] = {'C', 'O', 'H', 'O', 'R', 'T', 'F', 'L'};
 /// Bytes of a frame header.
@@ -142,23 +142,20 @@ struct ModelBegin {
 
 struct ModelEnd {};
 
-/// A message of a client-controlled workflow; `peer` is the target of a RELAY, the
-/// sender of a DELIVER ("server" for the server's own), empty for a REPORT.
+/// A message of a client-controlled workflow on the wire: RELAY (site -> server, for the
+/// site `to`), DELIVER (server -> site `to`; `message.from` is the sender, "server" for
+/// the server's own), REPORT (site -> server). The server sets `message.from` of what
+/// arrives to the site the connection authenticated, whatever the sender wrote.
 struct SiteMessageHeader {
   std::string job_id;
-  std::string peer;
-  std::string name;
-  std::int64_t round = -1;
-  std::map<std::string, std::string> meta;
-  Metrics metrics;
-  std::optional<std::int64_t> num_steps;
+  std::string to;
+  SiteMessage message;
   bool has_model = false;
 };
 struct Relay : SiteMessageHeader {};
 struct Deliver : SiteMessageHeader {};
 struct Report : SiteMessageHeader {};
 
-/// Ends a model stream early: its source is gone. Only inside a model stream.
 /// A job this site took part in has ended (server -> site): the client releases the
 /// job's executor, workflow and monitor.
 struct JobEnd {
@@ -166,6 +163,7 @@ struct JobEnd {
   std::string status;
 };
 
+/// Ends a model stream early: its source is gone. Only inside a model stream.
 struct StreamAbort {
   std::string reason;
 };

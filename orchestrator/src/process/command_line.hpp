@@ -55,9 +55,11 @@ int report_current_error();
 /// printed as one "error: ..." line.
 int run_command_line(CLI::App& app, const Command& run, int argc, char** argv);
 
-/// Adds a subcommand to `app` (with its own --help) and sets `run` to its body when it is
-/// the one chosen.
-using AddCommand = void (*)(CLI::App& app, GlobalOptions& global, Command& run);
+/// The type of a function that adds a subcommand to `app` (with its own --help) and sets
+/// `run` to its body when it is the one chosen. Each is declared with it:
+/// `AddSubcommand add_server_command;`
+using AddSubcommand = void(CLI::App& app, GlobalOptions& global, Command& run);
+using AddCommand = AddSubcommand*;
 
 /// A subcommand whose own subcommands share one arguments struct `A` (`cohort job
 /// submit|list|...`): each runs its body with the shared arguments.

@@ -9,10 +9,7 @@ namespace cohort::runtime {
 using process::Command;
 using process::GlobalOptions;
 
-void add_server_command(CLI::App& app, GlobalOptions& global, Command& run);
-void add_client_command(CLI::App& app, GlobalOptions& global, Command& run);
-void add_plugins_command(CLI::App& app, GlobalOptions& global, Command& run);
-void add_recipe_command(CLI::App& app, GlobalOptions& global, Command& run);
-void add_memory_info_command(CLI::App& app, GlobalOptions& global, Command& run);
+process::AddSubcommand add_server_command, add_client_command, add_plugins_command, add_recipe_command,
+    add_memory_info_command;
 
 }  // namespace cohort::runtime

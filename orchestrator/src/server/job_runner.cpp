@@ -69,11 +69,12 @@ bool JobRunner::may_relay(const std::string& from, const std::string& to) const 
 
 std::unique_ptr<ResultSink> JobRunner::on_report(const std::string& site, const net::Report& report) {
   if (!participates(site)) {
-    log_->warn("report '{}' from '{}', which is not a site of this job: dropped", report.name, site);
+    log_->warn("report '{}' from '{}', which is not a site of this job: dropped", report.message.name, site);
     return nullptr;
   }
   SiteReport r;
-  static_cast<SiteMessage&>(r) = SiteMessage{site, report.name, report.round, report.meta, report.metrics, report.num_steps};
+  static_cast<SiteMessage&>(r) = report.message;
+  r.from = site;
   auto deliver = [this](SiteReport r) {
     std::lock_guard lock(reports_mutex_);
     reports_.push_back(std::move(r));
@@ -92,15 +93,13 @@ std::unique_ptr<ResultSink> JobRunner::on_report(const std::string& site, const 
 }
 
 void JobRunner::notify(const std::string& site, const Task& task) {
-  net::Deliver message;
-  message.job_id = job_.id;
-  message.peer = "server";
-  message.name = task.name;
-  message.round = task.round;
-  message.meta = task.meta;
-  message.has_model = !task.model.tensors.empty();
-  if (message.has_model) server_.send(site, std::move(message), task.model);
-  else server_.send(site, std::move(message));
+  net::Deliver deliver;
+  deliver.job_id = job_.id;
+  deliver.to = site;
+  deliver.message = SiteMessage{"server", task.name, task.round, task.meta, {}, {}};
+  deliver.has_model = !task.model.tensors.empty();
+  if (deliver.has_model) server_.send(site, std::move(deliver), task.model);
+  else server_.send(site, std::move(deliver));
 }
 
 std::optional<SiteReport> JobRunner::next_report(std::chrono::milliseconds timeout) {

@@ -216,22 +216,22 @@ net::Reception Server::relay(SiteSession& from, const net::Relay& relay) {
   std::shared_ptr<SiteSession> target;
   {
     std::lock_guard lock(mutex_);
-    auto it = sites_.find(relay.peer);
+    auto it = sites_.find(relay.to);
     if (it != sites_.end()) target = it->second;
   }
   std::string refusal;
   if (!job) refusal = "no running job " + relay.job_id;
-  else if (!job->may_relay(from.site(), relay.peer)) refusal = "'" + relay.peer + "' is not a site of job " + relay.job_id;
-  else if (!target) refusal = "site '" + relay.peer + "' is not connected";
+  else if (!job->may_relay(from.site(), relay.to)) refusal = "'" + relay.to + "' is not a site of job " + relay.job_id;
+  else if (!target) refusal = "site '" + relay.to + "' is not connected";
   if (!refusal.empty()) {
     // The stream that follows, if any, is read and dropped; the sender learns of it from
     // the workflow's own timeouts, as it would of a lost site.
-    log_->warn("relay '{}' from '{}' to '{}' dropped: {}", relay.name, from.site(), relay.peer, refusal);
+    log_->warn("relay '{}' from '{}' to '{}' dropped: {}", relay.message.name, from.site(), relay.to, refusal);
     return {};
   }
   net::Deliver deliver;
   static_cast<net::SiteMessageHeader&>(deliver) = relay;
-  deliver.peer = from.site();
+  deliver.message.from = from.site();
   auto& out = target->connection();
   if (!relay.has_model) {
     out.send(std::move(deliver));
@@ -248,7 +248,7 @@ net::Reception Server::relay(SiteSession& from, const net::Relay& relay) {
 net::Reception Server::report(const std::string& site, const net::Report& report) {
   SiteListener* job = listener_for(report.job_id);
   if (!job) {
-    log_->warn("report '{}' from '{}' for job {}, which is not running: dropped", report.name, site, report.job_id);
+    log_->warn("report '{}' from '{}' for job {}, which is not running: dropped", report.message.name, site, report.job_id);
     return {};
   }
   return net::Reception{job->on_report(site, report), false};
