@@ -18,14 +18,6 @@ namespace cohort::provisioning {
 
 namespace {
 
-std::string read_text(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + file.string());
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 std::string replace_all(std::string text, const std::map<std::string, std::string>& values) {
   for (const auto& [key, value] : values) {
     for (std::size_t at = text.find(key); at != std::string::npos; at = text.find(key, at + value.size()))
@@ -44,100 +36,32 @@ std::string double_quoted_body(const std::string& s) {
   return out;
 }
 
-// The scripts. @ROLE@ is server or client; the watchdog restarts a process that dies
-// (at most 5 times in 300 s), not one that exits normally, was refused its
-// configuration (status 2) or its kit (status 3), or was stopped by stop.sh.
-constexpr const char* kSubStart = R"SH(#!/usr/bin/env bash
-# cohort @ROLE@ '@NAME@' of project '@PROJECT@': runs the process under a watchdog that
-# restarts it when it dies (at most 5 times in 300 s); `cohort` itself puts the role's
-# memory environment in place (kit.toml). stop.sh ends both. Written by `cohort
-# provision`; signed: do not edit.
-set -u
+// The scripts: each finds the cohort executable, then hands over to it. start.sh and
+// stop.sh are `cohort kit start|stop` (the watchdog lives in cohort: kit_runner.hpp).
+constexpr const char* kPrelude = R"SH(#!/usr/bin/env bash
+# @PURPOSE@
+# Written by `cohort provision`; signed: do not edit.
+set -eu
 STARTUP="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-WORKSPACE="$(dirname "$STARTUP")"
-stamp() { date -u +%Y-%m-%dT%H:%M:%SZ; }
-
 COHORT="${COHORT_BIN:-@COHORT@}"
 if [ ! -x "$COHORT" ]; then COHORT="$(command -v cohort || true)"; fi
-if [ -z "$COHORT" ]; then echo "$(stamp) no cohort executable: set COHORT_BIN or put cohort on PATH"; exit 1; fi
-
-rm -f "$WORKSPACE/shutdown.fl"
-echo $$ > "$WORKSPACE/watchdog.pid"
-trap 'touch "$WORKSPACE/shutdown.fl"; [ -f "$WORKSPACE/process.pid" ] && kill -TERM "$(cat "$WORKSPACE/process.pid")" 2>/dev/null' TERM INT
-restarts=()
-while true; do
-  echo "$(stamp) starting: $COHORT @ROLE@ --kit $STARTUP"
-  "$COHORT" @ROLE@ --kit "$STARTUP" &
-  child=$!
-  echo "$child" > "$WORKSPACE/process.pid"
-  status=0
-  wait "$child" || status=$?
-  # A trapped signal interrupts wait: wait again for the process itself.
-  while kill -0 "$child" 2>/dev/null; do wait "$child" || status=$?; done
-  if [ -f "$WORKSPACE/shutdown.fl" ]; then echo "$(stamp) stopped"; break; fi
-  case "$status" in
-    0) echo "$(stamp) exited normally"; break ;;
-    2|3) echo "$(stamp) refused to start (status $status): see the message above; not restarting"; break ;;
-  esac
-  now=$(date +%s)
-  recent=()
-  for t in "${restarts[@]}"; do
-    if [ $((now - t)) -lt 300 ]; then recent+=("$t"); fi
-  done
-  restarts=("${recent[@]}")
-  if [ "${#restarts[@]}" -ge 5 ]; then
-    echo "$(stamp) exited with status $status; 5 restarts within 300 s already: giving up"
-    rm -f "$WORKSPACE/process.pid" "$WORKSPACE/watchdog.pid"
-    exit 1
-  fi
-  restarts+=("$now")
-  echo "$(stamp) exited with status $status: restarting (${#restarts[@]} of 5 within 300 s)"
-  sleep 1
-done
-rm -f "$WORKSPACE/process.pid" "$WORKSPACE/watchdog.pid"
+if [ -z "$COHORT" ]; then echo "no cohort executable: set COHORT_BIN or put cohort on PATH" >&2; exit 1; fi
 )SH";
 
-constexpr const char* kStart = R"SH(#!/usr/bin/env bash
-# Starts @ROLE@ '@NAME@' in the background under its watchdog (sub_start.sh); output goes
-# to log.txt beside the startup folder. Written by `cohort provision`; signed: do not edit.
-set -eu
-STARTUP="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-WORKSPACE="$(dirname "$STARTUP")"
-if [ -f "$WORKSPACE/watchdog.pid" ] && kill -0 "$(cat "$WORKSPACE/watchdog.pid")" 2>/dev/null; then
-  echo "@NAME@ is already running (watchdog pid $(cat "$WORKSPACE/watchdog.pid"))"
-  exit 1
-fi
-setsid nohup bash "$STARTUP/sub_start.sh" >> "$WORKSPACE/log.txt" 2>&1 < /dev/null &
-echo "started @ROLE@ '@NAME@' (watchdog pid $!); log: $WORKSPACE/log.txt"
-)SH";
+constexpr const char* kStart =
+    "Starts @ROLE@ '@NAME@' of project '@PROJECT@' in the background under a watchdog that\n"
+    "# restarts it when it dies (at most 5 times in 300 s); output goes to ../log.txt.";
+constexpr const char* kStop = "Stops @ROLE@ '@NAME@' and its watchdog.";
+constexpr const char* kAdmin =
+    "Admin commands as '@NAME@' (@ADMIN_ROLE@, org '@ORG@'): admin.sh submit RECIPE | list |\n"
+    "# show ID | abort ID | download ID [DEST] | logs ID | wait ID.";
 
-constexpr const char* kStop = R"SH(#!/usr/bin/env bash
-# Stops @ROLE@ '@NAME@' and its watchdog. Written by `cohort provision`; signed: do not edit.
-set -u
-STARTUP="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-WORKSPACE="$(dirname "$STARTUP")"
-touch "$WORKSPACE/shutdown.fl"
-if [ -f "$WORKSPACE/process.pid" ]; then kill -TERM "$(cat "$WORKSPACE/process.pid")" 2>/dev/null || true; fi
-for _ in $(seq 1 120); do
-  if [ -f "$WORKSPACE/watchdog.pid" ] && kill -0 "$(cat "$WORKSPACE/watchdog.pid")" 2>/dev/null; then sleep 0.25; else break; fi
-done
-if [ -f "$WORKSPACE/watchdog.pid" ] && kill -0 "$(cat "$WORKSPACE/watchdog.pid")" 2>/dev/null; then
-  echo "@NAME@ did not stop within 30 s: killing it"
-  kill -KILL "$(cat "$WORKSPACE/process.pid" 2>/dev/null)" "$(cat "$WORKSPACE/watchdog.pid")" 2>/dev/null || true
-fi
-rm -f "$WORKSPACE/process.pid" "$WORKSPACE/watchdog.pid"
-echo "stopped @ROLE@ '@NAME@'"
-)SH";
-
-constexpr const char* kAdmin = R"SH(#!/usr/bin/env bash
-# Admin commands as '@NAME@' (@ADMIN_ROLE@, org '@ORG@'): admin.sh submit RECIPE | list |
-# show ID | abort ID | download ID [DEST] | logs ID | wait ID. Written by `cohort provision`.
-set -eu
-STARTUP="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-COHORT="${COHORT_BIN:-@COHORT@}"
-if [ ! -x "$COHORT" ]; then COHORT="$(command -v cohort)"; fi
-exec "$COHORT" job "$@" --kit "$STARTUP"
-)SH";
+/// A kit script: the prelude with `purpose`, then `command`.
+std::string script(const char* purpose, const std::string& command) {
+  std::string text = kPrelude;
+  text.replace(text.find("@PURPOSE@"), 9, purpose);
+  return text + command + "\n";
+}
 
 constexpr const char* kReadme = R"SH(# Startup kit: @ROLE@ '@NAME@' of project '@PROJECT@'
 
@@ -154,7 +78,8 @@ std::string usage(const KitConfig& kit) {
            "    ./admin.sh download JOB_ID [DEST]\n\nYour role: " + kit.admin_role + " (org '" + kit.org + "').";
   std::string text =
       "    ./start.sh    start in the background under a watchdog (log: ../log.txt)\n"
-      "    ./stop.sh     stop\n\n"
+      "    ./stop.sh     stop\n"
+      "    cohort kit run .   run in the foreground under the watchdog (for systemd, containers)\n\n"
       "The watchdog restarts the process when it dies, at most 5 times in 300 s.\n"
       "Environment (set by cohort from kit.toml): MALLOC_ARENA_MAX=" + std::to_string(kit.malloc_arena_max) +
       ", MALLOC_MMAP_THRESHOLD_=" + std::to_string(kit.malloc_mmap_threshold_kib * 1024) +
@@ -216,7 +141,7 @@ ProvisionReport provision(const Project& project, const fs::path& out, const fs:
   const fs::path ca_dir = out / "ca";
   CertificateAuthority ca = [&] {
     if (fs::exists(ca_dir / "rootCA.key"))
-      return CertificateAuthority::load(read_text(ca_dir / "rootCA.pem"), read_text(ca_dir / "rootCA.key"));
+      return CertificateAuthority::load(config::read_text_file(ca_dir / "rootCA.pem"), config::read_text_file(ca_dir / "rootCA.key"));
     auto created = CertificateAuthority::create(project.name, project.key_type, validity);
     config::write_text_file(ca_dir / "rootCA.pem", created.certificate_pem());
     config::write_text_file(ca_dir / "rootCA.key", created.key_pem(), 0600);
@@ -280,11 +205,13 @@ ProvisionReport provision(const Project& project, const fs::path& out, const fs:
         {"@PROCESS@", k.role == "admin" ? "the admin CLI" : "the " + k.role + " process"},
         {"@USAGE@", usage(k)}};
     if (k.role == "admin") {
-      config::write_text_file(startup / "admin.sh", replace_all(kAdmin, values), 0755);
+      config::write_text_file(startup / "admin.sh",
+                              replace_all(script(kAdmin, R"(exec "$COHORT" job "$@" --kit "$STARTUP")"), values), 0755);
     } else {
-      config::write_text_file(startup / "start.sh", replace_all(kStart, values), 0755);
-      config::write_text_file(startup / "sub_start.sh", replace_all(kSubStart, values), 0755);
-      config::write_text_file(startup / "stop.sh", replace_all(kStop, values), 0755);
+      config::write_text_file(startup / "start.sh",
+                              replace_all(script(kStart, R"(exec "$COHORT" kit start "$STARTUP")"), values), 0755);
+      config::write_text_file(startup / "stop.sh",
+                              replace_all(script(kStop, R"(exec "$COHORT" kit stop "$STARTUP")"), values), 0755);
     }
     config::write_text_file(startup / "README.md", replace_all(kReadme, values));
     sign_kit(startup, ca);
@@ -296,7 +223,7 @@ void verify_kit(const fs::path& startup) {
   const fs::path signature_file = startup / kSignatureFile;
   if (!fs::exists(signature_file))
     throw KitError("kit " + startup.string() + ": " + kSignatureFile + " is missing (not a kit written by cohort provision)");
-  const std::string text = read_text(signature_file);
+  const std::string text = config::read_text_file(signature_file);
   const auto at = text.rfind("signature ");
   if (at == std::string::npos || (at > 0 && text[at - 1] != '\n'))
     throw KitError("kit " + startup.string() + ": " + kSignatureFile + " has no signature line");
@@ -305,7 +232,7 @@ void verify_kit(const fs::path& startup) {
   while (!signature.empty() && (signature.back() == '\n' || signature.back() == '\r')) signature.pop_back();
   std::string root;
   try {
-    root = read_text(startup / kRootCertificateFile);
+    root = config::read_text_file(startup / kRootCertificateFile);
   } catch (const std::exception&) {
     throw KitError("kit " + startup.string() + ": " + kRootCertificateFile + " is missing");
   }
@@ -338,7 +265,7 @@ KitConfig load_kit(const fs::path& kit) {
   verify_kit(startup);
   const fs::path file = startup / kKitFile;
   const std::string file_name = file.string();
-  const Args root = config::parse_toml(read_text(file), file_name);
+  const Args root = config::parse_toml(config::read_text_file(file), file_name);
   KitConfig k;
   const Args kit_table = root.table("kit");
   k.project = kit_table.required<std::string>("project");

@@ -5,7 +5,7 @@
 //   <out>/<participant>/startup/
 //       kit.toml       endpoint and role settings (KitConfig)
 //       rootCA.pem cert.pem key.pem
-//       start.sh sub_start.sh stop.sh   (server and clients)   admin.sh (admins)
+//       start.sh stop.sh (server and clients: `cohort kit start|stop`)   admin.sh (admins)
 //       README.md
 //       signature.txt  SHA-256 of every file above, the list signed with the root key
 //

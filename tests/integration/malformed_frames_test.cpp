@@ -136,7 +136,7 @@ size_mb = 0.1
     REQUIRE(type == cohort::net::FrameType::refuse);
     auto refuse = std::get<cohort::net::Refuse>(cohort::net::decode(
         type, std::span<const std::byte>(reply.data() + 5, length), cohort::net::Limits{}));
-    CHECK(refuse.reason == "protocol version 99 is not supported: this server speaks version 1");
+    CHECK(refuse.reason == "protocol version 99 is not supported: this server speaks version " + std::to_string(cohort::net::kProtocolVersion));
   }
   {  // a CHUNK outside any tensor, after a proper handshake
     Probe probe(dir, port);

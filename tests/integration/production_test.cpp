@@ -304,12 +304,12 @@ TEST_CASE("production: foreign, expired and unknown certificates, roles and tamp
     const fs::path tampered = dir / "tampered";
     fs::copy(project.kit("site-1"), tampered, fs::copy_options::recursive);
     {
-      std::ofstream out(tampered / "sub_start.sh", std::ios::app);
+      std::ofstream out(tampered / "stop.sh", std::ios::app);
       out << "echo extra\n";
     }
     auto refused = run(cohort_command({"client", "--kit", tampered.string()}), dir / "tampered.out");
     CHECK(refused.status == 3);
-    CHECK(refused.output.find("sub_start.sh was modified after provisioning") != std::string::npos);
+    CHECK(refused.output.find("stop.sh was modified after provisioning") != std::string::npos);
 
     // A certificate without an admin role on the admin port: refused there.
     const fs::path site_as_admin = dir / "site-as-admin";

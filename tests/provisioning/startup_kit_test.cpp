@@ -42,7 +42,12 @@ TEST_CASE("startup kits: every participant's kit verifies and says its role") {
   const auto env = kit_environment(client);
   CHECK(env.at("MALLOC_ARENA_MAX") == "3");
   CHECK(env.at("MALLOC_MMAP_THRESHOLD_") == std::to_string(4096 * 1024));
-  CHECK(read_text(dir / "kits" / "site-1" / "startup" / "sub_start.sh").find("MALLOC_ARENA_MAX") == std::string::npos);
+  // The scripts only hand over to cohort: `cohort kit start|stop`.
+  const std::string start = read_text(dir / "kits" / "site-1" / "startup" / "start.sh");
+  CHECK(start.find("exec \"$COHORT\" kit start \"$STARTUP\"") != std::string::npos);
+  CHECK(start.find("MALLOC_ARENA_MAX") == std::string::npos);
+  CHECK(read_text(dir / "kits" / "site-1" / "startup" / "stop.sh").find("kit stop") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "kits" / "site-1" / "startup" / "sub_start.sh"));
   // The admin's org and role are in its certificate, where the server reads them.
   const auto subject = certificate_subject(read_text(dir / "kits" / "lead@o" / "startup" / "cert.pem"));
   CHECK(subject.common_name == "lead@o");

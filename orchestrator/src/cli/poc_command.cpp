@@ -1,8 +1,10 @@
 // cohort poc: a proof-of-concept project on this machine (server, N clients, one
 // project_admin), the quickest way to try the production path: prepare writes and
-// provisions it, start and stop run the kits' scripts, clean removes it.
+// provisions it, start and stop run the kits under their watchdogs (as start.sh and
+// stop.sh do), clean removes it.
 #include "cli/commands.hpp"
 
+#include "provisioning/kit_runner.hpp"
 #include "provisioning/project.hpp"
 #include "process/child_process.hpp"
 #include "provisioning/startup_kit.hpp"
@@ -10,7 +12,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
-#include <csignal>
 #include <fstream>
 #include <iostream>
 
@@ -38,23 +39,6 @@ provisioning::Project load(const PocArgs& a) {
   const fs::path file = fs::path(a.workspace) / "project.toml";
   if (!fs::exists(file)) throw std::invalid_argument("no POC project in " + a.workspace + ": run `cohort poc prepare` first");
   return provisioning::read_project(file);
-}
-
-int run_script(const fs::path& script) {
-  process::ChildProcess p({"bash", script.string()}, {}, script.parent_path().parent_path() / "poc.out");
-  const auto status = p.wait_for(std::chrono::seconds(60));
-  std::ifstream in(script.parent_path().parent_path() / "poc.out");
-  std::string line, last;
-  while (std::getline(in, line)) last = line;
-  std::cout << "  " << last << "\n";
-  fs::remove(script.parent_path().parent_path() / "poc.out");
-  return status.value_or(1);
-}
-
-bool running(const fs::path& participant) {
-  std::ifstream in(participant / "watchdog.pid");
-  pid_t pid = 0;
-  return in >> pid && pid > 0 && ::kill(pid, 0) == 0;
 }
 
 int prepare(const PocArgs& a) {
@@ -87,19 +71,23 @@ int start(const PocArgs& a) {
   const auto project = load(a);
   const fs::path ws(a.workspace);
   std::cout << "starting the server and " << project.clients.size() << " clients\n";
-  int status = run_script(ws / project.server.name / "startup" / "start.sh");
-  for (const auto& c : project.clients) status |= run_script(ws / c.name / "startup" / "start.sh");
+  std::vector<std::string> participants{project.server.name};
+  for (const auto& c : project.clients) participants.push_back(c.name);
+  for (const auto& name : participants) {
+    const pid_t pid = provisioning::start_kit(ws / name, process::self_executable());
+    std::cout << "  started " << name << " (watchdog pid " << pid << "); log: " << (ws / name / "log.txt").string() << "\n";
+  }
   std::cout << "admin commands: " << (ws / kAdminName / "startup" / "admin.sh").string()
             << " submit recipes/fedavg_fashion_mnist.toml | list | wait ID | download ID\n";
-  return status ? process::kExitFailure : process::kExitOk;
+  return process::kExitOk;
 }
 
 int stop(const PocArgs& a) {
   const auto project = load(a);
   const fs::path ws(a.workspace);
   for (const auto& c : project.clients)
-    if (running(ws / c.name)) run_script(ws / c.name / "startup" / "stop.sh");
-  if (running(ws / project.server.name)) run_script(ws / project.server.name / "startup" / "stop.sh");
+    if (provisioning::stop_kit(ws / c.name)) std::cout << "  stopped " << c.name << "\n";
+  if (provisioning::stop_kit(ws / project.server.name)) std::cout << "  stopped " << project.server.name << "\n";
   std::cout << "stopped\n";
   return process::kExitOk;
 }

@@ -16,7 +16,7 @@ extern char** environ;
 namespace cohort::process {
 
 ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-                           const std::filesystem::path& output) {
+                           const std::filesystem::path& output, Session session) {
   std::vector<std::string> environment;
   for (char** e = environ; *e; ++e) {
     std::string entry(*e);
@@ -34,8 +34,10 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::map<
   if (output.has_parent_path()) std::filesystem::create_directories(output.parent_path());
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  if (!output.empty()) {
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  }
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   // The child starts with default signal handling and nothing blocked, whatever we block.
   posix_spawnattr_t attributes;
@@ -45,7 +47,9 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::map<
   sigfillset(&all);
   posix_spawnattr_setsigmask(&attributes, &none);
   posix_spawnattr_setsigdefault(&attributes, &all);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  if (session == Session::own) flags |= POSIX_SPAWN_SETSID;
+  posix_spawnattr_setflags(&attributes, flags);
   const int rc = posix_spawnp(&pid_, argv_ptrs[0], &actions, &attributes, argv_ptrs.data(), env_ptrs.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);

@@ -16,10 +16,19 @@ namespace cohort::process {
 
 class ChildProcess {
  public:
+  /// How it starts besides its command.
+  enum class Session {
+    /// In this process's session and process group: a terminal's Ctrl-C reaches it.
+    same,
+    /// A session of its own, detached from any terminal (a daemon).
+    own,
+  };
+
   /// Starts `argv` with the current environment plus `env`; stdout and stderr go to
-  /// `output` (appended). Throws std::runtime_error when it cannot start.
+  /// `output` (appended; empty: this process's own). Throws std::runtime_error when it
+  /// cannot start.
   ChildProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-               const std::filesystem::path& output);
+               const std::filesystem::path& output, Session session = Session::same);
   ChildProcess(ChildProcess&&) noexcept;
   ChildProcess& operator=(ChildProcess&&) noexcept;
   ChildProcess(const ChildProcess&) = delete;
@@ -34,6 +43,8 @@ class ChildProcess {
   int wait();
   /// Sends `signal` (if it still runs).
   void signal(int signal);
+  /// Lets it run on after this handle is gone (not waited for, not killed).
+  void detach() { pid_ = -1; }
 
  private:
   pid_t pid_ = -1;

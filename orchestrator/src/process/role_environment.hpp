@@ -1,7 +1,7 @@
 #pragma once
 // The environment a server or client process starts with: MALLOC_ARENA_MAX for its role,
-// and jemalloc preloaded only when COHORT_ENABLE_JEMALLOC_PRELOAD=true (the same rule the
-// startup kits' sub_start.sh applies).
+// and jemalloc preloaded only when COHORT_ENABLE_JEMALLOC_PRELOAD=true (what `cohort`
+// puts in place for a kit's process, and `cohort simulate` for its own).
 
 #include <cstdint>
 #include <map>
