@@ -49,28 +49,12 @@ struct Run {
 };
 
 Run run_with_a_killed_client(const TempDir& dir, const std::string& controller_args) {
-  cohort::provisioning::provision_local(dir / "kits", "test", "server", {"site-1", "site-2", "site-3"});
   write_text(dir / "recipe.toml", recipe(controller_args));
-  ChildProcess server(cohort_command({"--log-file", (dir / "server.log").string(), "server", "--workspace",
-                                      (dir / "ws").string(), "--run-job", (dir / "recipe.toml").string(), "--sites",
-                                      "site-1,site-2,site-3", "--port-file", (dir / "port").string(), "--identity",
-                                      (dir / "kits" / "server").string(), "--chunk-kib", "64"}),
-                      {}, dir / "server.out");
-  const auto port = wait_for_line(dir / "port", server);
-  std::vector<ChildProcess> clients;
-  for (int i = 1; i <= 3; ++i) {
-    std::map<std::string, std::string> env;
-    // site-3 kills itself (SIGKILL) after 1.5 MiB of its 4 MiB result are written.
-    if (i == 3) env["COHORT_FAULT_KILL_AFTER_UPLOAD_BYTES"] = std::to_string(3 * 512 * 1024);
-    clients.emplace_back(cohort_command({"client", "--server", "127.0.0.1:" + port, "--workspace",
-                                         (dir / "ws").string(), "--process-name", "client-" + std::to_string(i),
-                                         "--exit-on-bye", "--chunk-kib", "64", "--identity",
-                                         (dir / "kits" / ("site-" + std::to_string(i))).string()}),
-                         env, dir / ("client-" + std::to_string(i) + ".out"));
-  }
+  // site-3 kills itself (SIGKILL) after 1.5 MiB of its 4 MiB result are written.
+  auto local = run_local_job(dir, 3, 3, 3 * 512 * 1024, {"--chunk-kib", "64"});
   Run run;
-  run.server_status = server.wait_for(std::chrono::seconds(120)).value_or(-1);
-  CHECK(clients[2].wait_for(std::chrono::seconds(30)) == 128 + SIGKILL);
+  run.server_status = local.server_status;
+  CHECK(local.clients[2].wait_for(std::chrono::seconds(30)) == 128 + SIGKILL);
   run.job = only_job(dir / "ws");
   return run;
 }

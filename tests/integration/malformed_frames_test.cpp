@@ -84,11 +84,7 @@ plugin = "synthetic"
 arch = "synthetic"
 size_mb = 0.1
 )");
-  ChildProcess server(cohort_command({"--log-file", (dir / "server.log").string(), "server", "--workspace",
-                                      (dir / "ws").string(), "--run-job", (dir / "recipe.toml").string(), "--sites",
-                                      "site-1", "--port-file", (dir / "port").string(), "--identity",
-                                      (dir / "kits" / "server").string()}),
-                      {}, dir / "server.out");
+  auto server = start_job_server(dir, "site-1");
   const auto port = wait_for_line(dir / "port", server);
 
   {  // plain bytes where TLS is expected
@@ -147,10 +143,7 @@ size_mb = 0.1
   }
 
   // A good client still gets the whole job done.
-  ChildProcess good(cohort_command({"client", "--server", "127.0.0.1:" + port, "--workspace", (dir / "ws").string(),
-                                    "--process-name", "client-1", "--exit-on-bye", "--identity",
-                                    (dir / "kits" / "site-1").string()}),
-                    {}, dir / "client.out");
+  auto good = start_job_client(dir, port, "client-1", {dir / "kits" / "site-1"});
   const auto status = server.wait_for(std::chrono::seconds(120));
   if (status != 0) MESSAGE(read_text(dir / "server.log"));
   CHECK(status == 0);

@@ -32,35 +32,16 @@ arch = "synthetic"
 size_mb = 0.1
 )";
 
-ChildProcess start_server(const TempDir& dir, const std::string& sites) {
-  write_text(dir / "recipe.toml", kRecipe);
-  return ChildProcess(cohort_command({"--log-file", (dir / "server.log").string(), "server", "--workspace",
-                                      (dir / "ws").string(), "--run-job", (dir / "recipe.toml").string(), "--sites",
-                                      sites, "--port-file", (dir / "port").string(), "--identity",
-                                      (dir / "kits" / "server").string(), "--start-timeout", "60"}),
-                      {}, dir / "server.out");
-}
-
-ChildProcess start_client(const TempDir& dir, const std::string& port, const std::string& name,
-                          const std::vector<std::string>& identities) {
-  std::vector<std::string> args{"client", "--server", "127.0.0.1:" + port, "--workspace", (dir / "ws").string(),
-                                "--process-name", name, "--exit-on-bye"};
-  for (const auto& id : identities) {
-    args.push_back("--identity");
-    args.push_back(id);
-  }
-  return ChildProcess(cohort_command(args), {}, dir / (name + ".out"));
-}
-
 }  // namespace
 
 TEST_CASE("processes: a server and two client processes run a job over mutual TLS") {
   TempDir dir;
   cohort::provisioning::provision_local(dir / "kits", "test", "server", {"site-1", "site-2"});
-  auto server = start_server(dir, "site-1,site-2");
+  write_text(dir / "recipe.toml", kRecipe);
+  auto server = start_job_server(dir, "site-1,site-2", {"--start-timeout", "60"});
   const auto port = wait_for_line(dir / "port", server);
-  auto c1 = start_client(dir, port, "client-1", {(dir / "kits" / "site-1").string()});
-  auto c2 = start_client(dir, port, "client-2", {(dir / "kits" / "site-2").string()});
+  auto c1 = start_job_client(dir, port, "client-1", {dir / "kits" / "site-1"});
+  auto c2 = start_job_client(dir, port, "client-2", {dir / "kits" / "site-2"});
   auto status = server.wait_for(std::chrono::seconds(120));
   if (status != 0) MESSAGE(read_text(dir / "server.out"));
   REQUIRE(status == 0);
@@ -76,13 +57,12 @@ TEST_CASE("processes: a site with a certificate from another CA is refused, the 
   cohort::provisioning::provision_local(dir / "kits", "test", "server", {"site-1"});
   cohort::provisioning::provision_local(dir / "other", "intruders", "server", {"site-2"});
   write_text(dir / "recipe.toml", kRecipe);
-  auto server = start_server(dir, "site-1");
+  auto server = start_job_server(dir, "site-1", {"--start-timeout", "60"});
   const auto port = wait_for_line(dir / "port", server);
   // The intruder keeps retrying; it never gets in.
-  auto intruder = start_client(dir, port, "intruder", {(dir / "other" / "site-2").string()});
+  auto intruder = start_job_client(dir, port, "intruder", {dir / "other" / "site-2"});
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  auto good = start_client(dir, port, "client-1", {(dir / "kits" / "site-1").string()});
-  std::string recipe = kRecipe;
+  auto good = start_job_client(dir, port, "client-1", {dir / "kits" / "site-1"});
   REQUIRE(server.wait_for(std::chrono::seconds(120)) == 0);
   CHECK(good.wait_for(std::chrono::seconds(30)) == 0);
   intruder.signal(SIGTERM);

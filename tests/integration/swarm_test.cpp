@@ -71,27 +71,9 @@ TEST_CASE("swarm: with memory_gc_rounds = 0 no site cleans up") {
 
 TEST_CASE("swarm: a trainer killed mid-round is left out, and the job goes on") {
   TempDir dir;
-  cohort::provisioning::provision_local(dir / "kits", "test", "server", {"site-1", "site-2", "site-3"});
   write_text(dir / "recipe.toml", recipe("first_aggregator = \"site-1\"\naggregators = [\"site-1\", \"site-2\"]", 2));
-  ChildProcess server(cohort_command({"--log-file", (dir / "server.log").string(), "server", "--workspace",
-                                      (dir / "ws").string(), "--run-job", (dir / "recipe.toml").string(), "--sites",
-                                      "site-1,site-2,site-3", "--port-file", (dir / "port").string(), "--identity",
-                                      (dir / "kits" / "server").string()}),
-                      {}, dir / "server.out");
-  const auto port = wait_for_line(dir / "port", server);
-  std::vector<ChildProcess> clients;
-  for (int i = 1; i <= 3; ++i) {
-    std::map<std::string, std::string> env;
-    // site-3 dies after the first chunk (tensor layer0, 1 MiB) of its first result.
-    if (i == 3) env["COHORT_FAULT_KILL_AFTER_UPLOAD_BYTES"] = "4096";
-    clients.emplace_back(cohort_command({"client", "--server", "127.0.0.1:" + port, "--workspace", (dir / "ws").string(),
-                                         "--process-name", "client-" + std::to_string(i), "--exit-on-bye", "--identity",
-                                         (dir / "kits" / ("site-" + std::to_string(i))).string()}),
-                         env, dir / ("client-" + std::to_string(i) + ".out"));
-  }
-  const auto status = server.wait_for(std::chrono::seconds(120));
-  if (status != 0) MESSAGE(read_text(dir / "server.log"));
-  REQUIRE(status == 0);
+  // site-3 dies after the first chunk (tensor layer0, 1 MiB) of its first result.
+  REQUIRE(run_local_job(dir, 3, 3, 4096).server_status == 0);
   auto model = cohort::load_checkpoint(only_job(dir / "ws") / "global_model.pt");
   // Round 0: layer0 has all three (+2), the other tensors sites 1 and 2 (+1.5); rounds 1
   // and 2: sites 1 and 2 only (+1.5 each).
