@@ -2,6 +2,8 @@
 # Installs the Debian packages cohort builds and runs with, and nothing else.
 # Idempotent: when every package is already installed it returns at once
 # without touching apt, so the Makefile can call it before every build.
+#   install-deps.sh        what `make demo`, `make test` and the sanitizer builds need
+#   install-deps.sh fuzz   that, and clang with libFuzzer for `make fuzz`
 set -euo pipefail
 
 packages=(
@@ -15,6 +17,9 @@ packages=(
   # real data and profiling
   dataset-fashion-mnist heaptrack gnuplot-nox time
 )
+if [ "${1:-}" = "fuzz" ]; then
+  packages+=(clang libclang-rt-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -31,6 +31,8 @@ struct ProjectServer {
   std::int64_t admin_port = 8003;
   std::int64_t max_concurrent_jobs = 2;
   std::int64_t schedule_timeout_s = 600;
+
+  bool operator==(const ProjectServer&) const = default;
 };
 
 struct ProjectClient {

@@ -92,6 +92,22 @@ std::string usage(const KitConfig& kit) {
   return text;
 }
 
+/// Signs every file of `startup` but the signature itself.
+void sign_kit(const fs::path& startup, const CertificateAuthority& ca) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(startup)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_regular_file() && name != kSignatureFile && name.find(".partial") == std::string::npos)
+      names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  std::string listing = "# cohort startup kit: SHA-256 of each file; the list is signed with the project's root key\n";
+  for (const auto& name : names) listing += "sha256 " + sha256_file(startup / name) + " " + name + "\n";
+  config::write_text_file(startup / kSignatureFile, listing + "signature " + ca.sign(listing) + "\n");
+}
+
+}  // namespace
+
 std::string kit_toml(const KitConfig& k) {
   toml::table kit{{"project", k.project}, {"participant", k.participant}, {"role", k.role}, {"org", k.org}};
   if (k.role == "admin") kit.insert("admin_role", k.admin_role);
@@ -113,22 +129,6 @@ std::string kit_toml(const KitConfig& k) {
       << toml::table{{"kit", std::move(kit)}, {"server", std::move(server)}} << "\n";
   return out.str();
 }
-
-/// Signs every file of `startup` but the signature itself.
-void sign_kit(const fs::path& startup, const CertificateAuthority& ca) {
-  std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(startup)) {
-    const std::string name = e.path().filename().string();
-    if (e.is_regular_file() && name != kSignatureFile && name.find(".partial") == std::string::npos)
-      names.push_back(name);
-  }
-  std::sort(names.begin(), names.end());
-  std::string listing = "# cohort startup kit: SHA-256 of each file; the list is signed with the project's root key\n";
-  for (const auto& name : names) listing += "sha256 " + sha256_file(startup / name) + " " + name + "\n";
-  config::write_text_file(startup / kSignatureFile, listing + "signature " + ca.sign(listing) + "\n");
-}
-
-}  // namespace
 
 fs::path startup_folder(const fs::path& kit) {
   if (fs::exists(kit / kKitFile) || !fs::exists(kit / "startup")) return kit;
@@ -264,25 +264,40 @@ KitConfig load_kit(const fs::path& kit) {
   const fs::path startup = startup_folder(kit);
   verify_kit(startup);
   const fs::path file = startup / kKitFile;
-  const std::string file_name = file.string();
-  const Args root = config::parse_toml(config::read_text_file(file), file_name);
+  return parse_kit_toml(config::read_text_file(file), file);
+}
+
+KitConfig parse_kit_toml(std::string_view text, const fs::path& file) {
+  const Args root = config::parse_toml(text, file.string());
   KitConfig k;
-  const Args kit_table = root.table("kit");
-  k.project = kit_table.required<std::string>("project");
-  k.participant = kit_table.required<std::string>("participant");
-  k.role = kit_table.required<std::string>("role");
-  k.org = kit_table.get<std::string>("org", "");
-  k.admin_role = kit_table.get<std::string>("admin_role", "");
-  k.malloc_arena_max = kit_table.get<std::int64_t>("malloc_arena_max", 0);
-  k.malloc_mmap_threshold_kib = kit_table.get<std::int64_t>("malloc_mmap_threshold_kib", 0);
+  // Each role's keys, as kit_toml writes them; a key of another role is unknown.
+  const Args kit = root.table("kit");
+  k.project = kit.required<std::string>("project");
+  k.participant = kit.required<std::string>("participant");
+  if (!kit.has("role")) kit.fail("role", "is required (server, client or admin)");
+  k.role = kit.choice("role", "", {"server", "client", "admin"});
+  k.org = kit.get<std::string>("org", "");
+  if (k.role == "admin") {
+    k.admin_role = kit.required<std::string>("admin_role");
+    if (std::find(kAdminRoles.begin(), kAdminRoles.end(), k.admin_role) == kAdminRoles.end())
+      kit.fail("admin_role", "'" + k.admin_role + "' is not a role (project_admin, org_admin, lead or member)");
+  } else {
+    k.malloc_arena_max = kit.get<std::int64_t>("malloc_arena_max", 0, at_least(0));
+    k.malloc_mmap_threshold_kib = kit.get<std::int64_t>("malloc_mmap_threshold_kib", 0, at_least(0));
+  }
   const Args server = root.table("server");
   k.server.name = server.required<std::string>("name");
   k.server.host = server.required<std::string>("host");
   k.server.fl_port = server.required<std::int64_t>("fl_port", between(1, 65535));
   k.server.admin_port = server.required<std::int64_t>("admin_port", between(1, 65535));
-  k.server.max_concurrent_jobs = server.get<std::int64_t>("max_concurrent_jobs", 2, between(1, 64));
-  k.server.schedule_timeout_s = server.get<std::int64_t>("schedule_timeout_s", 600, at_least(1));
-  k.clients = server.get<std::vector<std::string>>("clients", {});
+  if (k.role == "server") {
+    k.server.max_concurrent_jobs = server.get<std::int64_t>("max_concurrent_jobs", 2, between(1, 64));
+    k.server.schedule_timeout_s = server.get<std::int64_t>("schedule_timeout_s", 600, at_least(1));
+    k.clients = server.get<std::vector<std::string>>("clients", {});
+  }
+  kit.finish();
+  server.finish();
+  root.finish();
   return k;
 }
 

@@ -45,6 +45,8 @@ struct KitConfig {
   std::int64_t malloc_mmap_threshold_kib = 0;
   /// Server kits: the clients the project knows.
   std::vector<std::string> clients;
+
+  bool operator==(const KitConfig&) const = default;
 };
 
 inline constexpr const char* kKitFile = "kit.toml";
@@ -64,6 +66,11 @@ ProvisionReport provision(const Project& project, const std::filesystem::path& o
 /// Checks `startup`'s signature against its root certificate and every signed file's
 /// hash. Throws KitError naming the first file that differs, is missing, or a bad signature.
 void verify_kit(const std::filesystem::path& startup);
+
+/// kit.toml's text for `kit` (what provision writes).
+std::string kit_toml(const KitConfig& kit);
+/// Reads kit.toml's `text`; `file` names it in errors (ConfigError, FILE:LINE:COL).
+KitConfig parse_kit_toml(std::string_view text, const std::filesystem::path& file);
 
 /// Verifies the kit, then reads its kit.toml.
 KitConfig load_kit(const std::filesystem::path& startup);

@@ -17,7 +17,7 @@ using nlohmann::json;
 
 namespace cohort::admin {
 
-json admin_request(const AdminEndpoint& endpoint, const json& request, const fs::path& download_to) {
+json admin_request(const AdminEndpoint& endpoint, const AdminRequest& request, const fs::path& download_to) {
   const std::string where = endpoint.host + ":" + std::to_string(endpoint.port);
   asio::io_context io;
   auto tls = tls::make_client_context(endpoint.tls);
@@ -33,14 +33,18 @@ json admin_request(const AdminEndpoint& endpoint, const json& request, const fs:
     throw std::runtime_error("the server at " + where + " presented a certificate for '" + name + "', not '" +
                              endpoint.server_name + "'");
 
-  asio::write(stream, asio::buffer(encode_message(request)), ec);
-  unsigned char header[4];
+  asio::write(stream, asio::buffer(encode_message(to_json(request))), ec);
+  std::array<unsigned char, 4> header;
   if (!ec) asio::read(stream, asio::buffer(header), ec);
   if (ec)
     throw std::runtime_error("the server at " + where + " closed the connection (" + ec.message() +
                              "): was this certificate refused? see the server's log");
-  const std::uint32_t size = header[0] | (header[1] << 8) | (header[2] << 16) | (static_cast<std::uint32_t>(header[3]) << 24);
-  if (size > kMaxAdminMessage) throw std::runtime_error("reply from " + where + " exceeds the size limit");
+  std::uint32_t size = 0;
+  try {
+    size = message_length(header);
+  } catch (const AdminProtocolError& e) {
+    throw std::runtime_error("reply from " + where + ": " + e.what());
+  }
   std::string text(size, '\0');
   asio::read(stream, asio::buffer(text), ec);
   if (ec) throw std::runtime_error("reply from " + where + " cut short: " + ec.message());

@@ -2,6 +2,7 @@
 // The admin CLI's side of the admin protocol: one blocking TLS connection per request,
 // with the admin kit's certificate.
 
+#include "admin/admin_protocol.hpp"
 #include "tls/tls.hpp"
 
 #include <nlohmann/json.hpp>
@@ -22,7 +23,7 @@ struct AdminEndpoint {
 /// Sends `request`, returns the reply. For a download, writes the files that follow the
 /// reply under `download_to` (each path checked to stay inside it). Throws on a
 /// connection or TLS failure, naming the endpoint.
-nlohmann::json admin_request(const AdminEndpoint& endpoint, const nlohmann::json& request,
+nlohmann::json admin_request(const AdminEndpoint& endpoint, const AdminRequest& request,
                              const std::filesystem::path& download_to = {});
 
 }  // namespace cohort::admin

@@ -1,6 +1,89 @@
 #include "admin/admin_protocol.hpp"
 
+#include <set>
+
 namespace cohort::admin {
+
+namespace {
+
+struct CommandName {
+  Command command;
+  const char* name;
+};
+constexpr CommandName kCommands[] = {{Command::submit, "submit"}, {Command::list, "list"},
+                                     {Command::show, "show"},     {Command::abort, "abort"},
+                                     {Command::download, "download"}, {Command::logs, "logs"}};
+
+/// The fields each command takes besides "command".
+std::set<std::string> fields_of(Command command) {
+  switch (command) {
+    case Command::submit: return {"recipe", "file"};
+    case Command::list: return {};
+    default: return {"job_id"};
+  }
+}
+
+std::string string_field(const nlohmann::json& request, const std::string& name, Command command) {
+  const auto it = request.find(name);
+  if (it == request.end())
+    throw AdminProtocolError("request: " + std::string(to_string(command)) + " needs '" + name + "'");
+  if (!it->is_string()) throw AdminProtocolError("request: '" + name + "' must be a string");
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+const char* to_string(Command command) {
+  for (const auto& c : kCommands) {
+    if (c.command == command) return c.name;
+  }
+  return "unknown";
+}
+
+nlohmann::json to_json(const AdminRequest& r) {
+  nlohmann::json json{{"command", to_string(r.command)}};
+  if (r.command == Command::submit) {
+    json["recipe"] = r.recipe;
+    json["file"] = r.file;
+  } else if (r.command != Command::list) {
+    json["job_id"] = r.job_id;
+  }
+  return json;
+}
+
+AdminRequest parse_request(std::string_view text) {
+  nlohmann::json json;
+  try {
+    json = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw AdminProtocolError(std::string("request: not JSON: ") + e.what());
+  }
+  if (!json.is_object()) throw AdminProtocolError("request: not a JSON object");
+  const auto command = json.find("command");
+  if (command == json.end() || !command->is_string()) throw AdminProtocolError("request: 'command' must be a string");
+  AdminRequest r;
+  const std::string name = command->get<std::string>();
+  bool known = false;
+  for (const auto& c : kCommands) {
+    if (name == c.name) {
+      r.command = c.command;
+      known = true;
+    }
+  }
+  if (!known) throw AdminProtocolError("request: unknown command '" + name + "' (submit, list, show, abort, download, logs)");
+  const auto fields = fields_of(r.command);
+  for (const auto& [key, value] : json.items()) {
+    if (key != "command" && !fields.count(key))
+      throw AdminProtocolError("request: " + name + " takes no '" + key + "'");
+  }
+  if (r.command == Command::submit) {
+    r.recipe = string_field(json, "recipe", r.command);
+    r.file = string_field(json, "file", r.command);
+  } else if (r.command != Command::list) {
+    r.job_id = string_field(json, "job_id", r.command);
+  }
+  return r;
+}
 
 std::string encode_message(const nlohmann::json& json) {
   const std::string text = json.dump();
@@ -8,6 +91,15 @@ std::string encode_message(const nlohmann::json& json) {
   const auto n = static_cast<std::uint32_t>(text.size());
   for (int i = 0; i < 4; ++i) out[static_cast<std::size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xff);
   return out + text;
+}
+
+std::uint32_t message_length(const std::array<unsigned char, 4>& header) {
+  std::uint32_t n = 0;
+  for (int i = 0; i < 4; ++i) n |= static_cast<std::uint32_t>(header[static_cast<std::size_t>(i)]) << (8 * i);
+  if (n > kMaxAdminMessage)
+    throw AdminProtocolError("message of " + std::to_string(n) + " bytes exceeds the limit of " +
+                             std::to_string(kMaxAdminMessage));
+  return n;
 }
 
 }  // namespace cohort::admin

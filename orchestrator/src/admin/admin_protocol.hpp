@@ -3,20 +3,59 @@
 // one request per connection.
 //
 //   message = u32 length (little endian) | JSON text       (at most kMaxAdminMessage)
-//   request = {"command": "submit" | "list" | "show" | "abort" | "download" | "logs", ...}
+//   request = {"command": "submit", "recipe": TEXT, "file": NAME}
+//           | {"command": "list"}
+//           | {"command": "show" | "abort" | "download" | "logs", "job_id": ID}
 //   reply   = {"ok": true, ...} | {"ok": false, "error": "..."}
 //   download: the reply lists {"path", "size"} per file; the files' bytes follow, in order.
+//
+// A request is read by parse_request only, and written by to_json only.
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace cohort::admin {
 
 inline constexpr std::uint32_t kMaxAdminMessage = 16u << 20;
 
+/// A request that breaks the protocol; what() says which field and why.
+class AdminProtocolError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class Command { submit, list, show, abort, download, logs };
+
+/// "submit", "list", ...
+const char* to_string(Command command);
+
+struct AdminRequest {
+  Command command = Command::list;
+  /// show, abort, download, logs: the job.
+  std::string job_id;
+  /// submit: the recipe's text, and its file name (for the locations in its errors).
+  std::string recipe;
+  std::string file = "recipe.toml";
+
+  bool operator==(const AdminRequest&) const = default;
+};
+
+/// The request as the admin CLI sends it.
+nlohmann::json to_json(const AdminRequest& request);
+
+/// Reads a request's JSON text. Throws AdminProtocolError: not JSON, not an object, an
+/// unknown command, a field missing or of the wrong type, or one the command does not take.
+AdminRequest parse_request(std::string_view text);
+
 /// The 4-byte length header of `json`'s text, then the text.
 std::string encode_message(const nlohmann::json& json);
+
+/// The length a message header announces. Throws AdminProtocolError above kMaxAdminMessage.
+std::uint32_t message_length(const std::array<unsigned char, 4>& header);
 
 }  // namespace cohort::admin

@@ -46,7 +46,8 @@ admin::AdminEndpoint endpoint(const JobArgs& a) {
 }
 
 /// Sends the request; prints the error and returns nothing when the server refused it.
-std::optional<json> call(const JobArgs& a, const json& request, const std::filesystem::path& download_to = {}) {
+std::optional<json> call(const JobArgs& a, const admin::AdminRequest& request,
+                         const std::filesystem::path& download_to = {}) {
   const json reply = admin::admin_request(endpoint(a), request, download_to);
   if (!reply.value("ok", false)) {
     std::cerr << "error: " << reply.value("error", std::string("the server refused the request")) << "\n";
@@ -78,14 +79,14 @@ int submit(const JobArgs& a) {
   if (!in) throw std::invalid_argument("cannot read " + a.recipe);
   std::stringstream text;
   text << in.rdbuf();
-  const auto reply = call(a, {{"command", "submit"}, {"recipe", text.str()}, {"file", a.recipe}});
+  const auto reply = call(a, {admin::Command::submit, "", text.str(), a.recipe});
   if (!reply) return process::kExitFailure;
   std::cout << (*reply)["job_id"].get<std::string>() << "\n";
   return process::kExitOk;
 }
 
 int list(const JobArgs& a) {
-  const auto reply = call(a, {{"command", "list"}});
+  const auto reply = call(a, {admin::Command::list});
   if (!reply) return process::kExitFailure;
   std::cout << std::left << std::setw(38) << "ID" << std::setw(24) << "NAME" << std::setw(21) << "STATUS"
             << std::setw(24) << "SUBMITTER" << "SUBMITTED\n";
@@ -98,21 +99,21 @@ int list(const JobArgs& a) {
 }
 
 int show(const JobArgs& a) {
-  const auto reply = call(a, {{"command", "show"}, {"job_id", a.job_id}});
+  const auto reply = call(a, {admin::Command::show, a.job_id});
   if (!reply) return process::kExitFailure;
   print_job((*reply)["job"]);
   return process::kExitOk;
 }
 
 int abort_job(const JobArgs& a) {
-  if (!call(a, {{"command", "abort"}, {"job_id", a.job_id}})) return process::kExitFailure;
+  if (!call(a, {admin::Command::abort, a.job_id})) return process::kExitFailure;
   std::cout << "abort requested for job " << a.job_id << "\n";
   return process::kExitOk;
 }
 
 int download(const JobArgs& a) {
   const std::filesystem::path dest = std::filesystem::path(a.destination.empty() ? a.job_id : a.destination);
-  const auto reply = call(a, {{"command", "download"}, {"job_id", a.job_id}}, dest);
+  const auto reply = call(a, {admin::Command::download, a.job_id}, dest);
   if (!reply) return process::kExitFailure;
   std::uintmax_t bytes = 0;
   for (const auto& f : (*reply)["files"]) bytes += f.value("size", std::uintmax_t{0});
@@ -122,7 +123,7 @@ int download(const JobArgs& a) {
 }
 
 int logs(const JobArgs& a) {
-  const auto reply = call(a, {{"command", "logs"}, {"job_id", a.job_id}});
+  const auto reply = call(a, {admin::Command::logs, a.job_id});
   if (!reply) return process::kExitFailure;
   std::cout << (*reply)["text"].get<std::string>();
   return process::kExitOk;
@@ -132,7 +133,7 @@ int wait(const JobArgs& a) {
   const auto start = std::chrono::steady_clock::now();
   std::string last;
   for (;;) {
-    const auto reply = call(a, {{"command", "show"}, {"job_id", a.job_id}});
+    const auto reply = call(a, {admin::Command::show, a.job_id});
     if (!reply) return process::kExitFailure;
     const json& j = (*reply)["job"];
     const std::string status = j.value("status", "");

@@ -280,6 +280,8 @@ class Decoder {
     std::int64_t value = 0;
     (*this)((std::string("has_") + field).c_str(), present);
     (*this)(field, value);
+    // One encoding per message: an absent value is written as 0.
+    if (!present && value != 0) fail(field, "is " + std::to_string(value) + " but has_" + field + " is false");
     v = present ? std::optional<std::int64_t>(value) : std::nullopt;
   }
   void operator()(const char* field, c10::ScalarType& type) {
@@ -295,19 +297,11 @@ class Decoder {
   }
   void operator()(const char* field, Meta& m) {
     const std::uint32_t n = count(field, kMinMetaEntry);
-    for (std::uint32_t i = 0; i < n; ++i) {
-      std::string k;
-      (*this)("meta key", k, kMaxId);
-      (*this)("meta value", m[k], kMaxText);
-    }
+    for (std::uint32_t i = 0; i < n; ++i) (*this)("meta value", next_entry(m, "meta key"), kMaxText);
   }
   void operator()(const char* field, Metrics& m) {
     const std::uint32_t n = count(field, kMinMetricEntry);
-    for (std::uint32_t i = 0; i < n; ++i) {
-      std::string k;
-      (*this)("metric name", k, kMaxId);
-      (*this)("metric value", m[k]);
-    }
+    for (std::uint32_t i = 0; i < n; ++i) (*this)("metric value", next_entry(m, "metric name"));
   }
   void operator()(const char* field, std::vector<std::string>& items, std::size_t most) {
     const std::uint32_t n = count(field, kMinString);
@@ -340,6 +334,16 @@ class Decoder {
   }
 
  private:
+  /// Reads a map's next key and returns its value's place. Keys come sorted and unique, as
+  /// the encoder writes them: one encoding per map.
+  template <class V>
+  V& next_entry(std::map<std::string, V>& m, const char* field) {
+    std::string k;
+    (*this)(field, k, kMaxId);
+    if (!m.empty() && !(m.rbegin()->first < k))
+      fail(field, "'" + k + "' is out of order or repeated (keys are sorted and unique)");
+    return m.emplace_hint(m.end(), std::move(k), V{})->second;
+  }
   std::uint32_t count(const char* field, std::size_t min_element_bytes) {
     const std::uint32_t n = little_endian<std::uint32_t>(field);
     // A count cannot exceed what the rest of the payload can hold.

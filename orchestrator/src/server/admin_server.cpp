@@ -139,16 +139,18 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
   const auto subject = tls::peer_subject(stream.native_handle());
   const AdminIdentity admin{subject.common_name, subject.organization, subject.unit};
 
-  unsigned char header[4];
+  std::array<unsigned char, 4> header;
   co_await asio::async_read(stream, asio::buffer(header), asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return;
-  const std::uint32_t size = header[0] | (header[1] << 8) | (header[2] << 16) | (static_cast<std::uint32_t>(header[3]) << 24);
-  json reply;
-  std::vector<std::pair<fs::path, std::uintmax_t>> files;
-  if (size > kMaxAdminMessage) {
-    log_->warn("admin connection from {} ('{}'): request of {} bytes exceeds the limit; closed", peer, admin.name, size);
+  std::uint32_t size = 0;
+  try {
+    size = message_length(header);
+  } catch (const AdminProtocolError& e) {
+    log_->warn("admin connection from {} ('{}'): {}; closed", peer, admin.name, e.what());
     co_return;
   }
+  json reply;
+  std::vector<std::pair<fs::path, std::uintmax_t>> files;
   std::string text(size, '\0');
   co_await asio::async_read(stream, asio::buffer(text), asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return;
@@ -159,9 +161,9 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
     log_->warn("admin connection from {}: '{}' has no admin role; refused", peer, admin.name);
   } else {
     try {
-      reply = handle(admin, json::parse(text), files);
-    } catch (const json::exception& e) {
-      reply = error(std::string("malformed request: ") + e.what());
+      reply = handle(admin, parse_request(text), files);
+    } catch (const AdminProtocolError& e) {
+      reply = error(e.what());
     }
   }
   const std::string encoded = encode_message(reply);
@@ -182,47 +184,44 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
   deadline.cancel();
 }
 
-json AdminServer::handle(const AdminIdentity& admin, const json& request, std::vector<std::pair<fs::path, std::uintmax_t>>& files) {
-  const std::string command = request.value("command", "");
-  auto job_of = [&]() -> std::optional<jobs::JobRecord> { return store_.get(request.value("job_id", "")); };
+json AdminServer::handle(const AdminIdentity& admin, const AdminRequest& request,
+                         std::vector<std::pair<fs::path, std::uintmax_t>>& files) {
+  const char* command = to_string(request.command);
   auto log_refusal = [&](const std::string& why) {
     log_->warn("admin '{}' ({}): {} {}", admin.name, admin.role, command, why);
     return error(why);
   };
-  if (command == "submit") {
+  if (request.command == Command::submit) {
     if (auto why = refusal(admin, Action::submit); !why.empty()) return log_refusal(why);
     try {
-      const auto id = scheduler_.submit(request.value("recipe", ""), request.value("file", "recipe.toml"),
-                                        server::Submitter{admin.name, admin.org, admin.role});
+      const auto id = scheduler_.submit(request.recipe, request.file, server::Submitter{admin.name, admin.org, admin.role});
       return json{{"ok", true}, {"job_id", id}};
     } catch (const std::exception& e) {
       return error(e.what());
     }
   }
-  if (command == "list") {
+  if (request.command == Command::list) {
     if (auto why = refusal(admin, Action::view); !why.empty()) return log_refusal(why);
     json jobs = json::array();
     for (const auto& r : store_.list()) jobs.push_back(to_json(r));
     return json{{"ok", true}, {"jobs", jobs}};
   }
-  if (command != "show" && command != "abort" && command != "download" && command != "logs")
-    return error("unknown command '" + command + "' (submit, list, show, abort, download, logs)");
-  const auto job = job_of();
-  if (!job) return error("no job '" + request.value("job_id", "") + "'");
+  const auto job = store_.get(request.job_id);
+  if (!job) return error("no job '" + request.job_id + "'");
   const jobs::JobDirectory directory(options_.workspace, job->id);
-  if (command == "show") {
+  if (request.command == Command::show) {
     if (auto why = refusal(admin, Action::view, &*job); !why.empty()) return log_refusal(why);
     json out = to_json(*job);
     out["rounds_completed"] = std::max(job->rounds_completed, count_rounds(directory.rounds_csv()));
     return json{{"ok", true}, {"job", out}};
   }
-  if (command == "abort") {
+  if (request.command == Command::abort) {
     if (auto why = refusal(admin, Action::manage, &*job); !why.empty()) return log_refusal(why);
     const auto why = scheduler_.abort(job->id, "'" + admin.name + "' (" + admin.role + ")");
     return why.empty() ? json{{"ok", true}} : error(why);
   }
   if (auto why = refusal(admin, Action::download, &*job); !why.empty()) return log_refusal(why);
-  if (command == "logs") {
+  if (request.command == Command::logs) {
     return json{{"ok", true}, {"text", tail(directory.log("server"), 64 * 1024)}};
   }
   // download: every file of the job folder, relative paths.

@@ -3,6 +3,7 @@
 // O = org, OU = role), authorizes each command (authorization.hpp) and answers from the
 // job store and the scheduler. A malformed request closes that connection only.
 
+#include "admin/admin_protocol.hpp"
 #include "admin/authorization.hpp"
 #include "jobs/job_store.hpp"
 #include "tls/tls.hpp"
@@ -40,7 +41,7 @@ class AdminServer {
 
   /// Answers one request from `admin` (what a connection does after the handshake);
   /// for downloads, `files` gets the absolute paths to send after the reply.
-  nlohmann::json handle(const AdminIdentity& admin, const nlohmann::json& request,
+  nlohmann::json handle(const AdminIdentity& admin, const AdminRequest& request,
                         std::vector<std::pair<std::filesystem::path, std::uintmax_t>>& files);
 
  private:

@@ -113,3 +113,20 @@ TEST_CASE("codec rejects: a site index outside the job") {
   CHECK(decode_error(FrameType::task, payload_of(TaskHeader{1, "j", "train", 0, 5, 2, {}, true})) ==
         "malformed TASK frame: site_index is outside [0, num_sites)");
 }
+
+TEST_CASE("codec rejects: a second encoding of the same message (each message has one)") {
+  // An absent num_steps is written as 0; anything else there is refused.
+  ResultHeader result{7, "job", true, "", 3, std::nullopt, {}, true};
+  auto p = payload_of(result);
+  // task_id 8, job_id 4+3, ok 1, error 4, round 8, has_num_steps 1, then num_steps.
+  const std::size_t num_steps_at = 8 + 7 + 1 + 4 + 8 + 1;
+  p[num_steps_at] = std::byte{5};
+  CHECK(decode_error(FrameType::result, p) == "malformed RESULT frame: num_steps is 5 but has_num_steps is false");
+  // Map keys come sorted and unique.
+  TaskHeader task{7, "job", "train", 3, 1, 4, {{"a", "1"}, {"b", "2"}}, true};
+  auto q = payload_of(task);
+  const std::size_t first_key = 8 + 7 + 9 + 8 + 8 + 8 + 4 + 4;
+  q[first_key] = std::byte{'c'};  // "c" then "b"
+  CHECK(decode_error(FrameType::task, q) ==
+        "malformed TASK frame: meta key 'b' is out of order or repeated (keys are sorted and unique)");
+}
