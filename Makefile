@@ -31,7 +31,7 @@ configure: deps
 deps:
 	@bash cmake/install-deps.sh
 
-# libFuzzer targets (clang, ASan + UBSan) in build-fuzz, each run FUZZ_SECONDS (FUZZING.md).
+# libFuzzer targets (clang, ASan + UBSan) in build-fuzz, each run FUZZ_SECONDS (bench/FUZZING.md).
 fuzz:
 	@bash cmake/install-deps.sh fuzz
 	@if [ ! -f build-fuzz/CMakeCache.txt ]; then \

@@ -4,7 +4,7 @@
 // the configuration targets' seeds are the shipped recipes, project files and kits.
 #include "admin/admin_protocol.hpp"
 #include "net/codec.hpp"
-#include "net/model_writer.hpp"
+#include "support/model_stream.hpp"
 
 #include <ATen/ops/arange.h>
 #include <ATen/ops/ones.h>
@@ -26,14 +26,7 @@ void write(const fs::path& file, const Bytes& bytes) {
   std::ofstream(file, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
-Bytes model_stream(const Model& model, std::size_t chunk_bytes) {
-  Bytes out;
-  ModelWriter writer(model, chunk_bytes);
-  while (auto piece = writer.next()) {
-    for (const auto& part : *piece) out.insert(out.end(), part.begin(), part.end());
-  }
-  return out;
-}
+Bytes model_stream(const Model& model, std::size_t chunk_bytes) { return test::written_stream(model, chunk_bytes); }
 
 void append(Bytes& out, const Bytes& more) { out.insert(out.end(), more.begin(), more.end()); }
 

@@ -1,5 +1,6 @@
 // cohort memprofile end to end: each setting in its own process tree, real RSS curves,
 // the table, the CSVs, the PNG and the HTML page.
+#include "support/sanitizers.hpp"
 #include "support/processes.hpp"
 #include "jobs/job_directory.hpp"
 #include "jobs/job_files.hpp"
@@ -29,7 +30,8 @@ TEST_CASE("memprofile: a small experiment writes its table, CSVs, plot and repor
   CHECK(html.find("gc_rounds=1 vs disabled") != std::string::npos);
 }
 
-TEST_CASE("memprofile: with jemalloc preloaded every process runs on jemalloc") {
+TEST_CASE("memprofile: with jemalloc preloaded every process runs on jemalloc" *
+          doctest::skip(cohort::test::kSanitizerAllocator)) {
   TempDir dir;
   auto result = run(cohort_command({"memprofile", "--gc-rounds", "1", "--num-rounds", "2", "--model-size", "4",
                                     "--allocator", "jemalloc", "--output", (dir / "out").string(), "--insecure"}),

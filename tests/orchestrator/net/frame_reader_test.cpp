@@ -2,6 +2,7 @@
 // and every way a peer can break the grammar, each rejected with its reason.
 #include "net/frame_reader.hpp"
 #include "net/model_writer.hpp"
+#include "support/model_stream.hpp"
 
 #include <ATen/ops/arange.h>
 #include <ATen/ops/equal.h>
@@ -98,14 +99,7 @@ Bytes chunk(std::size_t n, std::byte fill = std::byte{1}) {
 }
 
 /// The whole stream ModelWriter makes of `model`.
-Bytes written(const Model& model, std::size_t chunk_bytes) {
-  Bytes out;
-  ModelWriter writer(model, chunk_bytes);
-  while (auto piece = writer.next()) {
-    for (const auto& part : *piece) out.insert(out.end(), part.begin(), part.end());
-  }
-  return out;
-}
+Bytes written(const Model& model, std::size_t chunk_bytes) { return cohort::test::written_stream(model, chunk_bytes); }
 
 /// Feeds `bytes` the way a transport does. Returns how many pauses the reader asked for.
 /// Throws ProtocolError from the reader; fails the test when the bytes end mid-buffer.

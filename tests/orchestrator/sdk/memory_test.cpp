@@ -1,5 +1,6 @@
 #include <cohort/memory.hpp>
 
+#include "support/sanitizers.hpp"
 #include "support/temp_dir.hpp"
 
 #include <ATen/ops/empty.h>
@@ -41,7 +42,8 @@ TEST_SUITE("memory") {
     CHECK_FALSE(memory::purge_jemalloc_arenas());
   }
 
-  TEST_CASE("memory: RSS falls after freeing many small blocks and trimming" * doctest::skip(under_jemalloc())) {
+  TEST_CASE("memory: RSS falls after freeing many small blocks and trimming" *
+            doctest::skip(under_jemalloc() || cohort::test::kSanitizerAllocator)) {
     // 256 MiB in 1 KiB blocks; keeping every 512th block alive pins the heap's top, so
     // free() alone cannot shrink it: the memory stays resident until malloc_trim.
     std::vector<void*> blocks(256 * 1024);
