@@ -64,7 +64,7 @@ int run_kit(const fs::path& kit, const fs::path& cohort_executable, spdlog::logg
 pid_t start_kit(const fs::path& kit, const fs::path& cohort_executable) {
   const KitFiles files(kit);
   const KitConfig config = load_kit(files.startup);
-  if (auto pid = live_pid(files.watchdog_pid()))
+  if (auto pid = running_watchdog(files.startup))
     throw std::runtime_error(config.participant + " is running already (watchdog pid " + std::to_string(*pid) + ")");
   process::ChildProcess watchdog({cohort_executable.string(), "kit", "run", files.startup.string()}, {}, files.log(),
                                  process::ChildProcess::Session::own);
