@@ -56,7 +56,7 @@ test-tsan: deps
 	@if [ ! -f build-tsan/CMakeCache.txt ]; then \
 	  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOHORT_SANITIZE=thread; \
 	fi
-	cmake --build build-tsan -j $(JOBS)
+	cmake --build build-tsan --target cohort_unit_tests cohort_integration_tests -j $(JOBS)
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1:suppressions=$(CURDIR)/tests/sanitizers/tsan.supp \
 	  ctest --output-on-failure --timeout 1200 -j $(JOBS) -R "$(SANITIZE_TESTS_TSAN)"
 

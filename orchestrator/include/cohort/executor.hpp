@@ -4,6 +4,7 @@
 
 #include <cohort/controller.hpp>
 #include <cohort/model.hpp>
+#include <cohort/stream.hpp>
 
 #include <cstdint>
 #include <string>
@@ -41,6 +42,10 @@ class Executor {
   /// with it) and returns the result: a model (may be empty, e.g. for "validate"),
   /// num_steps and metrics. Throws to report a failed task.
   virtual Model execute(Task task, ExecutorContext& ctx) = 0;
+  /// Where the model of the task that `ctx.site()` runs next should land, asked before
+  /// its bytes arrive from the network; null (the default): fresh CPU tensors. An
+  /// executor that hands models to another process returns memory that process maps.
+  virtual std::shared_ptr<TensorPlacement> model_placement(ExecutorContext& ctx) { return nullptr; }
 };
 
 }  // namespace cohort

@@ -29,7 +29,8 @@ namespace cohort {
 inline constexpr std::uint64_t kPluginMagic = 0x636f686f72747031ULL;
 /// Version of the descriptor layout after the stable prefix and of the API headers.
 /// 2: typed site-workflow timers (Timer), JobInfo in job.hpp, the SDK in libcohort_sdk.
-inline constexpr std::uint32_t kPluginAbiVersion = 2;
+/// 3: Executor::model_placement (where a task's model lands).
+inline constexpr std::uint32_t kPluginAbiVersion = 3;
 /// The exported alias; its name carries the ABI version a host looks for first.
 inline constexpr const char* kPluginSymbol = "cohort_plugin_v1";
 

@@ -76,20 +76,39 @@ class Reducer {
   virtual std::unique_ptr<ResultSink> open(const ResultInfo& info) = 0;
 };
 
+/// Where a ModelBuilder puts the tensors of an incoming model. The default is fresh CPU
+/// tensors; an executor that shares the model with another process places them in memory
+/// that process maps (Executor::model_placement), so the bytes land once.
+class TensorPlacement {
+ public:
+  virtual ~TensorPlacement() = default;
+  /// The model that follows has `tensors` tensors of `total_bytes` bytes in all (as its
+  /// stream announced); called once, before the first place().
+  virtual void reserve(std::uint32_t tensors, std::uint64_t total_bytes) {}
+  /// A contiguous tensor of `info`'s dtype and shape (`info.nbytes` bytes) that the stream
+  /// fills. Throws to refuse the model.
+  virtual at::Tensor place(const TensorInfo& info) = 0;
+};
+
 /// A sink that builds a whole Model, reading bytes straight into each tensor's storage
 /// (or copying them there when the transport staged them elsewhere).
 class COHORT_API ModelBuilder final : public ResultSink {
  public:
   /// What a stream came to: `complete` with its model, or not, with `why`.
   using Done = std::function<void(bool complete, Model model, const std::string& why)>;
+  /// The placement for this stream, asked when its first bytes arrive (null: fresh tensors).
+  using Placement = std::function<std::shared_ptr<TensorPlacement>()>;
 
   /// Keeps the model for take().
   ModelBuilder() = default;
   /// Hands the model to `done` once the stream is whole; tells `done` why when it is cut
-  /// off, or dropped unfinished (the builder destroyed first). Called once.
-  explicit ModelBuilder(Done done) : done_(std::move(done)) {}
+  /// off, or dropped unfinished (the builder destroyed first). Called once. Tensors go
+  /// where `placement` says.
+  explicit ModelBuilder(Done done, Placement placement = {})
+      : done_(std::move(done)), placement_(std::move(placement)) {}
   ~ModelBuilder() override;
 
+  void begin_model(std::uint32_t tensors, std::uint64_t total_bytes) override;
   void begin_tensor(const TensorInfo& info) override;
   std::span<std::byte> chunk_destination(std::uint64_t offset, std::size_t len) override;
   void chunk_received(std::uint64_t offset, std::span<const std::byte> data) override;
@@ -105,6 +124,8 @@ class COHORT_API ModelBuilder final : public ResultSink {
 
   Model model_;
   Done done_;
+  Placement placement_;
+  std::shared_ptr<TensorPlacement> placed_;
   bool complete_ = false;
   bool finished_ = false;
 };

@@ -5,6 +5,7 @@
 #include <spdlog/logger.h>
 
 #include <algorithm>
+#include <optional>
 
 #include <boost/asio/executor_work_guard.hpp>
 
@@ -20,19 +21,26 @@ struct ClientProcess::TaskModel {
   bool ok = false;
   std::string error;
   Model model;
+  /// Where the executor wants the model (set before the hold is released).
+  std::shared_ptr<TensorPlacement> placement;
 };
 
 std::shared_ptr<ClientProcess::TaskModel> ClientProcess::new_task_model() { return std::make_shared<TaskModel>(); }
 
 std::unique_ptr<ResultSink> ClientProcess::sink_for(std::shared_ptr<TaskModel> slot) {
-  return std::make_unique<ModelBuilder>([slot](bool complete, Model model, const std::string& why) {
+  auto done = [slot](bool complete, Model model, const std::string& why) {
     std::lock_guard lock(slot->mutex);
     slot->finished = true;
     slot->ok = complete;
     slot->error = why;
     slot->model = std::move(model);
     slot->done.notify_all();
-  });
+  };
+  auto placement = [slot] {
+    std::lock_guard lock(slot->mutex);
+    return slot->placement;
+  };
+  return std::make_unique<ModelBuilder>(done, placement);
 }
 
 ClientProcess::ClientProcess(ClientOptions options, std::shared_ptr<spdlog::logger> log)
@@ -260,9 +268,22 @@ net::Reception ClientProcess::deliver(std::shared_ptr<SiteLink> link, std::share
 void ClientProcess::run_task(SiteLink& link, net::Link& connection, const net::TaskHeader& header,
                              const std::shared_ptr<TaskModel> & slot) {
   Task task{header.name, header.round, {}, header.meta};
+  ClientJob* job = find_job(header.job_id);
+  std::optional<SiteExecutorContext> ctx;
+  if (job) ctx.emplace(link.site(), header.site_index, header.num_sites, *job, [this] { return stopping_.load(); });
   connection.send(net::TaskAccepted{header.task_id});  // this site takes the task now
   if (header.has_model) {
-    // Our turn: let the model in from the socket, straight into fresh tensors.
+    // Our turn: let the model in from the socket, straight into fresh tensors, or where
+    // the executor wants it.
+    if (job) {
+      try {
+        auto placement = job->executor().model_placement(*ctx);
+        std::lock_guard lock(slot->mutex);
+        slot->placement = std::move(placement);
+      } catch (const std::exception& e) {
+        job->log().error("site '{}': the executor has no memory for the task's model: {}", link.site(), e.what());
+      }
+    }
     connection.release_hold();
     std::unique_lock lock(slot->mutex);
     slot->done.wait(lock, [&] { return slot->finished || stopping_.load(); });
@@ -279,16 +300,14 @@ void ClientProcess::run_task(SiteLink& link, net::Link& connection, const net::T
   result_header.job_id = header.job_id;
   result_header.round = header.round;
   Model result;
-  ClientJob* job = find_job(header.job_id);
   const auto start = Clock::now();
   if (!job) {
     result_header.ok = false;
     result_header.error = "job " + header.job_id + " is not prepared on this client (see its log)";
   } else {
-    SiteExecutorContext ctx(link.site(), header.site_index, header.num_sites, *job, [this] { return stopping_.load(); });
     job->references().received = task.model;  // a reference, not a copy
     try {
-      result = job->executor().execute(std::move(task), ctx);
+      result = job->executor().execute(std::move(task), *ctx);
     } catch (const std::exception& e) {
       result_header.ok = false;
       result_header.error = std::string("executor failed: ") + e.what();

@@ -17,6 +17,17 @@ namespace cohort::process {
 
 ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
                            const std::filesystem::path& output, Session session) {
+  if (output.has_parent_path()) std::filesystem::create_directories(output.parent_path());
+  start(argv, env, Output{output.empty() ? nullptr : &output, -1}, session);
+}
+
+ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                           int output_fd, Session session) {
+  start(argv, env, Output{nullptr, output_fd}, session);
+}
+
+void ChildProcess::start(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                         Output output, Session session) {
   std::vector<std::string> environment;
   for (char** e = environ; *e; ++e) {
     std::string entry(*e);
@@ -31,12 +42,14 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::map<
   for (auto& a : args) argv_ptrs.push_back(a.data());
   argv_ptrs.push_back(nullptr);
 
-  if (output.has_parent_path()) std::filesystem::create_directories(output.parent_path());
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  if (!output.empty()) {
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (output.file) {
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output.file->c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  } else if (output.fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, output.fd, STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, output.fd, STDERR_FILENO);
   }
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   // The child starts with default signal handling and nothing blocked, whatever we block.

@@ -29,6 +29,10 @@ class ChildProcess {
   /// cannot start.
   ChildProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
                const std::filesystem::path& output, Session session = Session::same);
+  /// The same, with stdout and stderr going to `output_fd` (e.g. a pipe's write end, which
+  /// the caller closes afterwards).
+  ChildProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, int output_fd,
+               Session session = Session::same);
   ChildProcess(ChildProcess&&) noexcept;
   ChildProcess& operator=(ChildProcess&&) noexcept;
   ChildProcess(const ChildProcess&) = delete;
@@ -47,6 +51,12 @@ class ChildProcess {
   void detach() { pid_ = -1; }
 
  private:
+  struct Output {
+    const std::filesystem::path* file = nullptr;
+    int fd = -1;
+  };
+  void start(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, Output output,
+             Session session);
   pid_t pid_ = -1;
   std::optional<int> status_;
 };

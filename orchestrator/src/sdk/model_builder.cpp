@@ -23,9 +23,19 @@ void ModelBuilder::finish(bool complete, const std::string& why) {
   if (done_) done_(complete, complete ? std::move(model_) : Model{}, why);
 }
 
+void ModelBuilder::begin_model(std::uint32_t tensors, std::uint64_t total_bytes) {
+  if (placement_) placed_ = placement_();
+  if (placed_) placed_->reserve(tensors, total_bytes);
+}
+
 void ModelBuilder::begin_tensor(const TensorInfo& info) {
-  at::Tensor t = at::empty(info.shape, at::TensorOptions().dtype(info.dtype));
-  memory::advise_huge_pages(t.data_ptr(), t.nbytes());  // before the bytes land: fewer faults
+  at::Tensor t;
+  if (placed_) {
+    t = placed_->place(info);
+  } else {
+    t = at::empty(info.shape, at::TensorOptions().dtype(info.dtype));
+    memory::advise_huge_pages(t.data_ptr(), t.nbytes());  // before the bytes land: fewer faults
+  }
   if (static_cast<std::uint64_t>(t.nbytes()) != info.nbytes) {
     throw std::runtime_error("tensor '" + info.name + "' announces " + std::to_string(info.nbytes) +
                              " bytes but its shape and dtype make " + std::to_string(t.nbytes()));
