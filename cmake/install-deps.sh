@@ -11,7 +11,7 @@ packages=(
   g++ make cmake ninja-build ccache pkg-config zlib1g-dev
   # libraries (see DESIGN.md "Stack")
   libboost-dev libboost-filesystem-dev libssl-dev
-  libtorch-dev python3-torch
+  libtorch-dev python3-torch python3-numpy
   libtomlplusplus-dev libspdlog-dev doctest-dev libcli11-dev
   libjemalloc2 libjemalloc-dev libsqlite3-dev nlohmann-json3-dev libcsv-dev
   # real data and profiling

@@ -11,7 +11,7 @@ cmake -S "$source_dir" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
 cmake --build "$work/build" > "$work/build.log"
 plugin_dir="$work/build"
 "$work/prefix/bin/cohort" plugins --path "$plugin_dir" | tee "$work/plugins.txt"
-grep -E "^controller +equal-weights +0\.3\.0 +2 " "$work/plugins.txt"
+grep -E "^controller +equal-weights +0\.3\.0 +3 " "$work/plugins.txt"
 cat > "$work/recipe.toml" <<TOML
 plugin_path = ["$plugin_dir"]
 [job]
@@ -28,3 +28,26 @@ size_mb = 0.1
 TOML
 "$work/prefix/bin/cohort" recipe check "$work/recipe.toml" | grep "max_rounds = 1000"
 "$work/prefix/bin/cohort" simulate "$work/recipe.toml" --workspace "$work/ws" --insecure
+
+# The installed python executor finds the installed Client API (no PYTHONPATH, no pip).
+test -f "$work/prefix/lib/cohort/python/cohort/__init__.py"
+cat > "$work/python.toml" <<TOML
+[job]
+name = "installed-python"
+num_rounds = 1
+min_clients = 1
+[controller]
+plugin = "fedavg"
+[executor]
+plugin = "python"
+[executor.args]
+script = "$source_dir/../python/scripted_site.py"
+args = ["full"]
+[model]
+arch = "synthetic"
+size_mb = 0.01
+[simulation]
+clients = 1
+workers = 1
+TOML
+env -u PYTHONPATH "$work/prefix/bin/cohort" simulate "$work/python.toml" --workspace "$work/ws-python" --insecure

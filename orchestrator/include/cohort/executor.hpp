@@ -27,7 +27,8 @@ class ExecutorContext {
   virtual std::int64_t num_sites() const = 0;
   /// The job.
   virtual const JobInfo& job() const = 0;
-  /// The site's logger.
+  /// The site's logger. It outlives the executor, so an executor may keep it beyond a
+  /// task (e.g. for output of a process it started).
   virtual spdlog::logger& log() = 0;
   /// True once the task should stop early (job aborted, server gone).
   virtual bool abort_requested() const = 0;

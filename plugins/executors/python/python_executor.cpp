@@ -174,9 +174,9 @@ class PythonExecutor final : public cohort::Executor {
   }
 
   // The region holding the task's tensors: the one the network filled when every tensor
-  // lies in it, else a new one they are copied into (a model that came another way, e.g.
-  // relayed by a site workflow).
-  static std::shared_ptr<SharedRegion> task_region(const cohort::Model& model,
+  // lies in it, else a new one they are moved into (a model that came another way, e.g.
+  // relayed by a site workflow: one copy, and the model's tensors become views of it).
+  static std::shared_ptr<SharedRegion> task_region(cohort::Model& model,
                                                    const std::shared_ptr<RegionPlacement>& placement,
                                                    const std::string& site) {
     if (model.tensors.empty()) return nullptr;
@@ -192,10 +192,11 @@ class PythonExecutor final : public cohort::Executor {
     for (const auto& t : model.tensors) sizes.push_back(t.tensor.nbytes());
     auto region = SharedRegion::create(aligned_size(sizes), "cohort-task-" + site);
     std::uint64_t offset = 0;
-    for (const auto& t : model.tensors) {
+    for (auto& t : model.tensors) {
       auto view = region->view(offset, t.tensor.scalar_type(), t.tensor.sizes().vec());
       view.copy_(t.tensor);
       offset = aligned_size({offset + static_cast<std::uint64_t>(t.tensor.nbytes())});
+      t.tensor = view;
     }
     return region;
   }

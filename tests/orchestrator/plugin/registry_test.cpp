@@ -85,7 +85,7 @@ TEST_CASE("registry: an unknown name lists what is available") {
   } catch (const cohort::ConfigError& e) {
     const std::string what = e.what();
     CHECK(what.find("r.toml:3:10: no executor plugin named 'synthetc'; did you mean 'synthetic'? "
-                    "(available executor plugins: synthetic 1.0.0, torch-trainer 1.0.0; searched: ") == 0);
+                    "(available executor plugins: python 1.0.0, synthetic 1.0.0, torch-trainer 1.0.0; searched: ") == 0);
   }
 }
 

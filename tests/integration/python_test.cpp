@@ -1,0 +1,102 @@
+// Python training scripts as sites, through `cohort simulate`: real server and client
+// processes, real Python (Debian's python3-torch), the script of tests/fixtures/python.
+#include "support/processes.hpp"
+#include "jobs/job_directory.hpp"
+#include "jobs/job_files.hpp"
+#include "support/temp_dir.hpp"
+
+#include <cohort/model.hpp>
+
+#include <ATen/ops/allclose.h>
+#include <ATen/ops/full_like.h>
+
+#include <doctest/doctest.h>
+
+
+using namespace cohort::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kScript = fs::path(COHORT_SOURCE_DIR) / "tests/fixtures/python/scripted_site.py";
+
+// Two sites, a small synthetic model of 0.5s; the script's mode and the workflow vary.
+std::string recipe(const std::string& controller, const std::string& controller_args, const std::string& mode,
+                   const std::string& executor_args = "") {
+  return "[job]\nname = \"python-" + mode + "\"\nnum_rounds = 2\nmin_clients = 2\n"
+         "[controller]\nplugin = \"" + controller + "\"\n[controller.args]\n" + controller_args +
+         "\n[executor]\nplugin = \"python\"\n[executor.args]\nscript = \"" + kScript.string() + "\"\nargs = [\"" +
+         mode + "\"]\n" + executor_args +
+         "\n[model]\narch = \"synthetic\"\nsize_mb = 0.01\ntensors = 2\ninit = 0.5\n"
+         "[simulation]\nclients = 2\nworkers = 2\n";
+}
+
+struct Simulated {
+  Finished run;
+  fs::path job;
+};
+
+Simulated simulate(const TempDir& dir, const std::string& name, const std::string& text) {
+  write_text(dir / (name + ".toml"), text);
+  auto result = run(cohort_command({"simulate", (dir / (name + ".toml")).string(), "--workspace", (dir / name).string()}),
+                    dir / (name + ".out"));
+  if (result.status != 0) MESSAGE(result.output);
+  return {result, only_job(dir / name)};
+}
+
+void check_global(const fs::path& job, float expected) {
+  auto model = cohort::load_checkpoint(job / "global_model.pt");
+  REQUIRE(model.tensors.size() == 2);
+  for (const auto& t : model.tensors) CHECK(at::allclose(t.tensor, at::full_like(t.tensor, expected)));
+}
+
+}  // namespace
+
+TEST_CASE("python: FedAvg's aggregate of scripts' FULL and DIFF results is exact") {
+  TempDir dir;
+  // Site i adds i + 1 with num_steps 10 (i + 1): each round adds (10 * 1 + 20 * 2) / 30.
+  const float expected = 0.5f + 2 * (50.0f / 30.0f);
+  for (const std::string mode : {"full", "in-place", "diff"}) {
+    CAPTURE(mode);
+    auto done = simulate(dir, mode, recipe("fedavg", "", mode));
+    REQUIRE(done.run.status == 0);
+    check_global(done.job, expected);
+  }
+}
+
+TEST_CASE("python: the same script under cyclic and swarm") {
+  TempDir dir;
+  // Cyclic: the model visits site-1 (+1) then site-2 (+2) in each round.
+  auto cyclic = simulate(dir, "cyclic", recipe("cyclic", "order = \"fixed\"\nfinal_validation = false", "in-place"));
+  REQUIRE(cyclic.run.status == 0);
+  check_global(cyclic.job, 0.5f + 2 * 3.0f);
+  // Swarm: models reach the sites relayed by other sites, not from the server's broadcast.
+  auto swarm = simulate(dir, "swarm", recipe("swarm", "aggregation_timeout_s = 30\nprogress_timeout_s = 60\nseed = 3", "full"));
+  REQUIRE(swarm.run.status == 0);
+  CHECK(read_text(swarm.job / "status.txt").find("COMPLETED") != std::string::npos);
+}
+
+TEST_CASE("python: a script that hangs is stopped at task_timeout_s and the job completes with the other site") {
+  TempDir dir;
+  auto done = simulate(dir, "hang", recipe("fedavg", "min_responses = 1\ntask_timeout_s = 60", "hang-on-site-2",
+                                           "task_timeout_s = 2"));
+  REQUIRE(done.run.status == 0);
+  check_global(done.job, 0.5f + 2 * 1.0f);  // site-1's update only, in both rounds
+  const auto log = read_text(done.job / "logs" / "client-2.log");
+  CHECK(log.find("sent no result within task_timeout_s = 2") != std::string::npos);
+}
+
+TEST_CASE("python: the shipped Fashion-MNIST script reaches the C++ trainer's accuracy") {
+  TempDir dir;
+  auto result = run(cohort_command({"simulate", (fs::path(COHORT_SOURCE_DIR) / "recipes/fedavg_fashion_mnist_python.toml").string(),
+                                    "--workspace", (dir / "ws").string()}),
+                    dir / "out.txt");
+  REQUIRE_MESSAGE(result.status == 0, result.output);
+  double accuracy = 0;
+  const auto job = cohort::jobs::JobDirectory::at(only_job(dir / "ws"));
+  for (const auto& row : cohort::jobs::read_metrics(job.metrics_csv())) {
+    if (row.site == "global" && row.metrics.count("accuracy")) accuracy = row.metrics.at("accuracy");
+  }
+  MESSAGE("the Python recipe's accuracy after 3 rounds: " << accuracy);
+  CHECK(accuracy >= 0.80);
+}
