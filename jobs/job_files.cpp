@@ -36,6 +36,7 @@ const Column<MemoryRow> kMemoryColumns[] = {
     {"elapsed_s", &MemoryRow::elapsed_s, 3},
     {"rss_mb", &MemoryRow::rss_mb},
     {"peak_rss_mb", &MemoryRow::peak_rss_mb},
+    {"children_rss_mb", &MemoryRow::children_rss_mb},
     {"alloc_live_mb", &MemoryRow::alloc_live_mb},
     {"alloc_free_mb", &MemoryRow::alloc_free_mb},
     {"tensor_mb", &MemoryRow::tensor_mb},

@@ -51,6 +51,8 @@ struct MemoryRow {
   double elapsed_s = 0;
   double rss_mb = 0;
   double peak_rss_mb = 0;
+  /// RSS of the processes it started (a site's Python script), and of theirs.
+  double children_rss_mb = 0;
   /// What the allocator handed out, and what it holds free.
   double alloc_live_mb = 0;
   double alloc_free_mb = 0;

@@ -61,6 +61,12 @@ TEST_CASE("python: FedAvg's aggregate of scripts' FULL and DIFF results is exact
     auto done = simulate(dir, mode, recipe("fedavg", "", mode));
     REQUIRE(done.run.status == 0);
     check_global(done.job, expected);
+    // The scripts' memory shows in their client processes' samples.
+    double children = 0;
+    for (const auto& row : cohort::jobs::read_memory(done.job / "memory" / "client-1.csv")) {
+      children = std::max(children, row.children_rss_mb);
+    }
+    CHECK(children > 50);  // Python with torch imported
   }
 }
 

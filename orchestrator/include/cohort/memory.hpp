@@ -65,6 +65,9 @@ struct ProcessMemory {
 };
 /// Reads /proc/self/status.
 COHORT_API ProcessMemory process_memory();
+/// Resident memory of the processes this one started, and of theirs (e.g. a site's Python
+/// script); shared memory that they and this process both map counts in both.
+COHORT_API std::uint64_t children_rss_bytes();
 /// Resets peak_rss_bytes to the current RSS (Linux /proc/self/clear_refs), so that the peak
 /// of one phase (a round) can be measured. False when the kernel refuses.
 COHORT_API bool reset_peak_rss();
@@ -148,6 +151,8 @@ COHORT_API CleanupReport cleanup_memory(bool cuda_empty_cache, spdlog::logger* l
 struct Sample {
   double elapsed_seconds = 0;
   ProcessMemory process;
+  /// children_rss_bytes() at the time of the sample.
+  std::uint64_t children_rss_bytes = 0;
   AllocatorStats allocator;
   SystemMemory system;
   double cpu_percent = 0;

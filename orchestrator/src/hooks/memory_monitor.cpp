@@ -23,6 +23,7 @@ void MemoryMonitor::on_sample(const memory::Sample& s) {
   row.elapsed_s = s.elapsed_seconds;
   row.rss_mb = s.process.rss_bytes / MiB;
   row.peak_rss_mb = s.process.peak_rss_bytes / MiB;
+  row.children_rss_mb = s.children_rss_bytes / MiB;
   row.alloc_live_mb = s.allocator.live_bytes / MiB;
   row.alloc_free_mb = s.allocator.free_bytes / MiB;
   if (s.tensor_bytes) row.tensor_mb = *s.tensor_bytes / MiB;

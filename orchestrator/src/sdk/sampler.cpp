@@ -11,6 +11,7 @@ namespace cohort::memory {
 Sample sample_now(CpuMeter& cpu) {
   Sample s;
   s.process = process_memory();
+  s.children_rss_bytes = children_rss_bytes();
   s.allocator = allocator_stats();
   s.system = system_memory();
   s.cpu_percent = cpu.percent();

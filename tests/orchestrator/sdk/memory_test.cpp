@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -95,6 +96,19 @@ TEST_SUITE("memory") {
     CHECK(s.total_bytes > s.available_bytes);
     CHECK(s.used_percent > 0);
     CHECK(s.used_percent < 100);
+  }
+
+  TEST_CASE("memory: the RSS of the processes this one started is counted, with theirs") {
+    const auto before = memory::children_rss_bytes();
+    // A shell that starts a sleep: a child and a grandchild.
+    FILE* pipe = ::popen("sleep 3 & echo started; wait", "r");
+    REQUIRE(pipe);
+    char line[32];
+    REQUIRE(std::fgets(line, sizeof line, pipe));
+    const auto during = memory::children_rss_bytes();
+    ::pclose(pipe);
+    CHECK(during > before + 512 * 1024);  // a shell and a sleep hold some hundreds of KiB each
+    CHECK(memory::children_rss_bytes() == before);
   }
 
   TEST_CASE("memory: the CPU meter tells a busy process from a sleeping one") {
