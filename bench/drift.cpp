@@ -2,36 +2,7 @@
 // under cohort's defaults and with its memory measures off.
 #include "suites.hpp"
 
-#include <map>
-
 namespace cohort::bench {
-
-namespace {
-
-/// RSS (MiB) of a process at the end of each round, from its memory file (the last sample
-/// labelled with that round).
-std::map<std::int64_t, double> rss_by_round(const std::filesystem::path& csv) {
-  std::map<std::int64_t, double> out;
-  for (const auto& r : jobs::read_memory(csv)) out[r.round] = r.rss_mb;
-  return out;
-}
-
-/// Least-squares slope of RSS over the rounds in [from, to]: one sample per round is noisy.
-double slope(const std::map<std::int64_t, double>& rss, std::int64_t from, std::int64_t to) {
-  double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
-  for (const auto& [round, mb] : rss) {
-    if (round < from || round > to) continue;
-    n += 1;
-    sx += round;
-    sy += mb;
-    sxx += double(round) * round;
-    sxy += round * mb;
-  }
-  const double d = n * sxx - sx * sx;
-  return n > 1 && d != 0 ? (n * sxy - sx * sy) / d : 0;
-}
-
-}  // namespace
 
 std::vector<Row> drift(const Context& ctx) {
   std::vector<Row> rows;
@@ -55,7 +26,7 @@ std::vector<Row> drift(const Context& ctx) {
     // From round 10 (whose end is labelled 10) to the end of the last round.
     const std::int64_t last = rounds;
     for (const std::string process : {"server", "client-1", "client-2"}) {
-      const auto rss = rss_by_round(jobs::JobDirectory::at(job).memory_csv(process));
+      const auto rss = by_round(jobs::JobDirectory::at(job).memory_csv(process), &jobs::MemoryRow::rss_mb);
       const double per_round = slope(rss, 10, last);
       Row row;
       row.benchmark = "drift";
