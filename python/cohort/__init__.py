@@ -179,8 +179,6 @@ def receive(timeout: Optional[float] = None) -> Optional[Model]:
     region = Region(fds[0]) if fds else None
     for fd in fds:
         os.close(fd)  # the mapping keeps the memory
-    if region is not None:
-        region.fd = -1
     params: dict[str, torch.Tensor] = {}
     for t in body.get("tensors", []):
         params[t["name"]] = region.view(t["offset"], DTYPES[t["dtype"]], t["shape"])

@@ -18,8 +18,6 @@ import torch
 
 #: The largest control frame either side accepts.
 MAX_FRAME_BYTES = 64 << 20
-#: Where each tensor starts in a region (the client's kTensorAlignment).
-TENSOR_ALIGNMENT = 64
 #: dtype names on the wire (the client's table in python_executor.cpp).
 DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -72,27 +70,17 @@ class Channel:
             data += chunk
         return data
 
-    def close(self) -> None:
-        self._socket.close()
-
 
 class Region:
     """A shared-memory region mapped into this process; tensors view it without a copy."""
 
-    def __init__(self, fd: int, size: int | None = None) -> None:
-        if size is None:
-            size = os.fstat(fd).st_size
+    def __init__(self, fd: int) -> None:
+        """Maps the region behind `fd` (which the caller may close afterwards)."""
+        size = os.fstat(fd).st_size
         self.size = size
-        self.fd = fd
         # A zero-sized region cannot be mapped; it holds no tensor either.
         self._map = mmap.mmap(fd, size) if size else None
         self._base = torch.frombuffer(self._map, dtype=torch.uint8) if size else torch.empty(0, dtype=torch.uint8)
-
-    @classmethod
-    def create(cls, size: int, name: str) -> "Region":
-        fd = os.memfd_create(name)
-        os.ftruncate(fd, size)
-        return cls(fd, size)
 
     def view(self, offset: int, dtype: torch.dtype, shape: list[int]) -> torch.Tensor:
         """A tensor over the region's bytes at `offset` (no copy)."""
@@ -114,12 +102,3 @@ class Region:
         if start <= p and p + nbytes <= start + self.size:
             return p - start
         return None
-
-    def close_fd(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-
-def align(n: int) -> int:
-    return (n + TENSOR_ALIGNMENT - 1) // TENSOR_ALIGNMENT * TENSOR_ALIGNMENT
