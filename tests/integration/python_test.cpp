@@ -89,7 +89,7 @@ TEST_CASE("python: a script that hangs is stopped at task_timeout_s and the job 
   REQUIRE(done.run.status == 0);
   check_global(done.job, 0.5f + 2 * 1.0f);  // site-1's update only, in both rounds
   const auto log = read_text(done.job / "logs" / "client-2.log");
-  CHECK(log.find("sent no result within task_timeout_s = 2") != std::string::npos);
+  CHECK(log.find("sent no result within task_timeout_s = 2 s; it was stopped") != std::string::npos);
 }
 
 TEST_CASE("python: the shipped Fashion-MNIST script reaches the C++ trainer's accuracy") {

@@ -14,6 +14,7 @@
 
 #include <cohort/plugin.hpp>
 
+#include <spdlog/fmt/fmt.h>
 #include <spdlog/logger.h>
 
 #include <dlfcn.h>
@@ -113,8 +114,8 @@ class PythonExecutor final : public cohort::Executor {
     auto keep_waiting = [&] { return !ctx.abort_requested() && Clock::now() < deadline; };
     auto why_not = [&]() -> std::string {
       if (ctx.abort_requested()) return "was stopped: the job is ending";
-      return "sent no result within task_timeout_s = " +
-             std::to_string(std::chrono::duration<double>(config_.task_timeout).count()) + " s; it was stopped";
+      return fmt::format("sent no result within task_timeout_s = {:g} s; it was stopped",
+                         std::chrono::duration<double>(config_.task_timeout).count());
     };
     cohort::Model result;
     try {

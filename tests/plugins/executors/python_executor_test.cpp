@@ -233,7 +233,7 @@ TEST_CASE("python executor: a script that hangs is stopped at task_timeout_s, an
   {
     auto loaded = make_executor(dir, script_args("hang", "task_timeout_s = 1.5"));
     const auto error = failure(*loaded.executor, site);
-    CHECK_MESSAGE(contains(error, "sent no result within task_timeout_s = 1.5"), error);
+    CHECK_MESSAGE(contains(error, "sent no result within task_timeout_s = 1.5 s; it was stopped"), error);
   }
   {
     auto loaded = make_executor(dir, script_args("no-init-hang", "start_timeout_s = 1.5"));
