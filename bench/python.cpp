@@ -6,6 +6,7 @@
 #include "config/toml_file.hpp"
 #include "plugin/registry.hpp"
 
+#include <cohort/memory.hpp>
 #include <cohort/plugin.hpp>
 
 #include <spdlog/logger.h>
@@ -106,14 +107,10 @@ std::uint64_t in_use_with_children() {
   };
   auto [rss, shmem] = status("self");
   std::uint64_t total = rss - shmem, shared = shmem;
-  for (const auto& task : fs::directory_iterator("/proc/self/task")) {
-    std::ifstream children(task.path() / "children");
-    std::string pid;
-    while (children >> pid) {
-      auto [child_rss, child_shmem] = status(pid);
-      total += child_rss - child_shmem;
-      shared = std::max(shared, child_shmem);
-    }
+  for (int pid : memory::descendant_pids()) {
+    auto [child_rss, child_shmem] = status(std::to_string(pid));
+    total += child_rss - child_shmem;
+    shared = std::max(shared, child_shmem);
   }
   return total + shared;
 }

@@ -235,22 +235,20 @@ def send(model: Model, clear_cache: bool = True) -> None:
         raise ValueError(f"cohort.send(): a FULL result needs every tensor of the model; missing: {missing}")
     elif not checked and _state.task.get("task") == TASK_TRAIN and received:
         raise ValueError("cohort.send(): a train task's result needs params (the trained model)")
-    tensors = []
+    offsets = {t["name"]: t["offset"] for t in _state.task.get("tensors", [])}
     region = _state.region
     # Tensors that view the region somewhere else than their own slot are copied first,
     # so that writing one slot never overwrites another's source.
     for name, tensor in checked.items():
-        slot = received[name]
         offset = region.contains(tensor) if region is not None else None
-        if offset is not None and offset != region.contains(slot):
+        if offset is not None and offset != offsets[name]:
             checked[name] = tensor.clone()
+    tensors = []
     for name, tensor in checked.items():
         slot = received[name]
         if tensor.data_ptr() != slot.data_ptr():
             slot.copy_(tensor)
-        tensors.append(
-            {"name": name, "dtype": DTYPE_NAMES[slot.dtype], "shape": list(slot.shape), "offset": region.contains(slot)}
-        )
+        tensors.append({"name": name, "dtype": DTYPE_NAMES[slot.dtype], "shape": list(slot.shape), "offset": offsets[name]})
     body = {
         "op": "result",
         "params_type": "FULL",

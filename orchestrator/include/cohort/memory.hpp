@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace spdlog {
 class logger;
@@ -65,8 +66,10 @@ struct ProcessMemory {
 };
 /// Reads /proc/self/status.
 COHORT_API ProcessMemory process_memory();
-/// Resident memory of the processes this one started, and of theirs (e.g. a site's Python
-/// script); shared memory that they and this process both map counts in both.
+/// The processes this one started, and theirs (from /proc/PID/task/TID/children).
+COHORT_API std::vector<int> descendant_pids();
+/// Resident memory of descendant_pids() (e.g. a site's Python script); shared memory that
+/// they and this process both map counts in both.
 COHORT_API std::uint64_t children_rss_bytes();
 /// Resets peak_rss_bytes to the current RSS (Linux /proc/self/clear_refs), so that the peak
 /// of one phase (a round) can be measured. False when the kernel refuses.

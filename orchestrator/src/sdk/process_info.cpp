@@ -3,11 +3,9 @@
 
 #include <sys/mman.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -44,35 +42,29 @@ ProcessMemory process_memory() {
   return ProcessMemory{proc_kib("/proc/self/status", "VmRSS"), proc_kib("/proc/self/status", "VmHWM")};
 }
 
-std::uint64_t children_rss_bytes() {
-  // Every process's parent, from /proc/<pid>/stat ("pid (comm) state ppid ..."; comm may
-  // hold spaces and parentheses, so the fields after the last ')' are read).
-  std::multimap<pid_t, pid_t> children;
+std::vector<int> descendant_pids() {
+  std::vector<int> found;
+  std::vector<std::string> pending{"self"};
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "stat");
-    std::string stat;
-    std::getline(in, stat);
-    const auto close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream fields(stat.substr(close + 1));
-    char state = 0;
-    pid_t parent = 0;
-    if (fields >> state >> parent) children.emplace(parent, static_cast<pid_t>(std::stol(name)));
-  }
-  std::uint64_t total = 0;
-  std::vector<pid_t> pending{::getpid()};
   while (!pending.empty()) {
-    const pid_t pid = pending.back();
+    const std::string pid = pending.back();
     pending.pop_back();
-    auto [begin, end] = children.equal_range(pid);
-    for (auto it = begin; it != end; ++it) {
-      total += proc_kib(("/proc/" + std::to_string(it->second) + "/status").c_str(), "VmRSS");
-      pending.push_back(it->second);
+    // Each thread lists the children it started.
+    for (const auto& task : std::filesystem::directory_iterator("/proc/" + pid + "/task", ec)) {
+      std::ifstream children(task.path() / "children");
+      int child = 0;
+      while (children >> child) {
+        found.push_back(child);
+        pending.push_back(std::to_string(child));
+      }
     }
   }
+  return found;
+}
+
+std::uint64_t children_rss_bytes() {
+  std::uint64_t total = 0;
+  for (int pid : descendant_pids()) total += proc_kib(("/proc/" + std::to_string(pid) + "/status").c_str(), "VmRSS");
   return total;
 }
 

@@ -84,13 +84,8 @@ struct SiteState {
 
 class PythonExecutor final : public cohort::Executor {
  public:
+  // Destroyed, it stops every site's script (ScriptProcess's destructor).
   explicit PythonExecutor(PythonConfig config) : config_(std::move(config)), package_(package_dir()) {}
-
-  ~PythonExecutor() override {
-    for (auto& [site, state] : sites_) {
-      if (state.script) state.script->stop(std::chrono::seconds(5));
-    }
-  }
 
   std::shared_ptr<cohort::TensorPlacement> model_placement(cohort::ExecutorContext& ctx) override {
     std::lock_guard lock(mutex_);

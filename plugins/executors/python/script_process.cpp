@@ -122,19 +122,25 @@ std::string ScriptProcess::describe_failure(const std::string& message) {
   return text;
 }
 
-void ScriptProcess::connect(const nlohmann::json& welcome, const std::function<bool()>& keep_waiting) {
-  std::string why;
-  auto waiting = [&] {
+std::function<bool()> ScriptProcess::watch(const std::function<bool()>& keep_waiting, std::string& why,
+                                           const std::string& exited, const std::function<std::string()>& gave_up) {
+  return [this, &keep_waiting, &why, exited, &gave_up] {
     if (!running()) {
-      why = "exited before it called cohort.init()";
+      why = exited;
       return false;
     }
     if (!keep_waiting()) {
-      why = "did not call cohort.init() in time";
+      why = gave_up();
       return false;
     }
     return true;
   };
+}
+
+void ScriptProcess::connect(const nlohmann::json& welcome, const std::function<bool()>& keep_waiting) {
+  std::string why;
+  const std::function<std::string()> late = [] { return std::string("did not call cohort.init() in time"); };
+  const auto waiting = watch(keep_waiting, why, "exited before it called cohort.init()", late);
   while (!channel_) {
     auto socket = listener_.accept(waiting);
     if (!socket) throw ScriptError(describe_failure(why));
@@ -162,24 +168,15 @@ void ScriptProcess::send(const nlohmann::json& body, const std::vector<int>& fds
 }
 
 Frame ScriptProcess::receive(const std::function<bool()>& keep_waiting, const std::function<std::string()>& why_not) {
+  const std::string exited = "exited before it sent a result";
   std::string why;
-  auto waiting = [&] {
-    if (!running()) {
-      why = "exited before it sent a result";
-      return false;
-    }
-    if (!keep_waiting()) {
-      why = why_not();
-      return false;
-    }
-    return true;
-  };
+  const auto waiting = watch(keep_waiting, why, exited, why_not);
   try {
     if (auto frame = channel_->receive(waiting)) return std::move(*frame);
   } catch (const ChannelError& e) {
     // A closed socket usually means the script ended: say how.
     if (child_) child_->wait_for(std::chrono::seconds(2));
-    throw ScriptError(describe_failure(running() ? std::string(e.what()) : "exited before it sent a result"));
+    throw ScriptError(describe_failure(running() ? std::string(e.what()) : exited));
   }
   throw ScriptError(describe_failure(why));
 }

@@ -65,6 +65,10 @@ class ScriptProcess {
 
  private:
   void read_output(UniqueFd pipe);
+  /// A wait condition for the channel: false once the script exited (`why` = `exited`)
+  /// or `keep_waiting` gives up (`why` = gave_up()).
+  std::function<bool()> watch(const std::function<bool()>& keep_waiting, std::string& why, const std::string& exited,
+                              const std::function<std::string()>& gave_up);
 
   std::string who_;
   std::string token_;
