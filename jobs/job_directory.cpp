@@ -2,6 +2,7 @@
 
 #include "config/text_file.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <random>
@@ -22,6 +23,29 @@ std::string new_job_id() {
   return text;
 }
 
+std::filesystem::path app_path(std::string_view text) {
+  std::string shown(text);  // as an error may print it: control characters as '?'
+  for (char& c : shown)
+    if (static_cast<unsigned char>(c) < 0x20) c = '?';
+  auto refuse = [&](const std::string& why) -> std::filesystem::path {
+    throw std::invalid_argument("job file '" + shown + "': " + why);
+  };
+  if (text.empty()) return refuse("an empty path");
+  if (text.size() > 4096) return refuse("longer than 4096 bytes");
+  if (text.find('\\') != std::string_view::npos || text.find('\0') != std::string_view::npos)
+    return refuse("a backslash or a NUL in it");
+  const std::filesystem::path path{std::string(text)};
+  if (path.is_absolute()) return refuse("an absolute path");
+  if (path.lexically_normal().generic_string() != text) return refuse("not a normalized path");
+  for (const auto& part : path) {
+    const std::string name = part.string();
+    if (name.empty()) return refuse("a trailing slash");
+    if (name == "." || name == "..") return refuse("'" + name + "' in it");
+    if (name.front() == '.') return refuse("a hidden name '" + name + "' in it");
+  }
+  return path;
+}
+
 JobDirectory::JobDirectory(const std::filesystem::path& workspace, const std::string& job_id)
     : root_(workspace / "jobs" / job_id) {}
 
@@ -35,6 +59,38 @@ std::filesystem::path JobDirectory::artifact(const std::string& tag) const {
   if (tag == "global") return root_ / "global_model.pt";
   if (tag == "best") return root_ / "best_model.pt";
   return root_ / (tag + ".pt");
+}
+
+void JobDirectory::write_app_file(const AppFile& file) const {
+  config::write_text_file(app() / app_path(file.path), file.bytes);
+}
+
+void JobDirectory::link_recipe(std::string_view path) const {
+  std::filesystem::remove(recipe());
+  std::filesystem::create_symlink(std::filesystem::path("app") / app_path(path), recipe());
+}
+
+std::optional<std::string> JobDirectory::app_recipe() const {
+  std::error_code ec;
+  const auto target = std::filesystem::read_symlink(recipe(), ec);
+  if (ec) return std::nullopt;
+  return target.lexically_relative("app").generic_string();
+}
+
+std::filesystem::path JobDirectory::recipe_location() const {
+  const auto path = app_recipe();
+  return path ? app() / *path : recipe();
+}
+
+std::vector<std::string> JobDirectory::app_files() const {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(app(), ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file()) files.push_back(it->path().lexically_relative(app()).generic_string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
 }
 
 void JobDirectory::create() const {

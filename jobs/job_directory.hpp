@@ -1,6 +1,9 @@
 #pragma once
 // Where a job's results live: <workspace>/jobs/<id>/
-//   recipe.toml        the recipe as submitted
+//   recipe.toml        the recipe as submitted (a link into app/ when files came with it)
+//   app/               the files submitted with the recipe, the recipe among them, as they
+//                      lay beside each other: what the recipe names by a relative path
+//                      resolves there (a Python script and its helpers)
 //   global_model.pt    the global model after the last round (torch.load reads it)
 //   best_model.pt      the global model with the best key metric
 //   metrics.csv        round,site,loss,accuracy,examples,seconds,extra   (job_files.hpp)
@@ -10,11 +13,29 @@
 
 #include "jobs/job_state.hpp"
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace cohort::jobs {
+
+/// Most bytes, and most files, a job may carry in app/.
+inline constexpr std::uint64_t kMaxAppBytes = 64ull << 20;
+inline constexpr std::size_t kMaxAppFiles = 4096;
+
+/// `path` checked as the path of a file in a job's app/: relative, normalized, forward
+/// slashes, no "." or ".." part, no hidden name. Throws std::invalid_argument saying why.
+std::filesystem::path app_path(std::string_view path);
+
+/// A file of a job's app/: its path there, and its bytes.
+struct AppFile {
+  std::string path;
+  std::string bytes;
+  bool operator==(const AppFile&) const = default;
+};
 
 /// A fresh job id (a random UUID, version 4).
 std::string new_job_id();
@@ -28,6 +49,18 @@ class JobDirectory {
 
   const std::filesystem::path& root() const { return root_; }
   std::filesystem::path recipe() const { return root_ / "recipe.toml"; }
+  std::filesystem::path app() const { return root_ / "app"; }
+
+  /// Writes app/<path> (checked by app_path) atomically.
+  void write_app_file(const AppFile& file) const;
+  /// Makes recipe.toml a link to app/<path>, the recipe among the job's files.
+  void link_recipe(std::string_view path) const;
+  /// The recipe's path in app/, when the job carries files (recipe.toml links there).
+  std::optional<std::string> app_recipe() const;
+  /// Where the recipe's relative paths start from: its place in app/, else recipe.toml.
+  std::filesystem::path recipe_location() const;
+  /// Every file of app/, as paths relative to it, sorted.
+  std::vector<std::string> app_files() const;
   /// `<tag>.pt`, with "global" and "best" spelled global_model.pt and best_model.pt.
   std::filesystem::path artifact(const std::string& tag) const;
   std::filesystem::path metrics_csv() const { return root_ / "metrics.csv"; }

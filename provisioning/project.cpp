@@ -57,7 +57,8 @@ Project parse_project(std::string_view text, const std::filesystem::path& file) 
 
   std::set<std::string> names{p.server.name};
   for (const Args& c : root.tables("clients")) {
-    ProjectClient client{c.required<std::string>("name"), c.get<std::string>("org", "")};
+    ProjectClient client{c.required<std::string>("name"), c.get<std::string>("org", ""),
+                         c.get<bool>("accept_job_code", true)};
     check_name(c, "name", client.name);
     if (!names.insert(client.name).second) c.fail("name", "'" + client.name + "' names another participant too");
     c.finish();

@@ -7,7 +7,8 @@
 //   [memory]    server_malloc_arena_max (4), client_malloc_arena_max (2),
 //               server_malloc_mmap_threshold_kib, client_malloc_mmap_threshold_kib (4096;
 //               0 leaves glibc's dynamic threshold, see README "Memory")
-//   [[clients]] name, org
+//   [[clients]] name, org, accept_job_code (true: runs jobs that carry code, such as a
+//               Python script; false refuses them, and the job's status says so)
 //   [[admins]]  name, org, role = project_admin | org_admin | lead | member
 //
 // Errors are ConfigErrors naming file:line:col.
@@ -37,6 +38,7 @@ struct ProjectServer {
 
 struct ProjectClient {
   std::string name, org;
+  bool accept_job_code = true;
 };
 
 struct ProjectAdmin {

@@ -115,6 +115,7 @@ std::string kit_toml(const KitConfig& k) {
     kit.insert("malloc_arena_max", k.malloc_arena_max);
     kit.insert("malloc_mmap_threshold_kib", k.malloc_mmap_threshold_kib);
   }
+  if (k.role == "client") kit.insert("accept_job_code", k.accept_job_code);
   toml::table server{{"name", k.server.name}, {"host", k.server.host}, {"fl_port", k.server.fl_port},
                      {"admin_port", k.server.admin_port}};
   if (k.role == "server") {
@@ -171,6 +172,7 @@ ProvisionReport provision(const Project& project, const fs::path& out, const fs:
     KitConfig k = base(c.name, "client", c.org);
     k.malloc_arena_max = project.client_malloc_arena_max;
     k.malloc_mmap_threshold_kib = project.client_malloc_mmap_threshold_kib;
+    k.accept_job_code = c.accept_job_code;
     kits.push_back(k);
   }
   for (const auto& a : project.admins) {
@@ -285,6 +287,7 @@ KitConfig parse_kit_toml(std::string_view text, const fs::path& file) {
     k.malloc_arena_max = kit.get<std::int64_t>("malloc_arena_max", 0, at_least(0));
     k.malloc_mmap_threshold_kib = kit.get<std::int64_t>("malloc_mmap_threshold_kib", 0, at_least(0));
   }
+  if (k.role == "client") k.accept_job_code = kit.get<bool>("accept_job_code", true);
   const Args server = root.table("server");
   k.server.name = server.required<std::string>("name");
   k.server.host = server.required<std::string>("host");

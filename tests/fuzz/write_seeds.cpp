@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
   const std::vector<Message> messages{
       Hello{kProtocolVersion, "site-1", "client-1", "cohort 0.1.0"}, Welcome{kProtocolVersion, "server", 5000},
       Refuse{"unknown site"}, Heartbeat{},
-      JobAnnounce{"job-1", "recipe.toml", "[job]\nname = \"x\"\n", {"site-1", "site-2"}}, task, result,
+      JobAnnounce{"job-1", "recipes/r.toml", "[job]\nname = \"x\"\n", {"site-1", "site-2"}, true}, task, result,
       ModelBegin{2, 48}, TensorInfo{"layer.weight", c10::ScalarType::Float, {3, 4}, 48, 0}, ModelEnd{},
       Bye{"job done", true}, TaskAccepted{7}, Relay{site}, Deliver{site}, Report{site}, StreamAbort{"source gone"},
       JobEnd{"job-1", "COMPLETED"}};
@@ -64,6 +64,12 @@ int main(int argc, char** argv) {
   for (const std::uint8_t flags : {0x00, 0x01, 0x09, 0x11, 0x05}) {
     Bytes session{static_cast<std::byte>(flags)};
     if (!(flags & 1)) append(session, encode_frame(Hello{kProtocolVersion, "site-1", "client-1", "cohort"}));
+    // A job that carries files: they follow its JOB frame as byte tensors named by path.
+    Model files;
+    files.tensors.push_back({"code/train.py", at::ones({37}, at::kByte)});
+    files.tensors.push_back({"code/helpers/__init__.py", at::ones({0}, at::kByte)});
+    append(session, encode_frame(JobAnnounce{"job-1", "recipes/r.toml", "[job]\n", {"site-1"}, true}));
+    append(session, model_stream(files, 16));
     append(session, encode_frame(task));
     append(session, model_stream(model, 256));
     append(session, encode_frame(Heartbeat{}));
@@ -80,12 +86,15 @@ int main(int argc, char** argv) {
   using admin::AdminRequest;
   using admin::Command;
   for (const AdminRequest& r : {AdminRequest{Command::submit, "", "[job]\nname = \"x\"\n", "job.toml"},
+                                AdminRequest{Command::submit, "", "[job]\n", "recipes/r.toml",
+                                             {{"code/train.py", "import cohort\n"}, {"code/a/__init__.py", ""}}},
                                 AdminRequest{Command::list}, AdminRequest{Command::show, "id"},
                                 AdminRequest{Command::abort, "id"}, AdminRequest{Command::download, "id"},
                                 AdminRequest{Command::logs, "id"}}) {
     const std::string message = admin::encode_message(admin::to_json(r));
     const auto* p = reinterpret_cast<const std::byte*>(message.data());
-    write(corpus / "admin_request" / admin::to_string(r.command), Bytes(p, p + message.size()));
+    const std::string name = std::string(admin::to_string(r.command)) + (r.files.empty() ? "" : "-with-files");
+    write(corpus / "admin_request" / name, Bytes(p, p + message.size()));
   }
   std::cout << "wrote seeds under " << corpus.string() << "\n";
   return 0;

@@ -34,6 +34,7 @@ TEST_CASE("project: defaults as NVFlare's and DESIGN.md's") {
   CHECK(p.client_malloc_arena_max == 2);
   CHECK(p.key_type == cohort::provisioning::KeyType::ec_p256);
   REQUIRE(p.clients.size() == 1);
+  CHECK(p.clients[0].accept_job_code);
   REQUIRE(p.admins.size() == 1);
   CHECK(p.admins[0].role == "project_admin");
 }

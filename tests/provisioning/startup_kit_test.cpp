@@ -25,7 +25,9 @@ Project project(int clients) {
 
 TEST_CASE("startup kits: every participant's kit verifies and says its role") {
   TempDir dir;
-  const auto report = provision(project(2), dir / "kits", "/usr/bin/cohort");
+  auto p = project(2);
+  p.clients[1].accept_job_code = false;
+  const auto report = provision(p, dir / "kits", "/usr/bin/cohort");
   CHECK(report.issued == std::vector<std::string>{"server", "site-1", "site-2", "lead@o"});
   for (const char* name : {"server", "site-1", "site-2", "lead@o"}) CHECK_NOTHROW(verify_kit(dir / "kits" / name / "startup"));
 
@@ -38,6 +40,9 @@ TEST_CASE("startup kits: every participant's kit verifies and says its role") {
   CHECK(client.malloc_arena_max == 3);
   CHECK(client.malloc_mmap_threshold_kib == 4096);
   CHECK(client.server.fl_port == 8002);
+  // Whether a client runs jobs that carry code is its kit's to say.
+  CHECK(client.accept_job_code);
+  CHECK_FALSE(load_kit(dir / "kits" / "site-2").accept_job_code);
   // The process a kit starts gets its role's memory environment from cohort itself.
   const auto env = kit_environment(client);
   CHECK(env.at("MALLOC_ARENA_MAX") == "3");

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <initializer_list>
 #include <limits>
 #include <map>
@@ -34,6 +35,17 @@ struct Range {
 inline Range at_least(double v) { return Range{v, std::numeric_limits<double>::infinity()}; }
 /// Range [lo, hi].
 inline Range between(double lo, double hi) { return Range{lo, hi}; }
+
+/// A file a recipe names through Args::file(): it travels with the job when it is
+/// submitted, when its path is relative.
+struct NamedFile {
+  /// Absolute, normalized.
+  std::filesystem::path path;
+  /// The rest of its folder (and below) travels with it: a script's helpers.
+  bool with_folder = false;
+  /// Where the recipe names it.
+  SourceLocation where;
+};
 
 /// One TOML table of arguments, with source positions and bookkeeping of which keys
 /// were read. Copies share the bookkeeping.
@@ -72,6 +84,17 @@ class COHORT_API Args {
   /// A duration given in seconds (fractions allowed), or `fallback` when absent.
   std::chrono::milliseconds seconds(std::string_view key, std::chrono::milliseconds fallback,
                                     Range range = at_least(0)) const;
+
+  /// What file() carries along with the file.
+  enum Carry { just_the_file, with_its_folder };
+  /// The file named by `key`: a path relative to the recipe's folder, or absolute. A
+  /// relative one travels with the job: `cohort job submit` sends it (and, with
+  /// `with_its_folder`, every other file of its folder and below) and each site gets it
+  /// in the job's folder before its first task; an absolute one must exist on every
+  /// machine. Throws ConfigError when it is absent or not a file.
+  std::filesystem::path file(std::string_view key, Carry carry = just_the_file) const;
+  /// The relative files every table of this recipe named through file() so far.
+  std::vector<NamedFile> named_files() const;
 
   /// The nested table `key` (an empty Args when absent; ConfigError when not a table).
   Args table(std::string_view key) const;

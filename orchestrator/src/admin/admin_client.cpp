@@ -34,6 +34,9 @@ json admin_request(const AdminEndpoint& endpoint, const AdminRequest& request, c
                              endpoint.server_name + "'");
 
   asio::write(stream, asio::buffer(encode_message(to_json(request))), ec);
+  for (const auto& file : request.files) {
+    if (!ec) asio::write(stream, asio::buffer(file.bytes), ec);
+  }
   std::array<unsigned char, 4> header;
   if (!ec) asio::read(stream, asio::buffer(header), ec);
   if (ec)

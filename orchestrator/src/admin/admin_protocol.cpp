@@ -17,7 +17,7 @@ constexpr CommandName kCommands[] = {{Command::submit, "submit"}, {Command::list
 /// The fields each command takes besides "command".
 std::set<std::string> fields_of(Command command) {
   switch (command) {
-    case Command::submit: return {"recipe", "file"};
+    case Command::submit: return {"recipe", "file", "files"};
     case Command::list: return {};
     default: return {"job_id"};
   }
@@ -29,6 +29,36 @@ std::string string_field(const nlohmann::json& request, const std::string& name,
     throw AdminProtocolError("request: " + std::string(to_string(command)) + " needs '" + name + "'");
   if (!it->is_string()) throw AdminProtocolError("request: '" + name + "' must be a string");
   return it->get<std::string>();
+}
+
+/// The list of files a submit announces, checked before a byte of them is read.
+std::vector<jobs::AppFile> submitted_files(const nlohmann::json& list) {
+  if (!list.is_array()) throw AdminProtocolError("request: 'files' must be a list");
+  if (list.size() > jobs::kMaxAppFiles)
+    throw AdminProtocolError("request: " + std::to_string(list.size()) + " files, more than the " +
+                             std::to_string(jobs::kMaxAppFiles) + " a job may carry");
+  std::vector<jobs::AppFile> files;
+  std::set<std::string> seen;
+  std::uint64_t total = 0;
+  for (const auto& entry : list) {
+    const auto path = entry.is_object() ? entry.find("path") : entry.end();
+    const auto size = entry.is_object() ? entry.find("size") : entry.end();
+    if (path == entry.end() || !path->is_string() || size == entry.end() || !size->is_number_unsigned())
+      throw AdminProtocolError("request: each of 'files' must be {\"path\": TEXT, \"size\": BYTES}");
+    try {
+      jobs::app_path(path->get<std::string>());
+    } catch (const std::invalid_argument& e) {
+      throw AdminProtocolError(std::string("request: ") + e.what());
+    }
+    if (!seen.insert(path->get<std::string>()).second)
+      throw AdminProtocolError("request: job file '" + path->get<std::string>() + "' is listed twice");
+    total += size->get<std::uint64_t>();
+    if (total > jobs::kMaxAppBytes)
+      throw AdminProtocolError("request: the files come to more than the " + std::to_string(jobs::kMaxAppBytes >> 20) +
+                               " MiB a job may carry");
+    files.push_back({path->get<std::string>(), std::string(size->get<std::size_t>(), '\0')});
+  }
+  return files;
 }
 
 }  // namespace
@@ -45,6 +75,10 @@ nlohmann::json to_json(const AdminRequest& r) {
   if (r.command == Command::submit) {
     json["recipe"] = r.recipe;
     json["file"] = r.file;
+    if (!r.files.empty()) {
+      json["files"] = nlohmann::json::array();
+      for (const auto& f : r.files) json["files"].push_back({{"path", f.path}, {"size", f.bytes.size()}});
+    }
   } else if (r.command != Command::list) {
     json["job_id"] = r.job_id;
   }
@@ -79,6 +113,7 @@ AdminRequest parse_request(std::string_view text) {
   if (r.command == Command::submit) {
     r.recipe = string_field(json, "recipe", r.command);
     r.file = string_field(json, "file", r.command);
+    if (json.contains("files")) r.files = submitted_files(json["files"]);
   } else if (r.command != Command::list) {
     r.job_id = string_field(json, "job_id", r.command);
   }

@@ -3,13 +3,17 @@
 // one request per connection.
 //
 //   message = u32 length (little endian) | JSON text       (at most kMaxAdminMessage)
-//   request = {"command": "submit", "recipe": TEXT, "file": NAME}
+//   request = {"command": "submit", "recipe": TEXT, "file": NAME, "files": [{"path", "size"}]}
 //           | {"command": "list"}
 //           | {"command": "show" | "abort" | "download" | "logs", "job_id": ID}
 //   reply   = {"ok": true, ...} | {"ok": false, "error": "..."}
+//   submit: "files" (optional) are what travels with the recipe, their bytes following the
+//   request in order; then "file" is the recipe's path among them (app/, job_directory.hpp).
 //   download: the reply lists {"path", "size"} per file; the files' bytes follow, in order.
 //
 // A request is read by parse_request only, and written by to_json only.
+
+#include "jobs/job_directory.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -18,6 +22,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace cohort::admin {
 
@@ -37,10 +42,13 @@ const char* to_string(Command command);
 struct AdminRequest {
   Command command = Command::list;
   /// show, abort, download, logs: the job.
-  std::string job_id;
+  std::string job_id{};
   /// submit: the recipe's text, and its file name (for the locations in its errors).
-  std::string recipe;
+  std::string recipe{};
   std::string file = "recipe.toml";
+  /// submit: the files that travel with the recipe (paths in the job's app/); parse_request
+  /// sizes their bytes, the connection fills them in.
+  std::vector<jobs::AppFile> files{};
 
   bool operator==(const AdminRequest&) const = default;
 };
@@ -49,7 +57,8 @@ struct AdminRequest {
 nlohmann::json to_json(const AdminRequest& request);
 
 /// Reads a request's JSON text. Throws AdminProtocolError: not JSON, not an object, an
-/// unknown command, a field missing or of the wrong type, or one the command does not take.
+/// unknown command, a field missing or of the wrong type, or one the command does not take,
+/// a submitted file with a bad path, or more files or bytes than a job may carry.
 AdminRequest parse_request(std::string_view text);
 
 /// The 4-byte length header of `json`'s text, then the text.

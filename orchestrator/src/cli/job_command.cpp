@@ -3,7 +3,11 @@
 #include "cli/commands.hpp"
 
 #include "admin/admin_client.hpp"
+#include "config/text_file.hpp"
+#include "jobs/job_directory.hpp"
 #include "jobs/job_state.hpp"
+#include "process/child_process.hpp"
+#include "process/runtime_commands.hpp"
 #include "provisioning/local_project.hpp"
 #include "provisioning/startup_kit.hpp"
 
@@ -14,6 +18,10 @@
 #include <iostream>
 #include <sstream>
 #include <thread>
+
+#include <unistd.h>
+
+namespace fs = std::filesystem;
 
 namespace cohort::cli {
 
@@ -27,6 +35,7 @@ struct JobArgs {
   std::string job_id;
   std::string destination;
   double timeout_s = 0;
+  std::vector<std::string> plugin_path;
 };
 
 admin::AdminEndpoint endpoint(const JobArgs& a) {
@@ -74,13 +83,70 @@ void print_job(const json& j) {
   if (!j.value("message", "").empty()) std::cout << "message    " << j.value("message", "") << "\n";
 }
 
+/// The files that travel with the recipe (e.g. its Python script and the script's
+/// folder): the runtime checks the recipe with this machine's plugins and lists them.
+/// Exits with the runtime's error (FILE:LINE:COL) when the recipe is bad.
+std::vector<fs::path> travelling_files(const JobArgs& a) {
+  char listing[] = "/tmp/cohort-submit-XXXXXX";
+  const int fd = ::mkstemp(listing);
+  if (fd < 0) throw std::runtime_error("cannot create a temporary file in /tmp");
+  ::close(fd);
+  std::vector<std::string> argv{process::runtime_executable().string(), "recipe", "files", a.recipe};
+  for (const auto& dir : a.plugin_path) argv.insert(argv.end(), {"--plugin-path", dir});
+  const int status = process::run_to_end(argv, listing);
+  std::ifstream in(listing);
+  std::vector<fs::path> files;
+  std::string line;
+  std::string output;
+  while (std::getline(in, line)) {
+    output += line + "\n";
+    files.emplace_back(line);
+  }
+  fs::remove(listing);
+  if (status != 0) {
+    std::cerr << output;
+    throw process::ExitStatusError(status, "the recipe cannot be submitted as it is");
+  }
+  return files;
+}
+
+/// The submit request: the recipe, and the files that travel with it with their paths
+/// relative to the deepest folder holding them all and the recipe (the job's app/).
+admin::AdminRequest submission(const JobArgs& a) {
+  admin::AdminRequest request{admin::Command::submit, "", config::read_text_file(a.recipe), a.recipe};
+  const fs::path recipe = fs::absolute(a.recipe).lexically_normal();
+  auto files = travelling_files(a);
+  std::erase(files, recipe);
+  if (files.empty()) return request;
+  auto inside = [](const fs::path& file, const fs::path& folder) {
+    const auto relative = file.lexically_relative(folder);
+    return !relative.empty() && *relative.begin() != "..";
+  };
+  fs::path root = recipe.parent_path();
+  for (const auto& file : files)
+    while (!inside(file, root)) root = root.parent_path();
+  std::uint64_t total = 0;
+  for (const auto& file : files) {
+    total += fs::file_size(file);
+    if (total > jobs::kMaxAppBytes || request.files.size() == jobs::kMaxAppFiles)
+      throw std::invalid_argument(a.recipe + ": the files that travel with the job (under " + root.string() +
+                                  ") come to more than " + std::to_string(jobs::kMaxAppFiles) + " files or " +
+                                  std::to_string(jobs::kMaxAppBytes >> 20) +
+                                  " MiB; keep data out of the script's folder");
+    const auto path = file.lexically_relative(root).generic_string();
+    jobs::app_path(path);  // a hidden folder on the way is refused here, naming it
+    request.files.push_back({path, config::read_text_file(file)});
+  }
+  request.file = recipe.lexically_relative(root).generic_string();
+  return request;
+}
+
 int submit(const JobArgs& a) {
-  std::ifstream in(a.recipe, std::ios::binary);
-  if (!in) throw std::invalid_argument("cannot read " + a.recipe);
-  std::stringstream text;
-  text << in.rdbuf();
-  const auto reply = call(a, {admin::Command::submit, "", text.str(), a.recipe});
+  const auto request = submission(a);
+  const auto reply = call(a, request);
   if (!reply) return process::kExitFailure;
+  if (!request.files.empty())
+    std::cerr << "sent " << request.files.size() << " files with the recipe (the job's app/ folder)\n";
   std::cout << (*reply)["job_id"].get<std::string>() << "\n";
   return process::kExitOk;
 }
@@ -166,7 +232,11 @@ void add_job_command(CLI::App& app, GlobalOptions&, Command& run) {
         cmd.add_option("--kit", a.kit, "The admin startup kit (default: $COHORT_ADMIN_KIT)");
       });
   auto& a = group.args();
-  group.add("submit", "Submit a recipe; prints the job id", &submit)->add_option("recipe", a.recipe, "Recipe file")->required();
+  auto* submit_command = group.add(
+      "submit", "Submit a recipe with the files it names (its Python script and the script's folder); prints the job id",
+      &submit);
+  submit_command->add_option("recipe", a.recipe, "Recipe file")->required();
+  submit_command->add_option("-p,--plugin-path", a.plugin_path, "Search DIR for plugins before the defaults");
   group.add("list", "List every job", &list);
   group.add("show", "Show one job", &show)->add_option("id", a.job_id, "Job id")->required();
   group.add("abort", "Abort a job", &abort_job)->add_option("id", a.job_id, "Job id")->required();

@@ -1,6 +1,7 @@
 #include "client/client_process.hpp"
 
 #include "client/site_link.hpp"
+#include "jobs/job_directory.hpp"
 
 #include <spdlog/logger.h>
 
@@ -98,10 +99,8 @@ void ClientProcess::stop(int status) {
   work_ready_.notify_all();
 }
 
-void ClientProcess::announce(const net::JobAnnounce& job) {
-  std::lock_guard lock(mutex_);
-  work_.push_back({[this, job] { prepare_job(job); }});
-  work_ready_.notify_all();
+void ClientProcess::announce(const net::JobAnnounce& job, std::shared_ptr<TaskModel> files) {
+  post_work([this, job, files] { prepare_job(job, files); });
 }
 
 void ClientProcess::job_ended(const net::JobEnd& end) {
@@ -118,6 +117,7 @@ void ClientProcess::job_ended(const net::JobEnd& end) {
           ++it;
         }
       }
+      unprepared_.erase(end.job_id);
       auto it = jobs_.find(end.job_id);
       if (it == jobs_.end()) return;  // every site of this process hears it: once is enough
       job = std::move(it->second);
@@ -150,15 +150,51 @@ void ClientProcess::worker_loop() {
   }
 }
 
-void ClientProcess::prepare_job(const net::JobAnnounce& job) {
-  if (find_job(job.job_id)) return;  // announced again after a reconnect
+namespace {
+
+/// Writes a job's files (one uint8 tensor per file, named by its path) into its app/
+/// folder; returns where its recipe is among them.
+std::filesystem::path write_app(const jobs::JobDirectory& directory, const Model& files,
+                                const std::string& recipe_path) {
+  for (const auto& [path, bytes] : files.tensors) {
+    if (bytes.scalar_type() != at::kByte || bytes.dim() != 1)
+      throw std::runtime_error("job file '" + path + "' did not arrive as bytes");
+    const auto* data = static_cast<const char*>(bytes.data_ptr());
+    directory.write_app_file({path, data ? std::string(data, static_cast<std::size_t>(bytes.numel())) : ""});
+  }
+  return directory.app() / jobs::app_path(recipe_path);
+}
+
+}  // namespace
+
+bool ClientProcess::await(TaskModel& slot) {
+  std::unique_lock lock(slot.mutex);
+  slot.done.wait(lock, [&] { return slot.finished || stopping_.load(); });
+  return slot.finished && slot.ok;
+}
+
+void ClientProcess::prepare_job(const net::JobAnnounce& job, const std::shared_ptr<TaskModel>& files) {
+  if (files && !await(*files)) {  // the connection closed: it is announced again on reconnect
+    log_->warn("job {}: its files did not arrive: {}", job.job_id, files->error);
+    return;
+  }
+  if (find_job(job.job_id)) return;  // announced again after a reconnect, or to another site here
   try {
-    auto prepared = std::make_unique<ClientJob>(job.job_id, job.recipe_path, job.recipe_text, job.sites,
+    std::filesystem::path recipe_path = job.recipe_path;
+    if (files) {
+      if (!options_.accept_job_code)
+        throw std::runtime_error("this client does not run jobs that carry code (its kit sets accept_job_code = false)");
+      recipe_path = write_app(jobs::JobDirectory(options_.workspace, job.job_id), files->model, job.recipe_path);
+    }
+    auto prepared = std::make_unique<ClientJob>(job.job_id, recipe_path, job.recipe_text, job.sites,
                                                 options_.plugin_dirs, options_.workspace, options_.process_name, log_);
     std::lock_guard lock(jobs_mutex_);
     jobs_[job.job_id] = std::move(prepared);
+    unprepared_.erase(job.job_id);
   } catch (const std::exception& e) {
     log_->error("job {}: cannot prepare it here: {}", job.job_id, e.what());
+    std::lock_guard lock(jobs_mutex_);
+    unprepared_[job.job_id] = e.what();
   }
 }
 
@@ -239,11 +275,9 @@ net::Reception ClientProcess::deliver(std::shared_ptr<SiteLink> link, std::share
     Model model;
     if (slot) {
       connection->release_hold();
-      std::unique_lock lock(slot->mutex);
-      slot->done.wait(lock, [&] { return slot->finished || stopping_.load(); });
-      if (!slot->finished || !slot->ok) {
+      if (!await(*slot)) {
         log_->warn("site '{}': message '{}' dropped: {}", link->site(), message.name,
-                   slot->finished ? slot->error : std::string("client stopping"));
+                   stopping_ ? std::string("client stopping") : slot->error);
         return;
       }
       model = std::move(slot->model);
@@ -285,11 +319,9 @@ void ClientProcess::run_task(SiteLink& link, net::Link& connection, const net::T
       }
     }
     connection.release_hold();
-    std::unique_lock lock(slot->mutex);
-    slot->done.wait(lock, [&] { return slot->finished || stopping_.load(); });
-    if (!slot->finished || !slot->ok) {
+    if (!await(*slot)) {
       log_->warn("site '{}': task {} dropped: {}", link.site(), header.task_id,
-                 slot->finished ? slot->error : std::string("client stopping"));
+                 stopping_ ? std::string("client stopping") : slot->error);
       return;
     }
     task.model = std::move(slot->model);
@@ -303,7 +335,10 @@ void ClientProcess::run_task(SiteLink& link, net::Link& connection, const net::T
   const auto start = Clock::now();
   if (!job) {
     result_header.ok = false;
-    result_header.error = "job " + header.job_id + " is not prepared on this client (see its log)";
+    std::lock_guard lock(jobs_mutex_);
+    const auto why = unprepared_.find(header.job_id);
+    result_header.error = "cannot run job " + header.job_id + " here: " +
+                          (why == unprepared_.end() ? "it was not announced here" : why->second);
   } else {
     job->references().received = task.model;  // a reference, not a copy
     try {

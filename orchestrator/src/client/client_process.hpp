@@ -40,6 +40,9 @@ struct ClientOptions {
   std::filesystem::path workspace;
   std::vector<std::filesystem::path> plugin_dirs;
   net::ConnectionOptions connection;
+  /// Run jobs that carry files (code, such as a Python script); false refuses them, and
+  /// their tasks fail saying so (the kit's accept_job_code).
+  bool accept_job_code = true;
   /// Exit when the server says a final goodbye (simulation), instead of reconnecting.
   bool exit_on_final_bye = false;
   std::chrono::milliseconds reconnect_initial{500};
@@ -67,12 +70,13 @@ class ClientProcess {
   boost::asio::io_context& io() { return io_; }
   bool stopping() const { return stopping_.load(); }
 
-  /// Called by site links (on their strands).
-  void announce(const net::JobAnnounce& job);
+  struct TaskModel;
+  /// Called by site links (on their strands). `files`, when the job carries some, fills in
+  /// as they arrive.
+  void announce(const net::JobAnnounce& job, std::shared_ptr<TaskModel> files);
   /// A job ended: released on the worker thread, after the tasks queued before.
   void job_ended(const net::JobEnd& end);
   /// A task arrived; `model` fills in once the connection's hold is released.
-  struct TaskModel;
   void enqueue(std::shared_ptr<SiteLink> link, std::shared_ptr<net::Link> connection, net::TaskHeader header,
                std::shared_ptr<TaskModel> model);
   /// A sink that fills `model`.
@@ -91,7 +95,11 @@ class ClientProcess {
     std::function<void()> run;
   };
   void worker_loop();
-  void prepare_job(const net::JobAnnounce& job);
+  /// Writes the job's files (when it carries some) and loads its recipe and executor; on
+  /// failure, remembers why for the job's tasks to say.
+  void prepare_job(const net::JobAnnounce& job, const std::shared_ptr<TaskModel>& files);
+  /// Waits until `slot` is filled (or the process stops); true when it arrived whole.
+  bool await(TaskModel& slot);
   ClientJob* find_job(const std::string& job_id);
   /// The workflow host of (job, site), made on first use; null for server-controlled jobs.
   SiteWorkflowHost* workflow_host(ClientJob& job, const std::shared_ptr<SiteLink>& link);
@@ -104,6 +112,8 @@ class ClientProcess {
   std::vector<std::shared_ptr<SiteLink>> links_;
   std::mutex jobs_mutex_;
   std::map<std::string, std::unique_ptr<ClientJob>> jobs_;
+  /// Jobs that could not be prepared here, and why.
+  std::map<std::string, std::string> unprepared_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<SiteWorkflowHost>> workflows_;
   std::mutex mutex_;
   std::condition_variable work_ready_;

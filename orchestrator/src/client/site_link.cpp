@@ -114,8 +114,13 @@ net::Reception SiteLink::on_message(net::Link& connection, net::Message& message
     return {};
   }
   if (auto* job = std::get_if<net::JobAnnounce>(&message)) {
-    process_.announce(*job);
-    return {};
+    if (!job->has_model) {
+      process_.announce(*job, nullptr);
+      return {};
+    }
+    auto files = ClientProcess::new_task_model();
+    process_.announce(*job, files);
+    return net::Reception{ClientProcess::sink_for(files), false};
   }
   if (auto* end = std::get_if<net::JobEnd>(&message)) {
     process_.job_ended(*end);

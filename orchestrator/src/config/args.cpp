@@ -16,8 +16,9 @@ SourceLocation location_of(const toml::node& node, const std::string& file) {
 }
 
 Args make_args(std::shared_ptr<const toml::table> document, const toml::table* table,
-               std::string file, std::string path, SourceLocation where) {
+               std::string file, std::string path, SourceLocation where, const Args::Impl* parent) {
   auto impl = std::make_shared<Args::Impl>();
+  if (parent) impl->named_files = parent->named_files;
   impl->document = std::move(document);
   impl->table = table;
   impl->file = std::move(file);
@@ -142,13 +143,29 @@ std::vector<std::pair<std::string, std::string>> Args::resolved() const {
   return impl_->resolved;
 }
 
+std::filesystem::path Args::file(std::string_view key, Carry carry) const {
+  namespace fs = std::filesystem;
+  const fs::path named = required<std::string>(key);
+  const bool relative = named.is_relative();
+  const fs::path path = relative ? fs::absolute(fs::path(impl_->file).parent_path() / named).lexically_normal() : named;
+  if (!fs::is_regular_file(path)) fail(key, "'" + path.string() + "' is not a file");
+  if (relative) impl_->named_files->push_back(NamedFile{path, carry == with_its_folder, where(key)});
+  return path;
+}
+
+std::vector<NamedFile> Args::named_files() const { return *impl_->named_files; }
+
 Args Args::table(std::string_view key) const {
   std::string path = impl_->path.empty() ? std::string(key) : impl_->path + "." + std::string(key);
-  if (!has(key)) return Args(where(), path);
+  if (!has(key)) {
+    Args absent(where(), path);
+    absent.impl_->named_files = impl_->named_files;
+    return absent;
+  }
   const toml::node* node = impl_->table->get(key);
   if (!node->is_table()) fail(key, "expected a table, found " + type_name(*node));
   return config::make_args(impl_->document, node->as_table(), impl_->file, path,
-                           config::location_of(*node, impl_->file));
+                           config::location_of(*node, impl_->file), impl_.get());
 }
 
 std::vector<Args> Args::tables(std::string_view key) const {
@@ -160,7 +177,8 @@ std::vector<Args> Args::tables(std::string_view key) const {
   std::size_t i = 0;
   for (const auto& entry : *node->as_array()) {
     out.push_back(config::make_args(impl_->document, entry.as_table(), impl_->file,
-                                    base + "[" + std::to_string(i++) + "]", config::location_of(entry, impl_->file)));
+                                    base + "[" + std::to_string(i++) + "]", config::location_of(entry, impl_->file),
+                                    impl_.get()));
   }
   return out;
 }

@@ -22,6 +22,8 @@ struct Args::Impl {
   SourceLocation where;
   std::vector<std::string> known;
   std::vector<std::pair<std::string, std::string>> resolved;
+  /// The files that travel with the job, shared by every table of the document.
+  std::shared_ptr<std::vector<NamedFile>> named_files = std::make_shared<std::vector<NamedFile>>();
 };
 
 namespace config {
@@ -29,9 +31,10 @@ namespace config {
 /// Position of a toml++ node in `file`.
 SourceLocation location_of(const toml::node& node, const std::string& file);
 
-/// An Args viewing `table` (may be null) at dotted `path` of `document`.
+/// An Args viewing `table` (may be null) at dotted `path` of `document`; `parent`, when
+/// given, is the table it is nested in (they share the document's bookkeeping).
 Args make_args(std::shared_ptr<const toml::table> document, const toml::table* table,
-               std::string file, std::string path, SourceLocation where);
+               std::string file, std::string path, SourceLocation where, const Args::Impl* parent = nullptr);
 
 }  // namespace config
 }  // namespace cohort

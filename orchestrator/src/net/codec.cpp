@@ -119,6 +119,7 @@ void fields(Io& io, M& m) {
   io("recipe_path", m.recipe_path, kMaxPath);
   io("recipe_text", m.recipe_text, kMaxRecipe);
   io("sites", m.sites, kMaxId);
+  io("has_model", m.has_model);
 }
 template <class Io, Is<TaskHeader> M>
 void fields(Io& io, M& m) {

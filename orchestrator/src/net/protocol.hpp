@@ -3,7 +3,7 @@
 //
 //   frame   = u32 payload_length (little endian) | u8 type | payload
 //   session = HELLO -> WELCOME | REFUSE, then any number of:
-//             JOB, TASK [+ model], ACCEPT, RESULT [+ model], HEARTBEAT, BYE,
+//             JOB [+ model], TASK [+ model], ACCEPT, RESULT [+ model], HEARTBEAT, BYE,
 //             RELAY [+ model] (site -> server -> DELIVER [+ model] to another site),
 //             REPORT [+ model] (site -> server), JOB_END (server -> site)
 //   model   = MODEL_BEGIN, (TENSOR, CHUNK*)*, MODEL_END | STREAM_ABORT
@@ -27,7 +27,7 @@
 namespace cohort::net {
 
 /// Bumped on any incompatible change; the handshake refuses a mismatch naming both.
-inline constexpr std::uint16_t kProtocolVersion = 2;
+inline constexpr std::uint16_t kProtocolVersion = 3;
 /// First bytes of a HELLO: tells a cohort peer from a stray connection.
 inline constexpr char kMagic[8] = {'C', 'O', 'H', 'O', 'R', 'T', 'F', 'L'};
 /// Bytes of a frame header.
@@ -107,10 +107,15 @@ struct Heartbeat {};
 /// executor and memory settings from.
 struct JobAnnounce {
   std::string job_id;
+  /// Where the recipe's relative paths start: the server's recipe file, or, when the job
+  /// carries files, the recipe's path among them.
   std::string recipe_path;
   std::string recipe_text;
   /// The job's sites, in partition order.
   std::vector<std::string> sites;
+  /// The job carries files (a script and its helpers, the recipe among them): they follow
+  /// as a model, one uint8 tensor per file named by its path in the job's app/ folder.
+  bool has_model = false;
 };
 
 struct TaskHeader {

@@ -5,6 +5,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -38,6 +39,27 @@ Recipe parse_recipe(std::string_view text, const fs::path& file, const std::vect
   for (std::size_t i = 0; i < recipe.hooks.size(); ++i)
     recipe.hook_plugins[i]->make_hook(PluginConfig{recipe.hooks[i].args, recipe.job, recipe.model});
   return recipe;
+}
+
+std::vector<fs::path> travelling_files(const Recipe& recipe) {
+  std::vector<fs::path> files;
+  // Every table of the recipe shares the list: the executor's holds what all named.
+  for (const auto& named : recipe.executor.args.named_files()) {
+    files.push_back(named.path);
+    if (!named.with_folder) continue;
+    const fs::path folder = named.path.parent_path();
+    for (auto it = fs::recursive_directory_iterator(folder); it != fs::recursive_directory_iterator(); ++it) {
+      const std::string name = it->path().filename().string();
+      if (name.starts_with(".") || name == "__pycache__") {
+        if (it->is_directory()) it.disable_recursion_pending();
+        continue;
+      }
+      if (it->is_regular_file()) files.push_back(it->path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  files.erase(std::unique(files.begin(), files.end()), files.end());
+  return files;
 }
 
 Recipe load_recipe(const fs::path& file, const std::vector<fs::path>& search_path) {

@@ -33,6 +33,12 @@ Recipe load_recipe(const std::filesystem::path& file, const std::vector<std::fil
 Recipe parse_recipe(std::string_view text, const std::filesystem::path& file,
                     const std::vector<std::filesystem::path>& search_path);
 
+/// The files that travel with the recipe's job (what `cohort job submit` sends with it):
+/// every file its plugins named by a relative path (Args::file), with the rest of its
+/// folder and below where the plugin asked for it, leaving out hidden names and
+/// __pycache__. Absolute paths, sorted, each once.
+std::vector<std::filesystem::path> travelling_files(const Recipe& recipe);
+
 /// The recipe as TOML with every default filled in, each plugin's args included.
 std::string render(const Recipe& recipe);
 

@@ -24,6 +24,7 @@ struct ClientArgs {
   std::vector<std::string> identities;
   std::vector<std::string> sites;
   bool exit_on_bye = false;
+  bool accept_job_code = true;
   ProcessOptions process{"client"};
   /// The site's name when the identity folder is not named after it (kits: startup/).
   std::string site_name;
@@ -42,6 +43,7 @@ void apply_kit(ClientArgs& a) {
   a.process.process_name = kit.participant;
   a.identities = {startup.string()};
   a.site_name = kit.participant;
+  a.accept_job_code = kit.accept_job_code;
 }
 
 int run_client(ClientArgs a, const GlobalOptions& global) {
@@ -58,6 +60,7 @@ int run_client(ClientArgs a, const GlobalOptions& global) {
   options.process_name = a.process.process_name;
   options.workspace = a.process.workspace;
   options.exit_on_final_bye = a.exit_on_bye;
+  options.accept_job_code = a.accept_job_code;
   options.connection.chunk_bytes = a.process.chunk_bytes();
   options.connection.on_model_bytes = net::kill_after_upload_bytes_from_environment(log);
   options.plugin_dirs = a.process.plugin_dirs();

@@ -161,7 +161,12 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
     log_->warn("admin connection from {}: '{}' has no admin role; refused", peer, admin.name);
   } else {
     try {
-      reply = handle(admin, parse_request(text), files);
+      auto request = parse_request(text);
+      for (auto& file : request.files) {  // a submit's files follow it, each of its announced size
+        co_await asio::async_read(stream, asio::buffer(file.bytes), asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return;
+      }
+      reply = handle(admin, request, files);
     } catch (const AdminProtocolError& e) {
       reply = error(e.what());
     }
@@ -194,7 +199,8 @@ json AdminServer::handle(const AdminIdentity& admin, const AdminRequest& request
   if (request.command == Command::submit) {
     if (auto why = refusal(admin, Action::submit); !why.empty()) return log_refusal(why);
     try {
-      const auto id = scheduler_.submit(request.recipe, request.file, server::Submitter{admin.name, admin.org, admin.role});
+      const auto id = scheduler_.submit(request.recipe, request.file, request.files,
+                                        server::Submitter{admin.name, admin.org, admin.role});
       return json{{"ok", true}, {"job_id", id}};
     } catch (const std::exception& e) {
       return error(e.what());

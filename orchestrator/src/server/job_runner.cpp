@@ -4,6 +4,8 @@
 
 #include <cohort/memory.hpp>
 
+#include <ATen/ops/empty.h>
+
 #include <spdlog/logger.h>
 
 #include <algorithm>
@@ -60,7 +62,26 @@ void JobRunner::fire(EventType type, std::int64_t round, const std::string& site
 }
 
 void JobRunner::announce(const std::string& site) {
-  server_.send(site, net::JobAnnounce{job_.id, setup_.recipe.file.string(), setup_.recipe_text, participants_});
+  if (!app_files_) {
+    server_.send(site, net::JobAnnounce{job_.id, setup_.recipe.file.string(), setup_.recipe_text, participants_});
+    return;
+  }
+  server_.send(site, net::JobAnnounce{job_.id, *directory_.app_recipe(), setup_.recipe_text, participants_, true},
+               *app_files_);
+}
+
+void JobRunner::read_app_files() {
+  if (!directory_.app_recipe()) return;
+  Model files;
+  for (const auto& path : directory_.app_files()) {
+    const auto file = directory_.app() / path;
+    auto bytes = at::empty({static_cast<std::int64_t>(std::filesystem::file_size(file))}, at::kByte);
+    std::ifstream in(file, std::ios::binary);
+    in.read(static_cast<char*>(bytes.data_ptr()), bytes.numel());
+    if (!in) throw std::runtime_error("cannot read the job's file " + file.string());
+    files.tensors.push_back({path, std::move(bytes)});
+  }
+  app_files_ = std::move(files);
 }
 
 bool JobRunner::may_relay(const std::string& from, const std::string& to) const {
@@ -314,6 +335,7 @@ JobResult JobRunner::run() {
     log_->error("job {}: {}", job_.id, result.message);
     return result;
   }
+  read_app_files();
   {
     // Under the lock that site_joined takes: every site is announced exactly once, by
     // this loop or by its join.

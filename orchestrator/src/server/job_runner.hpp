@@ -87,7 +87,10 @@ class JobRunner final : public ControllerContext, public SiteListener {
   bool participates(const std::string& site) const;
   std::int64_t site_index(const std::string& site) const;
   void fire(EventType type, std::int64_t round, const std::string& site = {});
+  /// Sends the job to `site`, with its files when it carries some.
   void announce(const std::string& site);
+  /// Reads the files the job carries (app/), once, before the first announcement.
+  void read_app_files();
 
   Server& server_;
   JobSetup setup_;
@@ -106,6 +109,8 @@ class JobRunner final : public ControllerContext, public SiteListener {
   /// listener from its I/O threads while the job runs on its own).
   std::mutex joined_mutex_;
   std::set<std::string> joined_;
+  /// The files the job carries, shared by every announcement (at most jobs::kMaxAppBytes).
+  std::optional<Model> app_files_;
   std::atomic<bool> abort_{false};
   std::atomic<bool> started_{false};
   std::mutex reports_mutex_;

@@ -50,22 +50,39 @@ void JobScheduler::stop() {
   for (auto& [id, r] : running) r->thread.join();
 }
 
-std::string JobScheduler::submit(const std::string& recipe_text, const std::string& file_name, const Submitter& by) {
-  // Checked as the job will run it: plugins found, arguments valid.
-  const auto recipe = recipe::parse_recipe(recipe_text, file_name, options_.plugin_dirs);
+std::string JobScheduler::submit(const std::string& recipe_text, const std::string& file_name,
+                                 const std::vector<jobs::AppFile>& files, const Submitter& by) {
   jobs::JobRecord record;
   record.id = jobs::new_job_id();
+  const jobs::JobDirectory directory(options_.workspace, record.id);
+  recipe::Recipe recipe;
+  if (files.empty()) {
+    // Checked as the job will run it: plugins found, arguments valid.
+    recipe = recipe::parse_recipe(recipe_text, file_name, options_.plugin_dirs);
+    directory.create();
+    config::write_text_file(directory.recipe(), recipe_text);
+  } else {
+    // The files first: the recipe's relative paths resolve among them.
+    try {
+      for (const auto& file : files) directory.write_app_file(file);
+      directory.write_app_file({file_name, recipe_text});
+      directory.link_recipe(file_name);
+      recipe = recipe::parse_recipe(recipe_text, directory.recipe_location(), options_.plugin_dirs);
+    } catch (...) {
+      std::filesystem::remove_all(directory.root());
+      throw;
+    }
+    directory.create();
+  }
   record.name = recipe.job.name;
   record.state = jobs::JobState::submitted;
   record.submitter = by.name;
   record.submitter_org = by.org;
   record.submitter_role = by.role;
   record.num_rounds = recipe.job.num_rounds;
-  const jobs::JobDirectory directory(options_.workspace, record.id);
-  directory.create();
-  config::write_text_file(directory.recipe(), recipe_text);
   store_.add(record);
-  log_->info("job {} ('{}') submitted by {} ({}, org '{}')", record.id, record.name, by.name, by.role, by.org);
+  log_->info("job {} ('{}') submitted by {} ({}, org '{}'){}", record.id, record.name, by.name, by.role, by.org,
+             files.empty() ? "" : " with " + std::to_string(files.size()) + " files");
   return record.id;
 }
 
@@ -92,7 +109,7 @@ std::optional<recipe::Recipe> JobScheduler::load(const jobs::JobRecord& record) 
     std::ifstream in(directory.recipe(), std::ios::binary);
     std::stringstream text;
     text << in.rdbuf();
-    return recipe::parse_recipe(text.str(), directory.recipe(), options_.plugin_dirs);
+    return recipe::parse_recipe(text.str(), directory.recipe_location(), options_.plugin_dirs);
   } catch (const std::exception& e) {
     // It was checked at submission: a plugin removed since, or the file lost.
     store_.set_state(record.id, jobs::JobState::execution_exception, std::string("cannot load its recipe: ") + e.what());

@@ -47,8 +47,11 @@ class JobScheduler {
   void stop();
 
   /// Checks the recipe (ConfigError with file:line:col when bad), stores it and records
-  /// the job as SUBMITTED. Returns the job id.
-  std::string submit(const std::string& recipe_text, const std::string& file_name, const Submitter& by);
+  /// the job as SUBMITTED. Returns the job id. With `files` (what travels with the recipe,
+  /// e.g. a Python script), `file_name` is the recipe's path among them: they are stored
+  /// in the job's app/ folder and the recipe is checked there.
+  std::string submit(const std::string& recipe_text, const std::string& file_name,
+                     const std::vector<jobs::AppFile>& files, const Submitter& by);
   /// Aborts a job: one still waiting ends ABORTED at once, a running one is asked to
   /// stop. Returns "" or why it cannot be aborted.
   std::string abort(const std::string& job_id, const std::string& by);

@@ -293,11 +293,9 @@ class PythonExecutor final : public cohort::Executor {
 
 PythonConfig parse_config(const cohort::Args& args) {
   PythonConfig c;
-  const auto script = args.required<std::string>("script");
-  // Relative to the recipe's folder, so that a recipe and its script travel together.
-  const fs::path recipe_dir = fs::path(args.where("script").file).parent_path();
-  c.script = fs::path(script).is_absolute() ? fs::path(script) : fs::absolute(recipe_dir / script).lexically_normal();
-  if (!fs::is_regular_file(c.script)) args.fail("script", "'" + c.script.string() + "' is not a file");
+  // Relative to the recipe's folder; the script travels with the job with its folder
+  // (the modules it imports from beside it).
+  c.script = args.file("script", cohort::Args::with_its_folder);
   c.args = args.get<std::vector<std::string>>("args", {});
   c.python = args.get<std::string>("python", c.python);
   for (const auto& entry : args.get<std::vector<std::string>>("env", {})) {

@@ -33,6 +33,32 @@ TEST_CASE("admin protocol: each request reads back as it was written") {
   }
 }
 
+TEST_CASE("admin protocol: a submit announces its files, whose bytes follow it") {
+  AdminRequest r{Command::submit, "", "[job]\n", "recipes/r.toml", {{"code/train.py", "print(1)\n"}, {"code/__init__.py", ""}}};
+  const auto json = to_json(r);
+  CHECK(json["files"].dump() == R"([{"path":"code/train.py","size":9},{"path":"code/__init__.py","size":0}])");
+  CHECK(json["files"].dump().find("print") == std::string::npos);  // the bytes are not in the JSON
+  const auto read = parse_request(json.dump());
+  REQUIRE(read.files.size() == 2);
+  CHECK(read.files[0].path == "code/train.py");
+  CHECK(read.files[0].bytes.size() == 9);  // sized, for the connection to fill in
+  CHECK(read.files[1].bytes.empty());
+}
+
+TEST_CASE("admin protocol: a submit's files are checked before a byte of them is read") {
+  auto submit = [](const std::string& files) {
+    return R"({"command": "submit", "recipe": "", "file": "r.toml", "files": )" + files + "}";
+  };
+  CHECK(error_of(submit("7")) == "request: 'files' must be a list");
+  CHECK(error_of(submit(R"([{"path": "a.py"}])")) == R"(request: each of 'files' must be {"path": TEXT, "size": BYTES})");
+  CHECK(error_of(submit(R"([{"path": "../a.py", "size": 1}])")) == "request: job file '../a.py': '..' in it");
+  CHECK(error_of(submit(R"([{"path": "/etc/passwd", "size": 1}])")) == "request: job file '/etc/passwd': an absolute path");
+  CHECK(error_of(submit(R"([{"path": "a.py", "size": 1}, {"path": "a.py", "size": 1}])")) ==
+        "request: job file 'a.py' is listed twice");
+  CHECK(error_of(submit(R"([{"path": "a.py", "size": 40000000}, {"path": "b.py", "size": 40000000}])")) ==
+        "request: the files come to more than the 64 MiB a job may carry");
+}
+
 TEST_CASE("admin protocol: a malformed request says which field and why") {
   CHECK(error_of("{").find("request: not JSON") == 0);
   CHECK(error_of("[1, 2]") == "request: not a JSON object");

@@ -1,4 +1,5 @@
 #include "config/toml_file.hpp"
+#include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
 
@@ -89,4 +90,25 @@ TEST_CASE("args: list elements are type-checked") {
 TEST_CASE("args: a table where a value is expected") {
   Args a = parse("[args]\n[args.lr]\nx = 1\n");
   CHECK(error_of([&] { a.get<double>("lr", 1.0); }) == "args.toml:2:1: args.lr: expected a number, found a table");
+}
+
+TEST_CASE("args: a file is found beside the recipe and a relative one travels with the job") {
+  cohort::test::TempDir dir;
+  cohort::test::write_text(dir / "code" / "train.py", "");
+  cohort::test::write_text(dir / "code" / "data.bin", "");
+  const auto recipe = (dir / "jobs" / "r.toml").string();
+  const std::string text = "[args]\nscript = '../code/train.py'\nweights = '" + (dir / "code" / "data.bin").string() +
+                           "'\nmissing = 'nowhere.py'\n";
+  const Args root = cohort::config::parse_toml(text, recipe);
+  const Args a = root.table("args");
+  CHECK(a.file("script", Args::with_its_folder) == dir / "code" / "train.py");
+  CHECK(a.file("weights") == dir / "code" / "data.bin");  // absolute: on every machine already
+  CHECK(error_of([&] { a.file("missing"); }) ==
+        recipe + ":4:11: args.missing: '" + (dir / "jobs" / "nowhere.py").string() + "' is not a file");
+  // Every table of the document shares the list: the recipe reads it from any of them.
+  const auto named = root.named_files();
+  REQUIRE(named.size() == 1);
+  CHECK(named[0].path == dir / "code" / "train.py");
+  CHECK(named[0].with_folder);
+  CHECK(named[0].where.line == 2);
 }

@@ -45,6 +45,11 @@ TEST_CASE("codec: every control message survives a round trip") {
   CHECK((t2.dtype == c10::ScalarType::Float));
   Hello hello{kProtocolVersion, "site-1", "client-1", "cohort"};
   CHECK(std::get<Hello>(decode(FrameType::hello, payload_of(hello), {})).site == "site-1");
+  JobAnnounce job{"job-1", "recipes/r.toml", "[job]\n", {"site-1", "site-2"}, true};
+  auto j = std::get<JobAnnounce>(decode(FrameType::job, payload_of(job), {}));
+  CHECK(j.recipe_path == "recipes/r.toml");
+  CHECK((j.sites == std::vector<std::string>{"site-1", "site-2"}));
+  CHECK(j.has_model);
   JobEnd end{"job-1", "COMPLETED"};
   auto e = std::get<JobEnd>(decode(FrameType::job_end, payload_of(end), {}));
   CHECK(e.job_id == "job-1");

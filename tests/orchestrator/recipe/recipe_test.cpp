@@ -1,6 +1,7 @@
 #include "recipe/recipe.hpp"
 
 #include "plugin/registry.hpp"
+#include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
 
@@ -206,4 +207,24 @@ TEST_CASE("recipe rejects: an unknown model architecture") {
   std::string text = valid_with("plugin = \"synthetic\"", "plugin = \"torch-trainer\"");
   text.replace(text.find("\"synthetic\""), 11, "\"resnet\"");
   CHECK(error_of(text) == "14:8: model.arch: unknown architecture 'resnet': expected mlp, cnn or synthetic");
+}
+
+TEST_CASE("recipe: the files that travel with a python job are its script and the script's folder") {
+  cohort::test::TempDir dir;
+  for (const char* file : {"code/train.py", "code/helpers/__init__.py", "code/helpers/util.py", "code/.env",
+                           "code/__pycache__/train.cpython-311.pyc", "code/.git/HEAD", "elsewhere.py"})
+    cohort::test::write_text(dir / file, "");
+  const std::string executor = "[executor]\nplugin = \"python\"\n[executor.args]\nscript = \"../code/train.py\"\n";
+  const auto r = recipe::parse_recipe(valid_with("[executor]\nplugin = \"synthetic\"\n", executor),
+                                      dir / "jobs" / "r.toml", search_path());
+  CHECK(recipe::travelling_files(r) == std::vector<std::filesystem::path>{dir / "code/helpers/__init__.py",
+                                                                          dir / "code/helpers/util.py",
+                                                                          dir / "code/train.py"});
+  // A script named by an absolute path is on every machine already: nothing travels.
+  const std::string absolute = "[executor]\nplugin = \"python\"\n[executor.args]\nscript = \"" +
+                               (dir / "code/train.py").string() + "\"\n";
+  CHECK(recipe::travelling_files(recipe::parse_recipe(valid_with("[executor]\nplugin = \"synthetic\"\n", absolute),
+                                                      dir / "jobs" / "r.toml", search_path()))
+            .empty());
+  CHECK(recipe::travelling_files(parse(kValid)).empty());
 }
