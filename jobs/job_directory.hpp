@@ -8,6 +8,7 @@
 //   best_model.pt      the global model with the best key metric
 //   metrics.csv        round,site,loss,accuracy,examples,seconds,extra   (job_files.hpp)
 //   rounds.csv         one row per finished round (time, sites, server memory)
+//   timeline.csv       when each part of each round happened (job_files.hpp, round_timeline.hpp)
 //   memory/<process>.csv, logs/<process>.log
 //   status.txt         how the job ended: its state, then why
 
@@ -65,6 +66,7 @@ class JobDirectory {
   std::filesystem::path artifact(const std::string& tag) const;
   std::filesystem::path metrics_csv() const { return root_ / "metrics.csv"; }
   std::filesystem::path rounds_csv() const { return root_ / "rounds.csv"; }
+  std::filesystem::path timeline_csv() const { return root_ / "timeline.csv"; }
   std::filesystem::path memory_csv(const std::string& process) const { return root_ / "memory" / (process + ".csv"); }
   std::filesystem::path log(const std::string& process) const { return root_ / "logs" / (process + ".log"); }
   std::filesystem::path memory_folder() const { return root_ / "memory"; }

@@ -49,6 +49,15 @@ const Column<MemoryRow> kMemoryColumns[] = {
     {"allocator", &MemoryRow::allocator},
 };
 
+const Column<TimelineRow> kTimelineColumns[] = {
+    {"round", &TimelineRow::round},
+    {"broadcast", &TimelineRow::broadcast},
+    {"task", &TimelineRow::task},
+    {"site", &TimelineRow::site},
+    {"event", &TimelineRow::event},
+    {"seconds", &TimelineRow::seconds, 6},
+};
+
 /// metrics.csv's columns: round, site, these metrics by name, then every other metric as
 /// name=value;name=value in `extra`.
 const std::vector<std::string> kNamedMetrics{"loss", "accuracy", "examples", "seconds"};
@@ -126,7 +135,7 @@ bool is_named_metric(const std::string& name) {
 
 namespace {
 
-// The three files, by row type: header, cells of a row, row of cells.
+// The four files, by row type: header, cells of a row, row of cells.
 std::vector<std::string> header_of(const RoundRow*) { return names(kRoundColumns); }
 std::vector<std::string> cells_of(const RoundRow& row) { return cells(kRoundColumns, row); }
 void parse_into(RoundRow& row, const CsvTable::Row& cells) { row = parse(kRoundColumns, cells); }
@@ -134,6 +143,10 @@ void parse_into(RoundRow& row, const CsvTable::Row& cells) { row = parse(kRoundC
 std::vector<std::string> header_of(const MemoryRow*) { return names(kMemoryColumns); }
 std::vector<std::string> cells_of(const MemoryRow& row) { return cells(kMemoryColumns, row); }
 void parse_into(MemoryRow& row, const CsvTable::Row& cells) { row = parse(kMemoryColumns, cells); }
+
+std::vector<std::string> header_of(const TimelineRow*) { return names(kTimelineColumns); }
+std::vector<std::string> cells_of(const TimelineRow& row) { return cells(kTimelineColumns, row); }
+void parse_into(TimelineRow& row, const CsvTable::Row& cells) { row = parse(kTimelineColumns, cells); }
 
 std::vector<std::string> header_of(const MetricsRow*) { return metrics_columns(); }
 
@@ -188,8 +201,10 @@ std::vector<Row> read_rows(const std::filesystem::path& file) {
 template class RowWriter<RoundRow>;
 template class RowWriter<MetricsRow>;
 template class RowWriter<MemoryRow>;
+template class RowWriter<TimelineRow>;
 template std::vector<RoundRow> read_rows<RoundRow>(const std::filesystem::path&);
 template std::vector<MetricsRow> read_rows<MetricsRow>(const std::filesystem::path&);
 template std::vector<MemoryRow> read_rows<MemoryRow>(const std::filesystem::path&);
+template std::vector<TimelineRow> read_rows<TimelineRow>(const std::filesystem::path&);
 
 }  // namespace cohort::jobs

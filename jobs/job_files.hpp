@@ -5,6 +5,7 @@
 //   rounds.csv             one row per finished round (time, results, server memory)
 //   metrics.csv            one row per (round, site) of reported metrics
 //   memory/<process>.csv   a process's memory samples over time
+//   timeline.csv           when each part of each round happened on the server
 
 #include "jobs/csv.hpp"
 
@@ -68,6 +69,21 @@ struct MemoryRow {
   std::string allocator;
 };
 
+/// A row of timeline.csv: one event of a round as the server saw it, `seconds` after the
+/// round started. Broadcast `broadcast` (0, 1, ... within the round) of task `task` gives,
+/// per site: sent (the task's model is written to the site's connection), accepted (the
+/// site's worker took it), result_began (the result's header arrived), result_ended (its
+/// last byte is folded in) or failed; and, for site "server": broadcast_began,
+/// broadcast_ended. The round's last row is "round_ended" (broadcast -1, site "server").
+struct TimelineRow {
+  std::int64_t round = 0;
+  std::int64_t broadcast = -1;
+  std::string task;
+  std::string site;
+  std::string event;
+  double seconds = 0;
+};
+
 /// Appends rows of one of the types above to its file, creating it with its header.
 template <class Row>
 class RowWriter {
@@ -83,20 +99,24 @@ class RowWriter {
 template <class Row>
 std::vector<Row> read_rows(const std::filesystem::path& file);
 
-// Defined for these three row types only (job_files.cpp).
+// Defined for these four row types only (job_files.cpp).
 extern template class RowWriter<RoundRow>;
+extern template class RowWriter<TimelineRow>;
 extern template class RowWriter<MetricsRow>;
 extern template class RowWriter<MemoryRow>;
 extern template std::vector<RoundRow> read_rows<RoundRow>(const std::filesystem::path&);
 extern template std::vector<MetricsRow> read_rows<MetricsRow>(const std::filesystem::path&);
 extern template std::vector<MemoryRow> read_rows<MemoryRow>(const std::filesystem::path&);
+extern template std::vector<TimelineRow> read_rows<TimelineRow>(const std::filesystem::path&);
 
 using RoundsWriter = RowWriter<RoundRow>;
 using MetricsWriter = RowWriter<MetricsRow>;
 using MemoryWriter = RowWriter<MemoryRow>;
+using TimelineWriter = RowWriter<TimelineRow>;
 
 inline std::vector<RoundRow> read_rounds(const std::filesystem::path& file) { return read_rows<RoundRow>(file); }
 inline std::vector<MetricsRow> read_metrics(const std::filesystem::path& file) { return read_rows<MetricsRow>(file); }
 inline std::vector<MemoryRow> read_memory(const std::filesystem::path& file) { return read_rows<MemoryRow>(file); }
+inline std::vector<TimelineRow> read_timeline(const std::filesystem::path& file) { return read_rows<TimelineRow>(file); }
 
 }  // namespace cohort::jobs

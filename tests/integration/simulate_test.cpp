@@ -2,6 +2,7 @@
 #include "support/processes.hpp"
 #include "jobs/job_directory.hpp"
 #include "jobs/job_files.hpp"
+#include "jobs/round_timeline.hpp"
 #include "support/temp_dir.hpp"
 
 #include <cohort/model.hpp>
@@ -103,6 +104,40 @@ TEST_CASE("simulate: many sites share few client processes") {
   CHECK(model.tensors[0].tensor[0].item<float>() == 7.0f);
   CHECK(std::filesystem::exists(job / "memory" / "client-2.csv"));
   CHECK_FALSE(std::filesystem::exists(job / "memory" / "client-3.csv"));
+}
+
+TEST_CASE("simulate: the round timeline says where each round's time went, and its parts add up") {
+  TempDir dir;
+  // Each site computes 300 ms: the sites' part of a round is at least that.
+  auto result = simulate(dir, synthetic_recipe("", "compute_ms = 300"));
+  REQUIRE(result.status == 0);
+  const auto job = cohort::jobs::JobDirectory::at(only_job(dir / "ws"));
+  const auto rows = cohort::jobs::read_timeline(job.timeline_csv());
+  const auto rounds = cohort::jobs::read_rounds(job.rounds_csv());
+  const auto parts = cohort::jobs::round_parts(rows);
+  REQUIRE(rounds.size() == 2);
+  REQUIRE(parts.size() == 2);
+  for (const auto& r : rounds) {
+    CAPTURE(r.round);
+    const auto& p = parts.at(r.round);
+    CHECK(p.send + p.sites + p.receive + p.server == doctest::Approx(r.seconds).epsilon(0.05));
+    CHECK(p.sites >= 0.3);
+    for (double part : {p.send, p.sites, p.receive, p.server}) CHECK(part >= 0);
+    // Every site's steps, in order.
+    for (const char* site : {"site-1", "site-2", "site-3"}) {
+      CAPTURE(site);
+      std::map<std::string, double> at;
+      for (const auto& row : rows)
+        if (row.round == r.round && row.site == site) at[row.event] = row.seconds;
+      REQUIRE(at.size() == 4);
+      CHECK(at["sent"] <= at["result_began"]);
+      CHECK(at["accepted"] <= at["result_began"]);
+      CHECK(at["result_began"] <= at["result_ended"]);
+      CHECK(at["result_ended"] <= r.seconds);
+    }
+  }
+  CHECK(result.output.find("median round (") != std::string::npos);
+  CHECK(result.output.find(" = send ") != std::string::npos);
 }
 
 TEST_CASE("simulate: a failed site within the error policy leaves a correct aggregate") {

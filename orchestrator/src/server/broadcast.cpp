@@ -18,6 +18,7 @@ class Broadcast::Target final : public PendingTask {
   }
   void on_failure(const std::string& site, const std::string& reason) override { owner_->fail(site_, reason); }
   void on_accepted() override { owner_->accepted(site_); }
+  void on_sent() override { owner_->sent(site_); }
 
  private:
   std::shared_ptr<Broadcast> owner_;
@@ -73,8 +74,9 @@ class Broadcast::GuardedSink final : public ResultSink {
   ResultInfo info_;
 };
 
-Broadcast::Broadcast(Reducer& reducer, std::vector<std::string> targets)
-    : reducer_(reducer), outstanding_(targets.begin(), targets.end()) {}
+Broadcast::Broadcast(Reducer& reducer, std::vector<std::string> targets, Mark mark)
+    : reducer_(reducer), mark_(mark ? std::move(mark) : [](const std::string&, const char*) {}),
+      outstanding_(targets.begin(), targets.end()) {}
 
 std::shared_ptr<PendingTask> Broadcast::pending_for(const std::string& site) {
   return std::make_shared<Target>(shared_from_this(), site);
@@ -83,12 +85,14 @@ std::shared_ptr<PendingTask> Broadcast::pending_for(const std::string& site) {
 std::unique_ptr<ResultSink> Broadcast::open(const std::string& site, const ResultInfo& info, bool has_model) {
   std::unique_lock lock(mutex_);
   if (closed_ || !outstanding_.count(site)) return nullptr;  // late: the round is over
+  mark_(site, "result_began");
   auto entry = std::make_shared<Entry>();
   entry->sink = reducer_.open(info);
   if (!has_model) {
     // Metrics only: the result is complete now.
     entry->sink->commit();
     outstanding_.erase(site);
+    mark_(site, "result_ended");
     received_.push_back(info);
     changed_.notify_all();
     return nullptr;
@@ -100,6 +104,7 @@ std::unique_ptr<ResultSink> Broadcast::open(const std::string& site, const Resul
 void Broadcast::complete(const std::string& site, const ResultInfo& info) {
   std::lock_guard lock(mutex_);
   if (!outstanding_.erase(site)) return;
+  mark_(site, "result_ended");
   received_.push_back(info);
   changed_.notify_all();
 }
@@ -107,21 +112,27 @@ void Broadcast::complete(const std::string& site, const ResultInfo& info) {
 void Broadcast::fail(const std::string& site, const std::string& reason) {
   std::lock_guard lock(mutex_);
   if (!outstanding_.erase(site)) return;
+  mark_(site, "failed");
   failed_.push_back({site, reason});
   changed_.notify_all();
 }
 
 void Broadcast::accepted(const std::string& site) {
   std::lock_guard lock(mutex_);
-  accepted_.insert(site);
+  if (accepted_.insert(site).second) mark_(site, "accepted");
 }
+
+void Broadcast::sent(const std::string& site) { mark_(site, "sent"); }
 
 void Broadcast::close(const std::string& reason) {
   std::vector<std::shared_ptr<Entry>> entries;
   {
     std::lock_guard lock(mutex_);
     closed_ = true;
-    for (const auto& site : outstanding_) failed_.push_back({site, reason});
+    for (const auto& site : outstanding_) {
+      mark_(site, "failed");
+      failed_.push_back({site, reason});
+    }
     outstanding_.clear();
     entries.swap(entries_);
   }
@@ -162,6 +173,7 @@ BroadcastOutcome Broadcast::wait(const BroadcastOptions& options, const std::fun
         }
         for (const auto& site : idle) {
           outstanding_.erase(site);
+          mark_(site, "failed");
           failed_.push_back({site, "did not take its task within " + std::to_string(options.assignment_timeout.count()) + " ms"});
         }
         if (outstanding_.empty()) break;

@@ -2,13 +2,16 @@
 // The server's side of ControllerContext::broadcast(): one task to many sites, results
 // streamed into the controller's reducer as they arrive, and a wait with the options'
 // deadlines. Once the wait is over the broadcast is closed: sinks still open are
-// abandoned and late results are dropped, so the reducer is never called again.
+// abandoned and late results are dropped, so the reducer is never called again. Each
+// site's steps (sent, accepted, result_began, result_ended, failed) are told to `mark`
+// as they happen, for the round's timeline.
 
 #include "server/pending_task.hpp"
 
 #include <cohort/controller.hpp>
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -18,7 +21,9 @@ namespace cohort::server {
 
 class Broadcast : public std::enable_shared_from_this<Broadcast> {
  public:
-  Broadcast(Reducer& reducer, std::vector<std::string> targets);
+  /// Called from any thread with a site and one of its steps.
+  using Mark = std::function<void(const std::string& site, const char* event)>;
+  Broadcast(Reducer& reducer, std::vector<std::string> targets, Mark mark = {});
 
   /// The PendingTask for `site` (one per target).
   std::shared_ptr<PendingTask> pending_for(const std::string& site);
@@ -39,9 +44,11 @@ class Broadcast : public std::enable_shared_from_this<Broadcast> {
   void complete(const std::string& site, const ResultInfo& info);
   void fail(const std::string& site, const std::string& reason);
   void accepted(const std::string& site);
+  void sent(const std::string& site);
   void close(const std::string& reason);
 
   Reducer& reducer_;
+  Mark mark_;
   std::mutex mutex_;
   std::condition_variable changed_;
   bool closed_ = false;

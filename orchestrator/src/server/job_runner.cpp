@@ -2,6 +2,8 @@
 
 #include "server/broadcast.hpp"
 
+#include "jobs/round_timeline.hpp"
+
 #include <cohort/memory.hpp>
 
 #include <ATen/ops/empty.h>
@@ -175,7 +177,12 @@ void JobRunner::set_global_model(Model model) {
 
 BroadcastOutcome JobRunner::broadcast(const Task& task, const std::vector<std::string>& targets, Reducer& reducer,
                                       const BroadcastOptions& options) {
-  auto broadcast = std::make_shared<Broadcast>(reducer, targets);
+  const std::int64_t index = broadcasts_in_round_++;
+  auto mark = [this, round = task.round, index, name = task.name](const std::string& site, const char* event) {
+    this->mark(round, index, name, site, event);
+  };
+  mark("server", "broadcast_began");
+  auto broadcast = std::make_shared<Broadcast>(reducer, targets, mark);
   for (const auto& site : targets) {
     net::TaskHeader header;
     header.task_id = server_.next_task_id();
@@ -190,6 +197,7 @@ BroadcastOutcome JobRunner::broadcast(const Task& task, const std::vector<std::s
     fire(EventType::task_sent, task.round, site);
   }
   BroadcastOutcome outcome = broadcast->wait(options, [this] { return abort_requested(); });
+  mark("server", "broadcast_ended");
   for (const auto& r : outcome.received) fire(EventType::result_received, task.round, r.site);
   for (const auto& r : outcome.received) fire(EventType::result_aggregated, task.round, r.site);
   round_received_ += outcome.received.size();
@@ -220,8 +228,20 @@ SendResult JobRunner::send(const Task& task, const std::string& site, const Send
   return result;
 }
 
+void JobRunner::mark(std::int64_t round, std::int64_t broadcast, const std::string& task, const std::string& site,
+                     const char* event) {
+  const auto now = Clock::now();
+  std::lock_guard lock(timeline_mutex_);
+  timeline_.push_back({round, broadcast, task, site, event, std::chrono::duration<double>(now - timeline_start_).count()});
+}
+
 void JobRunner::round_started(std::int64_t round) {
   round_start_ = Clock::now();
+  {
+    std::lock_guard lock(timeline_mutex_);
+    timeline_start_ = round_start_;
+  }
+  broadcasts_in_round_ = 0;
   // Between rounds: the global model is loaded, nothing else of the round yet.
   rss_before_round_ = memory::process_memory().rss_bytes;
   memory::reset_peak_rss();
@@ -234,6 +254,14 @@ void JobRunner::round_started(std::int64_t round) {
 void JobRunner::round_ended(std::int64_t round) {
   fire(EventType::round_ended, round);  // the periodic cleanup runs here, after persist
   const double seconds = std::chrono::duration<double>(Clock::now() - round_start_).count();
+  std::vector<jobs::TimelineRow> timeline;
+  {
+    std::lock_guard lock(timeline_mutex_);
+    timeline.swap(timeline_);
+  }
+  timeline.push_back({round, -1, "", "server", "round_ended", seconds});
+  for (const auto& row : timeline) timeline_writer_->append(row);
+  const auto parts = jobs::round_parts(timeline);
   const auto mem = memory::process_memory();
   const auto alloc = memory::allocator_stats();
   const auto tensors = memory::tensor_bytes();
@@ -251,6 +279,7 @@ void JobRunner::round_ended(std::int64_t round) {
   if (tensors) row.server_tensor_mb = mib(*tensors);
   row.model_mb = mib(global_.byte_size());
   rounds_->append(row);
+  if (auto it = parts.find(round); it != parts.end()) log_->info("round {}/{}: {}", round + 1, job_.num_rounds, jobs::describe(it->second));
   log_->info("round {}/{} done in {:.2f} s: {} results, {} failed; server rss {:.1f} MiB (before the round {:.1f}, "
              "peak in the round {:.1f}), tensors {} MiB, allocator free {:.1f} MiB",
              round + 1, job_.num_rounds, seconds, round_received_, round_failed_, mib(mem.rss_bytes),
@@ -279,6 +308,7 @@ JobResult JobRunner::run() {
   metrics_ = std::make_unique<jobs::MetricsWriter>(directory_.metrics_csv());
   checkpoints_ = std::make_unique<CheckpointWriter>(log_);
   rounds_ = std::make_unique<jobs::RoundsWriter>(directory_.rounds_csv());
+  timeline_writer_ = std::make_unique<jobs::TimelineWriter>(directory_.timeline_csv());
   const auto& mem = setup_.recipe.memory;
   monitor_ = setup_.monitor ? std::move(setup_.monitor)
                             : std::make_unique<hooks::MemoryMonitor>(

@@ -1,7 +1,7 @@
 #pragma once
 // Runs one job on the server: waits for its sites, announces it to them, drives the
 // controller's run() on the calling thread as the controller's ControllerContext, and
-// writes the job's results (models, metrics, rounds, memory, log).
+// writes the job's results (models, metrics, rounds, timeline, memory, log).
 
 #include "hooks/builtin_hooks.hpp"
 #include "hooks/hook_bus.hpp"
@@ -91,6 +91,9 @@ class JobRunner final : public ControllerContext, public SiteListener {
   void announce(const std::string& site);
   /// Reads the files the job carries (app/), once, before the first announcement.
   void read_app_files();
+  /// Records an event of the current round's timeline (any thread).
+  void mark(std::int64_t round, std::int64_t broadcast, const std::string& task, const std::string& site,
+            const char* event);
 
   Server& server_;
   JobSetup setup_;
@@ -104,6 +107,13 @@ class JobRunner final : public ControllerContext, public SiteListener {
   std::unique_ptr<hooks::MemoryMonitor> monitor_;
   std::unique_ptr<jobs::MetricsWriter> metrics_;
   std::unique_ptr<jobs::RoundsWriter> rounds_;
+  std::unique_ptr<jobs::TimelineWriter> timeline_writer_;
+  /// This round's timeline so far, from its start (guarded: sites' steps come from the
+  /// I/O threads).
+  std::mutex timeline_mutex_;
+  std::chrono::steady_clock::time_point timeline_start_;
+  std::vector<jobs::TimelineRow> timeline_;
+  std::int64_t broadcasts_in_round_ = 0;
   std::unique_ptr<CheckpointWriter> checkpoints_;
   /// Participants connected as far as this job knows (guarded: the server calls the
   /// listener from its I/O threads while the job runs on its own).

@@ -16,6 +16,8 @@ class PendingTask {
   virtual std::unique_ptr<ResultSink> on_result(const ResultInfo& info, bool has_model) = 0;
   /// The task failed: an executor error, the site lost, the task not sent.
   virtual void on_failure(const std::string& site, const std::string& reason) = 0;
+  /// The task's model is written to the site's connection.
+  virtual void on_sent() {}
   /// The site took the task (its worker started on it).
   virtual void on_accepted() {}
 };

@@ -109,8 +109,11 @@ void SiteSession::send_task(net::TaskHeader header, std::optional<Model> model, 
     pending_[id] = pending;
   }
   auto self = shared_from_this();
-  auto on_written = [self, id](bool written) {
-    if (written) return;
+  auto on_written = [self, id, pending](bool written) {
+    if (written) {
+      pending->on_sent();
+      return;
+    }
     std::shared_ptr<PendingTask> failed;
     {
       std::lock_guard lock(self->mutex_);

@@ -6,6 +6,7 @@
 #include "config/recipe_file.hpp"
 #include "jobs/job_directory.hpp"
 #include "jobs/job_files.hpp"
+#include "jobs/round_timeline.hpp"
 #include "provisioning/local_project.hpp"
 
 #include <spdlog/logger.h>
@@ -231,6 +232,15 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
       else std::cout << "-";
       std::cout << "\n";
     }
+  }
+  // Where a typical round's time went: the median round's parts, from timeline.csv.
+  if (auto parts = jobs::round_parts(jobs::read_timeline(job_dir.timeline_csv())); !parts.empty()) {
+    std::vector<jobs::RoundParts> rounds;
+    for (const auto& [round, p] : parts) rounds.push_back(p);
+    std::sort(rounds.begin(), rounds.end(), [](const auto& a, const auto& b) { return a.seconds < b.seconds; });
+    const auto& median = rounds[rounds.size() / 2];
+    std::cout << "  median round (" << median.round + 1 << " of " << rounds.size() << "): " << jobs::describe(median)
+              << "\n";
   }
   std::cout << "  peak RSS per process:\n";
   std::error_code ec;
