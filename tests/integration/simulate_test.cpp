@@ -4,6 +4,7 @@
 #include "jobs/job_files.hpp"
 #include "jobs/round_timeline.hpp"
 #include "support/temp_dir.hpp"
+#include "tls/tls.hpp"
 
 #include <cohort/model.hpp>
 
@@ -77,6 +78,10 @@ TEST_CASE("simulate: FedAvg with the synthetic executor equals the weighted aver
     CHECK(std::filesystem::exists(job / "logs" / (std::string(process) + ".log")));
   }
   CHECK(read_text(job / "recipe.toml") == read_text(dir / "recipe.toml"));
+  // Mutual TLS with the cipher suite fastest on this CPU (AES-128-GCM with AES-NI).
+  const auto preferred = cohort::tls::preferred_ciphersuites();
+  CHECK(read_text(dir / "ws" / "logs" / "server.log")
+            .find("(process 'client-1', mutual TLS, " + preferred.substr(0, preferred.find(':')) + ")") != std::string::npos);
 }
 
 TEST_CASE("simulate: weights follow the reported training steps") {

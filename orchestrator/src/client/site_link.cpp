@@ -92,7 +92,7 @@ net::Reception SiteLink::on_message(net::Link& connection, net::Message& message
     backoff_ = process_.options().reconnect_initial;
     connection.established();
     process_.log().info("site '{}': connected to server '{}' ({})", site(), welcome->server,
-                        connection.secure() ? "mutual TLS" : "plain TCP");
+                        connection.security());
     return {};
   }
   if (auto* refuse = std::get_if<net::Refuse>(&message)) {

@@ -103,6 +103,7 @@ asio::awaitable<void> Connection::run(std::shared_ptr<Connection> self) {
                                                     : asio::ssl::stream_base::client,
                                        use_awaitable);
       peer_name_ = tls::peer_common_name(stream_.native_handle());
+      cipher_ = tls::cipher_name(stream_.native_handle());
     }
     asio::co_spawn(strand_, write_loop(), on_done);
     co_await read_loop();
@@ -275,6 +276,10 @@ void Connection::close_on_strand(const std::string& reason) {
   queue_.clear();
   log_->info("{}: connection closed: {}", label_, reason);
   if (auto handler = std::move(handler_)) handler->on_closed(*this, reason);
+}
+
+std::string Connection::security() const {
+  return tls_ ? "mutual TLS, " + cipher_ : "plain TCP";
 }
 
 }  // namespace cohort::net

@@ -68,6 +68,7 @@ class Connection final : public Link, public std::enable_shared_from_this<Connec
   const std::string& peer_name() const override { return peer_name_; }
   const std::string& remote() const override { return remote_; }
   bool secure() const override { return tls_ != nullptr; }
+  std::string security() const override;
   void set_label(std::string label) override;
   const std::string& label() const override { return label_; }
   std::shared_ptr<Link> share() override { return shared_from_this(); }
@@ -118,6 +119,8 @@ class Connection final : public Link, public std::enable_shared_from_this<Connec
   bool held_ = false;
   std::deque<Outgoing> queue_;
   std::string peer_name_;
+  /// The negotiated cipher suite, set with peer_name_ after the handshake.
+  std::string cipher_;
   std::string remote_;
   std::string label_;
   std::chrono::steady_clock::time_point last_read_;

@@ -74,6 +74,8 @@ class Link {
   virtual const std::string& remote() const = 0;
   /// Whether the peer is authenticated and the bytes encrypted.
   virtual bool secure() const = 0;
+  /// How the bytes travel, for logs: "mutual TLS, TLS_AES_128_GCM_SHA256", "plain TCP".
+  virtual std::string security() const = 0;
   /// A label for logs (the site name once known).
   virtual void set_label(std::string label) = 0;
   virtual const std::string& label() const = 0;

@@ -76,7 +76,7 @@ net::Reception SiteSession::on_hello(const net::Hello& hello) {
     return {};
   }
   server_.log().info("site '{}' joined from {} (process '{}', {})", site_, connection_->remote(), hello.process,
-                     connection_->secure() ? "mutual TLS" : "plain TCP");
+                     connection_->security());
   return {};
 }
 

@@ -15,6 +15,9 @@ ssl::context make_context(const TlsFiles& files, bool server) {
   ssl::context ctx(server ? ssl::context::tls_server : ssl::context::tls_client);
   ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  SSL_CTX_set_options(ctx.native_handle(), SSL_OP_CIPHER_SERVER_PREFERENCE);
+  if (SSL_CTX_set_ciphersuites(ctx.native_handle(), preferred_ciphersuites().c_str()) != 1)
+    throw std::runtime_error("OpenSSL refused the cipher suites " + preferred_ciphersuites());
   auto load = [](const std::filesystem::path& file, const char* what, auto&& fn) {
     boost::system::error_code ec;
     fn(file.string(), ec);
@@ -30,6 +33,22 @@ ssl::context make_context(const TlsFiles& files, bool server) {
 }
 
 }  // namespace
+
+std::string preferred_ciphersuites() {
+  // AES-GCM with AES-NI is the fastest (this 2-core machine: 4.5 GB/s AES-128-GCM, 3.5
+  // AES-256-GCM, 4.0 ChaCha20-Poly1305 per core, `openssl speed`); without it ChaCha20 is.
+  bool aes = true;
+#if defined(__x86_64__) || defined(__i386__)
+  aes = __builtin_cpu_supports("aes");
+#endif
+  return aes ? "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384"
+             : "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384";
+}
+
+std::string cipher_name(SSL* ssl) {
+  const char* name = SSL_get_cipher_name(ssl);
+  return name && std::string(name) != "(NONE)" ? name : "";
+}
 
 ssl::context make_server_context(const TlsFiles& files) { return make_context(files, true); }
 ssl::context make_client_context(const TlsFiles& files) { return make_context(files, false); }
