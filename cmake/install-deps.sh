@@ -13,7 +13,7 @@ packages=(
   libboost-dev libboost-filesystem-dev libssl-dev
   libtorch-dev python3-torch python3-numpy
   libtomlplusplus-dev libspdlog-dev doctest-dev libcli11-dev
-  libjemalloc2 libjemalloc-dev libsqlite3-dev nlohmann-json3-dev libcsv-dev
+  libjemalloc2 libjemalloc-dev libsqlite3-dev nlohmann-json3-dev libcsv-dev libdeflate-dev
   # real data and profiling
   dataset-fashion-mnist heaptrack gnuplot-nox time
 )
