@@ -48,13 +48,19 @@ Connection::Connection(asio::io_context& io, tcp::socket socket, asio::ssl::cont
       heartbeat_timer_(strand_),
       hold_timer_(strand_) {
   boost::system::error_code ec;
-  auto endpoint = stream_.next_layer().remote_endpoint(ec);
+  auto endpoint = this->socket().remote_endpoint(ec);
   remote_ = ec ? std::string("unknown") : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
   label_ = remote_;
   last_read_ = last_write_ = Clock::now();
 }
 
 Connection::~Connection() = default;
+
+// 256 KiB: up to 16 TLS records a recv().
+Connection::BufferedSocket::BufferedSocket(const tcp::socket::executor_type& executor, tcp::socket socket)
+    : asio::buffered_read_stream<tcp::socket>(executor, 256 * 1024) {
+  next_layer() = std::move(socket);
+}
 
 void Connection::set_label(std::string label) { label_ = std::move(label); }
 
@@ -121,14 +127,14 @@ asio::awaitable<void> Connection::run(std::shared_ptr<Connection> self) {
 
 asio::awaitable<void> Connection::read_exact(std::span<std::byte> into) {
   if (tls_) co_await asio::async_read(stream_, asio::buffer(into.data(), into.size()), use_awaitable);
-  else co_await asio::async_read(stream_.next_layer(), asio::buffer(into.data(), into.size()), use_awaitable);
+  else co_await asio::async_read(socket(), asio::buffer(into.data(), into.size()), use_awaitable);
   last_read_ = Clock::now();
 }
 
 template <class Buffers>
 asio::awaitable<void> Connection::write_all(const Buffers& buffers) {
   if (tls_) co_await asio::async_write(stream_, buffers, use_awaitable);
-  else co_await asio::async_write(stream_.next_layer(), buffers, use_awaitable);
+  else co_await asio::async_write(socket(), buffers, use_awaitable);
   last_write_ = Clock::now();
 }
 
@@ -148,7 +154,7 @@ asio::awaitable<void> Connection::read_loop() {
 
 void Connection::cut_stream() {
   boost::system::error_code ignored;
-  stream_.next_layer().shutdown(tcp::socket::shutdown_send, ignored);
+  socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
 asio::awaitable<void> Connection::write_model(const Model& model) {
@@ -264,8 +270,8 @@ void Connection::close_on_strand(const std::string& reason) {
   if (closed_) return;
   closed_ = true;
   boost::system::error_code ignored;
-  stream_.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
-  stream_.next_layer().close(ignored);
+  socket().shutdown(tcp::socket::shutdown_both, ignored);
+  socket().close(ignored);
   wake_writer_.cancel();
   heartbeat_timer_.cancel();
   hold_timer_.cancel();

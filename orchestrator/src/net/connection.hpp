@@ -12,6 +12,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/buffered_read_stream.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -105,8 +106,23 @@ class Connection final : public Link, public std::enable_shared_from_this<Connec
   void close_on_strand(const std::string& reason);
   void cut_stream();
 
+  /// The socket under TLS, read through a buffer: asio's TLS layer reads one record (at
+  /// most 16 KiB) at a time, and without the buffer each is a recv() of its own. (Its
+  /// writes are one send() a record too; a write buffer would hold the handshake's
+  /// messages back, so they go straight to the socket.)
+  class BufferedSocket : public asio::buffered_read_stream<tcp::socket> {
+   public:
+    explicit BufferedSocket(tcp::socket socket) : BufferedSocket(socket.get_executor(), std::move(socket)) {}
+
+   private:
+    BufferedSocket(const tcp::socket::executor_type& executor, tcp::socket socket);
+  };
+
+  /// The TCP socket itself (plain TCP reads and writes it directly).
+  tcp::socket& socket() { return stream_.next_layer().next_layer(); }
+
   Strand strand_;
-  asio::ssl::stream<tcp::socket> stream_;
+  asio::ssl::stream<BufferedSocket> stream_;
   asio::ssl::context* tls_;
   bool server_side_;
   ConnectionOptions options_;
