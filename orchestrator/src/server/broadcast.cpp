@@ -119,10 +119,13 @@ void Broadcast::fail(const std::string& site, const std::string& reason) {
 
 void Broadcast::accepted(const std::string& site) {
   std::lock_guard lock(mutex_);
-  if (accepted_.insert(site).second) mark_(site, "accepted");
+  if (accepted_.insert(site).second && !closed_) mark_(site, "accepted");
 }
 
-void Broadcast::sent(const std::string& site) { mark_(site, "sent"); }
+void Broadcast::sent(const std::string& site) {
+  std::lock_guard lock(mutex_);
+  if (!closed_) mark_(site, "sent");
+}
 
 void Broadcast::close(const std::string& reason) {
   std::vector<std::shared_ptr<Entry>> entries;

@@ -4,7 +4,8 @@
 // deadlines. Once the wait is over the broadcast is closed: sinks still open are
 // abandoned and late results are dropped, so the reducer is never called again. Each
 // site's steps (sent, accepted, result_began, result_ended, failed) are told to `mark`
-// as they happen, for the round's timeline.
+// as they happen, for the round's timeline; once closed, `mark` is never called again
+// either (a task's write or a site's acceptance can come after the job is gone).
 
 #include "server/pending_task.hpp"
 

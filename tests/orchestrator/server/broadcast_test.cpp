@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <mutex>
 #include <thread>
 
 using namespace cohort;
@@ -116,4 +117,33 @@ TEST_CASE("broadcast: an abort ends the wait") {
   auto outcome = b->wait({}, [] { return true; });
   REQUIRE(outcome.failed.size() == 1);
   CHECK(outcome.failed[0].reason == "job aborted");
+}
+
+TEST_CASE("broadcast: each site's steps are marked as they happen, and nothing after it closed") {
+  CountingReducer reducer;
+  std::mutex mutex;
+  std::vector<std::string> marks;
+  auto mark = [&](const std::string& site, const char* event) {
+    std::lock_guard lock(mutex);
+    marks.push_back(site + " " + event);
+  };
+  auto b = std::make_shared<Broadcast>(reducer, std::vector<std::string>{"a", "b"}, mark);
+  auto pa = b->pending_for("a");
+  auto pb = b->pending_for("b");
+  pa->on_sent();
+  pa->on_accepted();
+  pa->on_accepted();  // once
+  auto sink = pa->on_result(info("a"), true);
+  sink->begin_tensor({"t", at::kFloat, {1}, 4, 0});
+  sink->end_tensor();
+  sink->commit();
+  pb->on_sent();
+  auto outcome = b->wait({0, 0ms, 50ms}, {});  // b never answers
+  CHECK(outcome.failed.size() == 1);
+  // Late steps of a closed broadcast (its job may be gone) are not marked.
+  pb->on_accepted();
+  pb->on_sent();
+  pb->on_failure("b", "too late");
+  CHECK(marks == std::vector<std::string>{"a sent", "a accepted", "a result_began", "a result_ended", "b sent",
+                                          "b failed"});
 }
