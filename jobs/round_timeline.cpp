@@ -9,9 +9,9 @@ namespace cohort::jobs {
 
 namespace {
 
-/// One broadcast's events: per site, event name -> seconds.
+/// One broadcast's start, and its sites' events: per site, event name -> seconds.
 struct BroadcastEvents {
-  std::optional<double> began, ended;
+  std::optional<double> began;
   std::map<std::string, std::map<std::string, double>> sites;
 };
 
@@ -26,9 +26,9 @@ std::map<std::int64_t, RoundParts> round_parts(const std::vector<TimelineRow>& r
       continue;
     }
     auto& b = broadcasts[row.round][row.broadcast];
-    if (row.site == "server" && row.event == "broadcast_began") b.began = row.seconds;
-    else if (row.site == "server" && row.event == "broadcast_ended") b.ended = row.seconds;
-    else b.sites[row.site][row.event] = row.seconds;
+    if (row.site != "server") b.sites[row.site][row.event] = row.seconds;
+    else if (row.event == "broadcast_began") b.began = row.seconds;
+    // (broadcast_ended is for readers of the CSV: the parts end at the slowest result.)
   }
   std::map<std::int64_t, RoundParts> out;
   for (const auto& [round, seconds] : round_ended) {

@@ -2,6 +2,7 @@
 
 #include "server/broadcast.hpp"
 
+#include "config/text_file.hpp"
 #include "jobs/round_timeline.hpp"
 
 #include <cohort/memory.hpp>
@@ -64,16 +65,16 @@ void JobRunner::fire(EventType type, std::int64_t round, const std::string& site
 }
 
 void JobRunner::announce(const std::string& site) {
-  if (!app_files_) {
+  if (!app_) {
     server_.send(site, net::JobAnnounce{job_.id, setup_.recipe.file.string(), setup_.recipe_text, participants_});
     return;
   }
-  server_.send(site, net::JobAnnounce{job_.id, *directory_.app_recipe(), setup_.recipe_text, participants_, true},
-               *app_files_);
+  server_.send(site, net::JobAnnounce{job_.id, app_->recipe, setup_.recipe_text, participants_, true}, app_->files);
 }
 
 void JobRunner::read_app_files() {
-  if (!directory_.app_recipe()) return;
+  auto recipe = directory_.app_recipe();
+  if (!recipe) return;
   Model files;
   for (const auto& path : directory_.app_files()) {
     const auto file = directory_.app() / path;
@@ -83,7 +84,7 @@ void JobRunner::read_app_files() {
     if (!in) throw std::runtime_error("cannot read the job's file " + file.string());
     files.tensors.push_back({path, std::move(bytes)});
   }
-  app_files_ = std::move(files);
+  app_ = App{std::move(*recipe), std::move(files)};
 }
 
 bool JobRunner::may_relay(const std::string& from, const std::string& to) const {
@@ -301,10 +302,9 @@ JobResult JobRunner::run() {
   const auto start = Clock::now();
   JobResult result;
   directory_.create();
-  {
-    std::ofstream out(directory_.recipe(), std::ios::binary);
-    out << setup_.recipe_text;
-  }
+  // A submitted job's recipe is there already (for one that carries files, a link into
+  // app/): written once, never through the link.
+  if (!std::filesystem::exists(directory_.recipe())) config::write_text_file(directory_.recipe(), setup_.recipe_text);
   metrics_ = std::make_unique<jobs::MetricsWriter>(directory_.metrics_csv());
   checkpoints_ = std::make_unique<CheckpointWriter>(log_);
   rounds_ = std::make_unique<jobs::RoundsWriter>(directory_.rounds_csv());

@@ -119,8 +119,13 @@ class JobRunner final : public ControllerContext, public SiteListener {
   /// listener from its I/O threads while the job runs on its own).
   std::mutex joined_mutex_;
   std::set<std::string> joined_;
-  /// The files the job carries, shared by every announcement (at most jobs::kMaxAppBytes).
-  std::optional<Model> app_files_;
+  /// What a job that carries files announces: its recipe's path among them, and the files,
+  /// shared by every announcement (at most jobs::kMaxAppBytes).
+  struct App {
+    std::string recipe;
+    Model files;
+  };
+  std::optional<App> app_;
   std::atomic<bool> abort_{false};
   std::atomic<bool> started_{false};
   std::mutex reports_mutex_;
