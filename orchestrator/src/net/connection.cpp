@@ -27,18 +27,12 @@ std::string describe(const boost::system::error_code& ec) {
   return ec.message();
 }
 
-// asio's ssl::stream needs a context even when it only carries plain TCP.
-asio::ssl::context& plain_context() {
-  static asio::ssl::context context(asio::ssl::context::tls);
-  return context;
-}
-
 }  // namespace
 
 Connection::Connection(asio::io_context& io, tcp::socket socket, asio::ssl::context* tls, bool server_side,
                        ConnectionOptions options, std::shared_ptr<spdlog::logger> log)
     : strand_(asio::make_strand(io)),
-      stream_(std::move(socket), tls ? *tls : plain_context()),
+      socket_(std::move(socket)),
       tls_(tls),
       server_side_(server_side),
       options_(std::move(options)),
@@ -48,19 +42,13 @@ Connection::Connection(asio::io_context& io, tcp::socket socket, asio::ssl::cont
       heartbeat_timer_(strand_),
       hold_timer_(strand_) {
   boost::system::error_code ec;
-  auto endpoint = this->socket().remote_endpoint(ec);
+  auto endpoint = socket_.remote_endpoint(ec);
   remote_ = ec ? std::string("unknown") : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
   label_ = remote_;
   last_read_ = last_write_ = Clock::now();
 }
 
 Connection::~Connection() = default;
-
-// 256 KiB: up to 16 TLS records a recv().
-Connection::BufferedSocket::BufferedSocket(const tcp::socket::executor_type& executor, tcp::socket socket)
-    : asio::buffered_read_stream<tcp::socket>(executor, 256 * 1024) {
-  next_layer() = std::move(socket);
-}
 
 void Connection::set_label(std::string label) { label_ = std::move(label); }
 
@@ -105,11 +93,10 @@ asio::awaitable<void> Connection::run(std::shared_ptr<Connection> self) {
   asio::co_spawn(strand_, heartbeat_loop(), on_done);
   try {
     if (tls_) {
-      co_await stream_.async_handshake(server_side_ ? asio::ssl::stream_base::server
-                                                    : asio::ssl::stream_base::client,
-                                       use_awaitable);
-      peer_name_ = tls::peer_common_name(stream_.native_handle());
-      cipher_ = tls::cipher_name(stream_.native_handle());
+      channel_ = std::make_unique<TlsChannel>(socket_, tls_->native_handle(), server_side_);
+      co_await channel_->handshake();
+      peer_name_ = tls::peer_common_name(channel_->native_handle());
+      cipher_ = tls::cipher_name(channel_->native_handle());
     }
     asio::co_spawn(strand_, write_loop(), on_done);
     co_await read_loop();
@@ -126,15 +113,14 @@ asio::awaitable<void> Connection::run(std::shared_ptr<Connection> self) {
 }
 
 asio::awaitable<void> Connection::read_exact(std::span<std::byte> into) {
-  if (tls_) co_await asio::async_read(stream_, asio::buffer(into.data(), into.size()), use_awaitable);
-  else co_await asio::async_read(socket(), asio::buffer(into.data(), into.size()), use_awaitable);
+  if (channel_) co_await channel_->read_exact(into);
+  else co_await asio::async_read(socket_, asio::buffer(into.data(), into.size()), use_awaitable);
   last_read_ = Clock::now();
 }
 
-template <class Buffers>
-asio::awaitable<void> Connection::write_all(const Buffers& buffers) {
-  if (tls_) co_await asio::async_write(stream_, buffers, use_awaitable);
-  else co_await asio::async_write(socket(), buffers, use_awaitable);
+asio::awaitable<void> Connection::write_all(std::span<const asio::const_buffer> buffers) {
+  if (channel_) co_await channel_->write_all(buffers);
+  else co_await asio::async_write(socket_, buffers, use_awaitable);
   last_write_ = Clock::now();
 }
 
@@ -154,7 +140,7 @@ asio::awaitable<void> Connection::read_loop() {
 
 void Connection::cut_stream() {
   boost::system::error_code ignored;
-  socket().shutdown(tcp::socket::shutdown_send, ignored);
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
 }
 
 asio::awaitable<void> Connection::write_model(const Model& model) {
@@ -193,7 +179,7 @@ asio::awaitable<void> Connection::write_loop() {
     if (item.opens) active_stream_ = item.stream;
     if (item.closes && item.stream == active_stream_) active_stream_ = 0;
     try {
-      co_await write_all(asio::buffer(item.frame));
+      co_await write_all(std::array{asio::const_buffer(asio::buffer(item.frame))});
       if (item.model) co_await write_model(*item.model);
     } catch (...) {
       if (item.done) item.done(false);
@@ -270,8 +256,8 @@ void Connection::close_on_strand(const std::string& reason) {
   if (closed_) return;
   closed_ = true;
   boost::system::error_code ignored;
-  socket().shutdown(tcp::socket::shutdown_both, ignored);
-  socket().close(ignored);
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
   wake_writer_.cancel();
   heartbeat_timer_.cancel();
   hold_timer_.cancel();
@@ -285,7 +271,8 @@ void Connection::close_on_strand(const std::string& reason) {
 }
 
 std::string Connection::security() const {
-  return tls_ ? "mutual TLS, " + cipher_ : "plain TCP";
+  if (!tls_) return "plain TCP";
+  return "mutual TLS, " + cipher_ + (channel_ && channel_->kernel_tls() ? ", sealed by the kernel (kTLS)" : "");
 }
 
 }  // namespace cohort::net

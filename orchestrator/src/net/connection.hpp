@@ -1,19 +1,19 @@
 #pragma once
-// The Asio implementation of Link: TLS (or plain TCP), one strand, a reader coroutine that
-// feeds the socket's bytes to a FrameReader (straight into their destination), a write
-// queue that streams models chunk by chunk from tensor storage (ModelWriter), and
-// heartbeats. Any protocol violation or I/O error closes this connection (logged, with
-// the reason) and nothing else.
+// The Asio implementation of Link: TLS (TlsChannel) or plain TCP, one strand, a reader
+// coroutine that feeds the socket's bytes to a FrameReader (straight into their
+// destination), a write queue that streams models chunk by chunk from tensor storage
+// (ModelWriter), and heartbeats. Any protocol violation or I/O error closes this
+// connection (logged, with the reason) and nothing else.
 
 #include "net/frame_reader.hpp"
 #include "net/link.hpp"
+#include "net/tls_channel.hpp"
 
 #include <utility>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/buffered_read_stream.hpp>
-#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
@@ -98,32 +98,18 @@ class Connection final : public Link, public std::enable_shared_from_this<Connec
   asio::awaitable<void> heartbeat_loop();
   asio::awaitable<void> write_model(const Model& model);
   asio::awaitable<void> read_exact(std::span<std::byte> into);
-  template <class Buffers>
-  asio::awaitable<void> write_all(const Buffers& buffers);
+  asio::awaitable<void> write_all(std::span<const asio::const_buffer> buffers);
   /// Queues `item` from any thread.
   void post(Outgoing item);
   void enqueue(Outgoing item);
   void close_on_strand(const std::string& reason);
   void cut_stream();
 
-  /// The socket under TLS, read through a buffer: asio's TLS layer reads one record (at
-  /// most 16 KiB) at a time, and without the buffer each is a recv() of its own. (Its
-  /// writes are one send() a record too; a write buffer would hold the handshake's
-  /// messages back, so they go straight to the socket.)
-  class BufferedSocket : public asio::buffered_read_stream<tcp::socket> {
-   public:
-    explicit BufferedSocket(tcp::socket socket) : BufferedSocket(socket.get_executor(), std::move(socket)) {}
-
-   private:
-    BufferedSocket(const tcp::socket::executor_type& executor, tcp::socket socket);
-  };
-
-  /// The TCP socket itself (plain TCP reads and writes it directly).
-  tcp::socket& socket() { return stream_.next_layer().next_layer(); }
-
   Strand strand_;
-  asio::ssl::stream<BufferedSocket> stream_;
+  tcp::socket socket_;
   asio::ssl::context* tls_;
+  /// TLS on socket_ (null for plain TCP, which reads and writes the socket directly).
+  std::unique_ptr<TlsChannel> channel_;
   bool server_side_;
   ConnectionOptions options_;
   std::shared_ptr<spdlog::logger> log_;
