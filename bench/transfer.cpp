@@ -109,7 +109,8 @@ double cohort_round_trip(const Model& model, bool tls, const std::filesystem::pa
 
 /// Raw TCP: `bytes` one way, then back, between two threads; returns GB/s of bytes moved.
 /// The reader reuses one hot 1 MiB buffer, or with `fresh` receives into newly allocated
-/// memory the size of the model (huge pages advised), as a model's destination is.
+/// memory the size of the model (readied by memory::prepare_for_filling, as a model's
+/// destination is).
 double raw_tcp_throughput(std::size_t bytes, bool fresh) {
   asio::io_context io;
   tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
@@ -123,7 +124,7 @@ double raw_tcp_throughput(std::size_t bytes, bool fresh) {
       std::unique_ptr<char[]> destination;
       if (fresh) {
         destination.reset(new char[bytes]);
-        memory::advise_huge_pages(destination.get(), bytes);
+        memory::prepare_for_filling(destination.get(), bytes);
       }
       std::size_t left = bytes;
       while (left) {

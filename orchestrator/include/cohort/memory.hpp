@@ -110,11 +110,15 @@ class COHORT_API CpuMeter {
   std::chrono::steady_clock::time_point last_wall_;
 };
 
-/// Asks the kernel to back the 2 MiB-aligned part of [data, data + bytes) with transparent
-/// huge pages (madvise MADV_HUGEPAGE). Filling fresh memory (a model arriving from the
-/// network, an accumulator being zeroed) is dominated by page faults; huge pages make
-/// them 512 times fewer. A no-op for less than 4 MiB or where the kernel says no.
-COHORT_API void advise_huge_pages(void* data, std::size_t bytes);
+/// Readies fresh memory that is about to be filled whole (a model arriving from the
+/// network, an accumulator): the 2 MiB-aligned part is backed by transparent huge pages
+/// (madvise MADV_HUGEPAGE: 512 times fewer page faults), then every page is made resident
+/// in one call (MADV_POPULATE_WRITE), so that the kernel zeroes them here rather than one
+/// fault at a time inside the recv() that fills them, with the socket locked against the
+/// sender. It only brings forward what the filling would do a moment later: no memory
+/// beyond the tensor's own. A no-op for less than 4 MiB; each step is skipped where the
+/// kernel says no.
+COHORT_API void prepare_for_filling(void* data, std::size_t bytes);
 
 /// Starts counting the bytes of live CPU tensors (wraps libtorch's CPU allocator; tensors
 /// allocated before the call are not counted). Idempotent. Server and client processes

@@ -34,7 +34,7 @@ void ModelBuilder::begin_tensor(const TensorInfo& info) {
     t = placed_->place(info);
   } else {
     t = at::empty(info.shape, at::TensorOptions().dtype(info.dtype));
-    memory::advise_huge_pages(t.data_ptr(), t.nbytes());  // before the bytes land: fewer faults
+    memory::prepare_for_filling(t.data_ptr(), t.nbytes());  // before the bytes land
   }
   if (static_cast<std::uint64_t>(t.nbytes()) != info.nbytes) {
     throw std::runtime_error("tensor '" + info.name + "' announces " + std::to_string(info.nbytes) +

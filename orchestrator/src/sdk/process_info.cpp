@@ -2,6 +2,7 @@
 #include <cohort/memory.hpp>
 
 #include <sys/mman.h>
+#include <unistd.h>
 #include <sys/resource.h>
 
 #include <filesystem>
@@ -68,12 +69,15 @@ std::uint64_t children_rss_bytes() {
   return total;
 }
 
-void advise_huge_pages(void* data, std::size_t bytes) {
+void prepare_for_filling(void* data, std::size_t bytes) {
   constexpr std::uintptr_t huge = 2u << 20;
   if (bytes < 2 * huge) return;
   const auto begin = (reinterpret_cast<std::uintptr_t>(data) + huge - 1) & ~(huge - 1);
   const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(huge - 1);
   if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto first = reinterpret_cast<std::uintptr_t>(data) & ~(page - 1);
+  ::madvise(reinterpret_cast<void*>(first), reinterpret_cast<std::uintptr_t>(data) + bytes - first, MADV_POPULATE_WRITE);
 }
 
 bool reset_peak_rss() {

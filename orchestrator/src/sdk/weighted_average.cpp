@@ -72,7 +72,7 @@ class AverageSink final : public ResultSink {
     if (!slot.sum.defined()) {
       auto dtype = at::isFloatingType(slot.info.dtype) ? slot.info.dtype : at::kDouble;
       slot.sum = at::empty(slot.info.shape, at::TensorOptions().dtype(dtype));
-      memory::advise_huge_pages(slot.sum.data_ptr(), slot.sum.nbytes());
+      memory::prepare_for_filling(slot.sum.data_ptr(), slot.sum.nbytes());
       slot.sum.zero_();
     }
     slot.sum.view({-1}).narrow(0, first, count).add_(incoming, weight_);
