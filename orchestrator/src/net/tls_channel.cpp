@@ -63,9 +63,8 @@ void TlsChannel::buffer_writes() {
     BIO_free(buffer);
     throw_ssl(ERR_get_error());
   }
-  // References to the socket BIO: the read side's, the buffer chain's, and the one that
-  // SSL_set0_wbio drops with the old write BIO.
-  BIO_up_ref(raw);
+  // SSL_set_bio took one reference to the socket BIO for reading and one for writing;
+  // SSL_set0_wbio drops the writing one, and the buffer chain needs one of its own.
   BIO_up_ref(raw);
   BIO_push(buffer, raw);
   SSL_set0_wbio(ssl_.get(), buffer);
