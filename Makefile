@@ -7,7 +7,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
 FUZZ_SECONDS ?= 60
-SANITIZE_TESTS_TSAN ?= unit:(net|frame|codec|broadcast|checkpoint writer|watchdog|kit runner|job store|python executor)|integration:(processes|swarm|kill mid|malformed|production|workflows|poc)
+SANITIZE_TESTS_TSAN ?= unit:(net|frame|codec|connection|broadcast|checkpoint writer|watchdog|kit runner|job store|python executor)|integration:(processes|swarm|kill mid|malformed|production|workflows|poc)
 
 .PHONY: demo test build configure deps bench clean fuzz test-asan test-tsan
 
