@@ -45,8 +45,7 @@ fs::path simulate(const Context& ctx, const std::string& name, const std::string
     text << in.rdbuf();
     throw std::runtime_error("job " + name + " did not complete:\n" + text.str());
   }
-  for (const auto& e : fs::directory_iterator(dir / "ws" / "jobs")) return e.path();
-  throw std::runtime_error("job " + name + " left no folder");
+  return jobs::JobDirectory::only_job(dir / "ws").root();
 }
 
 std::string synthetic_recipe(const SyntheticJob& job) {
@@ -82,24 +81,5 @@ std::string markdown(const std::vector<Row>& rows) {
   return out.str();
 }
 
-std::map<std::int64_t, double> by_round(const std::filesystem::path& csv, double jobs::MemoryRow::*column) {
-  std::map<std::int64_t, double> out;
-  for (const auto& r : jobs::read_memory(csv)) out[r.round] = r.*column;
-  return out;
-}
-
-double slope(const std::map<std::int64_t, double>& values, std::int64_t from, std::int64_t to) {
-  double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
-  for (const auto& [round, mb] : values) {
-    if (round < from || round > to) continue;
-    n += 1;
-    sx += round;
-    sy += mb;
-    sxx += double(round) * round;
-    sxy += round * mb;
-  }
-  const double d = n * sxx - sx * sx;
-  return n > 1 && d != 0 ? (n * sxy - sx * sy) / d : 0;
-}
 
 }  // namespace cohort::bench

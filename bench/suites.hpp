@@ -5,6 +5,7 @@
 
 #include "jobs/job_directory.hpp"
 #include "jobs/job_files.hpp"
+#include "jobs/memory_trend.hpp"
 
 #include <map>
 
@@ -18,12 +19,10 @@ std::vector<Row> round_overhead(const Context& ctx);
 std::vector<Row> scale(const Context& ctx);
 std::vector<Row> light_commands(const Context& ctx);
 std::vector<Row> python(const Context& ctx);
+std::vector<Row> study(const Context& ctx);
 
-/// A column of a process's memory file at the end of each round (the last sample labelled
-/// with that round), in MiB.
-std::map<std::int64_t, double> by_round(const std::filesystem::path& csv, double jobs::MemoryRow::*column);
-/// Least-squares slope over the rounds in [from, to] (one sample per round is noisy).
-double slope(const std::map<std::int64_t, double>& values, std::int64_t from, std::int64_t to);
+using jobs::by_round;
+using jobs::slope;
 
 /// Raw TCP on loopback: `bytes` from one socket to another and back, between two threads,
 /// in GB/s of bytes moved (the physical baseline of transfer and round overhead).

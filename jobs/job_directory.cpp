@@ -55,6 +55,15 @@ JobDirectory JobDirectory::at(const std::filesystem::path& root) {
   return directory;
 }
 
+JobDirectory JobDirectory::only_job(const std::filesystem::path& workspace) {
+  std::vector<std::filesystem::path> found;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(workspace / "jobs", ec)) found.push_back(e.path());
+  if (found.size() != 1)
+    throw std::runtime_error("expected one job in " + workspace.string() + ", found " + std::to_string(found.size()));
+  return at(found.front());
+}
+
 std::filesystem::path JobDirectory::artifact(const std::string& tag) const {
   if (tag == "global") return root_ / "global_model.pt";
   if (tag == "best") return root_ / "best_model.pt";

@@ -47,6 +47,8 @@ class JobDirectory {
   JobDirectory(const std::filesystem::path& workspace, const std::string& job_id);
   /// The job folder `root` itself (<workspace>/jobs/<id>).
   static JobDirectory at(const std::filesystem::path& root);
+  /// The one job of `workspace` (what `cohort simulate` leaves); throws unless it has one.
+  static JobDirectory only_job(const std::filesystem::path& workspace);
 
   const std::filesystem::path& root() const { return root_; }
   std::filesystem::path recipe() const { return root_ / "recipe.toml"; }

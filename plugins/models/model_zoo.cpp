@@ -16,10 +16,10 @@
 
 namespace cohort::models {
 
-ModelSpec parse_spec(const Args& model) {
+ModelSpec parse_spec(const Args& model, std::int64_t run_seed) {
   ModelSpec spec;
   spec.arch = model.get<std::string>("arch", "mlp");
-  spec.seed = model.get<std::int64_t>("seed", 0);
+  spec.seed = model.get<std::int64_t>("seed", 0) + run_seed * 1000003;
   if (spec.arch == "mlp") {
     spec.hidden = model.get<std::int64_t>("hidden", 256, between(1, 1 << 16));
   } else if (spec.arch == "cnn") {

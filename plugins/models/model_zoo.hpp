@@ -29,6 +29,7 @@ namespace cohort::models {
 /// A parsed `[model]` table.
 struct ModelSpec {
   std::string arch = "mlp";
+  /// Seeds the initial weights: `[model] seed`, and the run's seed (`[job] seed`) mixed in.
   std::int64_t seed = 0;
   std::int64_t hidden = 256;
   std::vector<std::int64_t> channels{16, 32};
@@ -37,8 +38,8 @@ struct ModelSpec {
   double init = 0.0;
 };
 
-/// Parses `[model]` (and finishes it: unknown keys are errors).
-ModelSpec parse_spec(const Args& model);
+/// Parses `[model]` (and finishes it: unknown keys are errors); `run_seed` is the job's.
+ModelSpec parse_spec(const Args& model, std::int64_t run_seed = 0);
 
 /// A network the trainer can run: logits for a batch of [N, 1, 28, 28] images.
 class Network {

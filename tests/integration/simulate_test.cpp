@@ -84,6 +84,57 @@ TEST_CASE("simulate: FedAvg with the synthetic executor equals the weighted aver
             .find("(process 'client-1', mutual TLS, " + preferred.substr(0, preferred.find(':')) + ")") != std::string::npos);
 }
 
+TEST_CASE("simulate: workers = auto measures a site and runs fewer processes when a site is larger") {
+  // Room for about 1.5 GiB more than this machine uses now: a site of a 1 MB model fits
+  // several times, one of a 400 MB model (which holds the received and the trained model,
+  // 800 MB, besides libtorch) does not fit twice beside the server.
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key, unit;
+  double kib = 0, total = 0, available = 0;
+  while (meminfo >> key >> kib) {
+    std::getline(meminfo, unit);
+    if (key == "MemTotal:") total = kib / 1024;
+    if (key == "MemAvailable:") available = kib / 1024;
+  }
+  const double limit = 100.0 * (total - available + 1500) / total;
+  auto plan = [&](double size_mb) {
+    TempDir dir;
+    auto recipe = synthetic_recipe("", "", "[memory]\nwarn_percent = " + std::to_string(limit) +
+                                           "\ncritical_percent = 100\n");
+    recipe.replace(recipe.find("workers = 3"), 11, "workers = \"auto\"");
+    recipe.replace(recipe.find("size_mb = 0.25"), 14, "size_mb = " + std::to_string(size_mb));
+    write_text(dir / "recipe.toml", recipe);
+    auto result = run(cohort_command({"simulate", (dir / "recipe.toml").string(), "--plan"}), dir / "plan.out");
+    INFO(result.output);
+    REQUIRE(result.status == 0);
+    const auto at = result.output.find("workers: ");
+    REQUIRE(at != std::string::npos);
+    MESSAGE(result.output.substr(at, result.output.find('\n', at) - at));
+    CHECK_FALSE(std::filesystem::exists(dir / "workspace"));  // a plan runs nothing
+    return std::make_pair(std::stoi(result.output.substr(at + 9)), result.output);
+  };
+  const auto [small, small_text] = plan(1);
+  const auto [large, large_text] = plan(400);
+  CHECK(large < small);
+  CHECK(large == 1);
+  CHECK(large_text.find("(memory); a site peaks at ") != std::string::npos);
+  CHECK(small_text.find("a site peaks at ") != std::string::npos);
+}
+
+TEST_CASE("simulate: --set overrides the recipe for every process, and the job keeps the recipe it ran") {
+  TempDir dir;
+  // Two rounds become three: 3 * 2.25 with the weights of the first test.
+  auto result = simulate(dir, synthetic_recipe("site_weights = { site-3 = 2.0 }"),
+                         {"--set", "job.num_rounds=3", "--set", "executor.args.delta=1.0"});
+  REQUIRE(result.status == 0);
+  const auto job = only_job(dir / "ws");
+  auto model = cohort::load_checkpoint(job / "global_model.pt");
+  CHECK(model.tensors[0].tensor[0].item<float>() == 6.75f);
+  const auto kept = read_text(job / "recipe.toml");
+  CHECK(kept.find("--set job.num_rounds=3") != std::string::npos);
+  CHECK(kept.find("num_rounds = 3") != std::string::npos);
+}
+
 TEST_CASE("simulate: weights follow the reported training steps") {
   TempDir dir;
   // steps_by_site: site i reports i + 1 steps, so weights 1, 2, 3 and a first round of

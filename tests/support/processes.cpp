@@ -2,6 +2,7 @@
 
 #include "support/temp_dir.hpp"
 
+#include "jobs/job_directory.hpp"
 #include "provisioning/local_project.hpp"
 
 #include <csignal>
@@ -77,10 +78,7 @@ LocalRun run_local_job(const std::filesystem::path& dir, int sites, int killed, 
 }
 
 std::filesystem::path only_job(const std::filesystem::path& workspace) {
-  std::vector<std::filesystem::path> jobs;
-  for (const auto& e : std::filesystem::directory_iterator(workspace / "jobs")) jobs.push_back(e.path());
-  if (jobs.size() != 1) throw std::runtime_error("expected one job in " + workspace.string());
-  return jobs.front();
+  return jobs::JobDirectory::only_job(workspace).root();
 }
 
 std::string wait_for_line(const std::filesystem::path& file, process::ChildProcess& process, std::chrono::seconds timeout) {

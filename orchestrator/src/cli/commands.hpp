@@ -12,7 +12,7 @@ namespace cohort::cli {
 using process::Command;
 using process::GlobalOptions;
 
-process::AddSubcommand add_simulate_command, add_memprofile_command, add_provision_command, add_job_command,
+process::AddSubcommand add_simulate_command, add_compare_command, add_memprofile_command, add_provision_command, add_job_command,
     add_poc_command, add_kit_command;
 
 /// Lists server, client, plugins, recipe and memory-info in `app`'s help; they run in the

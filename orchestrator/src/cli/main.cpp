@@ -8,7 +8,7 @@ int main(int argc, char** argv) {
   cohort::process::CommandLine command_line;
   command_line.app().set_version_flag("--version", std::string("cohort ") + COHORT_VERSION);
   add_runtime_commands(command_line.app());
-  command_line.add({add_simulate_command, add_memprofile_command, add_provision_command, add_job_command, add_poc_command,
+  command_line.add({add_simulate_command, add_compare_command, add_memprofile_command, add_provision_command, add_job_command, add_poc_command,
                     add_kit_command});
   return command_line.run(argc, argv);
 }

@@ -9,13 +9,22 @@ void add_simulate_command(CLI::App& app, GlobalOptions& global, Command& run) {
   auto* cmd = app.add_subcommand("simulate", "Run a recipe on this machine: one server and K client processes over mutual TLS");
   auto recipe = std::make_shared<std::string>();
   auto clients = std::make_shared<std::int64_t>(0);
-  auto workers = std::make_shared<std::int64_t>(0);
+  auto workers = std::make_shared<std::string>();
+  auto overrides = std::make_shared<std::vector<std::string>>();
+  auto plan = std::make_shared<bool>(false);
   auto insecure = std::make_shared<bool>(false);
   auto workspace = std::make_shared<std::string>();
   auto paths = std::make_shared<std::vector<std::string>>();
   cmd->add_option("RECIPE", *recipe, "The recipe (TOML)")->required();
   auto* clients_opt = cmd->add_option("--clients", *clients, "Number of sites (default: the recipe's)")->check(CLI::PositiveNumber);
-  auto* workers_opt = cmd->add_option("--workers", *workers, "Client processes to spread the sites over")->check(CLI::PositiveNumber);
+  auto* workers_opt =
+      cmd->add_option("--workers", *workers,
+                      "Client processes to spread the sites over: a number, or auto (measure one site's task, "
+                      "fit the processes into the cores and free memory); default: the recipe's, else auto")
+          ->check(CLI::IsMember({"auto"}) | CLI::PositiveNumber);
+  cmd->add_option("--set", *overrides, "KEY=VALUE: override a setting of the recipe (e.g. controller.plugin=fedopt)")
+      ->allow_extra_args(false);
+  cmd->add_flag("--plan", *plan, "Print how the job would be laid out (probing one site's task) and run nothing");
   auto* insecure_opt = cmd->add_flag("--insecure", *insecure, "Plain TCP instead of mutual TLS");
   cmd->add_option("--workspace", *workspace, "Where the job's results go (default: workspace/<job>-<time>)");
   cmd->add_option("-p,--plugin-path", *paths, "Search DIR for plugins before the defaults");
@@ -25,7 +34,9 @@ void add_simulate_command(CLI::App& app, GlobalOptions& global, Command& run) {
       simulate::SimulationOptions o;
       o.recipe = *recipe;
       if (clients_opt->count()) o.clients = *clients;
-      if (workers_opt->count()) o.workers = *workers;
+      if (workers_opt->count()) o.workers = *workers == "auto" ? 0 : std::stoll(*workers);
+      o.overrides = *overrides;
+      o.plan_only = *plan;
       if (insecure_opt->count()) o.insecure = *insecure;
       o.workspace = *workspace;
       o.plugin_dirs.assign(paths->begin(), paths->end());

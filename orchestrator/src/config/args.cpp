@@ -10,10 +10,13 @@ namespace cohort {
 
 namespace config {
 
-SourceLocation location_of(const toml::node& node, const std::string& file) {
-  const auto& src = node.source();
+SourceLocation location_of(const toml::source_region& src, const std::string& file) {
+  // An override's node names its `--set` argument, which has no lines.
+  if (src.path && *src.path != file) return SourceLocation{*src.path, 0, 0};
   return SourceLocation{file, static_cast<int>(src.begin.line), static_cast<int>(src.begin.column)};
 }
+
+SourceLocation location_of(const toml::node& node, const std::string& file) { return location_of(node.source(), file); }
 
 Args make_args(std::shared_ptr<const toml::table> document, const toml::table* table,
                std::string file, std::string path, SourceLocation where, const Args::Impl* parent) {
@@ -132,9 +135,7 @@ void Args::finish() const {
     const std::string name(key.str());
     if (std::find(impl_->known.begin(), impl_->known.end(), name) != impl_->known.end()) continue;
     std::string where_text = impl_->path.empty() ? "the top level" : "[" + impl_->path + "]";
-    const auto& src = key.source();
-    throw ConfigError(SourceLocation{impl_->file, static_cast<int>(src.begin.line), static_cast<int>(src.begin.column)},
-                      "unknown key '" + name + "' in " + where_text +
+    throw ConfigError(config::location_of(key.source(), impl_->file), "unknown key '" + name + "' in " + where_text +
                           config::did_you_mean(name, impl_->known));
   }
 }

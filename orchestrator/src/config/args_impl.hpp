@@ -28,7 +28,8 @@ struct Args::Impl {
 
 namespace config {
 
-/// Position of a toml++ node in `file`.
+/// Position of a toml++ node (or key) in `file`; an override's is its `--set` argument.
+SourceLocation location_of(const toml::source_region& source, const std::string& file);
 SourceLocation location_of(const toml::node& node, const std::string& file);
 
 /// An Args viewing `table` (may be null) at dotted `path` of `document`; `parent`, when

@@ -28,6 +28,7 @@ JobInfo read_job(const Args& job, const fs::path& file) {
   info.name = job.get<std::string>("name", file.stem().string());
   if (info.name.empty()) job.fail("name", "must not be empty");
   info.num_rounds = job.required<std::int64_t>("num_rounds", at_least(1));
+  info.seed = job.get<std::int64_t>("seed", 0, at_least(0));
   info.sites = job.get<std::vector<std::string>>("sites", {});
   std::set<std::string> seen;
   for (const auto& s : info.sites) {
@@ -44,10 +45,27 @@ JobInfo read_job(const Args& job, const fs::path& file) {
   return info;
 }
 
+/// `workers`: "auto" (0) or a number of processes.
+std::int64_t read_workers(const Args& sim) {
+  if (!sim.has("workers")) return 0;
+  try {
+    return sim.required<std::int64_t>("workers", between(1, 1024));
+  } catch (const ConfigError& as_number) {
+    std::string text;
+    try {
+      text = sim.required<std::string>("workers");
+    } catch (const ConfigError&) {
+      throw as_number;
+    }
+    if (text != "auto") sim.fail("workers", "expected \"auto\" or a number of client processes, found \"" + text + "\"");
+    return 0;
+  }
+}
+
 SimulationSettings read_simulation(const Args& sim) {
   SimulationSettings s;
   s.clients = sim.get<std::int64_t>("clients", 0, between(0, 100000));
-  s.workers = sim.get<std::int64_t>("workers", 0, between(0, 1024));
+  s.workers = read_workers(sim);
   s.insecure = sim.get<bool>("insecure", false);
   s.chunk_kib = sim.get<std::int64_t>("chunk_kib", 1024, between(4, 64 * 1024));
   sim.finish();
@@ -75,9 +93,9 @@ MemorySettings read_memory(const Args& mem) {
 
 }  // namespace
 
-RecipeFile parse_recipe_file(std::string_view text, const fs::path& file) {
+RecipeFile parse_recipe_file(std::string_view text, const fs::path& file, const Overrides& overrides) {
   const std::string file_name = file.string();
-  const Args root = parse_toml(text, file_name);
+  const Args root = parse_toml(text, file_name, overrides);
   RecipeFile recipe;
   recipe.file = file;
   const fs::path base = file.parent_path();
@@ -106,7 +124,9 @@ RecipeFile parse_recipe_file(std::string_view text, const fs::path& file) {
   return recipe;
 }
 
-RecipeFile read_recipe_file(const fs::path& file) { return parse_recipe_file(read_text_file(file), file); }
+RecipeFile read_recipe_file(const fs::path& file, const Overrides& overrides) {
+  return parse_recipe_file(read_text_file(file), file, overrides);
+}
 
 void read_workflow_memory(RecipeFile& recipe, std::string_view workflow, bool client_controlled,
                           std::int64_t default_server_gc_rounds, std::int64_t default_client_gc_rounds) {

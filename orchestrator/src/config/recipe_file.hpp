@@ -7,6 +7,8 @@
 #include <cohort/export.hpp>
 #include <cohort/job.hpp>
 
+#include "config/toml_file.hpp"
+
 #include <chrono>
 #include <filesystem>
 #include <string>
@@ -58,7 +60,8 @@ struct MemorySettings {
 struct SimulationSettings {
   /// Number of sites (0: the recipe's sites, else min_clients).
   std::int64_t clients = 0;
-  /// Number of client processes the sites are spread over (0: min(clients, 2)).
+  /// Number of client processes the sites are spread over: a number, or "auto" (0, the
+  /// default): sized from a probe of one site's task, the cores and the free memory.
   std::int64_t workers = 0;
   /// Plain TCP instead of mutual TLS.
   bool insecure = false;
@@ -83,10 +86,12 @@ struct RecipeFile {
   Args memory_table;
 };
 
-/// Parses recipe `text` (`file` names it in errors and anchors relative paths).
-COHORT_API RecipeFile parse_recipe_file(std::string_view text, const std::filesystem::path& file);
+/// Parses recipe `text` (`file` names it in errors and anchors relative paths), with
+/// `overrides` (`--set KEY=VALUE`) applied.
+COHORT_API RecipeFile parse_recipe_file(std::string_view text, const std::filesystem::path& file,
+                                        const Overrides& overrides = {});
 /// Reads and parses `file`.
-COHORT_API RecipeFile read_recipe_file(const std::filesystem::path& file);
+COHORT_API RecipeFile read_recipe_file(const std::filesystem::path& file, const Overrides& overrides = {});
 
 /// Reads the cleanup intervals of `[memory]` for a workflow named `workflow` that is
 /// client-controlled or not, with its defaults, and finishes the table (unknown keys are

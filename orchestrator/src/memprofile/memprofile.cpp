@@ -26,11 +26,6 @@ namespace {
 
 std::string setting_name(std::int64_t n) { return n == 0 ? "gc_rounds=0 (disabled)" : "gc_rounds=" + std::to_string(n); }
 
-fs::path only_job(const fs::path& workspace) {
-  for (const auto& e : fs::directory_iterator(workspace / "jobs")) return e.path();
-  throw std::runtime_error("no job in " + workspace.string());
-}
-
 std::string timestamp() {
   std::time_t now = std::time(nullptr);
   char text[32];
@@ -60,7 +55,7 @@ int run_single(const MemprofileOptions& o, std::int64_t n, spdlog::logger& log) 
             << " clients, model " << o.model_size_mb << " MB, " << o.allocator
             << (o.heaptrack ? ", under heaptrack" : "") << "\n";
   const int status = simulate::run_simulation(sim, log);
-  const fs::path job = only_job(sim.workspace);
+  const fs::path job = jobs::JobDirectory::only_job(sim.workspace).root();
 
   {
     jobs::CsvWriter result(dir / "result.csv", {"process", "role", "initial_mb", "final_mb", "peak_mb", "increase_mb"});
@@ -146,7 +141,7 @@ void write_plots(const fs::path& out, const std::vector<Setting>& settings) {
   jobs::CsvWriter csv(out / "rss.csv", {"setting", "process", "elapsed_s", "rss_mb", "tensor_mb", "round"});
   std::vector<std::pair<std::string, std::string>> server_series, client_series;
   for (const auto& s : settings) {
-    const fs::path memory = jobs::JobDirectory::at(only_job(s.dir / "ws")).memory_folder();
+    const fs::path memory = jobs::JobDirectory::only_job(s.dir / "ws").memory_folder();
     for (const auto& e : fs::directory_iterator(memory)) {
       const std::string process = e.path().stem().string();
       const fs::path series = out / "series" / ("gc" + std::to_string(s.n) + "_" + process + ".dat");
@@ -290,7 +285,7 @@ int run_memprofile(const MemprofileOptions& o, spdlog::logger& log) {
       std::cerr << "\n" << setting_name(n) << " failed (status " << status << "): see " << (out / ("gc" + std::to_string(n) + ".out")).string() << "\n";
       return 1;
     }
-    s.figures = figures_of(only_job(s.dir / "ws"));
+    s.figures = figures_of(jobs::JobDirectory::only_job(s.dir / "ws").root());
     std::cout << " done\n";
     settings.push_back(std::move(s));
   }

@@ -14,9 +14,10 @@ namespace fs = std::filesystem;
 
 namespace cohort::recipe {
 
-Recipe parse_recipe(std::string_view text, const fs::path& file, const std::vector<fs::path>& search_path) {
+Recipe parse_recipe(std::string_view text, const fs::path& file, const std::vector<fs::path>& search_path,
+                    const config::Overrides& overrides) {
   Recipe recipe;
-  static_cast<config::RecipeFile&>(recipe) = config::parse_recipe_file(text, file);
+  static_cast<config::RecipeFile&>(recipe) = config::parse_recipe_file(text, file, overrides);
   std::vector<fs::path> directories = recipe.plugin_path;
   directories.insert(directories.end(), search_path.begin(), search_path.end());
   plugin::Registry registry(directories);
@@ -62,8 +63,9 @@ std::vector<fs::path> travelling_files(const Recipe& recipe) {
   return files;
 }
 
-Recipe load_recipe(const fs::path& file, const std::vector<fs::path>& search_path) {
-  return parse_recipe(config::read_text_file(file), file, search_path);
+Recipe load_recipe(const fs::path& file, const std::vector<fs::path>& search_path,
+                   const config::Overrides& overrides) {
+  return parse_recipe(config::read_text_file(file), file, search_path, overrides);
 }
 
 namespace {
@@ -93,7 +95,7 @@ std::string render(const Recipe& r) {
     out << "]\n";
   }
   out << "\n[job]\nname = " << quoted(r.job.name) << "\nnum_rounds = " << r.job.num_rounds
-      << "\nmin_clients = " << r.job.min_clients << "\n";
+      << "\nmin_clients = " << r.job.min_clients << "\nseed = " << r.job.seed << "\n";
   if (!r.job.sites.empty()) {
     out << "sites = [";
     for (std::size_t i = 0; i < r.job.sites.size(); ++i) out << (i ? ", " : "") << quoted(r.job.sites[i]);

@@ -27,11 +27,12 @@ struct Recipe : config::RecipeFile {
 /// Parses `file` and checks it: TOML syntax, known keys and types, ranges, plugins found
 /// (searched in the recipe's plugin_path first, then `search_path`), memory defaults from
 /// the controller, and each plugin's own args (by instantiating it once).
-Recipe load_recipe(const std::filesystem::path& file, const std::vector<std::filesystem::path>& search_path);
+Recipe load_recipe(const std::filesystem::path& file, const std::vector<std::filesystem::path>& search_path,
+                   const config::Overrides& overrides = {});
 
 /// Same, from text (`file` names it in errors and anchors relative paths).
 Recipe parse_recipe(std::string_view text, const std::filesystem::path& file,
-                    const std::vector<std::filesystem::path>& search_path);
+                    const std::vector<std::filesystem::path>& search_path, const config::Overrides& overrides = {});
 
 /// The files that travel with the recipe's job (what `cohort job submit` sends with it):
 /// every file its plugins named by a relative path (Args::file), with the rest of its

@@ -1,5 +1,6 @@
 // cohort recipe check FILE: validate a recipe and print it resolved.
 // cohort recipe files FILE: the files that travel with its job, one absolute path a line.
+// cohort recipe probe FILE: one site's training task run here, and the memory it took.
 #include "runtime/commands.hpp"
 #include "process/runtime_commands.hpp"
 
@@ -7,7 +8,15 @@
 #include "plugin/registry.hpp"
 #include "recipe/recipe.hpp"
 
+#include <cohort/memory.hpp>
+
+#include <spdlog/logger.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include <atomic>
+#include <chrono>
 #include <iostream>
+#include <thread>
 
 namespace cohort::runtime {
 
@@ -15,12 +24,84 @@ namespace {
 
 /// The recipe, checked: its plugins (found in the `--plugin-path` folders, then the
 /// defaults) and its [model], which is the zoo's to check whatever the executor.
-recipe::Recipe load_checked(const std::string& file, const std::vector<std::string>& paths) {
+recipe::Recipe load_checked(const std::string& file, const std::vector<std::string>& paths,
+                            const config::Overrides& overrides = {}) {
   std::vector<std::filesystem::path> dirs(paths.begin(), paths.end());
   for (auto& d : plugin::Registry::default_directories()) dirs.push_back(d);
-  auto recipe = recipe::load_recipe(file, dirs);
+  auto recipe = recipe::load_recipe(file, dirs, overrides);
   models::parse_spec(recipe.model);
   return recipe;
+}
+
+/// The context of the probe's one task: site 0 of `num_sites`.
+class ProbeContext final : public ExecutorContext {
+ public:
+  ProbeContext(JobInfo job, std::int64_t num_sites)
+      : job_(std::move(job)), num_sites_(num_sites),
+        log_(std::make_shared<spdlog::logger>("probe", std::make_shared<spdlog::sinks::stderr_sink_mt>())) {
+    log_->set_level(spdlog::level::warn);
+  }
+  const std::string& site() const override { return site_; }
+  std::int64_t site_index() const override { return 0; }
+  std::int64_t num_sites() const override { return num_sites_; }
+  const JobInfo& job() const override { return job_; }
+  spdlog::logger& log() override { return *log_; }
+  bool abort_requested() const override { return false; }
+
+ private:
+  JobInfo job_;
+  std::int64_t num_sites_;
+  std::string site_ = "site-1";
+  std::shared_ptr<spdlog::logger> log_;
+};
+
+/// Runs one training task of `recipe` in this process, as a client process would (the
+/// model placed where the executor asks for it), and prints what it took:
+/// `peak_rss_mb`, `children_peak_rss_mb` (the processes it started, a Python script) and
+/// `seconds`, one `key value` a line.
+int probe(const recipe::Recipe& recipe, std::int64_t num_sites) {
+  const auto started = std::chrono::steady_clock::now();
+  ProbeContext ctx(recipe.job, num_sites);
+  auto executor = recipe.executor_plugin->make_executor(PluginConfig{recipe.executor.args, recipe.job, recipe.model});
+  Model model = models::initial_model(models::parse_spec(recipe.model, recipe.job.seed));
+  if (auto placement = executor->model_placement(ctx)) {
+    std::uint64_t total = 0;
+    for (const auto& t : model.tensors) total += t.tensor.nbytes();
+    placement->reserve(static_cast<std::uint32_t>(model.tensors.size()), total);
+    for (std::size_t i = 0; i < model.tensors.size(); ++i) {
+      auto& t = model.tensors[i];
+      TensorInfo info{t.name, t.tensor.scalar_type(), t.tensor.sizes().vec(), t.tensor.nbytes(), i};
+      at::Tensor placed = placement->place(info);
+      placed.copy_(t.tensor);
+      t.tensor = placed;
+    }
+  }
+  // The task's children (a Python script) are sampled while it runs.
+  std::atomic<bool> done{false};
+  std::atomic<std::uint64_t> children_peak{0};
+  std::thread sampler([&] {
+    while (!done) {
+      children_peak = std::max<std::uint64_t>(children_peak, memory::children_rss_bytes());
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  try {
+    Model result = executor->execute(Task{"train", 0, std::move(model), {}}, ctx);
+  } catch (...) {
+    done = true;
+    sampler.join();
+    throw;
+  }
+  children_peak = std::max<std::uint64_t>(children_peak, memory::children_rss_bytes());
+  done = true;
+  sampler.join();
+  constexpr double mib = 1024.0 * 1024.0;
+  std::cout << "peak_rss_mb " << static_cast<double>(memory::process_memory().peak_rss_bytes) / mib << "\n"
+            << "children_peak_rss_mb " << static_cast<double>(children_peak) / mib << "\n"
+            << "seconds " << std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()
+            << "\n";
+  executor.reset();  // stops what it started before the process exits
+  return process::kExitOk;
 }
 
 }  // namespace
@@ -32,11 +113,14 @@ void add_recipe_command(CLI::App& app, GlobalOptions& global, Command& run) {
       "check", "Validate a recipe and print it resolved, with every default filled in");
   auto file = std::make_shared<std::string>();
   auto paths = std::make_shared<std::vector<std::string>>();
+  auto overrides = std::make_shared<std::vector<std::string>>();
   check->add_option("FILE", *file, "The recipe (TOML)")->required();
   check->add_option("-p,--plugin-path", *paths, "Search DIR for plugins before the defaults");
-  check->callback([&run, file, paths] {
-    run = [file, paths] {
-      std::cout << recipe::render(load_checked(*file, *paths));
+  check->add_option("--set", *overrides, "KEY=VALUE: override a setting (e.g. controller.plugin=fedopt)")
+      ->allow_extra_args(false);
+  check->callback([&run, file, paths, overrides] {
+    run = [file, paths, overrides] {
+      std::cout << recipe::render(load_checked(*file, *paths, *overrides));
       return process::kExitOk;
     };
   });
@@ -44,11 +128,25 @@ void add_recipe_command(CLI::App& app, GlobalOptions& global, Command& run) {
       "files", "Validate a recipe and list the files that travel with its job (what `job submit` sends)");
   files->add_option("FILE", *file, "The recipe (TOML)")->required();
   files->add_option("-p,--plugin-path", *paths, "Search DIR for plugins before the defaults");
-  files->callback([&run, file, paths] {
-    run = [file, paths] {
-      for (const auto& f : recipe::travelling_files(load_checked(*file, *paths))) std::cout << f.string() << "\n";
+  files->add_option("--set", *overrides, "KEY=VALUE: override a setting")->allow_extra_args(false);
+  files->callback([&run, file, paths, overrides] {
+    run = [file, paths, overrides] {
+      for (const auto& f : recipe::travelling_files(load_checked(*file, *paths, *overrides)))
+        std::cout << f.string() << "\n";
       return process::kExitOk;
     };
+  });
+  auto* probe_cmd = recipe->add_subcommand(
+      "probe", "Run one site's training task of a recipe in this process and print the memory it took "
+               "(what `cohort simulate --workers auto` sizes its client processes by)");
+  auto sites = std::make_shared<std::int64_t>(1);
+  probe_cmd->add_option("FILE", *file, "The recipe (TOML)")->required();
+  probe_cmd->add_option("-p,--plugin-path", *paths, "Search DIR for plugins before the defaults");
+  probe_cmd->add_option("--set", *overrides, "KEY=VALUE: override a setting")->allow_extra_args(false);
+  probe_cmd->add_option("--sites", *sites, "The job's number of sites (the probed site's share of the data)")
+      ->check(CLI::PositiveNumber);
+  probe_cmd->callback([&run, file, paths, overrides, sites] {
+    run = [file, paths, overrides, sites] { return probe(load_checked(*file, *paths, *overrides), *sites); };
   });
 }
 

@@ -2,6 +2,7 @@
 #include "runtime/commands.hpp"
 #include "runtime/process_options.hpp"
 #include "config/text_file.hpp"
+#include "config/toml_file.hpp"
 #include "process/runtime_commands.hpp"
 #include "process/signals.hpp"
 
@@ -37,6 +38,8 @@ struct ServerArgs {
   std::string name = "server";
   std::string identity;
   std::string run_job;
+  /// `--set KEY=VALUE` applied to that recipe.
+  std::vector<std::string> overrides;
   std::string job_id;
   std::string sites;
   std::string port_file;
@@ -100,7 +103,7 @@ int run_kit_server(const ServerArgs& a, const GlobalOptions& global) {
   scheduling.plugin_dirs = a.process.plugin_dirs();
   scheduling.max_concurrent_jobs = static_cast<std::size_t>(kit.server.max_concurrent_jobs);
   scheduling.schedule_timeout = std::chrono::seconds(kit.server.schedule_timeout_s);
-  scheduling.initial_model = [](const recipe::Recipe& r) { return models::initial_model(models::parse_spec(r.model)); };
+  scheduling.initial_model = [](const recipe::Recipe& r) { return models::initial_model(models::parse_spec(r.model, r.job.seed)); };
   scheduling.job_logger = [log](const jobs::JobDirectory& d) { return process::make_child_logger(log, "server", d.log("server")); };
   server::JobScheduler scheduler(server, store, scheduling, log);
   scheduler.start();
@@ -147,8 +150,8 @@ int run_server(const ServerArgs& a, const GlobalOptions& global) {
   if (!in) throw std::invalid_argument("cannot read " + a.run_job);
   std::stringstream text;
   text << in.rdbuf();
-  auto recipe = recipe::parse_recipe(text.str(), a.run_job, dirs);
-  auto model_spec = models::parse_spec(recipe.model);
+  auto recipe = recipe::parse_recipe(text.str(), a.run_job, dirs, a.overrides);
+  auto model_spec = models::parse_spec(recipe.model, recipe.job.seed);
   const auto sites = split(a.sites, ',');
   if (!sites.empty()) recipe.job.sites = sites;
 
@@ -177,7 +180,7 @@ int run_server(const ServerArgs& a, const GlobalOptions& global) {
       directory.memory_csv(a.process.process_name),
       hooks::MonitorSettings{mem.monitor_interval, mem.warn_percent, mem.critical_percent, mem.cuda_empty_cache},
       job_log);
-  setup.recipe_text = text.str();
+  setup.recipe_text = config::apply_overrides(text.str(), a.run_job, a.overrides);
   setup.workspace = a.process.workspace;
   setup.initial_model = models::initial_model(model_spec);
   setup.recipe = std::move(recipe);
@@ -204,6 +207,8 @@ void add_server_command(CLI::App& app, GlobalOptions& global, Command& run) {
   cmd->add_option("--name", a->name, "This server's name (its certificate's CN)")->capture_default_str();
   cmd->add_option("--identity", a->identity, "Folder with rootCA.pem, cert.pem and key.pem");
   cmd->add_option("--run-job", a->run_job, "Run this recipe as the server's only job, then exit");
+  cmd->add_option("--set", a->overrides, "KEY=VALUE: override a setting of that recipe (e.g. controller.args.lr=0.1)")
+      ->allow_extra_args(false);
   cmd->add_option("--job-id", a->job_id, "Id of that job (default: a new UUID)");
   cmd->add_option("--sites", a->sites, "Comma-separated sites of that job (overrides the recipe's)");
   cmd->add_option("--port-file", a->port_file, "Write the bound port to FILE once listening");

@@ -44,7 +44,7 @@ JobRunner::JobRunner(Server& server, JobSetup setup, std::shared_ptr<spdlog::log
       directory_(setup_.workspace, setup_.job_id),
       job_(setup_.recipe.job),
       hooks_(log_),
-      rng_(std::hash<std::string>{}(setup_.job_id)) {
+      rng_(static_cast<std::uint64_t>(setup_.recipe.job.seed)) {
   job_.id = setup_.job_id;
   global_ = std::move(setup_.initial_model);
 }

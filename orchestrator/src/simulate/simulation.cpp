@@ -1,4 +1,5 @@
 #include "simulate/simulation.hpp"
+#include "simulate/worker_plan.hpp"
 
 #include "process/child_process.hpp"
 #include "process/role_environment.hpp"
@@ -19,6 +20,8 @@
 #include <map>
 #include <sstream>
 #include <thread>
+
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -48,13 +51,67 @@ std::string tail(const fs::path& file, std::size_t lines) {
 volatile std::sig_atomic_t interrupted = 0;
 void on_interrupt(int) { interrupted = 1; }
 
+/// `cohort recipe probe`'s figures.
+struct ProbeResult {
+  double peak_rss_mb = 0;
+  double children_peak_rss_mb = 0;
+  double seconds = 0;
+};
+
+/// Runs one site's task of the recipe in a process of its own, with a client's memory
+/// environment, and reads what it took. Nothing when it failed or was interrupted (its
+/// output, in `output`, says why).
+std::optional<ProbeResult> probe_site(const fs::path& recipe_file, const config::RecipeFile& recipe,
+                                      const SimulationOptions& options, std::int64_t sites,
+                                      const std::vector<std::string>& plugin_args, const fs::path& output,
+                                      int& status) {
+  std::vector<std::string> argv{process::self_executable().string(), "recipe", "probe", recipe_file.string(),
+                                "--sites", std::to_string(sites)};
+  for (const auto& o : options.overrides) argv.insert(argv.end(), {"--set", o});
+  argv.insert(argv.end(), plugin_args.begin(), plugin_args.end());
+  fs::remove(output);
+  process::ChildProcess probe(argv, process::role_environment(recipe.memory.client_malloc_arena_max,
+                                                               recipe.memory.client_malloc_mmap_threshold_kib),
+                              output);
+  std::optional<int> exited;
+  while (!(exited = probe.wait_for(std::chrono::milliseconds(100)))) {
+    if (interrupted) {
+      probe.signal(SIGKILL);
+      status = 1;
+      return std::nullopt;
+    }
+  }
+  status = *exited;
+  if (status != 0) return std::nullopt;
+  ProbeResult r;
+  std::ifstream in(output);
+  std::string key;
+  double value = 0;
+  while (in >> key) {
+    if (!(in >> value)) break;
+    if (key == "peak_rss_mb") r.peak_rss_mb = value;
+    else if (key == "children_peak_rss_mb") r.children_peak_rss_mb = value;
+    else if (key == "seconds") r.seconds = value;
+  }
+  return r;
+}
+
+/// "mm:ss" or "h:mm:ss".
+std::string clock_text(double seconds) {
+  const auto s = static_cast<long long>(seconds + 0.5);
+  char text[32];
+  if (s >= 3600) std::snprintf(text, sizeof text, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
+  else std::snprintf(text, sizeof text, "%lld:%02lld", s / 60, s % 60);
+  return text;
+}
+
 }  // namespace
 
 int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
   // The launcher reads the recipe's sections only; the server process loads its plugins
   // (and fails at once, with the error's position, when one is wrong).
   const fs::path recipe_file = fs::absolute(options.recipe);
-  const config::RecipeFile recipe = config::read_recipe_file(recipe_file);
+  const config::RecipeFile recipe = config::read_recipe_file(recipe_file, options.overrides);
   const auto& sim = recipe.simulation;
 
   std::int64_t clients = options.clients.value_or(sim.clients);
@@ -70,13 +127,60 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
     throw std::invalid_argument(std::to_string(clients) + " clients are fewer than the recipe's min_clients (" +
                                 std::to_string(recipe.job.min_clients) + ")");
   }
-  std::int64_t workers = options.workers.value_or(sim.workers);
-  if (workers == 0) workers = std::min<std::int64_t>(clients, 2);
-  workers = std::min(workers, clients);
   const bool insecure = options.insecure.value_or(sim.insecure);
+  std::vector<std::string> plugin_args;
+  for (const auto& d : options.plugin_dirs) {
+    plugin_args.push_back("--plugin-path");
+    plugin_args.push_back(fs::absolute(d).string());
+  }
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
 
   const fs::path workspace = fs::absolute(
       options.workspace.empty() ? fs::path("workspace") / (recipe.job.name + "-" + timestamp()) : options.workspace);
+  std::int64_t workers = options.workers.value_or(sim.workers);
+  std::string plan_line;
+  if (workers == 0 && clients == 1) {
+    workers = 1;
+    plan_line = "workers: 1 (one site)";
+  } else if (workers == 0) {
+    // Measured, not guessed: one site's task in a client process of its own.
+    const fs::path probe_output = options.plan_only
+                                      ? fs::temp_directory_path() / ("cohort-probe-" + std::to_string(::getpid()) + ".out")
+                                      : workspace / "logs" / "probe.out";
+    if (!options.plan_only) fs::create_directories(workspace / "logs");
+    std::cout << "cohort simulate: probing one site's task to size the client processes...\n" << std::flush;
+    int status = 0;
+    const auto probe = probe_site(recipe_file, recipe, options, clients, plugin_args, probe_output, status);
+    if (!probe) {
+      if (!interrupted) std::cerr << "the probe of one site's task failed (status " << status << "):\n" << tail(probe_output, 15);
+      if (options.plan_only) fs::remove(probe_output);
+      return status == 2 ? 2 : 1;
+    }
+    if (options.plan_only) fs::remove(probe_output);
+    PlanInputs in;
+    in.sites = clients;
+    in.cores = usable_cores();
+    in.site_peak_mb = probe->peak_rss_mb + probe->children_peak_rss_mb;
+    machine_memory(in.total_mb, in.available_mb);
+    in.limit_percent = recipe.memory.warn_percent;
+    const WorkerPlan plan = plan_workers(in);
+    workers = plan.workers;
+    std::ostringstream line;
+    line << describe(plan, in) << "; the probe's task took " << std::fixed << std::setprecision(1) << probe->seconds
+         << " s";
+    plan_line = line.str();
+  } else {
+    plan_line = "workers: " + std::to_string(std::min(workers, clients)) + " (as set)";
+  }
+  workers = std::min(workers, clients);
+  if (options.plan_only) {
+    std::cout << "plan: " << recipe.job.name << " (" << recipe.controller.plugin << " + " << recipe.executor.plugin
+              << "), " << clients << " sites, " << recipe.job.num_rounds << " rounds\n  " << plan_line << "\n  sites per process: "
+              << clients / workers << (clients % workers ? " to " + std::to_string(clients / workers + 1) : std::string())
+              << "\n";
+    return 0;
+  }
   fs::create_directories(workspace / "logs");
   const std::string job_id = options.job_id.empty() ? jobs::new_job_id() : options.job_id;
   const jobs::JobDirectory job_dir(workspace, job_id);
@@ -86,6 +190,7 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
   std::cout << "cohort simulate: " << recipe.job.name << " (" << recipe.controller.plugin << " + "
             << recipe.executor.plugin << "), " << clients << " sites in " << workers << " client processes, "
             << recipe.job.num_rounds << " rounds, " << (insecure ? "plain TCP" : "mutual TLS") << "\n"
+            << "  " << plan_line << "\n"
             << "  workspace " << workspace.string() << "\n  job       " << job_id << "\n" << std::flush;
 
   const fs::path exe = process::self_executable();
@@ -102,12 +207,6 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
       argv.push_back(arg);
     return argv;
   };
-  std::vector<std::string> plugin_args;
-  for (const auto& d : options.plugin_dirs) {
-    plugin_args.push_back("--plugin-path");
-    plugin_args.push_back(fs::absolute(d).string());
-  }
-
   const fs::path port_file = workspace / "server.port";
   fs::remove(port_file);
   auto server_argv = common("server");
@@ -116,6 +215,7 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
                                std::string("--sites"), site_list, std::string("--port-file"), port_file.string(),
                                std::string("--chunk-kib"), std::to_string(sim.chunk_kib)})
     server_argv.push_back(a);
+  for (const auto& o : options.overrides) server_argv.insert(server_argv.end(), {"--set", o});
   if (insecure) server_argv.push_back("--insecure");
   else {
     server_argv.push_back("--identity");
@@ -123,8 +223,6 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
   }
   server_argv.insert(server_argv.end(), plugin_args.begin(), plugin_args.end());
 
-  std::signal(SIGINT, on_interrupt);
-  std::signal(SIGTERM, on_interrupt);
   const auto started = Clock::now();
   process::ChildProcess server(server_argv, process::role_environment(recipe.memory.server_malloc_arena_max, recipe.memory.server_malloc_mmap_threshold_kib),
                       workspace / "logs" / "server.out");
@@ -168,16 +266,39 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
                                   workspace / "logs" / (name + ".out"));
   }
 
-  // Progress: one line per finished round, from the server's rounds.csv; the global
-  // model's accuracy follows as soon as the sites have evaluated it.
+  // Progress, from the server's rounds.csv and metrics.csv: on a terminal one bar with the
+  // rate and the time left; otherwise one line per finished round, the global model's
+  // accuracy following as soon as the sites have evaluated it.
+  const bool terminal = ::isatty(STDOUT_FILENO) == 1;
   std::size_t rounds_shown = 0, evaluations_shown = 0;
   std::map<std::int64_t, double> accuracy_after, round_seconds;
   std::optional<int> server_status;
+  double last_server_rss = 0;
+  auto draw_bar = [&] {
+    const std::int64_t done = static_cast<std::int64_t>(round_seconds.size()), total = recipe.job.num_rounds;
+    double sum = 0;
+    for (const auto& [round, seconds] : round_seconds) sum += seconds;
+    const double rate = done ? sum / static_cast<double>(done) : 0;
+    constexpr int width = 30;
+    const int filled = static_cast<int>(width * done / std::max<std::int64_t>(1, total));
+    std::cout << "\r  [" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done << "/" << total
+              << " rounds";
+    if (done) {
+      std::cout << std::fixed << std::setprecision(2) << "  " << rate << " s/round  ETA "
+                << clock_text(rate * static_cast<double>(total - done));
+      if (!accuracy_after.empty())
+        std::cout << "  accuracy " << std::setprecision(4) << accuracy_after.rbegin()->second;
+      std::cout << "  server " << std::setprecision(0) << last_server_rss << " MiB";
+    }
+    std::cout << "\033[K" << std::flush;
+  };
   auto show_progress = [&] {
     const auto rounds = jobs::read_rounds(job_dir.rounds_csv());
     for (; rounds_shown < rounds.size(); ++rounds_shown) {
       const auto& r = rounds[rounds_shown];
       round_seconds[r.round] = r.seconds;
+      last_server_rss = r.server_rss_before_round_mb;
+      if (terminal) continue;
       std::cout << "  round " << std::setw(3) << r.round + 1 << "/" << recipe.job.num_rounds << "  " << std::fixed
                 << std::setprecision(2) << std::setw(7) << r.seconds << " s";
       if (r.results) std::cout << "  " << *r.results << " results";
@@ -190,10 +311,12 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
       if (m.site != "global" || !m.metrics.count("accuracy")) continue;
       if (++seen <= evaluations_shown) continue;
       accuracy_after[m.round] = m.metrics.at("accuracy");
+      evaluations_shown = seen;
+      if (terminal) continue;
       std::cout << "           global model after round " << m.round + 1 << ": accuracy " << std::setprecision(4)
                 << m.metrics.at("accuracy") << "\n" << std::flush;
-      evaluations_shown = seen;
     }
+    if (terminal) draw_bar();
   };
   while (!server_status) {
     server_status = server.wait_for(std::chrono::milliseconds(250));
@@ -220,6 +343,7 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
     if (!c.wait_for(std::chrono::seconds(5))) c.signal(SIGKILL);
   }
   const double total_seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  if (terminal) std::cout << "\n";
 
   const auto ended = job_dir.read_status();
   const std::string status = ended ? std::string(jobs::to_string(ended->state)) : "UNKNOWN";

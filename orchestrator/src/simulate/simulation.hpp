@@ -1,7 +1,11 @@
 #pragma once
 // `cohort simulate`: a whole job on this machine, in real processes over real TLS. It
 // provisions an ephemeral project, starts one server and K client processes (the role
-// environment included), shows a progress line per round, and prints a summary.
+// environment included; K sized from a probe of one site's task with `workers = "auto"`),
+// shows progress (a bar with rate and ETA on a terminal, a line per round otherwise), and
+// prints a summary.
+
+#include "config/toml_file.hpp"
 
 #include <filesystem>
 #include <memory>
@@ -19,6 +23,7 @@ struct SimulationOptions {
   std::filesystem::path recipe;
   /// Override the recipe's [simulation] settings when set.
   std::optional<std::int64_t> clients;
+  /// Client processes; 0: auto (measured, see worker_plan.hpp).
   std::optional<std::int64_t> workers;
   std::optional<bool> insecure;
   /// Where everything goes (default: workspace/<job name>-<time>).
@@ -32,6 +37,10 @@ struct SimulationOptions {
   std::vector<std::string> process_wrapper;
   /// Override the recipe's job id (default: a new UUID).
   std::string job_id;
+  /// `--set KEY=VALUE` applied to the recipe (the server runs the recipe they make).
+  config::Overrides overrides;
+  /// Print the layout (with the probe, when the workers are auto) and run nothing.
+  bool plan_only = false;
 };
 
 /// Runs the simulation; returns 0 when the job completed, 1 otherwise.

@@ -35,7 +35,10 @@ struct TrainerConfig {
   double momentum = 0.9;
   PartitionMode partition = PartitionMode::iid;
   double alpha = 0.5;
+  /// Seeds the data partition (with `seed` alone) and the order of training samples (with
+  /// the run's seed, `[job] seed`, mixed in).
   std::int64_t seed = 0;
+  std::int64_t run_seed = 0;
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
   std::int64_t max_train_samples = 0;
   std::int64_t max_test_samples = 0;
@@ -131,7 +134,7 @@ class TorchTrainer final : public cohort::Executor {
     double loss_sum = 0;
     std::int64_t steps = 0;
     at::Generator generator = at::detail::createCPUGenerator(
-        static_cast<std::uint64_t>(config_.seed * 1000003 + round * 131 + ctx.site_index()));
+        static_cast<std::uint64_t>((config_.seed + config_.run_seed * 7919) * 1000003 + round * 131 + ctx.site_index()));
     for (std::int64_t epoch = 0; epoch < config_.epochs && !ctx.abort_requested(); ++epoch) {
       at::Tensor order = at::randperm(n, generator, at::TensorOptions().dtype(at::kLong));
       for (std::int64_t begin = 0; begin < n; begin += config_.batch_size) {
@@ -167,6 +170,7 @@ std::unique_ptr<cohort::Executor> make(const cohort::PluginConfig& config) {
   else args.fail("partition", "expected \"iid\" or \"dirichlet\", found \"" + mode + "\"");
   c.alpha = args.get<double>("alpha", 0.5, cohort::between(1e-3, 1e6));
   c.seed = args.get<std::int64_t>("seed", 0, cohort::at_least(0));
+  c.run_seed = config.job.seed;
   c.data_dir = args.get<std::string>("data_dir", c.data_dir);
   c.max_train_samples = args.get<std::int64_t>("max_train_samples", 0, cohort::at_least(0));
   c.max_test_samples = args.get<std::int64_t>("max_test_samples", 0, cohort::at_least(0));
