@@ -1,26 +1,19 @@
 #include "config/toml_file.hpp"
 #include "support/temp_dir.hpp"
 
+#include "support/config_error.hpp"
+
 #include <doctest/doctest.h>
 
 #include <functional>
 
 using cohort::Args;
-using cohort::ConfigError;
+using cohort::test::config_error_of;
 
 namespace {
 
 Args parse(const std::string& text) {
   return cohort::config::parse_toml(text, "args.toml").table("args");
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "no error";
 }
 
 }  // namespace
@@ -48,48 +41,48 @@ TEST_CASE("args: an integer is accepted where a float is expected") {
 
 TEST_CASE("args: wrong type names the position and what was expected") {
   Args a = parse("[args]\nlr = 'fast'\n");
-  CHECK(error_of([&] { a.get<double>("lr", 1.0); }) == "args.toml:2:6: args.lr: expected a number, found a string");
+  CHECK(config_error_of([&] { a.get<double>("lr", 1.0); }) == "args.toml:2:6: args.lr: expected a number, found a string");
 }
 
 TEST_CASE("args: out of range names the bounds") {
   Args a = parse("[args]\nmomentum = 2.0\n");
-  CHECK(error_of([&] { a.get<double>("momentum", 0.9, cohort::between(0, 1)); }) ==
+  CHECK(config_error_of([&] { a.get<double>("momentum", 0.9, cohort::between(0, 1)); }) ==
         "args.toml:2:12: args.momentum: value 2 is out of range: expected between 0 and 1");
 }
 
 TEST_CASE("args: unknown key suggests the closest known one") {
   Args a = parse("[args]\nlerning_rate = 0.1\n");
   a.get<double>("learning_rate", 0.1);
-  CHECK(error_of([&] { a.finish(); }) ==
+  CHECK(config_error_of([&] { a.finish(); }) ==
         "args.toml:2:1: unknown key 'lerning_rate' in [args]; did you mean 'learning_rate'?");
 }
 
 TEST_CASE("args: unknown key far from every known one gets no suggestion") {
   Args a = parse("[args]\ncompletely_else = 1\n");
   a.get<double>("lr", 0.1);
-  CHECK(error_of([&] { a.finish(); }) == "args.toml:2:1: unknown key 'completely_else' in [args]");
+  CHECK(config_error_of([&] { a.finish(); }) == "args.toml:2:1: unknown key 'completely_else' in [args]");
 }
 
 TEST_CASE("args: a missing required key points at the table") {
   Args a = parse("x = 1\n[args]\nother = 1\n");
-  CHECK(error_of([&] { a.required<std::string>("file"); }) == "args.toml:2:1: missing required key 'file' in [args]");
+  CHECK(config_error_of([&] { a.required<std::string>("file"); }) == "args.toml:2:1: missing required key 'file' in [args]");
 }
 
 TEST_CASE("args: a reserved key is rejected with the reason") {
   Args a = parse("[args]\nmemory_gc_rounds = 1\n");
-  CHECK(error_of([&] { a.reject("memory_gc_rounds", "it belongs in [memory]"); }) ==
+  CHECK(config_error_of([&] { a.reject("memory_gc_rounds", "it belongs in [memory]"); }) ==
         "args.toml:2:20: args.memory_gc_rounds: reserved key: it belongs in [memory]");
 }
 
 TEST_CASE("args: list elements are type-checked") {
   Args a = parse("[args]\nsites = ['a', 2]\n");
-  CHECK(error_of([&] { a.get<std::vector<std::string>>("sites", {}); }) ==
+  CHECK(config_error_of([&] { a.get<std::vector<std::string>>("sites", {}); }) ==
         "args.toml:2:9: args.sites: expected a string, found an integer");
 }
 
 TEST_CASE("args: a table where a value is expected") {
   Args a = parse("[args]\n[args.lr]\nx = 1\n");
-  CHECK(error_of([&] { a.get<double>("lr", 1.0); }) == "args.toml:2:1: args.lr: expected a number, found a table");
+  CHECK(config_error_of([&] { a.get<double>("lr", 1.0); }) == "args.toml:2:1: args.lr: expected a number, found a table");
 }
 
 TEST_CASE("args: a file is found beside the recipe and a relative one travels with the job") {
@@ -103,7 +96,7 @@ TEST_CASE("args: a file is found beside the recipe and a relative one travels wi
   const Args a = root.table("args");
   CHECK(a.file("script", Args::with_its_folder) == dir / "code" / "train.py");
   CHECK(a.file("weights") == dir / "code" / "data.bin");  // absolute: on every machine already
-  CHECK(error_of([&] { a.file("missing"); }) ==
+  CHECK(config_error_of([&] { a.file("missing"); }) ==
         recipe + ":4:11: args.missing: '" + (dir / "jobs" / "nowhere.py").string() + "' is not a file");
   // Every table of the document shares the list: the recipe reads it from any of them.
   const auto named = root.named_files();

@@ -3,27 +3,20 @@
 #include "config/recipe_file.hpp"
 #include "config/toml_file.hpp"
 
+#include "support/config_error.hpp"
+
 #include <doctest/doctest.h>
 
 #include <functional>
 
 using cohort::Args;
-using cohort::ConfigError;
+using cohort::test::config_error_of;
 using cohort::config::apply_overrides;
 using cohort::config::parse_toml;
 
 namespace {
 
 const std::string kText = "[job]\nname = 'x'\nnum_rounds = 3\n[controller]\nplugin = 'fedavg'\n[controller.args]\nlr = 0.5\n";
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 }  // namespace
 
@@ -45,30 +38,30 @@ TEST_CASE("overrides: a later one wins, and a value may replace a table") {
   const Args root = parse_toml(kText, "r.toml", {"controller.args.lr=1", "controller.args.lr=2"});
   CHECK(root.table("controller").table("args").get<double>("lr", 0) == 2.0);
   const Args replaced = parse_toml(kText, "r.toml", {"controller.args=3"});
-  CHECK(error_of([&] { replaced.table("controller").table("args"); }).find("--set controller.args=3") == 0);
+  CHECK(config_error_of([&] { replaced.table("controller").table("args"); }).find("--set controller.args=3") == 0);
 }
 
 TEST_CASE("overrides: errors about an overridden value name the --set argument") {
   const Args wrong_type = parse_toml(kText, "r.toml", {"job.num_rounds=many"});
-  CHECK(error_of([&] { wrong_type.table("job").get<std::int64_t>("num_rounds", 0); }).find("--set job.num_rounds=many: ") == 0);
+  CHECK(config_error_of([&] { wrong_type.table("job").get<std::int64_t>("num_rounds", 0); }).find("--set job.num_rounds=many: ") == 0);
   const Args unknown = parse_toml(kText, "r.toml", {"controller.args.lrr=0.1"});
   const auto args = unknown.table("controller").table("args");
   args.get<double>("lr", 0);
-  const std::string message = error_of([&] { args.finish(); });
+  const std::string message = config_error_of([&] { args.finish(); });
   CHECK(message.find("--set controller.args.lrr=0.1: unknown key 'lrr'") == 0);
   CHECK(message.find("did you mean 'lr'") != std::string::npos);
   // The file's own errors still name the file.
   const Args file_error = parse_toml("oops = 1\n" + kText, "r.toml", {"job.num_rounds=7"});
   file_error.table("job");
   file_error.table("controller");
-  CHECK(error_of([&] { file_error.finish(); }).find("r.toml:1:1: unknown key 'oops'") == 0);
+  CHECK(config_error_of([&] { file_error.finish(); }).find("r.toml:1:1: unknown key 'oops'") == 0);
 }
 
 TEST_CASE("overrides: a malformed one is refused, naming it") {
-  CHECK(error_of([] { parse_toml(kText, "r.toml", {"num_rounds"}); }) ==
+  CHECK(config_error_of([] { parse_toml(kText, "r.toml", {"num_rounds"}); }) ==
         "--set num_rounds: expected KEY=VALUE, e.g. controller.args.lr=0.1");
-  CHECK(error_of([] { parse_toml(kText, "r.toml", {"=3"}); }).find("--set =3: expected KEY=VALUE") == 0);
-  CHECK(error_of([] { parse_toml(kText, "r.toml", {"a b=3"}); }).find("--set a b=3: 'a b' is not a TOML key") == 0);
+  CHECK(config_error_of([] { parse_toml(kText, "r.toml", {"=3"}); }).find("--set =3: expected KEY=VALUE") == 0);
+  CHECK(config_error_of([] { parse_toml(kText, "r.toml", {"a b=3"}); }).find("--set a b=3: 'a b' is not a TOML key") == 0);
 }
 
 TEST_CASE("overrides: the recipe a server sends its sites is the file with them applied") {
@@ -94,7 +87,7 @@ TEST_CASE("recipe: [simulation] workers is \"auto\" (the default) or a number") 
   CHECK(workers("") == 0);
   CHECK(workers("workers = 'auto'") == 0);
   CHECK(workers("workers = 3") == 3);
-  CHECK(error_of([&] { workers("workers = 'many'"); }) ==
+  CHECK(config_error_of([&] { workers("workers = 'many'"); }) ==
         "r.toml:9:11: simulation.workers: expected \"auto\" or a number of client processes, found \"many\"");
-  CHECK(error_of([&] { workers("workers = 0"); }).find("r.toml:9:11: simulation.workers") == 0);
+  CHECK(config_error_of([&] { workers("workers = 0"); }).find("r.toml:9:11: simulation.workers") == 0);
 }
