@@ -137,7 +137,7 @@ class TorchTrainer final : public cohort::Executor {
         static_cast<std::uint64_t>((config_.seed + config_.run_seed * 7919) * 1000003 + round * 131 + ctx.site_index()));
     for (std::int64_t epoch = 0; epoch < config_.epochs && !ctx.abort_requested(); ++epoch) {
       at::Tensor order = at::randperm(n, generator, at::TensorOptions().dtype(at::kLong));
-      for (std::int64_t begin = 0; begin < n; begin += config_.batch_size) {
+      for (std::int64_t begin = 0; begin < n && !ctx.abort_requested(); begin += config_.batch_size) {
         const std::int64_t count = std::min(config_.batch_size, n - begin);
         at::Tensor batch = order.narrow(0, begin, count);
         auto images = normalise(train.images.index_select(0, batch));
