@@ -98,6 +98,8 @@ TEST_CASE("python: the shipped Fashion-MNIST script reaches the C++ trainer's ac
                                     "--workspace", (dir / "ws").string()}),
                     dir / "out.txt");
   REQUIRE_MESSAGE(result.status == 0, result.output);
+  // workers = auto: the probe saw the script that each site keeps (launched once).
+  CHECK(result.output.find("MiB until the job ends (processes its task left running") != std::string::npos);
   double accuracy = 0;
   const auto job = cohort::jobs::JobDirectory::at(only_job(dir / "ws"));
   for (const auto& row : cohort::jobs::read_metrics(job.metrics_csv())) {

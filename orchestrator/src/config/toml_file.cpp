@@ -53,12 +53,13 @@ toml::table parse_override(const std::string& argument) {
 /// Moves every key of `from` into `into`; tables present in both merge key by key.
 void merge(toml::table& into, toml::table&& from) {
   for (auto&& [key, node] : from) {
-    toml::node* existing = into.get(key);
+    const toml::key& name = key;  // a lambda may not capture a structured binding (C++17)
+    toml::node* existing = into.get(name);
     if (existing && existing->is_table() && node.is_table()) {
       merge(*existing->as_table(), std::move(*node.as_table()));
       continue;
     }
-    node.visit([&into, &key](auto&& concrete) { into.insert_or_assign(key, std::move(concrete)); });
+    node.visit([&into, &name](auto&& concrete) { into.insert_or_assign(name, std::move(concrete)); });
   }
 }
 

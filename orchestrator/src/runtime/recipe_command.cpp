@@ -57,8 +57,9 @@ class ProbeContext final : public ExecutorContext {
 
 /// Runs one training task of `recipe` in this process, as a client process would (the
 /// model placed where the executor asks for it), and prints what it took:
-/// `peak_rss_mb`, `children_peak_rss_mb` (the processes it started, a Python script) and
-/// `seconds`, one `key value` a line.
+/// `peak_rss_mb`, `children_peak_rss_mb` (the processes it started, a Python script),
+/// `children_kept_rss_mb` (those still running after the task: what a site keeps until
+/// the job ends, a script launched once) and `seconds`, one `key value` a line.
 int probe(const recipe::Recipe& recipe, std::int64_t num_sites) {
   const auto started = std::chrono::steady_clock::now();
   ProbeContext ctx(recipe.job, num_sites);
@@ -92,12 +93,14 @@ int probe(const recipe::Recipe& recipe, std::int64_t num_sites) {
     sampler.join();
     throw;
   }
-  children_peak = std::max<std::uint64_t>(children_peak, memory::children_rss_bytes());
+  const std::uint64_t children_kept = memory::children_rss_bytes();
+  children_peak = std::max<std::uint64_t>(children_peak, children_kept);
   done = true;
   sampler.join();
   constexpr double mib = 1024.0 * 1024.0;
   std::cout << "peak_rss_mb " << static_cast<double>(memory::process_memory().peak_rss_bytes) / mib << "\n"
             << "children_peak_rss_mb " << static_cast<double>(children_peak) / mib << "\n"
+            << "children_kept_rss_mb " << static_cast<double>(children_kept) / mib << "\n"
             << "seconds " << std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()
             << "\n";
   executor.reset();  // stops what it started before the process exits

@@ -55,6 +55,7 @@ void on_interrupt(int) { interrupted = 1; }
 struct ProbeResult {
   double peak_rss_mb = 0;
   double children_peak_rss_mb = 0;
+  double children_kept_rss_mb = 0;
   double seconds = 0;
 };
 
@@ -91,6 +92,7 @@ std::optional<ProbeResult> probe_site(const fs::path& recipe_file, const config:
     if (!(in >> value)) break;
     if (key == "peak_rss_mb") r.peak_rss_mb = value;
     else if (key == "children_peak_rss_mb") r.children_peak_rss_mb = value;
+    else if (key == "children_kept_rss_mb") r.children_kept_rss_mb = value;
     else if (key == "seconds") r.seconds = value;
   }
   return r;
@@ -162,6 +164,7 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
     in.sites = clients;
     in.cores = usable_cores();
     in.site_peak_mb = probe->peak_rss_mb + probe->children_peak_rss_mb;
+    in.site_kept_mb = probe->children_kept_rss_mb;
     machine_memory(in.total_mb, in.available_mb);
     in.limit_percent = recipe.memory.warn_percent;
     const WorkerPlan plan = plan_workers(in);

@@ -14,7 +14,8 @@ namespace cohort::simulate {
 WorkerPlan plan_workers(const PlanInputs& in) {
   WorkerPlan plan;
   const double used_mb = in.total_mb - in.available_mb;
-  plan.budget_mb = std::max(0.0, in.total_mb * in.limit_percent / 100.0 - used_mb - in.site_peak_mb);
+  const double kept_mb = in.site_kept_mb * static_cast<double>(in.sites);
+  plan.budget_mb = std::max(0.0, in.total_mb * in.limit_percent / 100.0 - used_mb - in.site_peak_mb - kept_mb);
   plan.fit_in_memory =
       in.site_peak_mb > 0 ? static_cast<std::int64_t>(std::floor(plan.budget_mb / in.site_peak_mb)) : in.sites;
   const std::int64_t cores = std::max<std::int64_t>(1, in.cores);
@@ -33,7 +34,14 @@ std::string describe(const WorkerPlan& plan, const PlanInputs& in) {
       << " would fit in free memory (" << static_cast<long long>(std::lround(plan.budget_mb)) << " MiB free below "
       << std::fixed << std::setprecision(0) << in.limit_percent << " % of RAM beside the server), " << in.cores
       << " cores";
-  if (plan.fit_in_memory < 1) out << "; one process needs more than is free: expect swapping";
+  if (in.site_kept_mb >= 1)
+    out << "; each site keeps " << static_cast<long long>(std::lround(in.site_kept_mb))
+        << " MiB until the job ends (processes its task left running, e.g. a script launched once), "
+        << static_cast<long long>(std::lround(in.site_kept_mb * static_cast<double>(in.sites))) << " MiB for "
+        << in.sites << " sites, set aside";
+  if (plan.fit_in_memory < 1)
+    out << "; one process needs more than is free: expect swapping"
+        << (in.site_kept_mb >= 1 ? " (a script launched per task keeps nothing between tasks)" : "");
   return out.str();
 }
 

@@ -17,6 +17,9 @@ struct PlanInputs {
   /// Peak RSS of a process running one site's task, its children (a Python script)
   /// included: the probe's measurement.
   double site_peak_mb = 0;
+  /// What a site keeps from its first task to the job's end, whatever process it is in:
+  /// processes the task started that still run after it (a Python script launched once).
+  double site_kept_mb = 0;
   /// The machine's memory now.
   double total_mb = 0;
   double available_mb = 0;
@@ -28,7 +31,8 @@ struct PlanInputs {
 struct WorkerPlan {
   std::int64_t workers = 1;
   /// Client processes that fit in the memory left below the limit, the server counted as
-  /// one more process of the site's size (it holds the model and the running average).
+  /// one more process of the site's size (it holds the model and the running average)
+  /// and every site's kept memory set aside.
   std::int64_t fit_in_memory = 0;
   /// What bounds `workers`: "cores", "memory" or "sites".
   std::string bound;

@@ -45,6 +45,19 @@ TEST_CASE("worker plan: a larger site means fewer processes, never none") {
   CHECK(describe(plan, in).find("expect swapping") != std::string::npos);
 }
 
+TEST_CASE("worker plan: what every site keeps (a script launched once) is set aside first") {
+  auto in = machine(600);
+  in.cores = 16;
+  in.site_kept_mb = 100;  // 100 sites: 10000 MiB kept; (16400 - 600 - 10000) / 600 = 9
+  auto plan = plan_workers(in);
+  CHECK(plan.workers == 9);
+  CHECK(describe(plan, in).find("each site keeps 100 MiB until the job ends") != std::string::npos);
+  in.site_kept_mb = 200;  // 20000 MiB: more than there is
+  plan = plan_workers(in);
+  CHECK(plan.workers == 1);
+  CHECK(describe(plan, in).find("a script launched per task keeps nothing between tasks") != std::string::npos);
+}
+
 TEST_CASE("worker plan: never more processes than sites") {
   auto in = machine(200);
   in.sites = 1;
