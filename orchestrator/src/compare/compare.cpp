@@ -211,9 +211,7 @@ void draw(const fs::path& out, const std::string& script_text, const std::string
   std::ofstream gp(out / "plot.gp");
   gp << script_text;
   gp.close();
-  if (process::run_to_end({"gnuplot", (out / "plot.gp").string()}, out / "gnuplot.out") != 0)
-    throw std::runtime_error("gnuplot failed to draw " + file + " (is gnuplot-nox installed?), see " +
-                             (out / "gnuplot.out").string());
+  process::run_gnuplot(out / "plot.gp", file);
 }
 
 /// accuracy.png (the metric per round, mean over repeats, per method) and rss.png (server

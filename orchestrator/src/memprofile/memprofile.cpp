@@ -170,9 +170,7 @@ void write_plots(const fs::path& out, const std::vector<Setting>& settings) {
     plot(gp, "Client RSS over time", client_series);
     gp << "unset multiplot\n";
     gp.close();
-    if (process::run_to_end({"gnuplot", (out / "plot.gp").string()}, out / "gnuplot.out") != 0)
-      throw std::runtime_error("gnuplot failed to draw " + file + " (is gnuplot-nox installed?), see " +
-                               (out / "gnuplot.out").string());
+    process::run_gnuplot(out / "plot.gp", file);
   }
 }
 

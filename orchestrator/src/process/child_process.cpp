@@ -114,6 +114,17 @@ int run_to_end(const std::vector<std::string>& argv, const std::filesystem::path
   return ChildProcess(argv, {}, output).wait();
 }
 
+void run_gnuplot(const std::filesystem::path& script, const std::string& what) {
+  const std::filesystem::path messages = script.string() + ".out";
+  std::filesystem::remove(messages);
+  if (run_to_end({"gnuplot", script.string()}, messages) != 0)
+    throw std::runtime_error("gnuplot failed to draw " + what + " (is gnuplot-nox installed?), see " +
+                             messages.string());
+  std::error_code ignored;
+  if (std::filesystem::exists(messages) && std::filesystem::file_size(messages, ignored) == 0)
+    std::filesystem::remove(messages, ignored);
+}
+
 void ChildProcess::signal(int sig) {
   if (pid_ > 0 && !poll()) ::kill(pid_, sig);
 }

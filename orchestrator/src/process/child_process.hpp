@@ -64,6 +64,10 @@ class ChildProcess {
 /// Runs `argv` to its end, its output appended to `output`; returns its exit status.
 int run_to_end(const std::vector<std::string>& argv, const std::filesystem::path& output);
 
+/// Runs gnuplot on `script` (which draws `what`); its messages go to `script` + ".out", kept
+/// only when there are some. Throws, naming that file, when gnuplot fails.
+void run_gnuplot(const std::filesystem::path& script, const std::string& what);
+
 /// The path of the running executable.
 std::filesystem::path self_executable();
 
