@@ -16,6 +16,8 @@ packages=(
   libjemalloc2 libjemalloc-dev libsqlite3-dev nlohmann-json3-dev libcsv-dev libdeflate-dev
   # real data and profiling
   dataset-fashion-mnist heaptrack gnuplot-nox time
+  # `cohort mpi` and the MPI transport
+  openmpi-bin libopenmpi-dev
 )
 if [ "${1:-}" = "fuzz" ]; then
   packages+=(clang libclang-rt-dev)

@@ -1,5 +1,7 @@
 #include "jobs/job_directory.hpp"
 
+#include <ctime>
+
 #include "config/text_file.hpp"
 
 #include <algorithm>
@@ -9,6 +11,13 @@
 #include <stdexcept>
 
 namespace cohort::jobs {
+
+std::string timestamp(const char* format) {
+  std::time_t now = std::time(nullptr);
+  char text[64];
+  std::strftime(text, sizeof text, format, std::localtime(&now));
+  return text;
+}
 
 std::string new_job_id() {
   std::random_device device;

@@ -41,6 +41,11 @@ struct AppFile {
 /// A fresh job id (a random UUID, version 4).
 std::string new_job_id();
 
+/// The local time now as `format` (strftime), for names of run folders: "%Y%m%d_%H%M%S"
+/// for a folder of results (memprofile, compare), "%Y%m%d-%H%M%S" after a job's name (a
+/// simulation's workspace).
+std::string timestamp(const char* format);
+
 /// The folder of one job.
 class JobDirectory {
  public:

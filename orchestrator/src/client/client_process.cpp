@@ -59,8 +59,11 @@ int ClientProcess::run() {
   worker_ = std::thread([this] { worker_loop(); });
   auto guard = boost::asio::make_work_guard(io_);
   for (auto& link : links_) link->start();
-  log_->info("client '{}' hosts {} site(s), server {}:{}", options_.process_name, links_.size(),
-             options_.server_host, options_.server_port);
+  if (options_.open_link)
+    log_->info("client '{}' hosts {} site(s)", options_.process_name, links_.size());
+  else
+    log_->info("client '{}' hosts {} site(s), server {}:{}", options_.process_name, links_.size(),
+               options_.server_host, options_.server_port);
   std::thread stopper([this, &guard] {
     std::unique_lock lock(mutex_);
     work_ready_.wait(lock, [this] { return stopping_.load(); });

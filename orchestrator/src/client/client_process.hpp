@@ -45,6 +45,9 @@ struct ClientOptions {
   bool accept_job_code = true;
   /// Exit when the server says a final goodbye (simulation), instead of reconnecting.
   bool exit_on_final_bye = false;
+  /// Another transport than TCP (MPI): the link of a site, opened by it; no dialing, and no
+  /// reconnect: the process stops (status 1) when a link closes before a final goodbye.
+  std::function<std::shared_ptr<net::Link>(const std::string& site)> open_link;
   std::chrono::milliseconds reconnect_initial{500};
   std::chrono::milliseconds reconnect_max{30000};
 };

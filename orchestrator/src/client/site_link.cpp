@@ -17,6 +17,10 @@ SiteLink::SiteLink(ClientProcess& process, SiteIdentity identity)
 }
 
 void SiteLink::start() {
+  if (process_.options().open_link) {
+    attach(process_.options().open_link(site()));
+    return;
+  }
   auto self = shared_from_this();
   boost::asio::co_spawn(process_.io(), connect(), [self](std::exception_ptr e) {
     if (!e) return;
@@ -145,7 +149,13 @@ void SiteLink::on_closed(net::Link&, const std::string& reason) {
     connection_.reset();
   }
   process_.link_closed();
-  if (!process_.stopping()) schedule_reconnect();
+  if (process_.stopping()) return;
+  if (process_.options().open_link) {
+    process_.log().error("site '{}': its link to the server closed: {}", site(), reason);
+    process_.stop(1);
+    return;
+  }
+  schedule_reconnect();
 }
 
 }  // namespace cohort::client

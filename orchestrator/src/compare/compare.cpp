@@ -31,13 +31,6 @@ using Clock = std::chrono::steady_clock;
 volatile std::sig_atomic_t interrupted = 0;
 void on_interrupt(int) { interrupted = 1; }
 
-std::string timestamp() {
-  std::time_t now = std::time(nullptr);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y%m%d_%H%M%S", std::localtime(&now));
-  return text;
-}
-
 /// `name` as a folder name and a gnuplot title: letters, digits, '.', '-', '_' and '='.
 std::string plain(const std::string& name) {
   std::string out;
@@ -378,7 +371,7 @@ int run_compare(const CompareOptions& options, spdlog::logger& log) {
     if (!c) return 2;
     checked[m.name] = *c;
   }
-  const fs::path out = fs::absolute(o.output) / timestamp();
+  const fs::path out = fs::absolute(o.output) / jobs::timestamp("%Y%m%d_%H%M%S");
   fs::create_directories(out);
 
   std::signal(SIGINT, on_interrupt);

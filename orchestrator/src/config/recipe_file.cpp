@@ -124,6 +124,24 @@ RecipeFile parse_recipe_file(std::string_view text, const fs::path& file, const 
   return recipe;
 }
 
+std::vector<std::string> hosted_sites(const RecipeFile& recipe, std::optional<std::int64_t> clients_given) {
+  std::int64_t clients = clients_given.value_or(recipe.simulation.clients);
+  if (clients == 0)
+    clients = recipe.job.sites.empty() ? recipe.job.min_clients : static_cast<std::int64_t>(recipe.job.sites.size());
+  std::vector<std::string> sites = recipe.job.sites;
+  if (sites.empty()) {
+    for (std::int64_t i = 1; i <= clients; ++i) sites.push_back("site-" + std::to_string(i));
+  } else if (static_cast<std::int64_t>(sites.size()) != clients) {
+    throw std::invalid_argument("--clients " + std::to_string(clients) + " does not match the " +
+                                std::to_string(sites.size()) + " sites the recipe names");
+  }
+  if (clients < recipe.job.min_clients) {
+    throw std::invalid_argument(std::to_string(clients) + " clients are fewer than the recipe's min_clients (" +
+                                std::to_string(recipe.job.min_clients) + ")");
+  }
+  return sites;
+}
+
 RecipeFile read_recipe_file(const fs::path& file, const Overrides& overrides) {
   return parse_recipe_file(read_text_file(file), file, overrides);
 }

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -92,6 +93,12 @@ COHORT_API RecipeFile parse_recipe_file(std::string_view text, const std::filesy
                                         const Overrides& overrides = {});
 /// Reads and parses `file`.
 COHORT_API RecipeFile read_recipe_file(const std::filesystem::path& file, const Overrides& overrides = {});
+
+/// The sites a run on one machine or cluster hosts (`simulate`, `mpi`): the recipe's
+/// `[job] sites`, else site-1 .. site-N for N = `clients` when given, else `[simulation]
+/// clients`, else `min_clients`. Throws when `clients` disagrees with the sites the recipe
+/// names, or is below min_clients.
+COHORT_API std::vector<std::string> hosted_sites(const RecipeFile& recipe, std::optional<std::int64_t> clients = {});
 
 /// Reads the cleanup intervals of `[memory]` for a workflow named `workflow` that is
 /// client-controlled or not, with its defaults, and finishes the table (unknown keys are

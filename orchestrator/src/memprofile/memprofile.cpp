@@ -26,13 +26,6 @@ namespace {
 
 std::string setting_name(std::int64_t n) { return n == 0 ? "gc_rounds=0 (disabled)" : "gc_rounds=" + std::to_string(n); }
 
-std::string timestamp() {
-  std::time_t now = std::time(nullptr);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y%m%d_%H%M%S", std::localtime(&now));
-  return text;
-}
-
 // ---- one setting ----------------------------------------------------------------
 
 int run_single(const MemprofileOptions& o, std::int64_t n, spdlog::logger& log) {
@@ -256,7 +249,7 @@ int run_memprofile(const MemprofileOptions& o, spdlog::logger& log) {
     throw std::invalid_argument("--allocator jemalloc: no jemalloc installed (apt-get install libjemalloc2)");
   if (o.single) return run_single(o, *o.single, log);
 
-  const fs::path out = fs::absolute(o.output) / timestamp();
+  const fs::path out = fs::absolute(o.output) / jobs::timestamp("%Y%m%d_%H%M%S");
   fs::create_directories(out);
   std::vector<Setting> settings;
   for (auto n : o.gc_rounds) {

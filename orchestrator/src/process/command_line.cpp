@@ -34,17 +34,17 @@ int subcommand_index(int argc, char** argv) {
   return 0;
 }
 
-int report_current_error() {
+int report_current_error(bool print) {
   try {
     throw;
   } catch (const ExitStatusError& e) {
-    std::cerr << "error: " << e.what() << "\n";
+    if (print) std::cerr << "error: " << e.what() << "\n";
     return e.status();
   } catch (const ConfigError& e) {
-    std::cerr << "error: " << e.what() << "\n";
+    if (print) std::cerr << "error: " << e.what() << "\n";
     return kExitUsage;
   } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
+    if (print) std::cerr << "error: " << e.what() << "\n";
     return kExitFailure;
   }
 }

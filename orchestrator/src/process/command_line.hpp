@@ -46,9 +46,10 @@ void add_global_options(CLI::App& app, GlobalOptions& global);
 /// none.
 int subcommand_index(int argc, char** argv);
 
-/// Prints the error being handled as one "error: ..." line and returns its exit status:
-/// ExitStatusErrors their own, ConfigErrors 2, anything else 1. Call from a catch block.
-int report_current_error();
+/// Prints the error being handled as one "error: ..." line (unless `print` is false) and
+/// returns its exit status: ExitStatusErrors their own, ConfigErrors 2, anything else 1.
+/// Call from a catch block.
+int report_current_error(bool print = true);
 
 /// Parses `argv` with `app` (whose subcommands set `run`) and runs the command. Usage
 /// errors and ConfigErrors exit 2, ExitStatusErrors their status, other errors 1; each is

@@ -18,6 +18,7 @@ inline constexpr RuntimeCommand kRuntimeCommands[] = {
     {"plugins", "List the plugins found in the plugin search path"},
     {"recipe", "Work with recipes"},
     {"memory-info", "Memory figures of this machine, or the latest of a job's processes"},
+    {"mpi", "Run a job under mpirun: rank 0 the server, the other ranks its sites"},
 };
 
 /// The description of runtime command `name` ("" when it is none).

@@ -10,6 +10,6 @@ using process::Command;
 using process::GlobalOptions;
 
 process::AddSubcommand add_server_command, add_client_command, add_plugins_command, add_recipe_command,
-    add_memory_info_command;
+    add_memory_info_command, add_mpi_command;
 
 }  // namespace cohort::runtime

@@ -1,6 +1,7 @@
 // cohort server: the server process.
 #include "runtime/commands.hpp"
 #include "runtime/process_options.hpp"
+#include "runtime/single_job.hpp"
 #include "config/text_file.hpp"
 #include "config/toml_file.hpp"
 #include "process/runtime_commands.hpp"
@@ -145,15 +146,16 @@ int run_server(const ServerArgs& a, const GlobalOptions& global) {
   memory::enable_tensor_accounting();
   auto log = a.process.logger(global);
 
-  const auto dirs = a.process.plugin_dirs();
-  std::ifstream in(a.run_job, std::ios::binary);
-  if (!in) throw std::invalid_argument("cannot read " + a.run_job);
-  std::stringstream text;
-  text << in.rdbuf();
-  auto recipe = recipe::parse_recipe(text.str(), a.run_job, dirs, a.overrides);
-  auto model_spec = models::parse_spec(recipe.model, recipe.job.seed);
-  const auto sites = split(a.sites, ',');
-  if (!sites.empty()) recipe.job.sites = sites;
+  SingleJob job;
+  job.recipe_file = a.run_job;
+  job.overrides = a.overrides;
+  job.job_id = a.job_id;
+  job.sites = split(a.sites, ',');
+  job.start_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(a.start_timeout_s * 1000));
+  job.workspace = a.process.workspace;
+  job.process_name = a.process.process_name;
+  job.plugin_dirs = a.process.plugin_dirs();
+  auto loaded = load_job(job);  // a wrong recipe fails here, before the server listens
 
   server::ServerOptions options;
   options.name = a.name;
@@ -168,31 +170,7 @@ int run_server(const ServerArgs& a, const GlobalOptions& global) {
   server::Server server(options, log);
   server.start();
   if (!a.port_file.empty()) config::write_text_file(a.port_file, std::to_string(server.port()) + "\n");
-
-  server::JobSetup setup;
-  setup.job_id = a.job_id.empty() ? jobs::new_job_id() : a.job_id;
-  const jobs::JobDirectory directory(a.process.workspace, setup.job_id);
-  directory.create();
-  auto job_log = process::make_child_logger(log, a.process.process_name, directory.log(a.process.process_name));
-  // Sample memory from before the initial model exists: "initial RSS" in memprofile.
-  const auto& mem = recipe.memory;
-  setup.monitor = std::make_unique<hooks::MemoryMonitor>(
-      directory.memory_csv(a.process.process_name),
-      hooks::MonitorSettings{mem.monitor_interval, mem.warn_percent, mem.critical_percent, mem.cuda_empty_cache},
-      job_log);
-  setup.recipe_text = config::apply_overrides(text.str(), a.run_job, a.overrides);
-  setup.workspace = a.process.workspace;
-  setup.initial_model = models::initial_model(model_spec);
-  setup.recipe = std::move(recipe);
-  setup.start_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(a.start_timeout_s * 1000));
-  setup.process_name = a.process.process_name;
-  server::JobRunner runner(server, std::move(setup), job_log);
-  process::SignalWatcher signals([&](int signal) {
-    log->warn("signal {}: aborting the job", signal);
-    runner.abort();
-  });
-  const auto result = runner.run();
-  runner.directory().write_status(result.state, result.message);
+  const auto result = run_single_job(server, job, std::move(loaded), log);
   server.stop("job " + std::string(jobs::to_string(result.state)), true);
   return result.state == jobs::JobState::completed ? process::kExitOk : process::kExitFailure;
 }

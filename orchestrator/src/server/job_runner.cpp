@@ -145,6 +145,20 @@ void JobRunner::site_joined(const std::string& site) {
   fire(EventType::site_joined, -1, site);
 }
 
+void JobRunner::abort(std::string reason) {
+  {
+    std::lock_guard lock(reports_mutex_);
+    if (!abort_) abort_reason_ = std::move(reason);
+    abort_ = true;
+  }
+  reports_ready_.notify_all();
+}
+
+std::string JobRunner::abort_reason() const {
+  std::lock_guard lock(reports_mutex_);
+  return abort_reason_;
+}
+
 void JobRunner::site_lost(const std::string& site, const std::string& reason) {
   if (!started_ || !participates(site)) return;
   {
@@ -359,7 +373,7 @@ JobResult JobRunner::run() {
   }
   if (!ready || abort_) {
     result.state = abort_ ? jobs::JobState::aborted : jobs::JobState::can_not_schedule;
-    result.message = abort_ ? "aborted before it started"
+    result.message = abort_ ? abort_reason() + " before it started"
                             : "fewer than " + std::to_string(min_clients) + " of its sites connected within " +
                                   std::to_string(setup_.start_timeout.count() / 1000) + " s";
     log_->error("job {}: {}", job_.id, result.message);
@@ -383,10 +397,10 @@ JobResult JobRunner::run() {
   try {
     controller_->run(*this);
     result.state = abort_ ? jobs::JobState::aborted : jobs::JobState::completed;
-    if (abort_) result.message = "aborted";
+    if (abort_) result.message = abort_reason();
   } catch (const std::exception& e) {
     result.state = abort_ ? jobs::JobState::aborted : jobs::JobState::execution_exception;
-    result.message = e.what();
+    result.message = abort_ ? abort_reason() : e.what();
     log_->error("job {} failed: {}", job_.id, e.what());
   }
   try {

@@ -54,8 +54,8 @@ class JobRunner final : public ControllerContext, public SiteListener {
 
   /// Runs the job to its end.
   JobResult run();
-  /// Asks the job to stop (thread-safe).
-  void abort() { abort_ = true; }
+  /// Asks the job to stop (thread-safe); `reason` becomes its message.
+  void abort(std::string reason = "aborted");
   const jobs::JobDirectory& directory() const { return directory_; }
 
   // ControllerContext
@@ -127,8 +127,10 @@ class JobRunner final : public ControllerContext, public SiteListener {
   };
   std::optional<App> app_;
   std::atomic<bool> abort_{false};
+  std::string abort_reason_;  // under reports_mutex_
   std::atomic<bool> started_{false};
-  std::mutex reports_mutex_;
+  std::string abort_reason() const;
+  mutable std::mutex reports_mutex_;
   std::condition_variable reports_ready_;
   std::deque<SiteReport> reports_;
   std::mt19937_64 rng_;

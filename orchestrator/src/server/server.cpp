@@ -22,6 +22,12 @@ Server::~Server() {
 }
 
 void Server::start() {
+  if (!options_.listen) {
+    log_->info("server '{}' started; its sites come over another transport", options_.name);
+    keep_running_.emplace(io_.get_executor());
+    for (int i = 0; i < std::max(1, options_.io_threads); ++i) threads_.emplace_back([this] { io_.run(); });
+    return;
+  }
   net::tcp::endpoint endpoint(boost::asio::ip::make_address(options_.host), options_.port);
   acceptor_ = std::make_unique<net::tcp::acceptor>(io_);
   acceptor_->open(endpoint.protocol());

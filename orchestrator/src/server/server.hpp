@@ -6,6 +6,7 @@
 #include "tls/tls.hpp"
 #include "server/pending_task.hpp"
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
@@ -33,6 +34,9 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   /// 0 picks a free port (see Server::port()).
   std::uint16_t port = 0;
+  /// Accept sites on host:port. False: another transport attaches every site's link
+  /// (attach()), and nothing listens.
+  bool listen = true;
   /// TLS identity; none means plain TCP (--insecure).
   std::optional<tls::TlsFiles> tls;
   net::ConnectionOptions connection;
@@ -65,7 +69,8 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  /// Binds, starts accepting and the I/O threads. Throws when the address is taken.
+  /// Binds, starts accepting (when it listens) and the I/O threads. Throws when the address
+  /// is taken.
   void start();
   /// Says goodbye to every site (`final`: they should not come back), closes, joins.
   void stop(const std::string& reason, bool final);
@@ -119,6 +124,8 @@ class Server {
 
   std::shared_ptr<spdlog::logger> log_;
   boost::asio::io_context io_;
+  /// Keeps the I/O threads running when nothing listens (until stop()).
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> keep_running_;
   std::unique_ptr<boost::asio::ssl::context> tls_;
   std::unique_ptr<net::tcp::acceptor> acceptor_;
   std::uint16_t port_ = 0;

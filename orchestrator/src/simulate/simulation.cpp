@@ -5,6 +5,7 @@
 #include "process/role_environment.hpp"
 
 #include "config/recipe_file.hpp"
+#include "jobs/job_summary.hpp"
 #include "jobs/job_directory.hpp"
 #include "jobs/job_files.hpp"
 #include "jobs/round_timeline.hpp"
@@ -30,13 +31,6 @@ namespace cohort::simulate {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string timestamp() {
-  std::time_t now = std::time(nullptr);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y%m%d-%H%M%S", std::localtime(&now));
-  return text;
-}
 
 std::string tail(const fs::path& file, std::size_t lines) {
   std::ifstream in(file);
@@ -116,19 +110,8 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
   const config::RecipeFile recipe = config::read_recipe_file(recipe_file, options.overrides);
   const auto& sim = recipe.simulation;
 
-  std::int64_t clients = options.clients.value_or(sim.clients);
-  if (clients == 0) clients = recipe.job.sites.empty() ? recipe.job.min_clients : static_cast<std::int64_t>(recipe.job.sites.size());
-  std::vector<std::string> sites = recipe.job.sites;
-  if (sites.empty()) {
-    for (std::int64_t i = 1; i <= clients; ++i) sites.push_back("site-" + std::to_string(i));
-  } else if (static_cast<std::int64_t>(sites.size()) != clients) {
-    throw std::invalid_argument("--clients " + std::to_string(clients) + " does not match the " +
-                                std::to_string(sites.size()) + " sites the recipe names");
-  }
-  if (clients < recipe.job.min_clients) {
-    throw std::invalid_argument(std::to_string(clients) + " clients are fewer than the recipe's min_clients (" +
-                                std::to_string(recipe.job.min_clients) + ")");
-  }
+  const std::vector<std::string> sites = config::hosted_sites(recipe, options.clients);
+  const auto clients = static_cast<std::int64_t>(sites.size());
   const bool insecure = options.insecure.value_or(sim.insecure);
   std::vector<std::string> plugin_args;
   for (const auto& d : options.plugin_dirs) {
@@ -139,7 +122,7 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
   std::signal(SIGTERM, on_interrupt);
 
   const fs::path workspace = fs::absolute(
-      options.workspace.empty() ? fs::path("workspace") / (recipe.job.name + "-" + timestamp()) : options.workspace);
+      options.workspace.empty() ? fs::path("workspace") / (recipe.job.name + "-" + jobs::timestamp("%Y%m%d-%H%M%S")) : options.workspace);
   std::int64_t workers = options.workers.value_or(sim.workers);
   std::string plan_line;
   if (workers == 0 && clients == 1) {
@@ -348,41 +331,8 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
   const double total_seconds = std::chrono::duration<double>(Clock::now() - started).count();
   if (terminal) std::cout << "\n";
 
+  jobs::print_summary(std::cout, job_dir, total_seconds);
   const auto ended = job_dir.read_status();
-  const std::string status = ended ? std::string(jobs::to_string(ended->state)) : "UNKNOWN";
-  std::cout << "\nsummary: job " << status << " in " << std::fixed << std::setprecision(1) << total_seconds << " s\n";
-  if (!round_seconds.empty()) {
-    std::cout << "  round   seconds   accuracy (global model after the round)\n";
-    for (const auto& [round, seconds] : round_seconds) {
-      std::cout << "  " << std::setw(5) << round + 1 << "  " << std::setw(8) << std::setprecision(2) << seconds << "   ";
-      if (auto it = accuracy_after.find(round); it != accuracy_after.end()) std::cout << std::setprecision(4) << it->second;
-      else std::cout << "-";
-      std::cout << "\n";
-    }
-  }
-  // Where a typical round's time went: the median round's parts, from timeline.csv.
-  if (auto parts = jobs::round_parts(jobs::read_timeline(job_dir.timeline_csv())); !parts.empty()) {
-    std::vector<jobs::RoundParts> rounds;
-    for (const auto& [round, p] : parts) rounds.push_back(p);
-    std::sort(rounds.begin(), rounds.end(), [](const auto& a, const auto& b) { return a.seconds < b.seconds; });
-    const auto& median = rounds[rounds.size() / 2];
-    std::cout << "  median round (" << median.round + 1 << " of " << rounds.size() << "): " << jobs::describe(median)
-              << "\n";
-  }
-  std::cout << "  peak RSS per process:\n";
-  std::error_code ec;
-  if (fs::is_directory(job_dir.memory_folder(), ec)) {
-    std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(job_dir.memory_folder())) files.push_back(e.path());
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
-      double peak = 0;
-      for (const auto& row : jobs::read_memory(f)) peak = std::max(peak, row.peak_rss_mb);
-      std::cout << "    " << std::left << std::setw(12) << f.stem().string() << std::right << std::setw(9)
-                << std::setprecision(1) << peak << " MiB\n";
-    }
-  }
-  std::cout << "  results in " << job_dir.root().string() << "\n";
   const bool completed = ended && ended->state == jobs::JobState::completed;
   if (!completed) {
     std::cout << "  server log tail:\n" << tail(workspace / "logs" / "server.log", 10);
