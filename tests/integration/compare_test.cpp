@@ -61,19 +61,6 @@ double final_accuracy(const fs::path& run) {
   return value;
 }
 
-/// Processes whose command line mentions `text` (the test's folder).
-std::vector<int> processes_mentioning(const std::string& text) {
-  std::vector<int> found;
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    const std::string name = e.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(e.path() / "cmdline");
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (cmdline.find(text) != std::string::npos && std::stoi(name) != getpid()) found.push_back(std::stoi(name));
-  }
-  return found;
-}
-
 }  // namespace
 
 TEST_CASE("compare: two methods, two repeats: table, CSV, plots and page; the means are the runs' own") {

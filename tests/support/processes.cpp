@@ -7,10 +7,13 @@
 
 #include <csignal>
 #include <fstream>
+#include <iterator>
 #include <iostream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include <unistd.h>
 
 namespace cohort::test {
 
@@ -75,6 +78,18 @@ LocalRun run_local_job(const std::filesystem::path& dir, int sites, int killed, 
   run.server_status = server.wait_for(std::chrono::seconds(120)).value_or(-1);
   if (run.server_status != 0) std::cerr << read_text(dir / "server.log");
   return run;
+}
+
+std::vector<int> processes_mentioning(const std::string& text) {
+  std::vector<int> found;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmdline.find(text) != std::string::npos && std::stoi(name) != ::getpid()) found.push_back(std::stoi(name));
+  }
+  return found;
 }
 
 std::filesystem::path only_job(const std::filesystem::path& workspace) {

@@ -48,6 +48,9 @@ struct LocalRun {
 LocalRun run_local_job(const std::filesystem::path& dir, int sites, int killed = 0, std::uint64_t kill_after_bytes = 0,
                        const std::vector<std::string>& extra = {});
 
+/// Processes (other than this one) whose command line mentions `text` (a test's folder).
+std::vector<int> processes_mentioning(const std::string& text);
+
 /// The only job folder under `workspace`/jobs.
 std::filesystem::path only_job(const std::filesystem::path& workspace);
 

@@ -133,12 +133,16 @@ int run_site_rank(mpi::MpiSession& session, mpi::MpiTransport& transport, const 
 }
 
 int run_mpi(const MpiArgs& a, const GlobalOptions& global) {
+  // Before MPI starts its threads, which would otherwise take SIGTERM (mpirun's, when a
+  // rank died) and end the process before the job could say why it ended.
+  process::block_termination_signals();
   mpi::MpiSession session;
   const int rank = session.rank();
   SingleJob job;
   job.recipe_file = fs::absolute(a.recipe);
   job.overrides = a.overrides;
   job.process_name = "rank-" + std::to_string(rank);
+  job.on_signal = "mpirun ended the job: a rank died, or mpirun was stopped";
   job.start_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(a.start_timeout_s * 1000));
   for (const auto& p : a.plugin_paths) job.plugin_dirs.push_back(fs::absolute(p));
   for (const auto& d : plugin::Registry::default_directories()) job.plugin_dirs.push_back(d);
@@ -150,12 +154,12 @@ int run_mpi(const MpiArgs& a, const GlobalOptions& global) {
   int status = process::kExitOk;
   try {
     if (session.size() < 2)
-      throw std::invalid_argument("cohort mpi needs 2 ranks or more (mpirun -n 3 ...): rank 0 runs the server, the "
+      throw process::ExitStatusError(process::kExitUsage, "cohort mpi needs 2 ranks or more (mpirun -n 3 ...): rank 0 runs the server, the "
                                   "others host the sites");
     loaded = load_job(job);
     sites = config::hosted_sites(loaded->recipe);
     if (sites.size() < static_cast<std::size_t>(session.size() - 1))
-      throw std::invalid_argument(job.recipe_file.string() + " has " + std::to_string(sites.size()) + " sites for " +
+      throw process::ExitStatusError(process::kExitUsage, job.recipe_file.string() + " has " + std::to_string(sites.size()) + " sites for " +
                                   std::to_string(session.size() - 1) +
                                   " site ranks: start at most " + std::to_string(sites.size() + 1) +
                                   " ranks, or set [simulation] clients");
@@ -179,7 +183,6 @@ int run_mpi(const MpiArgs& a, const GlobalOptions& global) {
   process::LogOptions log_options = global.log;
   if (log_options.file.empty()) log_options.file = job.workspace / "logs" / (job.process_name + ".log");
   auto log = process::make_logger(job.process_name, log_options);
-  process::block_termination_signals();
   memory::enable_tensor_accounting();
 
   const std::size_t chunk_bytes = static_cast<std::size_t>(a.chunk_kib) * 1024;

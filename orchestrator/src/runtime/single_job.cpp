@@ -44,7 +44,7 @@ server::JobResult run_single_job(server::Server& server, const SingleJob& job, L
   if (on_runner) on_runner(&runner);
   process::SignalWatcher signals([&](int signal) {
     log->warn("signal {}: aborting the job", signal);
-    runner.abort("aborted by signal " + std::to_string(signal));
+    runner.abort(job.on_signal + " (signal " + std::to_string(signal) + ")");
   });
   const auto result = runner.run();
   if (on_runner) on_runner(nullptr);

@@ -28,6 +28,8 @@ struct SingleJob {
   /// The server process's name (memory/<name>.csv, logs).
   std::string process_name = "server";
   std::vector<std::filesystem::path> plugin_dirs;
+  /// What a termination signal means, for the job's message.
+  std::string on_signal = "aborted by a signal";
 };
 
 /// The recipe read and checked with its plugins; throws a located error (exit status 2)
