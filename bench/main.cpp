@@ -31,7 +31,11 @@ int main(int argc, char** argv) {
   const std::vector<std::pair<std::string, std::vector<Row> (*)(const Context&)>> suites{
       {"transfer", &transfer},           {"aggregation", &aggregation}, {"server-memory", &server_memory},
       {"round-overhead", &round_overhead}, {"scale", &scale},             {"drift", &drift},
-      {"light-commands", &light_commands}, {"python", &python}, {"study", &study}};
+      {"light-commands", &light_commands}, {"python", &python}, {"study", &study},
+#ifdef COHORT_WITH_MPI
+      {"mpi", &mpi},
+#endif
+  };
   std::vector<Row> rows;
   const auto start = std::chrono::steady_clock::now();
   for (const auto& [name, suite] : suites) {

@@ -3,6 +3,7 @@
 // read straight into the destination tensors), over TLS and plain TCP on loopback; next
 // to a raw TCP socket pair moving the same bytes there and back, measured here too.
 #include "suites.hpp"
+#include "model_receiver.hpp"
 
 #include "provisioning/local_project.hpp"
 #include "net/connection.hpp"
@@ -30,32 +31,6 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-/// One end of the transfer: hands the model that arrives to `received`.
-class Receiver final : public net::LinkHandler {
- public:
-  explicit Receiver(std::function<void(Model)> received) : received_(std::move(received)) {}
-  net::Reception on_message(net::Link&, net::Message& m) override {
-    if (!std::holds_alternative<net::TaskHeader>(m) && !std::holds_alternative<net::ResultHeader>(m)) return {};
-    class Sink final : public ResultSink {
-     public:
-      explicit Sink(Receiver* r) : r_(r) {}
-      void begin_tensor(const TensorInfo& t) override { builder_.begin_tensor(t); }
-      std::span<std::byte> chunk_destination(std::uint64_t o, std::size_t n) override { return builder_.chunk_destination(o, n); }
-      void chunk_received(std::uint64_t o, std::span<const std::byte> d) override { builder_.chunk_received(o, d); }
-      void commit() override { r_->received_(builder_.take()); }
-
-     private:
-      Receiver* r_;
-      ModelBuilder builder_;
-    };
-    return net::Reception{std::make_unique<Sink>(this), false};
-  }
-  void on_closed(net::Link&, const std::string&) override {}
-
- private:
-  std::function<void(Model)> received_;
-};
-
 /// The model there and back through two Connections; returns GB/s of bytes moved.
 double cohort_round_trip(const Model& model, bool tls, const std::filesystem::path& kits) {
   asio::io_context io;
@@ -81,8 +56,8 @@ double cohort_round_trip(const Model& model, bool tls, const std::filesystem::pa
   auto server = std::make_shared<net::Connection>(io, std::move(server_socket), server_tls.get(), true, options, log);
   auto client = std::make_shared<net::Connection>(io, std::move(client_socket), client_tls.get(), false, options, log);
   std::promise<Model> back;
-  auto server_handler = std::make_shared<Receiver>([&](Model m) { back.set_value(std::move(m)); });
-  auto client_handler = std::make_shared<Receiver>([&](Model m) {
+  auto server_handler = std::make_shared<ModelReceiver>([&](Model m) { back.set_value(std::move(m)); });
+  auto client_handler = std::make_shared<ModelReceiver>([&](Model m) {
     // The client sends what it got straight back.
     client->send(net::ResultHeader{1, "bench", true, "", 0, 1, {}, true}, std::move(m));
   });

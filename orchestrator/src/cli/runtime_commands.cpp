@@ -3,6 +3,8 @@
 // started `cohort server` still holds the right one).
 #include "cli/commands.hpp"
 
+#include "config/recipe_file.hpp"
+#include "process/role_environment.hpp"
 #include "process/runtime_commands.hpp"
 #include "provisioning/startup_kit.hpp"
 
@@ -49,6 +51,44 @@ std::map<std::string, std::string> kit_environment(const std::string& kit_dir, c
   throw std::runtime_error("cannot run " + runtime + ": " + std::strerror(errno));
 }
 
+/// The rank of this process under mpirun or srun, from the launcher's environment.
+std::optional<int> launcher_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"}) {
+    if (const char* value = std::getenv(name)) return std::atoi(value);
+  }
+  return std::nullopt;
+}
+
+/// The memory environment of a `cohort mpi` rank: the recipe's server settings on rank 0,
+/// its client settings on the others, as `simulate` gives its processes. Nothing when the
+/// recipe cannot be read: the runtime reports that, once, on rank 0.
+std::map<std::string, std::string> mpi_environment(const std::vector<std::string>& args) {
+  const auto rank = launcher_rank();
+  if (!rank) return {};
+  // `cohort mpi RECIPE [--set KEY=VALUE ...]`: options that take a value (mpi_command.cpp).
+  static const std::vector<std::string> valued{"--set", "--workspace", "--job-id", "-p", "--plugin-path", "--chunk-kib",
+                                               "--start-timeout"};
+  std::optional<std::string> recipe;
+  config::Overrides overrides;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i].rfind("-", 0) != 0) {
+      if (!recipe) recipe = args[i];
+      continue;
+    }
+    if (std::find(valued.begin(), valued.end(), args[i]) == valued.end() || i + 1 >= args.size()) continue;
+    if (args[i] == "--set") overrides.push_back(args[i + 1]);
+    ++i;
+  }
+  if (!recipe) return {};
+  try {
+    const auto memory = config::read_recipe_file(*recipe, overrides).memory;
+    return *rank == 0 ? process::role_environment(memory.server_malloc_arena_max, memory.server_malloc_mmap_threshold_kib)
+                      : process::role_environment(memory.client_malloc_arena_max, memory.client_malloc_mmap_threshold_kib);
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
 }  // namespace
 
 void add_runtime_commands(CLI::App& app) {
@@ -66,6 +106,8 @@ std::optional<int> hand_off_to_runtime(int argc, char** argv) {
     std::map<std::string, std::string> env;
     if (name == "server" || name == "client") {
       if (auto kit = kit_argument(std::vector<std::string>(argv + at + 1, argv + argc))) env = kit_environment(*kit, name);
+    } else if (name == "mpi") {
+      env = mpi_environment(std::vector<std::string>(argv + at + 1, argv + argc));
     }
     exec_runtime(argc, argv, env);
   } catch (...) {

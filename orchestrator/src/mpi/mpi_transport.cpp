@@ -2,6 +2,7 @@
 
 #include "net/model_writer.hpp"
 
+#include <ATen/core/Tensor.h>
 #include <mpi.h>
 #include <spdlog/logger.h>
 
@@ -120,34 +121,40 @@ class MpiTransport::Link final : public net::Link,
   bool progress_sends() {
     bool moved = false;
     while (true) {
-      if (in_flight_ > 0) {
+      while (!flight_.empty()) {
         int flag = 0;
-        check(MPI_Testall(in_flight_, requests_, &flag, MPI_STATUSES_IGNORE), "MPI_Testall");
-        if (!flag) return moved;
-        in_flight_ = 0;
+        auto& oldest = flight_.front();
+        check(MPI_Testall(oldest.count, oldest.requests, &flag, MPI_STATUSES_IGNORE), "MPI_Testall");
+        if (!flag) break;
+        flight_.pop_front();
         moved = true;
-        if (closed_) {
-          release_current(false);
-          continue;
-        }
-        if (!start_next_piece()) finish_item();
-        continue;
       }
-      if (closed_ || current_) return moved;
-      if (!pick_next()) return moved;
+      if (closed_) {
+        if (flight_.empty()) release_current(false);
+        return moved;
+      }
+      if (!current_) {
+        if (!pick_next()) return moved;
+        moved = true;
+        Piece& frame = flight_.emplace_back();
+        post(frame, current_->frame.data(), current_->frame.size());
+        pieces_left_ = current_->model.has_value();
+      }
+      while (pieces_left_ && flight_.size() < in_flight_limit_) pieces_left_ = start_next_piece();
+      if (pieces_left_ || !flight_.empty()) return moved;
+      finish_item();
       moved = true;
-      post(current_->frame.data(), current_->frame.size());
     }
   }
 
   /// Whether sends are under way or waiting.
   bool busy() {
-    if (in_flight_ > 0 || current_) return true;
+    if (!flight_.empty() || current_) return true;
     std::lock_guard lock(transport_.mutex_);
     return !queue_.empty() && !closed_;
   }
   bool closed() const { return closed_; }
-  bool quiet() const { return closed_ && in_flight_ == 0; }
+  bool quiet() const { return closed_ && flight_.empty(); }
 
   /// A message of `bytes` matched for this link.
   void arrived(MPI_Message message, int bytes) {
@@ -173,7 +180,7 @@ class MpiTransport::Link final : public net::Link,
     for (auto& item : failed) {
       if (item.done) item.done(false);
     }
-    if (in_flight_ == 0) release_current(false);
+    if (flight_.empty()) release_current(false);
     reader_.abandon("link closed: " + reason);
     while (!parked_.empty()) {
       auto [message, bytes] = parked_.front();
@@ -203,6 +210,16 @@ class MpiTransport::Link final : public net::Link,
   }
 
  private:
+  /// Pieces of a model in flight at once (when its tensors are contiguous).
+  static constexpr std::size_t kPiecesInFlight = 4;
+
+  /// One write in flight: a frame, or a model piece (its header, then its tensor bytes).
+  struct Piece {
+    std::vector<std::byte> header;
+    MPI_Request requests[2]{MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+    int count = 0;
+  };
+
   struct Outgoing {
     std::vector<std::byte> frame{};
     std::optional<Model> model{};
@@ -245,22 +262,32 @@ class MpiTransport::Link final : public net::Link,
     return true;
   }
 
-  void post(const void* data, std::size_t bytes) {
-    check(MPI_Isend(data, message_count(bytes), MPI_BYTE, peer_, tag_, MPI_COMM_WORLD, &requests_[in_flight_]),
+  /// One message of `piece`.
+  void post(Piece& piece, const void* data, std::size_t bytes) {
+    check(MPI_Isend(data, message_count(bytes), MPI_BYTE, peer_, tag_, MPI_COMM_WORLD, &piece.requests[piece.count]),
           "MPI_Isend");
-    ++in_flight_;
+    ++piece.count;
   }
 
-  /// After the frame (or a piece) went out: the next piece of the model, if any.
+  /// Starts the model's next piece; false when the model has none left.
   bool start_next_piece() {
-    if (!current_->model) return false;
-    if (!writer_) writer_ = std::make_unique<net::ModelWriter>(*current_->model, transport_.options_.chunk_bytes);
-    auto piece = writer_->next();
-    if (!piece) return false;
-    // The header lives in the writer until its next call: ours until it is out.
-    piece_header_.assign((*piece)[0].begin(), (*piece)[0].end());
-    post(piece_header_.data(), piece_header_.size());
-    if (!(*piece)[1].empty()) post((*piece)[1].data(), (*piece)[1].size());
+    if (!writer_) {
+      writer_ = std::make_unique<net::ModelWriter>(*current_->model, transport_.options_.chunk_bytes);
+      // A contiguous tensor's pieces are its own storage, valid while the model is held:
+      // several may be in flight. A non-contiguous one is copied per tensor by the writer,
+      // which replaces the copy at the next tensor: one piece at a time then.
+      const auto& tensors = current_->model->tensors;
+      in_flight_limit_ = std::all_of(tensors.begin(), tensors.end(), [](const auto& t) { return t.tensor.is_contiguous(); })
+                             ? kPiecesInFlight
+                             : 1;
+    }
+    auto next = writer_->next();
+    if (!next) return false;
+    Piece& piece = flight_.emplace_back();
+    // The header lives in the writer until its next call: the piece keeps a copy.
+    piece.header.assign((*next)[0].begin(), (*next)[0].end());
+    post(piece, piece.header.data(), piece.header.size());
+    if (!(*next)[1].empty()) post(piece, (*next)[1].data(), (*next)[1].size());
     return true;
   }
 
@@ -273,6 +300,7 @@ class MpiTransport::Link final : public net::Link,
 
   void release_current(bool written) {
     writer_.reset();
+    pieces_left_ = false;
     if (!current_) return;
     Outgoing item = std::move(*current_);
     current_.reset();
@@ -393,9 +421,10 @@ class MpiTransport::Link final : public net::Link,
   // The progress thread's.
   std::optional<Outgoing> current_;
   std::unique_ptr<net::ModelWriter> writer_;
-  std::vector<std::byte> piece_header_;
-  MPI_Request requests_[2]{MPI_REQUEST_NULL, MPI_REQUEST_NULL};
-  int in_flight_ = 0;
+  /// What is being sent, oldest first.
+  std::deque<Piece> flight_;
+  std::size_t in_flight_limit_ = 1;
+  bool pieces_left_ = false;
   std::uint64_t active_stream_ = 0;
   net::FrameReader reader_;
   std::size_t filled_ = 0;
@@ -505,30 +534,29 @@ bool MpiTransport::quiet() const {
 }
 
 void MpiTransport::progress_loop() {
-  // Busy while there is traffic; once nothing has moved for a few passes, wait for a caller
-  // (woken at once) or at most `nap`, doubling from 20 us up to 1 ms while idle.
-  constexpr int kIdlePasses = 64;
+  // Hot while there is traffic: while a send is in flight, and for 2 ms after anything
+  // moved (the next chunk of a stream is then a few microseconds away). Otherwise wait for a
+  // caller (woken at once) or at most `nap`, doubling from 20 us up to 1 ms while idle.
+  constexpr auto kStayHot = std::chrono::milliseconds(2);
   constexpr auto kShortestNap = std::chrono::microseconds(20), kLongestNap = std::chrono::microseconds(1000);
-  int idle = 0;
+  auto last_moved = Clock::now();
   auto nap = kShortestNap;
   while (true) {
     if (progress_once()) {
-      idle = 0;
+      last_moved = Clock::now();
       nap = kShortestNap;
       continue;
     }
-    {
-      std::unique_lock lock(mutex_);
-      if (stopping_) {
-        bool farewells = true;
-        for (auto& [key, link] : links_) farewells = link->farewell_done() && farewells;
-        if ((quiet() && farewells) || Clock::now() >= stop_deadline_) break;
-      }
-      if (++idle < kIdlePasses) continue;
-      work_.wait_for(lock, nap, [this] { return pending_work_; });
-      pending_work_ = false;
+    std::unique_lock lock(mutex_);
+    if (stopping_) {
+      bool farewells = true;
+      for (auto& [key, link] : links_) farewells = link->farewell_done() && farewells;
+      if ((quiet() && farewells) || Clock::now() >= stop_deadline_) break;
     }
-    nap = std::min(nap * 2, std::chrono::duration_cast<std::chrono::microseconds>(kLongestNap));
+    if (!active_.empty() || Clock::now() - last_moved < kStayHot) continue;
+    work_.wait_for(lock, nap, [this] { return pending_work_; });
+    pending_work_ = false;
+    nap = std::min<std::chrono::microseconds>(nap * 2, kLongestNap);
   }
 }
 

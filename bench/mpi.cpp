@@ -1,0 +1,111 @@
+// The MPI transport: one model rank 0 -> rank 1 and back next to raw MPI_Send / MPI_Recv
+// loops in the same run (cohort_mpi_transfer under mpirun -n 2), and rank 0's peak RSS in a
+// round above its between-rounds level for 2, 4 and 8 site ranks with a 100 MB model
+// (`mpirun -n N+1 cohort mpi`), as the server memory suite measures it over TLS.
+#include "suites.hpp"
+
+#include "process/child_process.hpp"
+
+#include <fstream>
+#include <sstream>
+
+namespace cohort::bench {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string read_all(const fs::path& file) {
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+const std::vector<std::string> kMpirun{"mpirun", "--allow-run-as-root", "--oversubscribe"};
+
+}  // namespace
+
+std::vector<Row> mpi(const Context& ctx) {
+  std::vector<Row> rows;
+  const fs::path dir = ctx.work / "mpi";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+
+  // Transfer.
+  const std::size_t bytes = ctx.quick ? (64u << 20) : (1ull << 30);
+  const int runs = ctx.quick ? 2 : 3;
+  auto argv = kMpirun;
+  for (const std::string& a : {std::string("-n"), std::string("2"), (ctx.cohort.parent_path() / "cohort_mpi_transfer").string(),
+                               std::to_string(bytes), std::to_string(runs)})
+    argv.push_back(a);
+  if (process::run_to_end(argv, dir / "transfer.out") != 0)
+    throw std::runtime_error("cohort_mpi_transfer failed:\n" + read_all(dir / "transfer.out"));
+  std::vector<double> cohort, raw_small, raw_large;
+  std::istringstream lines(read_all(dir / "transfer.out"));
+  std::string word;
+  double value = 0;
+  while (lines >> word) {
+    if (word == "cohort" && lines >> value) cohort.push_back(value);
+    else if (word == "raw_1mib" && lines >> value) raw_small.push_back(value);
+    else if (word == "raw_64mib" && lines >> value) raw_large.push_back(value);
+  }
+  if (cohort.empty() || raw_small.empty() || raw_large.empty())
+    throw std::runtime_error("cohort_mpi_transfer printed no figures:\n" + read_all(dir / "transfer.out"));
+  {
+    const Stats small = stats(raw_small), large = stats(raw_large);
+    const bool large_is_baseline = large.median >= small.median;
+    Row row;
+    row.benchmark = "mpi";
+    row.setting = std::string(ctx.quick ? "64 MiB" : "1 GiB") + " model rank 0 → rank 1 and back, cohort's MPI transport";
+    row.figure = stats(cohort);
+    row.unit = "GB/s";
+    row.baseline = large_is_baseline ? large : small;
+    row.baseline_unit = std::string("GB/s raw MPI_Send/MPI_Recv loop, ") + (large_is_baseline ? "64 MiB" : "1 MiB") +
+                        " messages into fresh memory";
+    const double ratio = row.figure.median / row.baseline->median;
+    row.goal = ">= 0.8 × raw";
+    row.met = ratio >= 0.8;
+    row.note = "ratio " + std::to_string(ratio).substr(0, 5) + "; raw in 1 MiB messages (cohort's chunk): " +
+               std::to_string(small.median).substr(0, 5) + " GB/s, in 64 MiB ones: " +
+               std::to_string(large.median).substr(0, 5) + " GB/s";
+    rows.push_back(row);
+  }
+
+  // Rank 0's memory in a round.
+  const double model_mb = ctx.quick ? 20 : 100;
+  const std::int64_t rounds = ctx.quick ? 3 : 4;
+  for (std::int64_t sites : ctx.quick ? std::vector<std::int64_t>{2} : std::vector<std::int64_t>{2, 4, 8}) {
+    const fs::path run = dir / ("memory-" + std::to_string(sites));
+    fs::create_directories(run);
+    {
+      std::ofstream out(run / "recipe.toml");
+      out << synthetic_recipe({.name = "mpi-memory", .rounds = rounds, .clients = sites, .model_mb = model_mb});
+    }
+    auto job_argv = kMpirun;
+    for (const std::string& a : {std::string("-n"), std::to_string(sites + 1), ctx.cohort.string(), std::string("mpi"),
+                                 (run / "recipe.toml").string(), std::string("--workspace"), (run / "ws").string()})
+      job_argv.push_back(a);
+    if (process::run_to_end(job_argv, run / "mpi.out") != 0)
+      throw std::runtime_error("cohort mpi with " + std::to_string(sites) + " site ranks failed:\n" + read_all(run / "mpi.out"));
+    std::vector<double> ratios, above;
+    for (const auto& r : jobs::read_rounds(jobs::JobDirectory::only_job(run / "ws").rounds_csv())) {
+      if (r.round == 0) continue;  // when every lazily allocated buffer first appears
+      ratios.push_back((r.server_round_peak_rss_mb - r.server_rss_before_round_mb) / r.model_mb);
+      above.push_back(r.server_round_peak_rss_mb - r.server_rss_before_round_mb);
+    }
+    Row row;
+    row.benchmark = "mpi";
+    row.setting = "rank 0 in a round, " + std::to_string(sites) + " site ranks, " +
+                  std::to_string(static_cast<int>(model_mb)) + " MB model";
+    row.figure = stats(ratios);
+    row.unit = "× model above between-rounds RSS";
+    row.goal = "<= 1.1";
+    row.met = row.figure.max <= 1.1;
+    row.note = "peak − between = " + std::to_string(static_cast<int>(stats(above).median)) + " MiB";
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+}  // namespace cohort::bench

@@ -1,0 +1,125 @@
+// cohort_mpi_transfer, run by the "mpi" suite under `mpirun -n 2`: one model from rank 0 to
+// rank 1 and back through cohort's MPI transport (TASK + chunks from tensor storage,
+// received straight into fresh tensors, sent back as a RESULT), next to raw MPI_Send /
+// MPI_Recv loops moving the same bytes between the same ranks into fresh memory, in 1 MiB
+// messages (cohort's chunk) and in 64 MiB ones. Repetitions interleave the three.
+//
+//   cohort_mpi_transfer BYTES REPETITIONS
+//
+// Rank 0 prints one line per repetition: "cohort GBPS raw_1mib GBPS raw_64mib GBPS".
+#include "model_receiver.hpp"
+#include "mpi/mpi_transport.hpp"
+
+#include <cohort/memory.hpp>
+
+#include <ATen/ops/full.h>
+#include <mpi.h>
+#include <spdlog/logger.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include <condition_variable>
+#include <future>
+#include <iostream>
+#include <mutex>
+
+using namespace cohort;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+/// The model there and back through an MpiTransport; on rank 0, GB/s of bytes moved.
+double cohort_round_trip(const mpi::MpiSession& session, const Model& model, const std::shared_ptr<spdlog::logger>& log) {
+  mpi::MpiTransport transport(session, mpi::MpiOptions{{}, 1u << 20}, log);
+  auto link = transport.open(1 - session.rank(), 1, "bench");
+  link->established();
+  std::promise<Model> back;
+  std::mutex mutex;
+  std::condition_variable closed_cv;
+  bool closed = false;
+  auto on_closed = [&] {
+    std::lock_guard lock(mutex);
+    closed = true;
+    closed_cv.notify_all();
+  };
+  if (session.rank() == 0) {
+    link->start(std::make_shared<bench::ModelReceiver>([&](Model m) { back.set_value(std::move(m)); }, on_closed));
+  } else {
+    link->start(std::make_shared<bench::ModelReceiver>(
+        [&](Model m) { link->send(net::ResultHeader{1, "bench", true, "", 0, 1, {}, true}, std::move(m)); }, on_closed));
+  }
+  session.max(0);  // both links open before either rank sends
+  transport.start();
+  double gbps = 0;
+  if (session.rank() == 0) {
+    const auto start = Clock::now();
+    link->send(net::TaskHeader{1, "bench", "train", 0, 0, 1, {}, true}, model);
+    Model returned = back.get_future().get();
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    if (returned.byte_size() != model.byte_size()) throw std::runtime_error("the model came back truncated");
+    gbps = 2.0 * static_cast<double>(model.byte_size()) / seconds / 1e9;
+    link->close("done");
+  } else {
+    std::unique_lock lock(mutex);
+    closed_cv.wait(lock, [&] { return closed; });
+  }
+  transport.stop("done", std::chrono::seconds(10));
+  return gbps;
+}
+
+/// Raw MPI: `bytes` to rank 1 and back in messages of `message` bytes, each received into
+/// fresh memory readied as a model's destination is; on rank 0, GB/s of bytes moved.
+double raw_round_trip(const mpi::MpiSession& session, std::size_t bytes, std::size_t message) {
+  std::vector<char> source(message, 'x');
+  auto receive = [&](int from) {
+    std::unique_ptr<char[]> destination(new char[bytes]);
+    memory::prepare_for_filling(destination.get(), bytes);
+    for (std::size_t at = 0; at < bytes; at += message)
+      MPI_Recv(destination.get() + at, static_cast<int>(std::min(message, bytes - at)), MPI_BYTE, from, 7,
+               MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+  };
+  auto send = [&](int to) {
+    for (std::size_t at = 0; at < bytes; at += message)
+      MPI_Send(source.data(), static_cast<int>(std::min(message, bytes - at)), MPI_BYTE, to, 7, MPI_COMM_WORLD);
+  };
+  MPI_Barrier(MPI_COMM_WORLD);
+  const auto start = Clock::now();
+  if (session.rank() == 0) {
+    send(1);
+    receive(1);
+  } else {
+    receive(0);
+    send(0);
+  }
+  return 2.0 * static_cast<double>(bytes) / std::chrono::duration<double>(Clock::now() - start).count() / 1e9;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::cerr << "usage: mpirun -n 2 cohort_mpi_transfer BYTES REPETITIONS\n";
+    return 2;
+  }
+  const std::size_t bytes = std::stoull(argv[1]);
+  const int repetitions = std::stoi(argv[2]);
+  mpi::MpiSession session;
+  if (session.size() != 2) {
+    std::cerr << "run it with mpirun -n 2\n";
+    return 2;
+  }
+  auto log = std::make_shared<spdlog::logger>("mpi-transfer", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  log->set_level(spdlog::level::warn);
+  Model model;
+  if (session.rank() == 0) {
+    for (int i = 0; i < 4; ++i)
+      model.tensors.push_back({"w" + std::to_string(i), at::full({static_cast<std::int64_t>(bytes / 16)}, 1.0f)});
+  }
+  raw_round_trip(session, 64u << 20, 1u << 20);  // warm-up: the pair's first large messages set up its path
+  for (int r = 0; r < repetitions; ++r) {
+    const double cohort = cohort_round_trip(session, model, log);
+    const double raw_small = raw_round_trip(session, bytes, 1u << 20);
+    const double raw_large = raw_round_trip(session, bytes, 64u << 20);
+    if (session.rank() == 0) std::cout << "cohort " << cohort << " raw_1mib " << raw_small << " raw_64mib " << raw_large << std::endl;
+  }
+  return 0;
+}
