@@ -4,12 +4,14 @@
 #include "support/temp_dir.hpp"
 
 #include "jobs/job_directory.hpp"
+#include "jobs/csv.hpp"
 #include "jobs/job_files.hpp"
 
 #include <cohort/model.hpp>
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <regex>
@@ -171,4 +173,48 @@ TEST_CASE("mpi: a bad recipe is reported once, by rank 0, with its place, and ev
   CHECK(at != std::string::npos);
   CHECK(result.output.find(expected, at + 1) == std::string::npos);  // once
   CHECK_FALSE(fs::exists(dir / "ws"));
+}
+
+TEST_CASE("mpi: memprofile --transport mpi profiles each rank by role; --compare sets two runs side by side") {
+  TempDir dir;
+  auto profile = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> args{"memprofile", "--transport", "mpi", "-n", "2", "--num-rounds", "2", "--model-size",
+                                  "5", "--gc-rounds", "0,1", "--output", (dir / "profiles").string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto result = run(cohort_command(args), dir / "memprofile.out");
+    INFO(result.output);
+    REQUIRE(result.status == 0);
+    CHECK(result.output.find("under MPI (rank 0 the server)") != std::string::npos);
+    CHECK(result.output.find("SUMMARY (server)") != std::string::npos);
+  };
+  profile({});
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // a second timestamped folder
+  profile({"--mmap-threshold", "0"});
+  std::vector<fs::path> runs;
+  for (const auto& e : fs::directory_iterator(dir / "profiles")) runs.push_back(e.path());
+  std::sort(runs.begin(), runs.end());
+  REQUIRE(runs.size() == 2);
+  for (const auto& run_dir : runs) {
+    CHECK(fs::exists(run_dir / "rss.png"));
+    CHECK(fs::exists(run_dir / "report.html"));
+    for (const char* setting : {"gc0", "gc1"}) {
+      const auto job = jobs::JobDirectory::only_job(run_dir / setting / "ws");
+      for (const char* rank : {"rank-0", "rank-1", "rank-2"}) CHECK(fs::exists(job.memory_csv(rank)));
+    }
+  }
+  const std::string summary = read_text(runs[0] / "summary.csv");
+  CHECK(summary.find("rank-0,server") != std::string::npos);
+  CHECK(summary.find("rank-2,client") != std::string::npos);
+
+  auto compared = run(cohort_command({"memprofile", "--compare", runs[0].string(), runs[1].string(), "--output",
+                                      (dir / "compared").string()}),
+                      dir / "compare.out");
+  INFO(compared.output);
+  REQUIRE(compared.status == 0);
+  const auto table = cohort::jobs::CsvTable::read(dir / "compared" / "compare.csv");
+  CHECK(table.rows().size() == 6);  // 2 settings x 3 ranks
+  for (const auto& row : table.rows()) {
+    const double a = *row.number("final_a_mb"), b = *row.number("final_b_mb");
+    CHECK(row.text("final_change_percent") == cohort::jobs::fixed(100.0 * (b - a) / a, 1) + " %");
+  }
 }

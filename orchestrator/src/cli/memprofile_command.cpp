@@ -28,9 +28,19 @@ void add_memprofile_command(CLI::App& app, GlobalOptions& global, Command& run) 
                        ->check(CLI::Range(0, 32 * 1024));
   cmd->add_flag("--heaptrack", o->heaptrack, "Run server and clients under heaptrack: peak heap, leaks, flame graphs");
   cmd->add_flag("--insecure", o->insecure, "Plain TCP instead of mutual TLS");
+  cmd->add_option("--transport", o->transport,
+                  "tls: cohort simulate's processes; mpi: under mpirun, rank 0 the server, a client per other rank")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"tls", "mpi"}));
+  cmd->add_option("-n", o->num_clients, "Same as --num-clients (with --transport mpi: mpirun -n N+1)")
+      ->check(CLI::PositiveNumber);
+  auto compare = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("--compare", *compare, "A B: two memprofile folders side by side, process by process")
+      ->expected(2);
   cmd->add_option("--output", o->output, "Folder for the timestamped results")->capture_default_str();
   cmd->callback([=, &run, &global] {
     run = [=, &global] {
+      if (!compare->empty()) return memprofile::compare_memprofiles((*compare)[0], (*compare)[1], o->output);
       memprofile::MemprofileOptions options = *o;
       options.gc_rounds.clear();
       std::stringstream list(*gc);

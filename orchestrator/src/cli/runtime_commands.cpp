@@ -15,6 +15,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <sstream>
 
 #include <unistd.h>
 
@@ -39,16 +40,6 @@ std::map<std::string, std::string> kit_environment(const std::string& kit_dir, c
   for (const auto& [name, value] : env) std::cerr << " " << name << "=" << value;
   std::cerr << "\n";
   return env;
-}
-
-[[noreturn]] void exec_runtime(int argc, char** argv, const std::map<std::string, std::string>& env) {
-  for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
-  const std::string runtime = process::runtime_executable().string();
-  std::vector<char*> args(argv, argv + argc);
-  args[0] = const_cast<char*>(runtime.c_str());
-  args.push_back(nullptr);
-  ::execv(runtime.c_str(), args.data());
-  throw std::runtime_error("cannot run " + runtime + ": " + std::strerror(errno));
 }
 
 /// The rank of this process under mpirun or srun, from the launcher's environment.
@@ -87,6 +78,31 @@ std::map<std::string, std::string> mpi_environment(const std::vector<std::string
   } catch (const std::exception&) {
     return {};
   }
+}
+
+/// Replaces this process with the runtime and the same command line, `env` added; under
+/// the wrapper of kRuntimeWrapperVariable when one is set.
+[[noreturn]] void exec_runtime(int argc, char** argv, const std::map<std::string, std::string>& env) {
+  for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
+  const std::string runtime = process::runtime_executable().string();
+  std::vector<std::string> command;
+  if (const char* wrapper = std::getenv(process::kRuntimeWrapperVariable)) {
+    std::istringstream lines(wrapper);
+    std::string arg;
+    const auto rank = launcher_rank();
+    while (std::getline(lines, arg)) {
+      if (auto at = arg.find("%r"); at != std::string::npos && rank) arg.replace(at, 2, std::to_string(*rank));
+      if (!arg.empty()) command.push_back(arg);
+    }
+    ::unsetenv(process::kRuntimeWrapperVariable);  // the runtime's own children are not wrapped
+  }
+  command.push_back(runtime);
+  command.insert(command.end(), argv + 1, argv + argc);
+  std::vector<char*> args;
+  for (auto& a : command) args.push_back(a.data());
+  args.push_back(nullptr);
+  ::execvp(args[0], args.data());
+  throw std::runtime_error("cannot run " + command.front() + ": " + std::strerror(errno));
 }
 
 }  // namespace

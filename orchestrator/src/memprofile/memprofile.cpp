@@ -3,12 +3,15 @@
 #include "memprofile/heaptrack_report.hpp"
 #include "process/child_process.hpp"
 #include "process/role_environment.hpp"
+#include "process/runtime_commands.hpp"
 #include "simulate/simulation.hpp"
 #include "jobs/csv.hpp"
 #include "jobs/job_directory.hpp"
 #include "jobs/job_files.hpp"
 
 #include <spdlog/logger.h>
+
+#include <unistd.h>
 
 #include <cstdlib>
 #include <ctime>
@@ -24,6 +27,11 @@ namespace cohort::memprofile {
 
 namespace {
 
+/// A process's role from its name: the server ("server", or rank 0 under MPI) or a client.
+std::string role_of(const std::string& process) {
+  return process == "server" || process == "rank-0" ? "server" : "client";
+}
+
 std::string setting_name(std::int64_t n) { return n == 0 ? "gc_rounds=0 (disabled)" : "gc_rounds=" + std::to_string(n); }
 
 // ---- one setting ----------------------------------------------------------------
@@ -38,17 +46,36 @@ int run_single(const MemprofileOptions& o, std::int64_t n, spdlog::logger& log) 
   if (o.allocator == "jemalloc") setenv("COHORT_ENABLE_JEMALLOC_PRELOAD", "true", 1);
   else unsetenv("COHORT_ENABLE_JEMALLOC_PRELOAD");
 
-  simulate::SimulationOptions sim;
-  sim.recipe = dir / "recipe.toml";
-  sim.workspace = dir / "ws";
-  fs::remove_all(sim.workspace);
-  if (o.insecure) sim.insecure = true;
-  if (o.heaptrack) sim.process_wrapper = {"heaptrack", "-o", (dir / "heaptrack" / "%n").string()};
+  const fs::path workspace = dir / "ws";
+  fs::remove_all(workspace);
   std::cout << "memprofile: " << setting_name(n) << ", " << o.num_rounds << " rounds, " << o.num_clients
             << " clients, model " << o.model_size_mb << " MB, " << o.allocator
-            << (o.heaptrack ? ", under heaptrack" : "") << "\n";
-  const int status = simulate::run_simulation(sim, log);
-  const fs::path job = jobs::JobDirectory::only_job(sim.workspace).root();
+            << (o.heaptrack ? ", under heaptrack" : "") << (o.transport == "mpi" ? ", under mpirun" : "") << "\n";
+  int status = 0;
+  if (o.transport == "mpi") {
+    // Rank 0 the server, ranks 1..clients one client each; heaptrack names each profile
+    // after the rank (its environment's), as the job names the ranks' memory files.
+    std::vector<std::string> argv{"mpirun", "--oversubscribe", "-n", std::to_string(o.num_clients + 1)};
+    if (::geteuid() == 0) argv.push_back("--allow-run-as-root");
+    std::map<std::string, std::string> env;
+    if (o.heaptrack) {
+      fs::create_directories(dir / "heaptrack");
+      env[process::kRuntimeWrapperVariable] = "heaptrack\n-o\n" + (dir / "heaptrack" / "rank-%r").string() + "\n";
+      argv.insert(argv.end(), {"-x", process::kRuntimeWrapperVariable});
+    }
+    argv.insert(argv.end(), {process::self_executable().string(), "mpi", (dir / "recipe.toml").string(), "--workspace",
+                             workspace.string()});
+    status = process::ChildProcess(argv, env, dir / "mpirun.out").wait();
+    if (status != 0) std::cerr << "mpirun exited " << status << ": see " << (dir / "mpirun.out").string() << "\n";
+  } else {
+    simulate::SimulationOptions sim;
+    sim.recipe = dir / "recipe.toml";
+    sim.workspace = workspace;
+    if (o.insecure) sim.insecure = true;
+    if (o.heaptrack) sim.process_wrapper = {"heaptrack", "-o", (dir / "heaptrack" / "%n").string()};
+    status = simulate::run_simulation(sim, log);
+  }
+  const fs::path job = jobs::JobDirectory::only_job(workspace).root();
 
   {
     jobs::CsvWriter result(dir / "result.csv", {"process", "role", "initial_mb", "final_mb", "peak_mb", "increase_mb"});
@@ -144,9 +171,11 @@ void write_plots(const fs::path& out, const std::vector<Setting>& settings) {
                     row.tensor_mb ? jobs::fixed(*row.tensor_mb, 2) : "", std::to_string(row.round)});
         dat << row.elapsed_s << " " << row.rss_mb << "\n";
       }
-      auto& into = process == "server" ? server_series : client_series;
-      if (process == "server" || process == "client-1")
-        into.emplace_back(series.string(), setting_name(s.n) + (process == "server" ? "" : " (client-1)"));
+      // The server and the first client of each setting.
+      const bool server = role_of(process) == "server";
+      if (server || process == "client-1" || process == "rank-1")
+        (server ? server_series : client_series)
+            .emplace_back(series.string(), setting_name(s.n) + (server ? "" : " (" + process + ")"));
     }
   }
   auto plot = [&](std::ostream& gp, const std::string& title, const std::vector<std::pair<std::string, std::string>>& series) {
@@ -233,7 +262,7 @@ std::vector<ProcessFigures> figures_of(const fs::path& job) {
     if (rows.empty()) continue;
     ProcessFigures f;
     f.process = file.stem().string();
-    f.role = f.process == "server" ? "server" : "client";
+    f.role = role_of(f.process);
     f.initial_mb = rows.front().rss_mb;
     f.final_mb = rows.back().rss_mb;
     for (const auto& row : rows) f.peak_mb = std::max(f.peak_mb, row.rss_mb);
@@ -247,6 +276,8 @@ int run_memprofile(const MemprofileOptions& o, spdlog::logger& log) {
     throw std::invalid_argument("--allocator: expected glibc or jemalloc, got '" + o.allocator + "'");
   if (o.allocator == "jemalloc" && !process::find_jemalloc())
     throw std::invalid_argument("--allocator jemalloc: no jemalloc installed (apt-get install libjemalloc2)");
+  if (o.transport != "tls" && o.transport != "mpi")
+    throw std::invalid_argument("--transport: expected tls or mpi, got '" + o.transport + "'");
   if (o.single) return run_single(o, *o.single, log);
 
   const fs::path out = fs::absolute(o.output) / jobs::timestamp("%Y%m%d_%H%M%S");
@@ -269,6 +300,7 @@ int run_memprofile(const MemprofileOptions& o, spdlog::logger& log) {
     }
     if (o.heaptrack) argv.push_back("--heaptrack");
     if (o.insecure) argv.push_back("--insecure");
+    argv.insert(argv.end(), {"--transport", o.transport});
     std::cout << "running " << setting_name(n) << " ..." << std::flush;
     process::ChildProcess child(argv, {}, out / ("gc" + std::to_string(n) + ".out"));
     const int status = child.wait_for(std::chrono::hours(24)).value_or(-1);
@@ -293,11 +325,59 @@ int run_memprofile(const MemprofileOptions& o, spdlog::logger& log) {
   const std::string client_table = summary_table(settings, "client");
   write_plots(out, settings);
   write_html(out, o, settings, server_table, client_table);
-  std::cout << "\nFedAvg memory profile: " << o.num_rounds << " rounds, " << o.num_clients << " clients, model "
+  std::cout << "\nFedAvg memory profile" << (o.transport == "mpi" ? " under MPI (rank 0 the server)" : "") << ": "
+            << o.num_rounds << " rounds, " << o.num_clients << " clients, model "
             << o.model_size_mb << " MB, allocator " << o.allocator << ", mmap threshold "
             << (o.mmap_threshold_kib ? (*o.mmap_threshold_kib ? std::to_string(*o.mmap_threshold_kib) + " KiB" : std::string("glibc dynamic")) : std::string("4096 KiB (default)"))
             << "\n\n"
             << server_table << "\n" << client_table << "\nresults in " << out.string() << "\n  report.html (open it in a browser), rss.png, rss.csv, summary.csv\n";
+  return 0;
+}
+
+int compare_memprofiles(const fs::path& a, const fs::path& b, const fs::path& output) {
+  struct Figures {
+    double initial = 0, final = 0, peak = 0;
+  };
+  using Key = std::pair<std::string, std::string>;  // setting, process
+  auto read = [](const fs::path& folder) {
+    const fs::path file = folder / "summary.csv";
+    if (!fs::exists(file))
+      throw std::invalid_argument(folder.string() + " is not a memprofile folder (it has no summary.csv)");
+    std::map<Key, Figures> out;
+    for (const auto& row : jobs::CsvTable::read(file).rows()) {
+      out[{row.text("setting"), row.text("process")}] = {row.number("initial_mb").value_or(0),
+                                                         row.number("final_mb").value_or(0),
+                                                         row.number("peak_mb").value_or(0)};
+    }
+    return out;
+  };
+  const auto before = read(a), after = read(b);
+  auto change = [](double from, double to) { return from > 0 ? jobs::fixed(100.0 * (to - from) / from, 1) + " %" : std::string("-"); };
+  fs::create_directories(output);
+  jobs::CsvWriter csv(output / "compare.csv", {"setting", "process", "initial_a_mb", "initial_b_mb", "final_a_mb",
+                                               "final_b_mb", "final_change_percent", "peak_a_mb", "peak_b_mb",
+                                               "peak_change_percent"});
+  std::ostringstream table;
+  table << "A: " << a.string() << "\nB: " << b.string() << "\n\n"
+        << std::left << std::setw(10) << "setting" << std::setw(10) << "process" << std::right << std::setw(12)
+        << "final A" << std::setw(10) << "final B" << std::setw(10) << "change" << std::setw(10) << "peak A"
+        << std::setw(10) << "peak B" << std::setw(10) << "change" << "\n";
+  std::size_t shared = 0;
+  for (const auto& [key, x] : before) {
+    auto it = after.find(key);
+    if (it == after.end()) continue;
+    const auto& y = it->second;
+    ++shared;
+    csv.append({key.first, key.second, jobs::fixed(x.initial, 2), jobs::fixed(y.initial, 2), jobs::fixed(x.final, 2),
+                jobs::fixed(y.final, 2), change(x.final, y.final), jobs::fixed(x.peak, 2), jobs::fixed(y.peak, 2),
+                change(x.peak, y.peak)});
+    table << std::left << std::setw(10) << ("gc" + key.first) << std::setw(10) << key.second << std::right << std::fixed
+          << std::setprecision(1) << std::setw(12) << x.final << std::setw(10) << y.final << std::setw(10)
+          << change(x.final, y.final) << std::setw(10) << x.peak << std::setw(10) << y.peak << std::setw(10)
+          << change(x.peak, y.peak) << "\n";
+  }
+  if (shared == 0) throw std::invalid_argument("the two memprofile folders have no setting and process in common");
+  std::cout << table.str() << "\n(MiB of RSS; change from A to B)\nwritten to " << (output / "compare.csv").string() << "\n";
   return 0;
 }
 

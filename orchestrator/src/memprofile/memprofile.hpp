@@ -7,6 +7,9 @@
 // RSS before the model exists, final, increase, reduction against cleanup disabled), a
 // CSV of RSS over time, a plot (PNG and an HTML page) and, with heaptrack, per-process
 // peak heap, leaks, top allocation sites and a flame graph. All in a timestamped folder.
+// With transport "mpi" each setting runs under `mpirun` (`cohort mpi`): rank 0 is the
+// server, the other ranks the clients, one per rank. `--compare A B` puts two such
+// folders side by side, process by process, with the change in percent.
 
 #include <cstdint>
 #include <filesystem>
@@ -36,6 +39,8 @@ struct MemprofileOptions {
   std::optional<std::int64_t> mmap_threshold_kib;
   bool heaptrack = false;
   bool insecure = false;
+  /// "tls" (`cohort simulate`) or "mpi" (`mpirun -n clients+1 cohort mpi`).
+  std::string transport = "tls";
   /// Parent: where the timestamped folder goes. Single: the folder of this setting.
   std::filesystem::path output = "memprofile";
 };
@@ -58,5 +63,11 @@ std::vector<ProcessFigures> figures_of(const std::filesystem::path& job);
 
 /// Runs the experiment (or one setting with `single`); returns the exit status.
 int run_memprofile(const MemprofileOptions& options, spdlog::logger& log);
+
+/// Two experiments' folders side by side: for each setting and process in both, initial,
+/// final and peak RSS of each and the change from `a` to `b` in percent; printed, and
+/// written to `output`/compare.csv. Returns the exit status.
+int compare_memprofiles(const std::filesystem::path& a, const std::filesystem::path& b,
+                        const std::filesystem::path& output);
 
 }  // namespace cohort::memprofile

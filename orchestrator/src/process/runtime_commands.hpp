@@ -33,6 +33,11 @@ constexpr const char* runtime_command_description(std::string_view name) {
 /// mirrors the install tree).
 inline constexpr const char* kRuntimeRelativePath = "../libexec/cohort/cohort-runtime";
 
+/// When set, `cohort` runs the runtime under this command (a profiler: heaptrack -o FILE):
+/// its arguments one per line, "%r" in them replaced by the MPI rank (under mpirun or
+/// srun). `simulate` and `memprofile` set it for the processes they profile.
+inline constexpr const char* kRuntimeWrapperVariable = "COHORT_RUNTIME_WRAPPER";
+
 /// The runtime executable beside the running `cohort`.
 std::filesystem::path runtime_executable();
 

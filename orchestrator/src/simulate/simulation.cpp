@@ -3,6 +3,7 @@
 
 #include "process/child_process.hpp"
 #include "process/role_environment.hpp"
+#include "process/runtime_commands.hpp"
 
 #include "config/recipe_file.hpp"
 #include "jobs/job_summary.hpp"
@@ -182,12 +183,19 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
   const fs::path exe = process::self_executable();
   std::string site_list;
   for (const auto& s : sites) site_list += (site_list.empty() ? "" : ",") + s;
-  auto common = [&](const std::string& process) {
-    std::vector<std::string> argv;
+  // The environment of process `process`: its role's, and the wrapper to run its runtime
+  // under (heaptrack), "%n" in it naming the process.
+  auto environment = [&](const std::string& process, std::map<std::string, std::string> env) {
+    std::string wrapper;
     for (std::string arg : options.process_wrapper) {
       if (auto at = arg.find("%n"); at != std::string::npos) arg.replace(at, 2, process);
-      argv.push_back(arg);
+      wrapper += arg + "\n";
     }
+    if (!wrapper.empty()) env[process::kRuntimeWrapperVariable] = wrapper;
+    return env;
+  };
+  auto common = [&](const std::string& process) {
+    std::vector<std::string> argv;
     for (const std::string& arg : {exe.string(), std::string("--log-level"), options.log_level,
                                    std::string("--log-file"), (workspace / "logs" / (process + ".log")).string()})
       argv.push_back(arg);
@@ -210,7 +218,7 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
   server_argv.insert(server_argv.end(), plugin_args.begin(), plugin_args.end());
 
   const auto started = Clock::now();
-  process::ChildProcess server(server_argv, process::role_environment(recipe.memory.server_malloc_arena_max, recipe.memory.server_malloc_mmap_threshold_kib),
+  process::ChildProcess server(server_argv, environment("server", process::role_environment(recipe.memory.server_malloc_arena_max, recipe.memory.server_malloc_mmap_threshold_kib)),
                       workspace / "logs" / "server.out");
 
   // The server writes its port once it listens.
@@ -248,7 +256,7 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
       }
     }
     argv.insert(argv.end(), plugin_args.begin(), plugin_args.end());
-    client_processes.emplace_back(argv, process::role_environment(recipe.memory.client_malloc_arena_max, recipe.memory.client_malloc_mmap_threshold_kib),
+    client_processes.emplace_back(argv, environment(name, process::role_environment(recipe.memory.client_malloc_arena_max, recipe.memory.client_malloc_mmap_threshold_kib)),
                                   workspace / "logs" / (name + ".out"));
   }
 

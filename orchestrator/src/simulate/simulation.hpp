@@ -32,8 +32,9 @@ struct SimulationOptions {
   std::vector<std::filesystem::path> plugin_dirs;
   /// Log level for the child processes.
   std::string log_level = "info";
-  /// Runs each server and client process under this command (e.g. heaptrack); "%n" in an
-  /// argument becomes the process's name.
+  /// Runs each server and client process's runtime under this command (e.g. heaptrack;
+  /// process/runtime_commands.hpp, kRuntimeWrapperVariable); "%n" in an argument becomes the
+  /// process's name.
   std::vector<std::string> process_wrapper;
   /// Override the recipe's job id (default: a new UUID).
   std::string job_id;
