@@ -1,6 +1,7 @@
 #include "mpi/mpi_transport.hpp"
 
 #include "net/model_writer.hpp"
+#include "net/write_queue.hpp"
 
 #include <ATen/core/Tensor.h>
 #include <mpi.h>
@@ -57,17 +58,17 @@ class MpiTransport::Link final : public net::Link,
     handler_ = std::move(handler);
   }
   void send(net::Message message, Done done) override {
-    enqueue(Outgoing{.frame = net::encode_frame(message), .done = std::move(done)});
+    enqueue(net::Outgoing{.frame = net::encode_frame(message), .done = std::move(done)});
   }
   void send(net::Message message, Model model, Done done) override {
-    enqueue(Outgoing{.frame = net::encode_frame(message), .model = std::move(model), .done = std::move(done)});
+    enqueue(net::Outgoing{.frame = net::encode_frame(message), .model = std::move(model), .done = std::move(done)});
   }
   std::uint64_t new_stream_id() override { return ++stream_ids_; }
   void send_frame(std::vector<std::byte> frame, std::uint64_t stream, bool opens, bool closes, Done done) override {
-    enqueue(Outgoing{.frame = std::move(frame), .done = std::move(done), .stream = stream, .opens = opens, .closes = closes});
+    enqueue(net::Outgoing{.frame = std::move(frame), .done = std::move(done), .stream = stream, .opens = opens, .closes = closes});
   }
   void send_and_close(net::Message message, std::string reason) override {
-    enqueue(Outgoing{.frame = net::encode_frame(message), .close_after = std::move(reason)});
+    enqueue(net::Outgoing{.frame = net::encode_frame(message), .close_after = std::move(reason)});
   }
   void close(std::string reason) override {
     std::lock_guard lock(transport_.mutex_);
@@ -151,7 +152,7 @@ class MpiTransport::Link final : public net::Link,
   bool busy() {
     if (!flight_.empty() || current_) return true;
     std::lock_guard lock(transport_.mutex_);
-    return !queue_.empty() && !closed_;
+    return !closed_ && !queue_.empty();
   }
   bool closed() const { return closed_; }
   bool quiet() const { return closed_ && flight_.empty(); }
@@ -169,12 +170,12 @@ class MpiTransport::Link final : public net::Link,
   /// peer is told (an empty message, then the reason) unless it told us.
   void finish_close(const std::string& reason, bool tell_peer) {
     if (closed_) return;
-    std::deque<Outgoing> failed;
+    std::deque<net::Outgoing> failed;
     std::shared_ptr<net::LinkHandler> handler;
     {
       std::lock_guard lock(transport_.mutex_);
       closed_ = true;
-      failed.swap(queue_);
+      failed = queue_.take_all();
       handler = std::move(handler_);
     }
     for (auto& item : failed) {
@@ -220,27 +221,17 @@ class MpiTransport::Link final : public net::Link,
     int count = 0;
   };
 
-  struct Outgoing {
-    std::vector<std::byte> frame{};
-    std::optional<Model> model{};
-    Done done{};
-    std::optional<std::string> close_after{};
-    std::uint64_t stream = 0;
-    bool opens = false;
-    bool closes = false;
-  };
-
   void touch() {
     transport_.touched_.push_back(shared_from_this());
     transport_.pending_work_ = true;
     transport_.work_.notify_one();
   }
 
-  void enqueue(Outgoing item) {
+  void enqueue(net::Outgoing item) {
     {
       std::lock_guard lock(transport_.mutex_);
       if (!closed_) {
-        queue_.push_back(std::move(item));
+        queue_.push(std::move(item));
         touch();
         return;
       }
@@ -248,18 +239,11 @@ class MpiTransport::Link final : public net::Link,
     if (item.done) item.done(false);
   }
 
-  /// Takes the next item to write: while a relayed stream is open, only that stream's frames.
+  /// Takes the next item to write (net::WriteQueue keeps a relayed stream's frames together).
   bool pick_next() {
     std::lock_guard lock(transport_.mutex_);
-    auto it = queue_.begin();
-    if (active_stream_ != 0)
-      it = std::find_if(queue_.begin(), queue_.end(), [this](const Outgoing& o) { return o.stream == active_stream_; });
-    if (it == queue_.end()) return false;
-    current_ = std::move(*it);
-    queue_.erase(it);
-    if (current_->opens) active_stream_ = current_->stream;
-    if (current_->closes && current_->stream == active_stream_) active_stream_ = 0;
-    return true;
+    current_ = queue_.pop();
+    return current_.has_value();
   }
 
   /// One message of `piece`.
@@ -302,7 +286,7 @@ class MpiTransport::Link final : public net::Link,
     writer_.reset();
     pieces_left_ = false;
     if (!current_) return;
-    Outgoing item = std::move(*current_);
+    net::Outgoing item = std::move(*current_);
     current_.reset();
     item.model.reset();  // the sent tensors are released as soon as they are out
     if (item.done) item.done(written);
@@ -413,19 +397,18 @@ class MpiTransport::Link final : public net::Link,
 
   // Under the transport's mutex.
   std::shared_ptr<net::LinkHandler> handler_;
-  std::deque<Outgoing> queue_;
+  net::WriteQueue queue_;
   std::optional<std::string> close_request_;
   bool release_requested_ = false;
   bool closed_ = false;
 
   // The progress thread's.
-  std::optional<Outgoing> current_;
+  std::optional<net::Outgoing> current_;
   std::unique_ptr<net::ModelWriter> writer_;
   /// What is being sent, oldest first.
   std::deque<Piece> flight_;
   std::size_t in_flight_limit_ = 1;
   bool pieces_left_ = false;
-  std::uint64_t active_stream_ = 0;
   net::FrameReader reader_;
   std::size_t filled_ = 0;
   bool held_ = false;

@@ -157,27 +157,16 @@ asio::awaitable<void> Connection::write_model(const Model& model) {
 }
 
 asio::awaitable<void> Connection::write_loop() {
-  // The next item to write: while a relayed stream is open, only that stream's frames.
-  auto next = [this]() -> std::optional<std::deque<Outgoing>::iterator> {
-    if (queue_.empty()) return std::nullopt;
-    if (active_stream_ == 0) return queue_.begin();
-    auto it = std::find_if(queue_.begin(), queue_.end(), [this](const Outgoing& o) { return o.stream == active_stream_; });
-    if (it == queue_.end()) return std::nullopt;
-    return it;
-  };
   while (true) {
-    std::optional<std::deque<Outgoing>::iterator> pick;
-    while (!(pick = next())) {
+    std::optional<Outgoing> pick;
+    while (!(pick = queue_.pop())) {
       if (closed_) co_return;
       wake_writer_.expires_at(Clock::time_point::max());
       boost::system::error_code ec;
       co_await wake_writer_.async_wait(asio::redirect_error(use_awaitable, ec));
     }
     if (closed_) co_return;
-    Outgoing item = std::move(**pick);
-    queue_.erase(*pick);
-    if (item.opens) active_stream_ = item.stream;
-    if (item.closes && item.stream == active_stream_) active_stream_ = 0;
+    Outgoing item = std::move(*pick);
     try {
       co_await write_all(std::array{asio::const_buffer(asio::buffer(item.frame))});
       if (item.model) co_await write_model(*item.model);
@@ -224,7 +213,7 @@ void Connection::enqueue(Outgoing item) {
     if (item.done) item.done(false);
     return;
   }
-  queue_.push_back(std::move(item));
+  queue_.push(std::move(item));
   wake_writer_.cancel();
 }
 
@@ -262,10 +251,9 @@ void Connection::close_on_strand(const std::string& reason) {
   heartbeat_timer_.cancel();
   hold_timer_.cancel();
   reader_.abandon("connection closed: " + reason);
-  for (auto& item : queue_) {
+  for (auto& item : queue_.take_all()) {
     if (item.done) item.done(false);
   }
-  queue_.clear();
   log_->info("{}: connection closed: {}", label_, reason);
   if (auto handler = std::move(handler_)) handler->on_closed(*this, reason);
 }

@@ -8,6 +8,7 @@
 #include "net/frame_reader.hpp"
 #include "net/link.hpp"
 #include "net/tls_channel.hpp"
+#include "net/write_queue.hpp"
 
 #include <utility>
 #include <boost/asio/awaitable.hpp>
@@ -75,19 +76,6 @@ class Connection final : public Link, public std::enable_shared_from_this<Connec
   std::shared_ptr<Link> share() override { return shared_from_this(); }
 
  private:
-  /// One item of the write queue.
-  struct Outgoing {
-    std::vector<std::byte> frame{};
-    std::optional<Model> model{};
-    Done done{};
-    /// Close once written, with this reason.
-    std::optional<std::string> close_after{};
-    /// A relayed stream's id (0: none), and whether this frame opens or closes it.
-    std::uint64_t stream = 0;
-    bool opens = false;
-    bool closes = false;
-  };
-
   // FrameReader::Handler
   Reception on_message(Message& message) override;
   void on_stream_rejected(const std::string& reason) override;
@@ -119,7 +107,7 @@ class Connection final : public Link, public std::enable_shared_from_this<Connec
   asio::steady_timer heartbeat_timer_;
   asio::steady_timer hold_timer_;
   bool held_ = false;
-  std::deque<Outgoing> queue_;
+  WriteQueue queue_;
   std::string peer_name_;
   /// The negotiated cipher suite, set with peer_name_ after the handshake.
   std::string cipher_;
@@ -130,7 +118,6 @@ class Connection final : public Link, public std::enable_shared_from_this<Connec
   std::uint64_t model_bytes_written_ = 0;
   std::atomic<std::uint64_t> stream_ids_{0};
   /// The relayed stream being written (0: none).
-  std::uint64_t active_stream_ = 0;
   bool closed_ = false;
 };
 
