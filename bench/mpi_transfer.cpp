@@ -1,12 +1,14 @@
 // cohort_mpi_transfer, run by the "mpi" suite under `mpirun -n 2`: one model from rank 0 to
 // rank 1 and back through cohort's MPI transport (TASK + chunks from tensor storage,
 // received straight into fresh tensors, sent back as a RESULT), next to raw MPI_Send /
-// MPI_Recv loops moving the same bytes between the same ranks into fresh memory, in 1 MiB
-// messages (cohort's chunk) and in 64 MiB ones. Repetitions interleave the three.
+// MPI_Recv loops moving the same bytes between the same ranks in 1 MiB messages: one with
+// the same memory as the model's (rank 0 sends its 1 GiB model, rank 1 receives into fresh
+// memory and sends that back, rank 0 receives into fresh memory), one sending from a hot
+// 1 MiB buffer (the interconnect's best case). Repetitions interleave the three.
 //
 //   cohort_mpi_transfer BYTES REPETITIONS
 //
-// Rank 0 prints one line per repetition: "cohort GBPS raw_1mib GBPS raw_64mib GBPS".
+// Rank 0 prints one line per repetition: "cohort GBPS raw_model GBPS raw_hot GBPS".
 #include "model_receiver.hpp"
 #include "mpi/mpi_transport.hpp"
 
@@ -18,6 +20,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <condition_variable>
+#include <cstring>
 #include <future>
 #include <iostream>
 #include <mutex>
@@ -66,29 +69,38 @@ double cohort_round_trip(const mpi::MpiSession& session, const Model& model, con
   return gbps;
 }
 
-/// Raw MPI: `bytes` to rank 1 and back in messages of `message` bytes, each received into
-/// fresh memory readied as a model's destination is; on rank 0, GB/s of bytes moved.
-double raw_round_trip(const mpi::MpiSession& session, std::size_t bytes, std::size_t message) {
-  std::vector<char> source(message, 'x');
-  auto receive = [&](int from) {
-    std::unique_ptr<char[]> destination(new char[bytes]);
-    memory::prepare_for_filling(destination.get(), bytes);
-    for (std::size_t at = 0; at < bytes; at += message)
-      MPI_Recv(destination.get() + at, static_cast<int>(std::min(message, bytes - at)), MPI_BYTE, from, 7,
-               MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+/// Raw MPI: `bytes` to rank 1 and back in 1 MiB messages; on rank 0, GB/s of bytes moved.
+/// Each side receives into fresh memory readied as a model's destination is. Rank 0 sends
+/// `model` (its bytes, as cohort sends a model's) or, when null, one hot 1 MiB buffer over
+/// and over; rank 1 sends back what it received, or the hot buffer.
+double raw_round_trip(const mpi::MpiSession& session, std::size_t bytes, const char* model) {
+  constexpr std::size_t message = 1u << 20;
+  const std::vector<char> hot(message, 'x');
+  auto fresh = [&] {
+    std::unique_ptr<char[]> memory(new char[bytes]);
+    memory::prepare_for_filling(memory.get(), bytes);
+    return memory;
   };
-  auto send = [&](int to) {
+  auto receive = [&](char* into, int from) {
     for (std::size_t at = 0; at < bytes; at += message)
-      MPI_Send(source.data(), static_cast<int>(std::min(message, bytes - at)), MPI_BYTE, to, 7, MPI_COMM_WORLD);
+      MPI_Recv(into + at, static_cast<int>(std::min(message, bytes - at)), MPI_BYTE, from, 7, MPI_COMM_WORLD,
+               MPI_STATUS_IGNORE);
   };
+  auto send = [&](const char* from, int to) {
+    for (std::size_t at = 0; at < bytes; at += message)
+      MPI_Send(from ? from + at : hot.data(), static_cast<int>(std::min(message, bytes - at)), MPI_BYTE, to, 7,
+               MPI_COMM_WORLD);
+  };
+  const bool same_memory = session.max(model ? 1 : 0) == 1;
   MPI_Barrier(MPI_COMM_WORLD);
   const auto start = Clock::now();
   if (session.rank() == 0) {
-    send(1);
-    receive(1);
+    send(model, 1);
+    receive(fresh().get(), 1);
   } else {
-    receive(0);
-    send(0);
+    auto received = fresh();
+    receive(received.get(), 0);
+    send(same_memory ? received.get() : nullptr, 0);
   }
   return 2.0 * static_cast<double>(bytes) / std::chrono::duration<double>(Clock::now() - start).count() / 1e9;
 }
@@ -114,12 +126,21 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 4; ++i)
       model.tensors.push_back({"w" + std::to_string(i), at::full({static_cast<std::int64_t>(bytes / 16)}, 1.0f)});
   }
-  raw_round_trip(session, 64u << 20, 1u << 20);  // warm-up: the pair's first large messages set up its path
+  const char* model_bytes = session.rank() == 0 ? static_cast<const char*>(model.tensors[0].tensor.data_ptr()) : nullptr;
+  // The model's four tensors, one after another, as one span of bytes for the raw loop.
+  std::unique_ptr<char[]> model_copy;
+  if (session.rank() == 0) {
+    model_copy.reset(new char[bytes]);
+    for (std::size_t i = 0; i < 4; ++i)
+      std::memcpy(model_copy.get() + i * (bytes / 4), model.tensors[i].tensor.data_ptr(), bytes / 4);
+    model_bytes = model_copy.get();
+  }
+  raw_round_trip(session, 64u << 20, nullptr);  // warm-up: the pair's first large messages set up its path
   for (int r = 0; r < repetitions; ++r) {
     const double cohort = cohort_round_trip(session, model, log);
-    const double raw_small = raw_round_trip(session, bytes, 1u << 20);
-    const double raw_large = raw_round_trip(session, bytes, 64u << 20);
-    if (session.rank() == 0) std::cout << "cohort " << cohort << " raw_1mib " << raw_small << " raw_64mib " << raw_large << std::endl;
+    const double raw_model = raw_round_trip(session, bytes, model_bytes);
+    const double raw_hot = raw_round_trip(session, bytes, nullptr);
+    if (session.rank() == 0) std::cout << "cohort " << cohort << " raw_model " << raw_model << " raw_hot " << raw_hot << std::endl;
   }
   return 0;
 }
