@@ -4,6 +4,7 @@
 // (`mpirun -n N+1 cohort mpi`), as the server memory suite measures it over TLS.
 #include "suites.hpp"
 
+#include "config/text_file.hpp"
 #include "process/child_process.hpp"
 
 #include <fstream>
@@ -14,13 +15,6 @@ namespace cohort::bench {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string read_all(const fs::path& file) {
-  std::ifstream in(file);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 const std::vector<std::string> kMpirun{"mpirun", "--allow-run-as-root", "--oversubscribe"};
 
@@ -40,9 +34,9 @@ std::vector<Row> mpi(const Context& ctx) {
                                std::to_string(bytes), std::to_string(runs)})
     argv.push_back(a);
   if (process::run_to_end(argv, dir / "transfer.out") != 0)
-    throw std::runtime_error("cohort_mpi_transfer failed:\n" + read_all(dir / "transfer.out"));
+    throw std::runtime_error("cohort_mpi_transfer failed:\n" + config::read_text_file(dir / "transfer.out"));
   std::vector<double> cohort, raw_model, raw_hot;
-  std::istringstream lines(read_all(dir / "transfer.out"));
+  std::istringstream lines(config::read_text_file(dir / "transfer.out"));
   std::string word;
   double value = 0;
   while (lines >> word) {
@@ -51,7 +45,7 @@ std::vector<Row> mpi(const Context& ctx) {
     else if (word == "raw_hot" && lines >> value) raw_hot.push_back(value);
   }
   if (cohort.empty() || raw_model.empty() || raw_hot.empty())
-    throw std::runtime_error("cohort_mpi_transfer printed no figures:\n" + read_all(dir / "transfer.out"));
+    throw std::runtime_error("cohort_mpi_transfer printed no figures:\n" + config::read_text_file(dir / "transfer.out"));
   {
     const Stats figure = stats(cohort), hot = stats(raw_hot);
     Row row;
@@ -85,7 +79,7 @@ std::vector<Row> mpi(const Context& ctx) {
                                  (run / "recipe.toml").string(), std::string("--workspace"), (run / "ws").string()})
       job_argv.push_back(a);
     if (process::run_to_end(job_argv, run / "mpi.out") != 0)
-      throw std::runtime_error("cohort mpi with " + std::to_string(sites) + " site ranks failed:\n" + read_all(run / "mpi.out"));
+      throw std::runtime_error("cohort mpi with " + std::to_string(sites) + " site ranks failed:\n" + config::read_text_file(run / "mpi.out"));
     std::vector<double> ratios, above;
     for (const auto& r : jobs::read_rounds(jobs::JobDirectory::only_job(run / "ws").rounds_csv())) {
       if (r.round == 0) continue;  // when every lazily allocated buffer first appears

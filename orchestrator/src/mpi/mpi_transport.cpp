@@ -30,6 +30,12 @@ void check(int status, const char* call) {
   throw std::runtime_error(std::string(call) + " failed: " + std::string(text, static_cast<std::size_t>(length)));
 }
 
+/// Receives the matched `message` of `bytes` into `scratch` and drops it.
+void drop(MPI_Message& message, int bytes, std::vector<std::byte>& scratch) {
+  scratch.resize(static_cast<std::size_t>(bytes));
+  check(MPI_Mrecv(scratch.data(), bytes, MPI_BYTE, &message, MPI_STATUS_IGNORE), "MPI_Mrecv");
+}
+
 int message_count(std::size_t bytes) {
   if (bytes > static_cast<std::size_t>(INT_MAX))
     throw std::length_error("a piece of " + std::to_string(bytes) + " bytes is too large for one MPI message");
@@ -92,8 +98,6 @@ class MpiTransport::Link final : public net::Link,
   const std::string& label() const override { return label_; }
   std::shared_ptr<net::Link> share() override { return shared_from_this(); }
 
-  int peer() const { return peer_; }
-  int tag() const { return tag_; }
 
   // The progress thread's side.
 
@@ -154,7 +158,6 @@ class MpiTransport::Link final : public net::Link,
     std::lock_guard lock(transport_.mutex_);
     return !closed_ && !queue_.empty();
   }
-  bool closed() const { return closed_; }
   bool quiet() const { return closed_ && flight_.empty(); }
 
   /// A message of `bytes` matched for this link.
@@ -186,7 +189,7 @@ class MpiTransport::Link final : public net::Link,
     while (!parked_.empty()) {
       auto [message, bytes] = parked_.front();
       parked_.pop_front();
-      discard(message, bytes);
+      drop(message, bytes, transport_.discard_);
     }
     leftover_.clear();
     if (tell_peer) {
@@ -292,11 +295,6 @@ class MpiTransport::Link final : public net::Link,
     if (item.done) item.done(written);
   }
 
-  void discard(MPI_Message message, int bytes) {
-    auto& scratch = transport_.discard_;
-    scratch.resize(static_cast<std::size_t>(bytes));
-    check(MPI_Mrecv(scratch.data(), bytes, MPI_BYTE, &message, MPI_STATUS_IGNORE), "MPI_Mrecv");
-  }
 
   void deliver(MPI_Message message, int bytes) {
     if (expect_farewell_) {
@@ -314,7 +312,7 @@ class MpiTransport::Link final : public net::Link,
       return;
     }
     if (closed_) {
-      discard(message, bytes);
+      drop(message, bytes, transport_.discard_);
       return;
     }
     try {
@@ -574,8 +572,7 @@ bool MpiTransport::take_arrivals() {
     if (it == links_.end()) {
       log_->warn("MPI: dropped a message of {} bytes from rank {} on channel {}, which has no link here", bytes,
                  status.MPI_SOURCE, status.MPI_TAG);
-      discard_.resize(static_cast<std::size_t>(bytes));
-      check(MPI_Mrecv(discard_.data(), bytes, MPI_BYTE, &message, MPI_STATUS_IGNORE), "MPI_Mrecv");
+      drop(message, bytes, discard_);
       continue;
     }
     it->second->arrived(message, bytes);

@@ -3,7 +3,6 @@
 #include "runtime/process_options.hpp"
 #include "runtime/single_job.hpp"
 #include "config/text_file.hpp"
-#include "config/toml_file.hpp"
 #include "process/runtime_commands.hpp"
 #include "process/signals.hpp"
 
@@ -23,8 +22,6 @@
 #include <condition_variable>
 #include <mutex>
 
-#include <fstream>
-#include <iostream>
 #include <sstream>
 
 #include <sys/resource.h>

@@ -3,7 +3,6 @@
 #include "config/text_file.hpp"
 #include "config/toml_file.hpp"
 #include "jobs/job_directory.hpp"
-#include "model_zoo.hpp"
 #include "process/logging.hpp"
 #include "process/signals.hpp"
 
@@ -14,8 +13,8 @@ namespace cohort::runtime {
 LoadedJob load_job(const SingleJob& job) {
   const std::string text = config::read_text_file(job.recipe_file);
   LoadedJob loaded{recipe::parse_recipe(text, job.recipe_file, job.plugin_dirs, job.overrides),
-                   config::apply_overrides(text, job.recipe_file, job.overrides)};
-  models::parse_spec(loaded.recipe.model, loaded.recipe.job.seed);  // a wrong [model] fails here, located
+                   config::apply_overrides(text, job.recipe_file, job.overrides), {}};
+  loaded.model = models::parse_spec(loaded.recipe.model, loaded.recipe.job.seed);  // a wrong [model] fails here, located
   if (!job.sites.empty()) loaded.recipe.job.sites = job.sites;
   return loaded;
 }
@@ -36,7 +35,7 @@ server::JobResult run_single_job(server::Server& server, const SingleJob& job, L
       job_log);
   setup.recipe_text = std::move(loaded.text);
   setup.workspace = job.workspace;
-  setup.initial_model = models::initial_model(models::parse_spec(loaded.recipe.model, loaded.recipe.job.seed));
+  setup.initial_model = models::initial_model(loaded.model);
   setup.recipe = std::move(loaded.recipe);
   setup.start_timeout = job.start_timeout;
   setup.process_name = job.process_name;

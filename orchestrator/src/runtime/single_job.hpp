@@ -3,6 +3,7 @@
 // process of `simulate`) and rank 0 of `cohort mpi`. The job's folder, memory monitor,
 // checkpoints and status file are the same whatever carries the sites' bytes.
 
+#include "model_zoo.hpp"
 #include "recipe/recipe.hpp"
 #include "server/job_runner.hpp"
 
@@ -38,6 +39,8 @@ struct LoadedJob {
   recipe::Recipe recipe;
   /// The recipe's text with the overrides applied (kept as the job's recipe.toml).
   std::string text;
+  /// Its [model], for the initial global model.
+  models::ModelSpec model;
 };
 LoadedJob load_job(const SingleJob& job);
 
