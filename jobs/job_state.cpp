@@ -7,10 +7,11 @@ namespace cohort::jobs {
 
 namespace {
 
-constexpr std::array<std::pair<JobState, std::string_view>, 8> kNames{{
+constexpr std::array<std::pair<JobState, std::string_view>, 9> kNames{{
     {JobState::submitted, "SUBMITTED"},
     {JobState::dispatched, "DISPATCHED"},
     {JobState::running, "RUNNING"},
+    {JobState::resumed, "RESUMED"},
     {JobState::completed, "COMPLETED"},
     {JobState::aborted, "ABORTED"},
     {JobState::execution_exception, "EXECUTION_EXCEPTION"},
@@ -35,7 +36,8 @@ std::optional<JobState> parse_job_state(std::string_view text) {
 }
 
 bool is_finished(JobState state) {
-  return state != JobState::submitted && state != JobState::dispatched && state != JobState::running;
+  return state != JobState::submitted && state != JobState::dispatched && state != JobState::running &&
+         state != JobState::resumed;
 }
 
 }  // namespace cohort::jobs

@@ -1,6 +1,7 @@
 #pragma once
 // Where a job is in its life: SUBMITTED -> DISPATCHED -> RUNNING -> one of the finished
-// states. The one spelling of each state, for the job store, the scheduler, the runner,
+// states; a job the server was running when it stopped is RESUMED (running again from its
+// last completed round) when it starts again. The one spelling of each state, for the job store, the scheduler, the runner,
 // status.txt, the admin protocol and the CLI.
 
 #include <optional>
@@ -13,6 +14,7 @@ enum class JobState {
   submitted,
   dispatched,
   running,
+  resumed,
   // Finished:
   completed,
   aborted,

@@ -52,7 +52,7 @@ class Statement {
 
 constexpr const char* kColumns =
     "id, name, status, submitter, submitter_org, submitter_role, submitted_at, started_at, ended_at, message, "
-    "rounds_completed, num_rounds";
+    "rounds_completed, num_rounds, resumes, last_error";
 
 }  // namespace
 
@@ -73,7 +73,18 @@ JobStore::JobStore(const std::filesystem::path& file) : file_(file) {
        "submitter TEXT NOT NULL, submitter_org TEXT NOT NULL, submitter_role TEXT NOT NULL, "
        "submitted_at INTEGER NOT NULL, started_at INTEGER NOT NULL DEFAULT 0, ended_at INTEGER NOT NULL DEFAULT 0, "
        "message TEXT NOT NULL DEFAULT '', rounds_completed INTEGER NOT NULL DEFAULT 0, "
-       "num_rounds INTEGER NOT NULL DEFAULT 0, seq INTEGER)");
+       "num_rounds INTEGER NOT NULL DEFAULT 0, seq INTEGER, resumes INTEGER NOT NULL DEFAULT 0, "
+       "last_error TEXT NOT NULL DEFAULT '')");
+  // A store written before jobs could resume lacks their two columns.
+  bool has_resumes = false;
+  {
+    Statement columns(db_, "PRAGMA table_info(jobs)", file_);
+    while (columns.step()) has_resumes = has_resumes || columns.text(1) == "resumes";
+  }
+  if (!has_resumes) {
+    exec("ALTER TABLE jobs ADD COLUMN resumes INTEGER NOT NULL DEFAULT 0");
+    exec("ALTER TABLE jobs ADD COLUMN last_error TEXT NOT NULL DEFAULT ''");
+  }
 }
 
 JobStore::~JobStore() { sqlite3_close(db_); }
@@ -119,6 +130,8 @@ std::vector<JobRecord> JobStore::query(const std::string& where, const std::vect
     r.message = s.text(9);
     r.rounds_completed = s.integer(10);
     r.num_rounds = s.integer(11);
+    r.resumes = s.integer(12);
+    r.last_error = s.text(13);
     out.push_back(std::move(r));
   }
   return out;
@@ -138,9 +151,13 @@ std::vector<JobRecord> JobStore::in_state(JobState state) const {
 
 void JobStore::set_state(const std::string& id, JobState state, const std::string& message) {
   std::lock_guard lock(mutex_);
-  const char* sql = state == JobState::running ? "UPDATE jobs SET status = ?2, message = ?3, started_at = ?4 WHERE id = ?1"
-                    : is_finished(state) ? "UPDATE jobs SET status = ?2, message = ?3, ended_at = ?4 WHERE id = ?1"
-                                          : "UPDATE jobs SET status = ?2, message = ?3 WHERE id = ?1 AND ?4 >= 0";
+  const bool failed =
+      state == JobState::execution_exception || state == JobState::abnormal || state == JobState::can_not_schedule;
+  const std::string sql =
+      std::string(state == JobState::running ? "UPDATE jobs SET status = ?2, message = ?3, started_at = ?4"
+                  : is_finished(state)       ? "UPDATE jobs SET status = ?2, message = ?3, ended_at = ?4"
+                                             : "UPDATE jobs SET status = ?2, message = ?3") +
+      (failed ? ", last_error = ?3" : "") + " WHERE id = ?1 AND ?4 >= 0";
   Statement s(db_, sql, file_);
   s.bind(1, id).bind(2, std::string(to_string(state))).bind(3, message).bind(4, now_seconds());
   s.step();
@@ -153,13 +170,18 @@ void JobStore::set_progress(const std::string& id, std::int64_t rounds_completed
   s.step();
 }
 
-std::vector<std::string> JobStore::mark_interrupted() {
-  std::vector<std::string> ids;
-  for (JobState state : {JobState::dispatched, JobState::running}) {
-    for (const auto& r : in_state(state)) ids.push_back(r.id);
-  }
-  for (const auto& id : ids) set_state(id, JobState::abnormal, "the server stopped while the job was running");
-  return ids;
+std::vector<JobRecord> JobStore::interrupted() const {
+  return query("WHERE status IN (?1, ?2, ?3)", {std::string(to_string(JobState::dispatched)),
+                                                 std::string(to_string(JobState::running)),
+                                                 std::string(to_string(JobState::resumed))});
+}
+
+void JobStore::mark_resumed(const std::string& id, const std::string& why) {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, "UPDATE jobs SET status = ?2, resumes = resumes + 1, last_error = ?3, message = '' WHERE id = ?1",
+              file_);
+  s.bind(1, id).bind(2, std::string(to_string(JobState::resumed))).bind(3, why);
+  s.step();
 }
 
 }  // namespace cohort::jobs

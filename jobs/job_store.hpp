@@ -2,8 +2,9 @@
 // The server's job records in SQLite (<workspace>/jobs.db): who submitted what, and where
 // each job is in its life. Artifacts stay in JobDirectory folders.
 //
-// States (DESIGN.md): SUBMITTED -> DISPATCHED -> RUNNING -> one of the finished states
-// COMPLETED, ABORTED, EXECUTION_EXCEPTION, ABNORMAL, CAN_NOT_SCHEDULE. Every change is a
+// States (job_state.hpp): SUBMITTED -> DISPATCHED -> RUNNING (-> RESUMED after a server
+// restart) -> one of the finished states COMPLETED, ABORTED, EXECUTION_EXCEPTION,
+// ABNORMAL, CAN_NOT_SCHEDULE. Every change is a
 // committed transaction, so a server killed at any point restarts with every record.
 
 #include "jobs/job_state.hpp"
@@ -36,6 +37,10 @@ struct JobRecord {
   /// Rounds finished, as last reported.
   std::int64_t rounds_completed = 0;
   std::int64_t num_rounds = 0;
+  /// Times the job was resumed after a server restart.
+  std::int64_t resumes = 0;
+  /// The last error the job met, even one it survived (a server restart); "" when none.
+  std::string last_error;
 };
 
 class JobStore {
@@ -53,12 +58,15 @@ class JobStore {
   /// Jobs in `state`, oldest submission first.
   std::vector<JobRecord> in_state(JobState state) const;
 
-  /// Sets the state (and the start or end time that goes with it) and the message.
+  /// Sets the state (and the start or end time that goes with it) and the message; a
+  /// failed state's message becomes the last error too.
   void set_state(const std::string& id, JobState state, const std::string& message = "");
   void set_progress(const std::string& id, std::int64_t rounds_completed);
-  /// After a restart: jobs that were DISPATCHED or RUNNING when the server died become
-  /// ABNORMAL. Returns their ids.
-  std::vector<std::string> mark_interrupted();
+  /// Jobs that were DISPATCHED, RUNNING or RESUMED: after a restart, those the server was
+  /// running when it stopped.
+  std::vector<JobRecord> interrupted() const;
+  /// A job interrupted by `why` runs again: RESUMED, one more resume, `why` its last error.
+  void mark_resumed(const std::string& id, const std::string& why);
 
  private:
   void exec(const std::string& sql) const;

@@ -1,5 +1,7 @@
 #include "provisioning/project.hpp"
 
+#include "config/recipe_file.hpp"
+
 #include "config/toml_file.hpp"
 
 #include <algorithm>
@@ -45,6 +47,9 @@ Project parse_project(std::string_view text, const std::filesystem::path& file) 
   if (p.server.admin_port == p.server.fl_port) server.fail("admin_port", "must differ from fl_port");
   p.server.max_concurrent_jobs = server.get<std::int64_t>("max_concurrent_jobs", 2, between(1, 64));
   p.server.schedule_timeout_s = server.get<std::int64_t>("schedule_timeout_s", 600, between(1, 7 * 86400));
+  p.server.listen_host = server.get<std::string>("listen_host", "0.0.0.0");
+  if (p.server.listen_host.empty()) server.fail("listen_host", "must not be empty (\"0.0.0.0\": every address)");
+  p.server.on_server_restart = config::read_restart_policy(server, "resume");
   server.finish();
 
   const Args memory = root.table("memory");

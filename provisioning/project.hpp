@@ -3,7 +3,12 @@
 // settings each role's kit exports.
 //
 //   [project]   name, key_type = "ec" | "rsa", validity_days
-//   [server]    name, host, fl_port, admin_port, max_concurrent_jobs, schedule_timeout_s
+//   [server]    name, host (the name sites and admins reach it by, in its certificate),
+//               listen_host (the address its ports bind, "0.0.0.0" by default), fl_port,
+//               admin_port, max_concurrent_jobs, schedule_timeout_s, on_server_restart
+//               ("resume", the default: a job running when the server stopped goes on from
+//               its last completed round; "abnormal": it ends ABNORMAL; a recipe's [job]
+//               on_server_restart wins)
 //   [memory]    server_malloc_arena_max (4), client_malloc_arena_max (2),
 //               server_malloc_mmap_threshold_kib, client_malloc_mmap_threshold_kib (4096;
 //               0 leaves glibc's dynamic threshold, see README "Memory")
@@ -32,6 +37,8 @@ struct ProjectServer {
   std::int64_t admin_port = 8003;
   std::int64_t max_concurrent_jobs = 2;
   std::int64_t schedule_timeout_s = 600;
+  std::string listen_host = "0.0.0.0";
+  std::string on_server_restart = "resume";
 
   bool operator==(const ProjectServer&) const = default;
 };

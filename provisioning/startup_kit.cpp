@@ -3,6 +3,7 @@
 
 #include "provisioning/local_project.hpp"
 #include "process/role_environment.hpp"
+#include "config/recipe_file.hpp"
 #include "config/toml_file.hpp"
 
 #include <toml++/toml.h>
@@ -121,6 +122,8 @@ std::string kit_toml(const KitConfig& k) {
   if (k.role == "server") {
     server.insert("max_concurrent_jobs", k.server.max_concurrent_jobs);
     server.insert("schedule_timeout_s", k.server.schedule_timeout_s);
+    server.insert("listen_host", k.server.listen_host);
+    server.insert("on_server_restart", k.server.on_server_restart);
     toml::array clients;
     for (const auto& c : k.clients) clients.push_back(c);
     server.insert("clients", std::move(clients));
@@ -296,6 +299,8 @@ KitConfig parse_kit_toml(std::string_view text, const fs::path& file) {
   if (k.role == "server") {
     k.server.max_concurrent_jobs = server.get<std::int64_t>("max_concurrent_jobs", 2, between(1, 64));
     k.server.schedule_timeout_s = server.get<std::int64_t>("schedule_timeout_s", 600, at_least(1));
+    k.server.listen_host = server.get<std::string>("listen_host", "0.0.0.0");
+    k.server.on_server_restart = config::read_restart_policy(server, "resume");
     k.clients = server.get<std::vector<std::string>>("clients", {});
   }
   kit.finish();

@@ -160,13 +160,43 @@ class ControllerContext {
   virtual bool abort_requested() const = 0;
 };
 
+/// What a controller carries over a server restart besides the global model: small values
+/// (a position, a best metric, a generator's state written as text) and tensors (an
+/// optimizer's moments). The tensors are shared, not copied: the server writes them in the
+/// background, and they must not change in place before the next broadcast() or send()
+/// returns (as for persist()).
+struct ControllerState {
+  std::map<std::string, std::string> values;
+  Model tensors;
+};
+
 /// A workflow. run() returns normally when the job is complete; a JobError (or any
 /// exception) ends the job as EXECUTION_EXCEPTION with its message.
+///
+/// Resuming after a server restart: a controller that can returns true from resumable().
+/// After each round_ended(round) the server saves save_state() with the global model; when
+/// the job resumes, a fresh controller gets restore_state(round, state) before run(),
+/// global_model() is the model after that round, and run() goes on with round + 1, so that
+/// the job ends as it would have without the restart. A controller that cannot resume
+/// (the default) ends ABNORMAL when its server stops, saying so.
 class Controller {
  public:
   virtual ~Controller() = default;
   /// Drives the whole job.
   virtual void run(ControllerContext& ctx) = 0;
+
+  /// Whether this controller implements save_state() and restore_state().
+  virtual bool resumable() const { return false; }
+  /// The state after `round` (called on the job's thread, inside round_ended(round)).
+  virtual ControllerState save_state(std::int64_t round) const {
+    (void)round;
+    return {};
+  }
+  /// Restores what save_state(round) returned; run() then starts after `round`.
+  virtual void restore_state(std::int64_t round, const ControllerState& state) {
+    (void)round;
+    (void)state;
+  }
 };
 
 }  // namespace cohort

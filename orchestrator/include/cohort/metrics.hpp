@@ -56,6 +56,9 @@ class COHORT_API KeyMetric {
   bool improve(double value);
   /// The best value recorded.
   std::optional<double> best() const { return best_; }
+  /// Carries the best value over a restart: `text` is what best_text() wrote.
+  std::string best_text() const;
+  void restore_best(const std::string& text);
 
  private:
   std::string name_;

@@ -26,9 +26,9 @@ json admin_request(const AdminEndpoint& endpoint, const AdminRequest& request, c
   tcp::resolver resolver(io);
   const auto addresses = resolver.resolve(endpoint.host, std::to_string(endpoint.port), ec);
   if (!ec) asio::connect(stream.lowest_layer(), addresses, ec);
-  if (ec) throw std::runtime_error("cannot reach the server's admin port at " + where + ": " + ec.message());
+  if (ec) throw ServerUnreachable("cannot reach the server's admin port at " + where + ": " + ec.message());
   stream.handshake(asio::ssl::stream_base::client, ec);
-  if (ec) throw std::runtime_error("TLS handshake with " + where + " failed: " + ec.message());
+  if (ec) throw ServerUnreachable("TLS handshake with " + where + " failed: " + ec.message());
   if (const auto name = tls::peer_common_name(stream.native_handle()); name != endpoint.server_name)
     throw std::runtime_error("the server at " + where + " presented a certificate for '" + name + "', not '" +
                              endpoint.server_name + "'");
@@ -40,8 +40,8 @@ json admin_request(const AdminEndpoint& endpoint, const AdminRequest& request, c
   std::array<unsigned char, 4> header;
   if (!ec) asio::read(stream, asio::buffer(header), ec);
   if (ec)
-    throw std::runtime_error("the server at " + where + " closed the connection (" + ec.message() +
-                             "): was this certificate refused? see the server's log");
+    throw ServerUnreachable("the server at " + where + " closed the connection (" + ec.message() +
+                            "): was this certificate refused? see the server's log");
   std::uint32_t size = 0;
   try {
     size = message_length(header);

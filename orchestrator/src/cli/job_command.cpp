@@ -79,8 +79,10 @@ void print_job(const json& j) {
             << j.value("submitter_role", "") << ", org '" << j.value("submitter_org", "") << "')\nrounds     "
             << j.value("rounds_completed", 0) << " of " << j.value("num_rounds", 0) << "\nsubmitted  "
             << when(j.value("submitted_at", std::int64_t{0})) << "\nstarted    " << when(j.value("started_at", std::int64_t{0}))
-            << "\nended      " << when(j.value("ended_at", std::int64_t{0})) << "\n";
+            << "\nended      " << when(j.value("ended_at", std::int64_t{0})) << "\nresumed    "
+            << j.value("resumes", 0) << (j.value("resumes", 0) == 1 ? " time" : " times") << "\n";
   if (!j.value("message", "").empty()) std::cout << "message    " << j.value("message", "") << "\n";
+  if (!j.value("last_error", "").empty()) std::cout << "last error " << j.value("last_error", "") << "\n";
 }
 
 /// The files that travel with the recipe (e.g. its Python script and the script's
@@ -198,8 +200,25 @@ int logs(const JobArgs& a) {
 int wait(const JobArgs& a) {
   const auto start = std::chrono::steady_clock::now();
   std::string last;
+  auto timed_out = [&] {
+    return a.timeout_s > 0 &&
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > a.timeout_s;
+  };
   for (;;) {
-    const auto reply = call(a, {admin::Command::show, a.job_id});
+    std::optional<json> reply;
+    try {
+      reply = call(a, {admin::Command::show, a.job_id});
+    } catch (const admin::ServerUnreachable& e) {
+      // A server restarting: keep waiting for it (its jobs resume).
+      if (last != "unreachable") std::cout << "job " << a.job_id << ": server unreachable, still waiting (" << e.what() << ")" << std::endl;
+      last = "unreachable";
+      if (timed_out()) {
+        std::cerr << "error: the server did not answer within " << a.timeout_s << " s\n";
+        return process::kExitFailure;
+      }
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      continue;
+    }
     if (!reply) return process::kExitFailure;
     const json& j = (*reply)["job"];
     const std::string status = j.value("status", "");
@@ -215,8 +234,7 @@ int wait(const JobArgs& a) {
       if (!j.value("message", "").empty()) std::cout << "  " << j.value("message", "") << "\n";
       return process::kExitFailure;
     }
-    if (a.timeout_s > 0 &&
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > a.timeout_s) {
+    if (timed_out()) {
       std::cerr << "error: job " << a.job_id << " still " << status << " after " << a.timeout_s << " s\n";
       return process::kExitFailure;
     }

@@ -7,6 +7,7 @@
 #include "hooks/memory_monitor.hpp"
 #include "recipe/recipe.hpp"
 
+#include <atomic>
 #include <cohort/executor.hpp>
 #include <cohort/site_workflow.hpp>
 
@@ -44,6 +45,10 @@ class ClientJob {
   ~ClientJob();
 
   const JobInfo& info() const { return job_; }
+  /// The job's epoch as last announced (net::JobAnnounce::epoch): tasks and messages of an
+  /// older one are dropped, and what the sites send carries it.
+  std::int64_t epoch() const { return epoch_.load(); }
+  void set_epoch(std::int64_t epoch) { epoch_ = epoch; }
   /// The job's sites in partition order.
   const std::vector<std::string>& participants() const { return participants_; }
   /// A new site workflow, when the job's controller is client-controlled (else null).
@@ -63,6 +68,7 @@ class ClientJob {
 
  private:
   JobInfo job_;
+  std::atomic<std::int64_t> epoch_{0};
   std::vector<std::string> participants_;
   std::shared_ptr<spdlog::logger> log_;
   recipe::Recipe recipe_;

@@ -181,7 +181,28 @@ void ClientProcess::prepare_job(const net::JobAnnounce& job, const std::shared_p
     log_->warn("job {}: its files did not arrive: {}", job.job_id, files->error);
     return;
   }
-  if (find_job(job.job_id)) return;  // announced again after a reconnect, or to another site here
+  if (ClientJob* known = find_job(job.job_id)) {
+    // Announced again after a reconnect, or to another site here; a new epoch means the
+    // server restarted and resumed the job: what the sites' workflows held of the old
+    // epoch goes (they start over from the server's next message).
+    if (job.epoch > known->epoch()) {
+      log_->info("job {}: resumed by the server in epoch {} (was {})", job.job_id, job.epoch, known->epoch());
+      known->set_epoch(job.epoch);
+      std::vector<std::unique_ptr<SiteWorkflowHost>> stale;
+      {
+        std::lock_guard lock(jobs_mutex_);
+        for (auto it = workflows_.begin(); it != workflows_.end();) {
+          if (it->first.first != job.job_id) {
+            ++it;
+            continue;
+          }
+          stale.push_back(std::move(it->second));
+          it = workflows_.erase(it);
+        }
+      }
+    }
+    return;
+  }
   try {
     std::filesystem::path recipe_path = job.recipe_path;
     if (files) {
@@ -191,6 +212,7 @@ void ClientProcess::prepare_job(const net::JobAnnounce& job, const std::shared_p
     }
     auto prepared = std::make_unique<ClientJob>(job.job_id, recipe_path, job.recipe_text, job.sites,
                                                 options_.plugin_dirs, options_.workspace, options_.process_name, log_);
+    prepared->set_epoch(job.epoch);
     std::lock_guard lock(jobs_mutex_);
     jobs_[job.job_id] = std::move(prepared);
     unprepared_.erase(job.job_id);
@@ -262,8 +284,14 @@ net::Reception ClientProcess::deliver(std::shared_ptr<SiteLink> link, std::share
                                       const net::Deliver& d) {
   const SiteMessage& message = d.message;
   const std::string job_id = d.job_id;
+  const std::int64_t epoch = d.epoch;
   // The workflow, when its job is prepared already; else everything waits for the worker.
   ClientJob* job = find_job(job_id);
+  if (job && epoch < job->epoch()) {
+    log_->warn("site '{}': message '{}' from job epoch {}, the job is in epoch {}: dropped", link->site(), message.name,
+               epoch, job->epoch());
+    return {};
+  }
   SiteWorkflowHost* host = job ? workflow_host(*job, link) : nullptr;
   if (d.has_model && host) {
     if (auto sink = host->workflow().open_stream(message)) {
@@ -274,7 +302,7 @@ net::Reception ClientProcess::deliver(std::shared_ptr<SiteLink> link, std::share
     }
   }
   std::shared_ptr<TaskModel> slot = d.has_model ? new_task_model() : nullptr;
-  post_work([this, link, connection, message, job_id, slot] {
+  post_work([this, link, connection, message, job_id, epoch, slot] {
     Model model;
     if (slot) {
       connection->release_hold();
@@ -286,6 +314,11 @@ net::Reception ClientProcess::deliver(std::shared_ptr<SiteLink> link, std::share
       model = std::move(slot->model);
     }
     ClientJob* job = find_job(job_id);
+    if (job && epoch < job->epoch()) {
+      log_->warn("site '{}': message '{}' from job epoch {}, the job is in epoch {}: dropped", link->site(),
+                 message.name, epoch, job->epoch());
+      return;
+    }
     SiteWorkflowHost* host = job ? workflow_host(*job, link) : nullptr;
     if (!host) {
       log_->error("site '{}': message '{}' for job {}, which has no site workflow here: dropped", link->site(),
@@ -306,6 +339,16 @@ void ClientProcess::run_task(SiteLink& link, net::Link& connection, const net::T
                              const std::shared_ptr<TaskModel> & slot) {
   Task task{header.name, header.round, {}, header.meta};
   ClientJob* job = find_job(header.job_id);
+  if (job && header.epoch < job->epoch()) {
+    // A task of the job before the server resumed it: its result would be dropped anyway.
+    log_->warn("site '{}': task {} of job {} from epoch {}, the job is in epoch {}: dropped", link.site(),
+               header.task_id, header.job_id, header.epoch, job->epoch());
+    if (header.has_model) {
+      connection.release_hold();
+      await(*slot);
+    }
+    return;
+  }
   std::optional<SiteExecutorContext> ctx;
   if (job) ctx.emplace(link.site(), header.site_index, header.num_sites, *job, [this] { return stopping_.load(); });
   connection.send(net::TaskAccepted{header.task_id});  // this site takes the task now
@@ -334,6 +377,7 @@ void ClientProcess::run_task(SiteLink& link, net::Link& connection, const net::T
   result_header.task_id = header.task_id;
   result_header.job_id = header.job_id;
   result_header.round = header.round;
+  result_header.epoch = header.epoch;
   Model result;
   const auto start = Clock::now();
   if (!job) {

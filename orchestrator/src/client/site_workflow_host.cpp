@@ -36,6 +36,7 @@ Header SiteWorkflowHost::header(const SiteMessage& message, bool has_model) cons
   h.message = message;
   h.message.from = site();
   h.has_model = has_model;
+  h.epoch = job_.epoch();
   return h;
 }
 

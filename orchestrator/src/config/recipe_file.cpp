@@ -23,8 +23,17 @@ PluginSection read_plugin_section(const Args& table) {
   return section;
 }
 
-JobInfo read_job(const Args& job, const fs::path& file) {
+}  // namespace
+
+std::string read_restart_policy(const Args& table, std::string_view fallback) {
+  return table.choice("on_server_restart", fallback, {"resume", "abnormal"});
+}
+
+namespace {
+
+JobInfo read_job(const Args& job, const fs::path& file, std::string& on_server_restart) {
   JobInfo info;
+  on_server_restart = job.has("on_server_restart") ? read_restart_policy(job, "resume") : "";
   info.name = job.get<std::string>("name", file.stem().string());
   if (info.name.empty()) job.fail("name", "must not be empty");
   info.num_rounds = job.required<std::int64_t>("num_rounds", at_least(1));
@@ -108,7 +117,7 @@ RecipeFile parse_recipe_file(std::string_view text, const fs::path& file, const 
     if (!root.has(table))
       throw ConfigError(SourceLocation{file_name, 1, 1}, std::string("missing required table [") + table + "]");
   }
-  recipe.job = read_job(root.table("job"), file);
+  recipe.job = read_job(root.table("job"), file, recipe.on_server_restart);
   recipe.controller = read_plugin_section(root.table("controller"));
   recipe.executor = read_plugin_section(root.table("executor"));
   recipe.memory_table = root.table("memory");

@@ -74,6 +74,9 @@ struct SimulationSettings {
 struct RecipeFile {
   std::filesystem::path file;
   JobInfo job;
+  /// `[job] on_server_restart`: "resume" or "abnormal"; "" leaves it to the server's
+  /// project setting (read_restart_policy).
+  std::string on_server_restart;
   PluginSection controller;
   PluginSection executor;
   std::vector<PluginSection> hooks;
@@ -86,6 +89,11 @@ struct RecipeFile {
   /// The `[memory]` table, for read_workflow_memory().
   Args memory_table;
 };
+
+/// `on_server_restart` of a table (a recipe's [job], a project's [server]): "resume" (a
+/// job the server was running when it stopped goes on from its last completed round) or
+/// "abnormal" (it ends ABNORMAL); `fallback` when absent. An error lists the choices.
+COHORT_API std::string read_restart_policy(const Args& table, std::string_view fallback);
 
 /// Parses recipe `text` (`file` names it in errors and anchors relative paths), with
 /// `overrides` (`--set KEY=VALUE`) applied.

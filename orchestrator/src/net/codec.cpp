@@ -120,6 +120,7 @@ void fields(Io& io, M& m) {
   io("recipe_text", m.recipe_text, kMaxRecipe);
   io("sites", m.sites, kMaxId);
   io("has_model", m.has_model);
+  io("epoch", m.epoch);
 }
 template <class Io, Is<TaskHeader> M>
 void fields(Io& io, M& m) {
@@ -131,6 +132,7 @@ void fields(Io& io, M& m) {
   io("num_sites", m.num_sites);
   io("meta", m.meta);
   io("has_model", m.has_model);
+  io("epoch", m.epoch);
 }
 template <class Io, Is<ResultHeader> M>
 void fields(Io& io, M& m) {
@@ -142,6 +144,7 @@ void fields(Io& io, M& m) {
   io("num_steps", m.num_steps);
   io("metrics", m.metrics);
   io("has_model", m.has_model);
+  io("epoch", m.epoch);
 }
 template <class Io, Is<ModelBegin> M>
 void fields(Io& io, M& m) {
@@ -171,6 +174,7 @@ void fields(Io& io, M& m) {
   io("metrics", m.message.metrics);
   io("num_steps", m.message.num_steps);
   io("has_model", m.has_model);
+  io("epoch", m.epoch);
 }
 template <class Io, Is<JobEnd> M>
 void fields(Io& io, M& m) {

@@ -27,7 +27,7 @@
 namespace cohort::net {
 
 /// Bumped on any incompatible change; the handshake refuses a mismatch naming both.
-inline constexpr std::uint16_t kProtocolVersion = 3;
+inline constexpr std::uint16_t kProtocolVersion = 4;
 /// First bytes of a HELLO: tells a cohort peer from a stray connection.
 inline constexpr char kMagic[8] = {'C', 'O', 'H', 'O', 'R', 'T', 'F', 'L'};
 /// Bytes of a frame header.
@@ -116,6 +116,9 @@ struct JobAnnounce {
   /// The job carries files (a script and its helpers, the recipe among them): they follow
   /// as a model, one uint8 tensor per file named by its path in the job's app/ folder.
   bool has_model = false;
+  /// The job's epoch: 0 for its first run, one more each time a restarted server resumes
+  /// it. Tasks, results and site messages carry it; whoever holds a newer one drops them.
+  std::int64_t epoch = 0;
 };
 
 struct TaskHeader {
@@ -127,6 +130,7 @@ struct TaskHeader {
   std::int64_t num_sites = 0;
   std::map<std::string, std::string> meta;
   bool has_model = true;
+  std::int64_t epoch = 0;  ///< the job's (JobAnnounce::epoch)
 };
 
 struct ResultHeader {
@@ -138,6 +142,7 @@ struct ResultHeader {
   std::optional<std::int64_t> num_steps;
   Metrics metrics;
   bool has_model = true;
+  std::int64_t epoch = 0;  ///< the task's
 };
 
 struct ModelBegin {
@@ -156,6 +161,7 @@ struct SiteMessageHeader {
   std::string to;
   SiteMessage message;
   bool has_model = false;
+  std::int64_t epoch = 0;  ///< the job's, as the sender knows it
 };
 struct Relay : SiteMessageHeader {};
 struct Deliver : SiteMessageHeader {};

@@ -101,6 +101,7 @@ std::string render(const Recipe& r) {
     for (std::size_t i = 0; i < r.job.sites.size(); ++i) out << (i ? ", " : "") << quoted(r.job.sites[i]);
     out << "]\n";
   }
+  if (!r.on_server_restart.empty()) out << "on_server_restart = " << quoted(r.on_server_restart) << "\n";
   auto plugin_header = [&](const char* table, const config::PluginSection& s, const plugin::LoadedPlugin& loaded) {
     out << "\n[" << table << "]\nplugin = " << quoted(s.plugin) << "  # " << loaded.name() << " " << loaded.version()
         << ", " << loaded.file().string() << "\n";

@@ -83,12 +83,10 @@ int run_kit_server(const ServerArgs& a, const GlobalOptions& global) {
                           startup / provisioning::kKeyFile};
 
   jobs::JobStore store(workspace / "jobs.db");
-  for (const auto& id : store.mark_interrupted())
-    log->warn("job {} was running when the server stopped: marked ABNORMAL", id);
 
   server::ServerOptions options;
   options.name = kit.participant;
-  options.host = "0.0.0.0";
+  options.host = kit.server.listen_host;
   options.port = static_cast<std::uint16_t>(kit.server.fl_port);
   options.tls = tls;
   options.known_sites = std::set<std::string>(kit.clients.begin(), kit.clients.end());
@@ -103,14 +101,15 @@ int run_kit_server(const ServerArgs& a, const GlobalOptions& global) {
   scheduling.schedule_timeout = std::chrono::seconds(kit.server.schedule_timeout_s);
   scheduling.initial_model = [](const recipe::Recipe& r) { return models::initial_model(models::parse_spec(r.model, r.job.seed)); };
   scheduling.job_logger = [log](const jobs::JobDirectory& d) { return process::make_child_logger(log, "server", d.log("server")); };
+  scheduling.on_server_restart = kit.server.on_server_restart;
   server::JobScheduler scheduler(server, store, scheduling, log);
   scheduler.start();
 
-  admin::AdminServer admin_server({"0.0.0.0", static_cast<std::uint16_t>(kit.server.admin_port), tls, workspace},
+  admin::AdminServer admin_server({kit.server.listen_host, static_cast<std::uint16_t>(kit.server.admin_port), tls, workspace},
                                   scheduler, store, log);
   admin_server.start();
-  log->info("server '{}' of project '{}' serving: sites on port {}, admins on port {}, {} known clients", kit.participant,
-            kit.project, server.port(), admin_server.port(), kit.clients.size());
+  log->info("server '{}' of project '{}' serving on {}: sites on port {}, admins on port {}, {} known clients",
+            kit.participant, kit.project, kit.server.listen_host, server.port(), admin_server.port(), kit.clients.size());
 
   std::mutex mutex;
   std::condition_variable stopped;

@@ -1,6 +1,7 @@
 #include <cohort/metrics.hpp>
 
 #include <cmath>
+#include <cstdio>
 
 namespace cohort {
 
@@ -36,6 +37,17 @@ bool KeyMetric::improve(double value) {
   if (!better(value, best_)) return false;
   best_ = value;
   return true;
+}
+
+std::string KeyMetric::best_text() const {
+  if (!best_) return "";
+  char text[40];
+  std::snprintf(text, sizeof text, "%.17g", *best_);  // 17 digits: the same double back
+  return text;
+}
+
+void KeyMetric::restore_best(const std::string& text) {
+  best_ = text.empty() ? std::nullopt : std::optional<double>(std::stod(text));
 }
 
 }  // namespace cohort

@@ -60,7 +60,9 @@ json to_json(const jobs::JobRecord& r) {
               {"ended_at", r.ended_at},
               {"message", r.message},
               {"num_rounds", r.num_rounds},
-              {"rounds_completed", r.rounds_completed}};
+              {"rounds_completed", r.rounds_completed},
+              {"resumes", r.resumes},
+              {"last_error", r.last_error}};
 }
 
 AdminServer::AdminServer(AdminServerOptions options, server::JobScheduler& scheduler, jobs::JobStore& store,

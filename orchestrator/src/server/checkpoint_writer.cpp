@@ -36,10 +36,6 @@ std::optional<std::uint32_t> CheckpointWriter::checksum(const Model& model) {
   return crc;
 }
 
-namespace {
-
-/// `to` becomes the file `from` is now, atomically: a hard link (no bytes copied), or a
-/// copy where the file system has none.
 void link_checkpoint(const fs::path& from, const fs::path& to) {
   const fs::path partial = to.string() + ".partial";
   fs::remove(partial);
@@ -48,8 +44,6 @@ void link_checkpoint(const fs::path& from, const fs::path& to) {
   if (ec) fs::copy_file(from, partial, fs::copy_options::overwrite_existing);
   fs::rename(partial, to);
 }
-
-}  // namespace
 
 CheckpointWriter::CheckpointWriter(std::shared_ptr<spdlog::logger> log)
     : log_(std::move(log)), thread_([this] { loop(); }) {}
@@ -75,15 +69,23 @@ void CheckpointWriter::write(Model model, fs::path file) {
     // a link, if its bytes are still the ones written.
     changed_.wait(lock, [this] { return last_saved_->checksum.has_value() || failure_; });
     if (last_saved_->checksum && *last_saved_->checksum != 0 && checksum(model) == last_saved_->checksum) {
-      queue_.push_back(Item{std::move(file), Model{}, last_saved_->file});
+      queue_.push_back(Item{std::move(file), Model{}, last_saved_->file, {}});
       changed_.notify_all();
       return;
     }
   }
   // At most one save waits behind the one being written.
-  changed_.wait(lock, [this] { return std::none_of(queue_.begin(), queue_.end(), [](const Item& i) { return !i.link_from; }); });
-  queue_.push_back(Item{file, model, std::nullopt});
+  changed_.wait(lock, [this] {
+    return std::none_of(queue_.begin(), queue_.end(), [](const Item& i) { return !i.link_from && !i.step; });
+  });
+  queue_.push_back(Item{file, model, std::nullopt, {}});
   last_saved_ = Saved{std::move(file), std::move(model), std::nullopt};
+  changed_.notify_all();
+}
+
+void CheckpointWriter::then(std::function<void()> step) {
+  std::lock_guard lock(mutex_);
+  queue_.push_back(Item{{}, Model{}, std::nullopt, std::move(step)});
   changed_.notify_all();
 }
 
@@ -105,7 +107,9 @@ void CheckpointWriter::loop() {
     lock.unlock();
     std::optional<std::uint32_t> sum;
     try {
-      if (item.link_from) {
+      if (item.step) {
+        item.step();
+      } else if (item.link_from) {
         link_checkpoint(*item.link_from, item.file);
       } else {
         save_checkpoint(item.model, item.file);

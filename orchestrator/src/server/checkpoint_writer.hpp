@@ -18,6 +18,7 @@
 #include <deque>
 #include <exception>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -27,6 +28,10 @@ class logger;
 }
 
 namespace cohort::server {
+
+/// `to` becomes the file `from` is now, atomically: a hard link (no bytes copied), or a
+/// copy where the file system has none.
+void link_checkpoint(const std::filesystem::path& from, const std::filesystem::path& to);
 
 class CheckpointWriter {
  public:
@@ -39,6 +44,9 @@ class CheckpointWriter {
   /// Queues `model` (its tensors are shared, not copied: they must not change in place)
   /// to be saved as `file`.
   void write(Model model, std::filesystem::path file);
+  /// Queues `step` to run on the writer's thread once everything queued before is on disk
+  /// (a job's resume state, which names those files); a throw is a failure like a write's.
+  void then(std::function<void()> step);
   /// Waits until every queued checkpoint is on disk; throws the first failure since the
   /// last flush.
   void flush();
@@ -49,6 +57,8 @@ class CheckpointWriter {
     Model model;
     /// Set for a link to a file saved before (then `model` is empty).
     std::optional<std::filesystem::path> link_from;
+    /// Set for a step to run in order (then nothing is written).
+    std::function<void()> step;
   };
   void loop();
 

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <sstream>
 
 namespace cohort::server {
 
@@ -66,10 +67,12 @@ void JobRunner::fire(EventType type, std::int64_t round, const std::string& site
 
 void JobRunner::announce(const std::string& site) {
   if (!app_) {
-    server_.send(site, net::JobAnnounce{job_.id, setup_.recipe.file.string(), setup_.recipe_text, participants_});
+    server_.send(site, net::JobAnnounce{job_.id, setup_.recipe.file.string(), setup_.recipe_text, participants_,
+                                        false, setup_.epoch});
     return;
   }
-  server_.send(site, net::JobAnnounce{job_.id, app_->recipe, setup_.recipe_text, participants_, true}, app_->files);
+  server_.send(site, net::JobAnnounce{job_.id, app_->recipe, setup_.recipe_text, participants_, true, setup_.epoch},
+               app_->files);
 }
 
 void JobRunner::read_app_files() {
@@ -120,6 +123,7 @@ void JobRunner::notify(const std::string& site, const Task& task) {
   net::Deliver deliver;
   deliver.job_id = job_.id;
   deliver.to = site;
+  deliver.epoch = setup_.epoch;
   deliver.message = SiteMessage{"server", task.name, task.round, task.meta, {}, {}};
   deliver.has_model = !task.model.tensors.empty();
   if (deliver.has_model) server_.send(site, std::move(deliver), task.model);
@@ -208,6 +212,7 @@ BroadcastOutcome JobRunner::broadcast(const Task& task, const std::vector<std::s
     header.num_sites = static_cast<std::int64_t>(participants_.size());
     header.meta = task.meta;
     header.has_model = true;
+    header.epoch = setup_.epoch;
     server_.send_task(site, std::move(header), task.model, broadcast->pending_for(site));
     fire(EventType::task_sent, task.round, site);
   }
@@ -302,10 +307,88 @@ void JobRunner::round_ended(std::int64_t round) {
              tensors ? fmt::format("{:.1f}", mib(*tensors)) : std::string("n/a"), mib(alloc.free_bytes));
   rounds_completed_ = round + 1;
   if (monitor_) monitor_->set_round(round + 1);
+  if (controller_->resumable()) save_resume_state(round);
+  if (setup_.on_round) setup_.on_round(rounds_completed_);
 }
 
+namespace {
+
+std::vector<const void*> identities(const Model& model) {
+  std::vector<const void*> out;
+  for (const auto& t : model.tensors) out.push_back(t.tensor.unsafeGetTensorImpl());
+  return out;
+}
+
+}  // namespace
+
 void JobRunner::persist(const Model& model, std::string_view tag) {
+  if (tag == "global") persisted_global_ = identities(model);
   checkpoints_->write(model, directory_.artifact(std::string(tag)));
+}
+
+std::vector<std::filesystem::path> JobRunner::results_files() const {
+  return {directory_.metrics_csv(), directory_.rounds_csv(), directory_.timeline_csv()};
+}
+
+std::optional<jobs::ResumeState> JobRunner::read_resume_state() {
+  auto state = jobs::read_resume_state(directory_);
+  for (const auto& file : results_files()) {
+    if (!std::filesystem::exists(file)) continue;
+    if (!state) {
+      std::filesystem::remove(file);  // rows of a round 0 that did not end
+      continue;
+    }
+    const auto it = state->file_sizes.find(file.filename().string());
+    if (it != state->file_sizes.end() && std::filesystem::file_size(file) > it->second)
+      std::filesystem::resize_file(file, it->second);
+  }
+  return state;
+}
+
+void JobRunner::restore(const jobs::ResumeState& state) {
+  const auto folder = jobs::state_folder(directory_);
+  global_ = load_checkpoint(folder / state.global_model);
+  global_.round = state.round;
+  ControllerState controller{state.controller, {}};
+  if (!state.controller_tensors.empty()) controller.tensors = load_checkpoint(folder / state.controller_tensors);
+  controller_->restore_state(state.round, controller);
+  if (auto it = state.runner.find("rng"); it != state.runner.end()) {
+    std::istringstream in(it->second);
+    in >> rng_;
+    if (!in) throw std::runtime_error(folder.string() + ": the site sampler's saved state is unreadable");
+  }
+  rounds_completed_ = state.round + 1;
+  if (monitor_) monitor_->set_round(rounds_completed_);
+}
+
+void JobRunner::save_resume_state(std::int64_t round) {
+  // The resume state names global_model.pt of this round: the controller persisted it, or
+  // it is persisted here.
+  if (persisted_global_ != identities(global_)) persist(global_, "global");
+  jobs::ResumeState state;
+  state.round = round;
+  state.epoch = setup_.epoch;
+  state.global_model = jobs::state_global_model(directory_, round).filename().string();
+  ControllerState controller = controller_->save_state(round);
+  state.controller = std::move(controller.values);
+  if (!controller.tensors.tensors.empty())
+    state.controller_tensors = jobs::state_controller_tensors(directory_, round).filename().string();
+  std::ostringstream rng;
+  rng << rng_;
+  state.runner["rng"] = rng.str();
+  state.participants = participants_;
+  for (const auto& file : results_files()) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(file, ec);
+    state.file_sizes[file.filename().string()] = ec ? 0 : size;
+  }
+  // Behind the round's checkpoints: the record is written once the files it names are.
+  checkpoints_->then([this, state = std::move(state), tensors = std::move(controller.tensors)] {
+    std::filesystem::create_directories(jobs::state_folder(directory_));
+    link_checkpoint(directory_.artifact("global"), jobs::state_folder(directory_) / state.global_model);
+    if (!state.controller_tensors.empty()) save_checkpoint(tensors, jobs::state_folder(directory_) / state.controller_tensors);
+    jobs::write_resume_state(directory_, state);
+  });
 }
 
 void JobRunner::record_metrics(std::int64_t round, const std::string& site, const Metrics& metrics) {
@@ -319,6 +402,16 @@ JobResult JobRunner::run() {
   // A submitted job's recipe is there already (for one that carries files, a link into
   // app/): written once, never through the link.
   if (!std::filesystem::exists(directory_.recipe())) config::write_text_file(directory_.recipe(), setup_.recipe_text);
+  std::optional<jobs::ResumeState> resumed;
+  if (setup_.resume) {
+    try {
+      resumed = read_resume_state();
+    } catch (const std::exception& e) {
+      result.state = jobs::JobState::abnormal;
+      result.message = std::string("cannot resume: ") + e.what();
+      return result;
+    }
+  }
   metrics_ = std::make_unique<jobs::MetricsWriter>(directory_.metrics_csv());
   checkpoints_ = std::make_unique<CheckpointWriter>(log_);
   rounds_ = std::make_unique<jobs::RoundsWriter>(directory_.rounds_csv());
@@ -347,20 +440,44 @@ JobResult JobRunner::run() {
     result.message = e.what();
     return result;
   }
+  if (setup_.resume) {
+    if (!controller_->resumable()) {
+      result.state = jobs::JobState::abnormal;
+      result.message = "the server stopped while the job was running, and its controller '" +
+                       setup_.recipe.controller.plugin + "' cannot resume (it implements no save_state/restore_state)";
+      log_->error("job {}: {}", job_.id, result.message);
+      return result;
+    }
+    if (resumed) {
+      try {
+        restore(*resumed);
+      } catch (const std::exception& e) {
+        result.state = jobs::JobState::abnormal;
+        result.message = std::string("cannot resume: ") + e.what();
+        log_->error("job {}: {}", job_.id, result.message);
+        return result;
+      }
+    }
+    log_->info("job {} RESUMED in epoch {}: {}", job_.id, setup_.epoch,
+               resumed ? "after round " + std::to_string(resumed->round + 1) + " of " + std::to_string(job_.num_rounds)
+                       : std::string("from its start (no round had completed)"));
+  }
 
-  // Participants: the sites the recipe names, or those connected once min_clients are.
+  // Participants: the sites the recipe names (a resumed job's, those it had), or those
+  // connected once min_clients are.
   server_.add_listener(this);
   const auto min_clients = static_cast<std::size_t>(job_.min_clients);
+  const std::vector<std::string>& named = resumed ? resumed->participants : job_.sites;
   bool ready;
-  if (!job_.sites.empty()) {
+  if (!named.empty()) {
     ready = server_.wait_for_sites(
         [&](const std::vector<std::string>& connected) {
-          return std::all_of(job_.sites.begin(), job_.sites.end(), [&](const std::string& s) {
+          return std::all_of(named.begin(), named.end(), [&](const std::string& s) {
             return std::find(connected.begin(), connected.end(), s) != connected.end();
           });
         },
         setup_.start_timeout);
-    participants_ = job_.sites;
+    participants_ = named;
     if (!ready) {
       std::size_t present = 0;
       for (const auto& s : server_.connected_sites()) present += participates(s) ? 1 : 0;

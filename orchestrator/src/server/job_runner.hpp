@@ -8,6 +8,7 @@
 #include "hooks/memory_monitor.hpp"
 #include "jobs/job_directory.hpp"
 #include "jobs/job_files.hpp"
+#include "jobs/resume_state.hpp"
 #include "recipe/recipe.hpp"
 #include "server/checkpoint_writer.hpp"
 #include "server/server.hpp"
@@ -17,6 +18,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <set>
@@ -37,6 +39,13 @@ struct JobSetup {
   /// The process's memory monitor, when the caller started it already (to record memory
   /// from before the initial model was built); else the runner starts one.
   std::unique_ptr<hooks::MemoryMonitor> monitor;
+  /// The job's epoch: 0 for its first run, one more for each resume.
+  std::int64_t epoch = 0;
+  /// Go on from the job's resume state (jobs/resume_state.hpp) after a server restart; from
+  /// the start when it has none (no round had completed). `initial_model` is then unused.
+  bool resume = false;
+  /// Hears the number of completed rounds after each round (the server's job store).
+  std::function<void(std::int64_t)> on_round;
 };
 
 struct JobResult {
@@ -57,6 +66,8 @@ class JobRunner final : public ControllerContext, public SiteListener {
   /// Asks the job to stop (thread-safe); `reason` becomes its message.
   void abort(std::string reason = "aborted");
   const jobs::JobDirectory& directory() const { return directory_; }
+  /// Whether the job's controller can resume after a server restart (once run() made it).
+  bool resumable() const { return controller_ && controller_->resumable(); }
 
   // ControllerContext
   const JobInfo& job() const override { return job_; }
@@ -80,6 +91,7 @@ class JobRunner final : public ControllerContext, public SiteListener {
   void site_joined(const std::string& site) override;
   void site_lost(const std::string& site, const std::string& reason) override;
   const std::string& listened_job() const override { return job_.id; }
+  std::int64_t listened_epoch() const override { return setup_.epoch; }
   bool may_relay(const std::string& from, const std::string& to) const override;
   std::unique_ptr<ResultSink> on_report(const std::string& site, const net::Report& report) override;
 
@@ -91,6 +103,15 @@ class JobRunner final : public ControllerContext, public SiteListener {
   void announce(const std::string& site);
   /// Reads the files the job carries (app/), once, before the first announcement.
   void read_app_files();
+  /// The results files a resume cuts back (jobs::ResumeState::file_sizes).
+  std::vector<std::filesystem::path> results_files() const;
+  /// Reads the resume state, cuts the results files back to it (or removes them when there
+  /// is none); before the writers open them.
+  std::optional<jobs::ResumeState> read_resume_state();
+  /// Restores the global model, the controller and the runner's generator from `state`.
+  void restore(const jobs::ResumeState& state);
+  /// Queues the state after `round` behind the round's checkpoints (resumable controllers).
+  void save_resume_state(std::int64_t round);
   /// Records an event of the current round's timeline (any thread).
   void mark(std::int64_t round, std::int64_t broadcast, const std::string& task, const std::string& site,
             const char* event);
@@ -139,6 +160,8 @@ class JobRunner final : public ControllerContext, public SiteListener {
   std::size_t round_received_ = 0;
   std::size_t round_failed_ = 0;
   std::int64_t rounds_completed_ = 0;
+  /// The tensors last persisted as "global" (identity only): the resume state links that file.
+  std::vector<const void*> persisted_global_;
 };
 
 }  // namespace cohort::server

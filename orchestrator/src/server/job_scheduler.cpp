@@ -3,6 +3,7 @@
 
 #include "provisioning/certificates.hpp"
 #include "jobs/job_directory.hpp"
+#include "jobs/resume_state.hpp"
 
 #include <spdlog/logger.h>
 
@@ -33,7 +34,42 @@ JobScheduler::JobScheduler(Server& server, jobs::JobStore& store, SchedulerOptio
 
 JobScheduler::~JobScheduler() { stop(); }
 
-void JobScheduler::start() { thread_ = std::thread([this] { loop(); }); }
+namespace {
+
+constexpr const char* kShutdown = "the server shutting down";
+
+}  // namespace
+
+void JobScheduler::start() {
+  resume_interrupted();
+  thread_ = std::thread([this] { loop(); });
+}
+
+void JobScheduler::resume_interrupted() {
+  for (const auto& record : store_.interrupted()) {
+    const jobs::JobDirectory directory(options_.workspace, record.id);
+    if (const auto status = directory.read_status()) {
+      // It ended before the store heard of it.
+      store_.set_state(record.id, status->state, status->message);
+      continue;
+    }
+    auto recipe = load(record);
+    if (!recipe) continue;
+    const std::string policy = recipe->on_server_restart.empty() ? options_.on_server_restart : recipe->on_server_restart;
+    const std::string why = "the server stopped while the job was " +
+                            std::string(record.state == jobs::JobState::dispatched ? "starting" : "running") +
+                            " (after " + std::to_string(record.rounds_completed) + " of " +
+                            std::to_string(record.num_rounds) + " rounds)";
+    if (policy != "resume") {
+      store_.set_state(record.id, jobs::JobState::abnormal, why);
+      log_->warn("job {}: {}: ABNORMAL (on_server_restart = \"{}\")", record.id, why, policy);
+      continue;
+    }
+    store_.mark_resumed(record.id, why);
+    log_->warn("job {}: {}: RESUMED, job epoch {}", record.id, why, record.resumes + 1);
+    launch(record, std::move(*recipe), record.resumes + 1);
+  }
+}
 
 void JobScheduler::stop() {
   if (stopping_.exchange(true)) return;
@@ -44,8 +80,8 @@ void JobScheduler::stop() {
     running.swap(running_);
   }
   for (auto& [id, r] : running) {
-    r->aborted_by = "the server shutting down";
-    r->runner->abort();
+    r->aborted_by = kShutdown;
+    r->runner->abort(std::string("aborted by ") + kShutdown);
   }
   for (auto& [id, r] : running) r->thread.join();
 }
@@ -175,9 +211,12 @@ void JobScheduler::loop() {
   }
 }
 
-void JobScheduler::launch(const jobs::JobRecord& record, recipe::Recipe recipe) {
+void JobScheduler::launch(const jobs::JobRecord& record, recipe::Recipe recipe, std::int64_t epoch) {
   JobSetup setup;
   setup.job_id = record.id;
+  setup.epoch = epoch;
+  setup.resume = epoch > 0;
+  const std::string policy = recipe.on_server_restart.empty() ? options_.on_server_restart : recipe.on_server_restart;
   {
     std::ifstream in(jobs::JobDirectory(options_.workspace, record.id).recipe(), std::ios::binary);
     std::stringstream text;
@@ -185,12 +224,18 @@ void JobScheduler::launch(const jobs::JobRecord& record, recipe::Recipe recipe) 
     setup.recipe_text = text.str();
   }
   setup.workspace = options_.workspace;
-  setup.start_timeout = std::chrono::seconds(30);
+  // A resumed job waits for its sites to reconnect, whose backoff may have grown while the
+  // server was down.
+  setup.start_timeout = setup.resume ? std::max<std::chrono::milliseconds>(options_.schedule_timeout, std::chrono::minutes(2))
+                                     : std::chrono::seconds(30);
+  setup.on_round = [this, id = record.id](std::int64_t rounds) { store_.set_progress(id, rounds); };
   auto running = std::make_unique<Running>();
   Running* r = running.get();
   std::lock_guard lock(mutex_);
   try {
-    setup.initial_model = options_.initial_model(recipe);
+    // A resumed job's model comes from its resume state, when it has one.
+    if (!setup.resume || !std::filesystem::exists(jobs::state_folder(jobs::JobDirectory(options_.workspace, record.id))))
+      setup.initial_model = options_.initial_model(recipe);
   } catch (const std::exception& e) {
     store_.set_state(record.id, jobs::JobState::execution_exception, std::string("cannot build the initial model: ") + e.what());
     return;
@@ -200,14 +245,23 @@ void JobScheduler::launch(const jobs::JobRecord& record, recipe::Recipe recipe) 
   directory.create();
   r->runner = std::make_unique<JobRunner>(server_, std::move(setup),
                                           options_.job_logger ? options_.job_logger(directory) : log_);
-  store_.set_state(record.id, jobs::JobState::running);
-  r->thread = std::thread([this, r, id = record.id] {
+  if (epoch == 0) store_.set_state(record.id, jobs::JobState::running);
+  r->thread = std::thread([this, r, id = record.id, policy] {
     JobResult result;
     try {
       result = r->runner->run();
     } catch (const std::exception& e) {
       result.state = jobs::JobState::execution_exception;
       result.message = e.what();
+    }
+    if (result.state == jobs::JobState::aborted && r->aborted_by == kShutdown && policy == "resume" &&
+        r->runner->resumable()) {
+      // Not the end of the job: the next start resumes it.
+      log_->info("job {}: stopped with the server after {} rounds; it resumes when the server starts again", id,
+                 result.rounds_completed);
+      store_.set_progress(id, result.rounds_completed);
+      r->done = true;
+      return;
     }
     std::string message = result.message;
     if (result.state == jobs::JobState::aborted && !r->aborted_by.empty()) message = "aborted by " + r->aborted_by;

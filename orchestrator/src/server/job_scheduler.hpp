@@ -3,6 +3,11 @@
 // scheduler thread starts each one (DISPATCHED, then RUNNING on its own thread) once its
 // sites are connected and fewer than max_concurrent_jobs run; a job that waits longer
 // than schedule_timeout ends CAN_NOT_SCHEDULE.
+//
+// A server that starts finds the jobs it was running when it stopped (killed, or shut
+// down) still DISPATCHED, RUNNING or RESUMED in the store: under the "resume" policy each
+// goes on (RESUMED, in a new job epoch) from its last completed round once its sites are
+// back; under "abnormal" it ends ABNORMAL.
 
 #include "jobs/job_store.hpp"
 #include "recipe/recipe.hpp"
@@ -27,6 +32,9 @@ struct SchedulerOptions {
   std::function<Model(const recipe::Recipe&)> initial_model;
   /// The logger of one job (writes the job's logs/server.log too).
   std::function<std::shared_ptr<spdlog::logger>(const jobs::JobDirectory&)> job_logger;
+  /// What a restart does to the jobs that were running (a recipe's own setting wins):
+  /// "resume" or "abnormal" (config::read_restart_policy).
+  std::string on_server_restart = "resume";
 };
 
 /// Who submitted a job.
@@ -42,6 +50,7 @@ class JobScheduler {
   JobScheduler(const JobScheduler&) = delete;
   JobScheduler& operator=(const JobScheduler&) = delete;
 
+  /// Resumes (or ends) the jobs interrupted by the last stop, then starts scheduling.
   void start();
   /// Aborts every running job (they end ABORTED) and stops scheduling.
   void stop();
@@ -61,7 +70,9 @@ class JobScheduler {
   void loop();
   /// Whether the job's sites are connected (the recipe's sites, or min_clients of any).
   bool ready(const recipe::Recipe& recipe) const;
-  void launch(const jobs::JobRecord& record, recipe::Recipe recipe);
+  /// Runs the job on a thread of its own; `epoch` > 0 resumes it (jobs::ResumeState).
+  void launch(const jobs::JobRecord& record, recipe::Recipe recipe, std::int64_t epoch = 0);
+  void resume_interrupted();
   std::optional<recipe::Recipe> load(const jobs::JobRecord& record);
 
   Server& server_;

@@ -227,6 +227,8 @@ net::Reception Server::relay(SiteSession& from, const net::Relay& relay) {
   }
   std::string refusal;
   if (!job) refusal = "no running job " + relay.job_id;
+  else if (relay.epoch != job->listened_epoch())
+    refusal = "sent in job epoch " + std::to_string(relay.epoch) + ", the job is in epoch " + std::to_string(job->listened_epoch());
   else if (!job->may_relay(from.site(), relay.to)) refusal = "'" + relay.to + "' is not a site of job " + relay.job_id;
   else if (!target) refusal = "site '" + relay.to + "' is not connected";
   if (!refusal.empty()) {
@@ -255,6 +257,11 @@ net::Reception Server::report(const std::string& site, const net::Report& report
   SiteListener* job = listener_for(report.job_id);
   if (!job) {
     log_->warn("report '{}' from '{}' for job {}, which is not running: dropped", report.message.name, site, report.job_id);
+    return {};
+  }
+  if (report.epoch != job->listened_epoch()) {
+    log_->warn("report '{}' from '{}' for job {} sent in its epoch {}, the job is in epoch {}: dropped",
+               report.message.name, site, report.job_id, report.epoch, job->listened_epoch());
     return {};
   }
   return net::Reception{job->on_report(site, report), false};

@@ -54,8 +54,10 @@ class SiteListener {
   virtual ~SiteListener() = default;
   virtual void site_joined(const std::string& site) = 0;
   virtual void site_lost(const std::string& site, const std::string& reason) = 0;
-  /// The job this listener runs (relays and reports name it).
+  /// The job this listener runs (relays and reports name it), and its epoch: a relay or
+  /// report of another epoch (sent before the server restarted) is dropped.
   virtual const std::string& listened_job() const = 0;
+  virtual std::int64_t listened_epoch() const = 0;
   /// Whether site `from` may relay to site `to` in this job.
   virtual bool may_relay(const std::string& from, const std::string& to) const = 0;
   /// A site's report; returns the sink for the model that follows, if any.

@@ -31,7 +31,7 @@ net::Reception SiteSession::on_message(net::Link&, net::Message& message) {
     {
       std::lock_guard lock(mutex_);
       auto it = pending_.find(accepted->task_id);
-      if (it != pending_.end()) pending = it->second;
+      if (it != pending_.end()) pending = it->second.task;
     }
     if (pending) pending->on_accepted();
     return {};
@@ -82,16 +82,25 @@ net::Reception SiteSession::on_hello(const net::Hello& hello) {
 
 net::Reception SiteSession::on_result(net::ResultHeader& header) {
   std::shared_ptr<PendingTask> pending;
+  std::int64_t epoch = 0;
   {
     std::lock_guard lock(mutex_);
     auto it = pending_.find(header.task_id);
     if (it != pending_.end()) {
-      pending = std::move(it->second);
+      pending = std::move(it->second.task);
+      epoch = it->second.epoch;
       pending_.erase(it);
     }
   }
   if (!pending) {
     server_.log().warn("site '{}': result for task {}, which is not in flight: dropped", site_, header.task_id);
+    return {};
+  }
+  if (header.epoch != epoch) {
+    // Never folded: a result of the job before the server restarted.
+    server_.log().warn("site '{}': result for task {} of job epoch {}, the task's is {}: dropped", site_,
+                       header.task_id, header.epoch, epoch);
+    pending->on_failure(site_, "its result came from job epoch " + std::to_string(header.epoch));
     return {};
   }
   if (!header.ok) {
@@ -106,7 +115,7 @@ void SiteSession::send_task(net::TaskHeader header, std::optional<Model> model, 
   const std::uint64_t id = header.task_id;
   {
     std::lock_guard lock(mutex_);
-    pending_[id] = pending;
+    pending_[id] = InFlight{pending, header.epoch};
   }
   auto self = shared_from_this();
   auto on_written = [self, id, pending](bool written) {
@@ -119,7 +128,7 @@ void SiteSession::send_task(net::TaskHeader header, std::optional<Model> model, 
       std::lock_guard lock(self->mutex_);
       auto it = self->pending_.find(id);
       if (it == self->pending_.end()) return;
-      failed = std::move(it->second);
+      failed = std::move(it->second.task);
       self->pending_.erase(it);
     }
     failed->on_failure(self->site_, "the task could not be sent: connection closed");
@@ -129,12 +138,12 @@ void SiteSession::send_task(net::TaskHeader header, std::optional<Model> model, 
 }
 
 void SiteSession::fail_all(const std::string& reason) {
-  std::map<std::uint64_t, std::shared_ptr<PendingTask>> pending;
+  std::map<std::uint64_t, InFlight> pending;
   {
     std::lock_guard lock(mutex_);
     pending.swap(pending_);
   }
-  for (auto& [id, task] : pending) task->on_failure(site_, reason);
+  for (auto& [id, task] : pending) task.task->on_failure(site_, reason);
 }
 
 void SiteSession::on_closed(net::Link&, const std::string& reason) {

@@ -39,7 +39,12 @@ class SiteSession final : public net::LinkHandler, public std::enable_shared_fro
   std::shared_ptr<net::Link> connection_;
   std::string site_;
   std::mutex mutex_;
-  std::map<std::uint64_t, std::shared_ptr<PendingTask>> pending_;
+  /// Tasks in flight, with the job epoch each was sent in.
+  struct InFlight {
+    std::shared_ptr<PendingTask> task;
+    std::int64_t epoch = 0;
+  };
+  std::map<std::uint64_t, InFlight> pending_;
 };
 
 }  // namespace cohort::server

@@ -5,6 +5,7 @@
 #include <spdlog/logger.h>
 
 #include <algorithm>
+#include <sstream>
 
 namespace cohort::cyclic {
 
@@ -52,11 +53,37 @@ void Cyclic::record_global(ControllerContext& ctx, std::int64_t round, std::opti
   if (config_.key_metric.improve(*value)) ctx.persist(ctx.global_model(), "best");
 }
 
+ControllerState Cyclic::save_state(std::int64_t) const {
+  ControllerState state;
+  std::ostringstream rng;
+  if (rng_) rng << *rng_;
+  state.values = {{"rng", rng.str()}, {"best", config_.key_metric.best_text()}};
+  if (previous_last_) state.values["previous_last"] = *previous_last_;
+  return state;
+}
+
+void Cyclic::restore_state(std::int64_t round, const ControllerState& state) {
+  first_round_ = round + 1;
+  const auto value = [&](const char* key) {
+    auto it = state.values.find(key);
+    return it == state.values.end() ? std::string() : it->second;
+  };
+  config_.key_metric.restore_best(value("best"));
+  if (!value("rng").empty()) {
+    std::istringstream in(value("rng"));
+    rng_.emplace();
+    in >> *rng_;
+    if (!in) throw std::runtime_error("Cyclic: the saved order generator is unreadable");
+  }
+  if (state.values.count("previous_last")) previous_last_ = value("previous_last");
+}
+
 void Cyclic::run(ControllerContext& ctx) {
   const JobInfo& job = ctx.job();
-  std::mt19937_64 rng(std::hash<std::string>{}(job.id));
-  std::optional<std::string> previous_last;
-  for (std::int64_t round = 0; round < job.num_rounds; ++round) {
+  if (!rng_) rng_.emplace(std::hash<std::string>{}(job.id));
+  std::mt19937_64& rng = *rng_;
+  std::optional<std::string>& previous_last = previous_last_;
+  for (std::int64_t round = first_round_; round < job.num_rounds; ++round) {
     if (ctx.abort_requested()) return;
     const auto active = ctx.sites();
     if (config_.order == Order::explicit_list) {
@@ -95,8 +122,8 @@ void Cyclic::run(ControllerContext& ctx) {
     model.round = round;
     ctx.set_global_model(std::move(model));
     ctx.persist(ctx.global_model(), "global");
+    previous_last = last_success;  // before round_ended: the saved state has it
     ctx.round_ended(round);
-    previous_last = last_success;
   }
   if (config_.final_validation && !ctx.abort_requested()) {
     const auto sites = ctx.sites();

@@ -49,12 +49,22 @@ class Cyclic final : public Controller {
   explicit Cyclic(CyclicConfig config) : config_(std::move(config)) {}
   void run(ControllerContext& ctx) override;
 
+  /// Resumes after a round: the next round, the order's generator and the last site of
+  /// the round (random_no_repeat), the best key metric so far.
+  bool resumable() const override { return true; }
+  ControllerState save_state(std::int64_t round) const override;
+  void restore_state(std::int64_t round, const ControllerState& state) override;
+
  private:
   /// Records `value` as the key metric of the global model after `round`; persists it as
   /// best_model.pt when it is the best so far (ctx.global_model() must be that model).
   void record_global(ControllerContext& ctx, std::int64_t round, std::optional<double> value);
 
   CyclicConfig config_;
+  std::int64_t first_round_ = 0;
+  /// Draws the random orders; seeded in run() unless restored.
+  std::optional<std::mt19937_64> rng_;
+  std::optional<std::string> previous_last_;
 };
 
 }  // namespace cohort::cyclic

@@ -122,9 +122,18 @@ void FedAvg::validate_final(ControllerContext& ctx) {
   evaluate_global(ctx, ctx.job().num_rounds - 1, outcome.received);
 }
 
+ControllerState FedAvg::save_state(std::int64_t) const {
+  return ControllerState{{{"best", config_.key_metric.best_text()}}, {}};
+}
+
+void FedAvg::restore_state(std::int64_t round, const ControllerState& state) {
+  first_round_ = round + 1;
+  config_.key_metric.restore_best(state.values.count("best") ? state.values.at("best") : "");
+}
+
 void FedAvg::run(ControllerContext& ctx) {
   const JobInfo& job = ctx.job();
-  for (std::int64_t round = 0; round < job.num_rounds && !ctx.abort_requested(); ++round) {
+  for (std::int64_t round = first_round_; round < job.num_rounds && !ctx.abort_requested(); ++round) {
     ctx.round_started(round);
     const auto sites = ctx.sample(sites_per_round(ctx.sites().size(), job));
     WeightedAverage average(ctx.global_model(), average_options());

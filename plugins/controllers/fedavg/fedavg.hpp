@@ -60,6 +60,12 @@ class FedAvg : public Controller {
   explicit FedAvg(FedAvgConfig config) : config_(std::move(config)) {}
   void run(ControllerContext& ctx) override;
 
+  /// Resumes after a round: the next round and the best key metric so far (sampling is
+  /// the server's, and it resumes its own generator).
+  bool resumable() const override { return true; }
+  ControllerState save_state(std::int64_t round) const override;
+  void restore_state(std::int64_t round, const ControllerState& state) override;
+
  protected:
   /// The next global model from the round's weighted average (FedAvg: the average).
   virtual Model next_global(ControllerContext& ctx, std::int64_t round, Model average) { return average; }
@@ -81,6 +87,8 @@ class FedAvg : public Controller {
   void validate_final(ControllerContext& ctx);
 
   FedAvgConfig config_;
+  /// The round run() starts with (after a resume, the one after the restored round).
+  std::int64_t first_round_ = 0;
 };
 
 }  // namespace cohort::fedavg

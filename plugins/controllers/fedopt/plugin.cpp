@@ -14,6 +14,17 @@ class FedOpt final : public cohort::fedavg::FedAvg {
     return optimizer_.step(ctx.global_model(), std::move(average), round);
   }
 
+ public:
+  cohort::ControllerState save_state(std::int64_t round) const override {
+    auto state = FedAvg::save_state(round);
+    optimizer_.save_state(state);
+    return state;
+  }
+  void restore_state(std::int64_t round, const cohort::ControllerState& state) override {
+    FedAvg::restore_state(round, state);
+    optimizer_.restore_state(state);
+  }
+
  private:
   cohort::fedopt::ServerOptimizer optimizer_;
 };

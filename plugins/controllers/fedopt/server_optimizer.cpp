@@ -9,6 +9,7 @@
 #include <ATen/ops/zeros_like.h>
 
 #include <cmath>
+#include <sstream>
 #include <stdexcept>
 
 namespace cohort::fedopt {
@@ -158,6 +159,7 @@ Model ServerOptimizer::step(Model global, Model average, std::int64_t round) {
                          [](const at::Tensor& a, const at::Tensor& b) { return a.is_same(b); })) {
     throw std::logic_error("the server optimizer's parameters changed identity between rounds");
   }
+  if (restored_) apply_restored();
   if (config_.kind == OptimizerKind::yogi) {
     yogi_step(params_, lr);
   } else {
@@ -166,6 +168,108 @@ Model ServerOptimizer::step(Model global, Model average, std::int64_t round) {
   }
   for (auto& p : params_) p.mutable_grad() = at::Tensor();
   return global;
+}
+
+namespace {
+
+/// The key libtorch's optimizers file a parameter's state under.
+std::string state_key(const at::Tensor& param) {
+  std::ostringstream key;
+  key << param.unsafeGetTensorImpl();
+  return key.str();
+}
+
+std::string tensor_name(const char* what, std::size_t i) { return std::string(what) + "." + std::to_string(i); }
+
+}  // namespace
+
+void ServerOptimizer::save_state(ControllerState& state) const {
+  auto put = [&](const char* what, std::size_t i, const at::Tensor& t) {
+    if (t.defined()) state.tensors.tensors.push_back({tensor_name(what, i), t});
+  };
+  state.values["optimizer.params"] = std::to_string(params_.size());
+  for (std::size_t i = 0; i < yogi_m_.size(); ++i) {
+    put("yogi.m", i, yogi_m_[i]);
+    put("yogi.v", i, yogi_v_[i]);
+  }
+  if (!optimizer_) return;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const auto it = optimizer_->state().find(state_key(params_[i]));
+    if (it == optimizer_->state().end()) {
+      if (optimizer_->state().empty()) return;  // an optimizer without state (SGD without momentum)
+      throw std::logic_error("the server optimizer keeps no state for parameter " + std::to_string(i));
+    }
+    if (const auto* adam = dynamic_cast<const torch::optim::AdamParamState*>(it->second.get())) {
+      put("adam.exp_avg", i, adam->exp_avg());
+      put("adam.exp_avg_sq", i, adam->exp_avg_sq());
+      put("adam.max_exp_avg_sq", i, adam->max_exp_avg_sq());
+      state.values[tensor_name("adam.step", i)] = std::to_string(adam->step());
+    } else if (const auto* sgd = dynamic_cast<const torch::optim::SGDParamState*>(it->second.get())) {
+      put("sgd.momentum_buffer", i, sgd->momentum_buffer());
+    } else if (const auto* adagrad = dynamic_cast<const torch::optim::AdagradParamState*>(it->second.get())) {
+      put("adagrad.sum", i, adagrad->sum());
+      state.values[tensor_name("adagrad.step", i)] = std::to_string(adagrad->step());
+    }
+  }
+}
+
+void ServerOptimizer::restore_state(const ControllerState& state) {
+  if (state.values.count("optimizer.params") && state.values.at("optimizer.params") != "0") restored_ = state;
+}
+
+void ServerOptimizer::apply_restored() {
+  const ControllerState state = std::move(*restored_);
+  restored_.reset();
+  if (std::stoul(state.values.at("optimizer.params")) != params_.size())
+    throw std::runtime_error("the saved server optimizer has " + state.values.at("optimizer.params") +
+                             " parameters, the model " + std::to_string(params_.size()));
+  auto find = [&](const char* what, std::size_t i) {
+    for (const auto& t : state.tensors.tensors)
+      if (t.name == tensor_name(what, i)) return t.tensor;
+    return at::Tensor();
+  };
+  auto step_of = [&](const char* what, std::size_t i) -> std::int64_t {
+    auto it = state.values.find(tensor_name(what, i));
+    return it == state.values.end() ? 0 : std::stoll(it->second);
+  };
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const auto key = state_key(params_[i]);
+    switch (config_.kind) {
+      case OptimizerKind::yogi:
+        if (find("yogi.m", i).defined()) {
+          yogi_m_.resize(params_.size());
+          yogi_v_.resize(params_.size());
+          yogi_m_[i] = find("yogi.m", i);
+          yogi_v_[i] = find("yogi.v", i);
+        }
+        break;
+      case OptimizerKind::adam: {
+        if (!find("adam.exp_avg", i).defined()) break;
+        auto s = std::make_unique<torch::optim::AdamParamState>();
+        s->step(step_of("adam.step", i));
+        s->exp_avg(find("adam.exp_avg", i));
+        s->exp_avg_sq(find("adam.exp_avg_sq", i));
+        if (auto max = find("adam.max_exp_avg_sq", i); max.defined()) s->max_exp_avg_sq(max);
+        optimizer_->state()[key] = std::move(s);
+        break;
+      }
+      case OptimizerKind::sgd: {
+        if (!find("sgd.momentum_buffer", i).defined()) break;
+        auto s = std::make_unique<torch::optim::SGDParamState>();
+        s->momentum_buffer(find("sgd.momentum_buffer", i));
+        optimizer_->state()[key] = std::move(s);
+        break;
+      }
+      case OptimizerKind::adagrad: {
+        if (!find("adagrad.sum", i).defined()) break;
+        auto s = std::make_unique<torch::optim::AdagradParamState>();
+        s->sum(find("adagrad.sum", i));
+        s->step(step_of("adagrad.step", i));
+        optimizer_->state()[key] = std::move(s);
+        break;
+      }
+    }
+  }
 }
 
 }  // namespace cohort::fedopt

@@ -6,9 +6,11 @@
 // tensor) are not parameters: they take the average as it is.
 
 #include <cohort/args.hpp>
+#include <cohort/controller.hpp>
 #include <cohort/model.hpp>
 
 #include <memory>
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>
@@ -56,7 +58,16 @@ class ServerOptimizer {
   /// (they are the optimizer's parameters; its state is keyed on them).
   Model step(Model global, Model average, std::int64_t round);
 
+  /// Adds the optimizer's state (moments, step counts; nothing before its first step) to
+  /// `state`, its tensors shared.
+  void save_state(ControllerState& state) const;
+  /// Takes the state save_state() wrote; the next step() starts from it.
+  void restore_state(const ControllerState& state);
+
  private:
+  /// Puts the restored state into the optimizer made for `params_` (first step after a resume).
+  void apply_restored();
+
   bool is_buffer(const NamedTensor& t) const;
   void yogi_step(const std::vector<at::Tensor>& params, double lr);
 
@@ -65,6 +76,7 @@ class ServerOptimizer {
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::vector<at::Tensor> params_;
   std::vector<at::Tensor> yogi_m_, yogi_v_;
+  std::optional<ControllerState> restored_;
 };
 
 }  // namespace cohort::fedopt

@@ -30,14 +30,16 @@ std::string decode_error(FrameType type, const std::vector<std::byte>& payload, 
 }  // namespace
 
 TEST_CASE("codec: every control message survives a round trip") {
-  TaskHeader task{7, "job", "train", 3, 1, 4, {{"k", "v"}}, true};
+  TaskHeader task{7, "job", "train", 3, 1, 4, {{"k", "v"}}, true, 2};
   auto decoded = std::get<TaskHeader>(decode(FrameType::task, payload_of(task), {}));
   CHECK(decoded.task_id == 7);
+  CHECK(decoded.epoch == 2);
   CHECK(decoded.name == "train");
   CHECK(decoded.meta.at("k") == "v");
-  ResultHeader result{7, "job", true, "", 3, 12, {{"accuracy", 0.75}}, true};
+  ResultHeader result{7, "job", true, "", 3, 12, {{"accuracy", 0.75}}, true, 3};
   auto r = std::get<ResultHeader>(decode(FrameType::result, payload_of(result), {}));
   CHECK(r.num_steps == 12);
+  CHECK(r.epoch == 3);
   CHECK(r.metrics.at("accuracy") == 0.75);
   cohort::TensorInfo t{"w", c10::ScalarType::Float, {2, 3}, 24, 0};
   auto t2 = std::get<cohort::TensorInfo>(decode(FrameType::tensor, payload_of(t), {}));
@@ -45,8 +47,9 @@ TEST_CASE("codec: every control message survives a round trip") {
   CHECK((t2.dtype == c10::ScalarType::Float));
   Hello hello{kProtocolVersion, "site-1", "client-1", "cohort"};
   CHECK(std::get<Hello>(decode(FrameType::hello, payload_of(hello), {})).site == "site-1");
-  JobAnnounce job{"job-1", "recipes/r.toml", "[job]\n", {"site-1", "site-2"}, true};
+  JobAnnounce job{"job-1", "recipes/r.toml", "[job]\n", {"site-1", "site-2"}, true, 4};
   auto j = std::get<JobAnnounce>(decode(FrameType::job, payload_of(job), {}));
+  CHECK(j.epoch == 4);
   CHECK(j.recipe_path == "recipes/r.toml");
   CHECK((j.sites == std::vector<std::string>{"site-1", "site-2"}));
   CHECK(j.has_model);
@@ -82,9 +85,9 @@ TEST_CASE("codec rejects: trailing bytes") {
 
 TEST_CASE("codec rejects: a count larger than the frame") {
   auto p = payload_of(TaskHeader{1, "j", "train", 0, 0, 1, {}, true});
-  // meta count sits just before the final has_model byte
-  p[p.size() - 5] = std::byte{0xff};
-  p[p.size() - 4] = std::byte{0xff};
+  // meta count sits just before the has_model byte and the 8-byte epoch that end it
+  p[p.size() - 13] = std::byte{0xff};
+  p[p.size() - 12] = std::byte{0xff};
   CHECK(decode_error(FrameType::task, p).find("meta announces") != std::string::npos);
 }
 
