@@ -75,4 +75,9 @@ std::optional<ResumeState> read_resume_state(const JobDirectory& job) {
   return s;
 }
 
+void remove_resume_state(const JobDirectory& job) {
+  std::error_code ec;
+  fs::remove_all(state_folder(job), ec);
+}
+
 }  // namespace cohort::jobs

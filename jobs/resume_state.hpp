@@ -23,11 +23,12 @@ namespace cohort::jobs {
 struct ResumeState {
   /// The format's version; a record of another version is refused, naming both.
   static constexpr int kVersion = 1;
-  /// The last completed round.
+  /// The last completed round; -1 before the first (the record then keeps the job's sites,
+  /// and the initial model is the seed's again).
   std::int64_t round = -1;
   /// The job epoch that wrote it (0 for the first run, one more for each resume).
   std::int64_t epoch = 0;
-  /// The files in state/ that go with it.
+  /// The files in state/ that go with it ("" before the first round).
   std::string global_model;
   std::string controller_tensors;  ///< "" when the controller keeps no tensors
   /// The controller's own values (its order, position, best metric, generator state).
@@ -53,5 +54,7 @@ void write_resume_state(const JobDirectory& job, const ResumeState& state);
 /// std::runtime_error naming the file when it is malformed, of another version, or names
 /// a file that is missing.
 std::optional<ResumeState> read_resume_state(const JobDirectory& job);
+/// Removes state/ (a job that ended has nothing to resume).
+void remove_resume_state(const JobDirectory& job);
 
 }  // namespace cohort::jobs

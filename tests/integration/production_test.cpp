@@ -1,6 +1,7 @@
 // The production path: a provisioned project, long-running server and clients started
 // from their kits' start.sh, admins submitting and fetching jobs; kill-and-restart; and
 // the security refusals. Every process is real; every stop.sh runs even when a check fails.
+#include "support/kit_project.hpp"
 #include "support/processes.hpp"
 #include "jobs/job_directory.hpp"
 #include "config/text_file.hpp"
@@ -10,9 +11,6 @@
 #include "provisioning/local_project.hpp"
 
 #include <cohort/model.hpp>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 
 #include <doctest/doctest.h>
 
@@ -25,98 +23,6 @@ using namespace cohort::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::uint16_t free_port() {
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  return a.local_endpoint().port();
-}
-
-/// A provisioned project whose started participants are stopped on scope exit.
-class Project {
- public:
-  explicit Project(const TempDir& dir, const std::string& extra_admins = "") : dir_(dir), kits_(dir / "kits") {
-    const auto fl = free_port();
-    auto admin = free_port();
-    while (admin == fl) admin = free_port();
-    write_text(dir / "project.toml",
-               "[project]\nname = \"test\"\n[server]\nhost = \"localhost\"\nfl_port = " + std::to_string(fl) +
-                   "\nadmin_port = " + std::to_string(admin) + "\nschedule_timeout_s = 5\n" +
-                   "[[clients]]\nname = \"site-1\"\norg = \"a\"\n[[clients]]\nname = \"site-2\"\norg = \"b\"\n"
-                   "[[admins]]\nname = \"boss@a\"\norg = \"a\"\nrole = \"project_admin\"\n" + extra_admins);
-    auto result = run(cohort_command({"provision", (dir / "project.toml").string(), "-o", kits_.string()}),
-                      dir / "provision.out");
-    INFO(result.output);
-    REQUIRE(result.status == 0);
-  }
-  ~Project() {
-    for (auto it = started_.rbegin(); it != started_.rend(); ++it)
-      run({"bash", (kits_ / *it / "startup" / "stop.sh").string()}, dir_ / ("stop-" + *it + ".out"));
-  }
-
-  const fs::path& kits() const { return kits_; }
-  fs::path kit(const std::string& name) const { return kits_ / name / "startup"; }
-
-  void start(const std::string& name, const std::map<std::string, std::string>& env = {}) {
-    auto result = run({"bash", (kit(name) / "start.sh").string()}, dir_ / ("start-" + name + ".out"), env);
-    INFO(result.output);
-    REQUIRE(result.status == 0);
-    started_.push_back(name);
-  }
-  /// The pid of a participant's process (its watchdog's child), once it runs.
-  pid_t pid(const std::string& name) const {
-    for (int i = 0; i < 200; ++i) {
-      std::ifstream in(kits_ / name / "process.pid");
-      pid_t pid = 0;
-      if (in >> pid && pid > 0 && ::kill(pid, 0) == 0) return pid;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    FAIL("no process for " << name);
-    return 0;
-  }
-
-  /// `cohort job ARGS --kit <admin kit>`.
-  Finished admin(const std::vector<std::string>& args, const std::string& who = "boss@a") const {
-    std::vector<std::string> command{"job"};
-    command.insert(command.end(), args.begin(), args.end());
-    command.push_back("--kit");
-    command.push_back(kit(who).string());
-    // One output file per command: run() appends.
-    return run(cohort_command(command), dir_ / ("admin-" + std::to_string(++commands_) + ".out"), {},
-               std::chrono::seconds(300));
-  }
-  /// Waits until the admin endpoint answers and both sites are connected (a job on two sites runs).
-  void wait_until_serving() const {
-    for (int i = 0; i < 300; ++i) {
-      if (admin({"list"}).status == 0 && read_text(kits_ / "server" / "logs" / "server.log").find("'site-2' joined") !=
-                                              std::string::npos &&
-          read_text(kits_ / "server" / "logs" / "server.log").find("'site-1' joined") != std::string::npos)
-        return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    FAIL("the server did not start serving: " << read_text(kits_ / "server" / "log.txt"));
-  }
-  std::string submit(const std::string& recipe_text, const std::string& who = "boss@a") const {
-    write_text(dir_ / "recipe.toml", recipe_text);
-    auto result = admin({"submit", (dir_ / "recipe.toml").string()}, who);
-    INFO(result.output);
-    REQUIRE(result.status == 0);
-    std::string id = result.output;
-    while (!id.empty() && (id.back() == '\n')) id.pop_back();
-    return id.substr(id.rfind('\n') == std::string::npos ? 0 : id.rfind('\n') + 1);
-  }
-  std::string status(const std::string& id) const {
-    const auto out = admin({"show", id}).output;
-    const auto at = out.find("status     ");
-    return at == std::string::npos ? "" : out.substr(at + 11, out.find('\n', at) - at - 11);
-  }
-
- private:
-  const TempDir& dir_;
-  fs::path kits_;
-  std::vector<std::string> started_;
-  mutable int commands_ = 0;
-};
 
 std::string environment_of(pid_t pid, const std::string& name) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
@@ -141,7 +47,7 @@ std::string synthetic_recipe(int rounds, int compute_ms = 0) {
 
 TEST_CASE("production: kits start a server and two clients; an admin submits FedAvg, waits, downloads, loads the model") {
   TempDir dir;
-  Project project(dir);
+  KitProject project(dir);
   // With the jemalloc switch on: every process must have it mapped.
   const std::map<std::string, std::string> jemalloc{{"COHORT_ENABLE_JEMALLOC_PRELOAD", "true"}};
   project.start("server", jemalloc);
@@ -177,9 +83,9 @@ TEST_CASE("production: kits start a server and two clients; an admin submits Fed
   CHECK(project.admin({"logs", id}).output.find("ended COMPLETED") != std::string::npos);
 }
 
-TEST_CASE("production: a server killed with SIGKILL restarts under its watchdog, lists every job, marks the running one ABNORMAL") {
+TEST_CASE("production: a server killed with SIGKILL restarts under its watchdog, lists every job, marks the running one ABNORMAL (on_server_restart = \"abnormal\")") {
   TempDir dir;
-  Project project(dir);
+  KitProject project(dir, {2, "on_server_restart = \"abnormal\"\n"});
   project.start("server");
   project.start("site-1");
   project.start("site-2");
@@ -212,6 +118,7 @@ TEST_CASE("production: a server killed with SIGKILL restarts under its watchdog,
   CHECK(list.output.find(running) != std::string::npos);
   CHECK(project.status(finished) == "COMPLETED");
   CHECK(project.status(running) == "ABNORMAL");
+  CHECK(project.show(running, "last error").find("the server stopped while the job was running") != std::string::npos);
   auto downloaded = project.admin({"download", finished, (dir / "kept").string()});
   REQUIRE(downloaded.status == 0);
   CHECK(cohort::load_checkpoint(dir / "kept" / "global_model.pt").tensors.size() == 2);
@@ -223,9 +130,9 @@ TEST_CASE("production: a server killed with SIGKILL restarts under its watchdog,
 
 TEST_CASE("production: foreign, expired and unknown certificates, roles and tampered kits are refused; the server keeps serving") {
   TempDir dir;
-  Project project(dir, "[[admins]]\nname = \"lead@b\"\norg = \"b\"\nrole = \"lead\"\n"
+  KitProject project(dir, {2, "", "[[admins]]\nname = \"lead@b\"\norg = \"b\"\nrole = \"lead\"\n"
                        "[[admins]]\nname = \"orgadmin@a\"\norg = \"a\"\nrole = \"org_admin\"\n"
-                       "[[admins]]\nname = \"member@a\"\norg = \"a\"\nrole = \"member\"\n");
+                       "[[admins]]\nname = \"member@a\"\norg = \"a\"\nrole = \"member\"\n"});
   project.start("server");
   project.start("site-1");
   project.start("site-2");

@@ -16,8 +16,8 @@ struct JobInfo {
   std::int64_t num_rounds = 0;
   std::int64_t min_clients = 0;
   /// The run's seed (`[job] seed`, default 0; `cohort compare` gives each repeat its own).
-  /// The server's choice of sites per round, the initial model's weights and each site's
-  /// order of training samples derive from it; a site's share of the data does not, so
+  /// The server's choice of sites per round, Cyclic's random orders, the initial model's
+  /// weights and each site's order of training samples derive from it; a site's share of the data does not, so
   /// repeats differ in chance, not in the problem.
   std::int64_t seed = 0;
   /// Sites the recipe names (empty: any site that connects).

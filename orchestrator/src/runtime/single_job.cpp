@@ -3,6 +3,7 @@
 #include "config/text_file.hpp"
 #include "config/toml_file.hpp"
 #include "jobs/job_directory.hpp"
+#include "jobs/resume_state.hpp"
 #include "process/logging.hpp"
 #include "process/signals.hpp"
 
@@ -48,6 +49,7 @@ server::JobResult run_single_job(server::Server& server, const SingleJob& job, L
   const auto result = runner.run();
   if (on_runner) on_runner(nullptr);
   runner.directory().write_status(result.state, result.message);
+  jobs::remove_resume_state(runner.directory());  // a single job is not resumed
   return result;
 }
 

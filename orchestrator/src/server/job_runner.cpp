@@ -347,8 +347,10 @@ std::optional<jobs::ResumeState> JobRunner::read_resume_state() {
 
 void JobRunner::restore(const jobs::ResumeState& state) {
   const auto folder = jobs::state_folder(directory_);
-  global_ = load_checkpoint(folder / state.global_model);
-  global_.round = state.round;
+  if (state.round >= 0) {
+    global_ = load_checkpoint(folder / state.global_model);
+    global_.round = state.round;
+  }
   ControllerState controller{state.controller, {}};
   if (!state.controller_tensors.empty()) controller.tensors = load_checkpoint(folder / state.controller_tensors);
   controller_->restore_state(state.round, controller);
@@ -363,12 +365,12 @@ void JobRunner::restore(const jobs::ResumeState& state) {
 
 void JobRunner::save_resume_state(std::int64_t round) {
   // The resume state names global_model.pt of this round: the controller persisted it, or
-  // it is persisted here.
-  if (persisted_global_ != identities(global_)) persist(global_, "global");
+  // it is persisted here. Before round 0 the initial model is the seed's: not saved.
+  if (round >= 0 && persisted_global_ != identities(global_)) persist(global_, "global");
   jobs::ResumeState state;
   state.round = round;
   state.epoch = setup_.epoch;
-  state.global_model = jobs::state_global_model(directory_, round).filename().string();
+  if (round >= 0) state.global_model = jobs::state_global_model(directory_, round).filename().string();
   ControllerState controller = controller_->save_state(round);
   state.controller = std::move(controller.values);
   if (!controller.tensors.tensors.empty())
@@ -385,7 +387,8 @@ void JobRunner::save_resume_state(std::int64_t round) {
   // Behind the round's checkpoints: the record is written once the files it names are.
   checkpoints_->then([this, state = std::move(state), tensors = std::move(controller.tensors)] {
     std::filesystem::create_directories(jobs::state_folder(directory_));
-    link_checkpoint(directory_.artifact("global"), jobs::state_folder(directory_) / state.global_model);
+    if (!state.global_model.empty())
+      link_checkpoint(directory_.artifact("global"), jobs::state_folder(directory_) / state.global_model);
     if (!state.controller_tensors.empty()) save_checkpoint(tensors, jobs::state_folder(directory_) / state.controller_tensors);
     jobs::write_resume_state(directory_, state);
   });
@@ -459,8 +462,9 @@ JobResult JobRunner::run() {
       }
     }
     log_->info("job {} RESUMED in epoch {}: {}", job_.id, setup_.epoch,
-               resumed ? "after round " + std::to_string(resumed->round + 1) + " of " + std::to_string(job_.num_rounds)
-                       : std::string("from its start (no round had completed)"));
+               resumed && resumed->round >= 0
+                   ? "after round " + std::to_string(resumed->round + 1) + " of " + std::to_string(job_.num_rounds)
+                   : std::string("from its start (no round had completed)"));
   }
 
   // Participants: the sites the recipe names (a resumed job's, those it had), or those
@@ -509,6 +513,8 @@ JobResult JobRunner::run() {
   }
   log_->info("job {} ('{}') started: {} with {} sites, {} rounds", job_.id, job_.name,
              setup_.recipe.controller.plugin, participants_.size(), job_.num_rounds);
+  // Its sites, for a resume before the first round ends.
+  if (controller_->resumable() && !resumed) save_resume_state(-1);
   fire(EventType::job_started, -1);
 
   try {

@@ -233,9 +233,16 @@ void JobScheduler::launch(const jobs::JobRecord& record, recipe::Recipe recipe, 
   Running* r = running.get();
   std::lock_guard lock(mutex_);
   try {
-    // A resumed job's model comes from its resume state, when it has one.
-    if (!setup.resume || !std::filesystem::exists(jobs::state_folder(jobs::JobDirectory(options_.workspace, record.id))))
-      setup.initial_model = options_.initial_model(recipe);
+    // A resumed job's model comes from its resume state, once a round has completed.
+    std::optional<jobs::ResumeState> state;
+    if (setup.resume) {
+      try {
+        state = jobs::read_resume_state(jobs::JobDirectory(options_.workspace, record.id));
+      } catch (const std::exception&) {
+        // The runner says why it cannot resume.
+      }
+    }
+    if (!state || state->round < 0) setup.initial_model = options_.initial_model(recipe);
   } catch (const std::exception& e) {
     store_.set_state(record.id, jobs::JobState::execution_exception, std::string("cannot build the initial model: ") + e.what());
     return;
@@ -268,6 +275,7 @@ void JobScheduler::launch(const jobs::JobRecord& record, recipe::Recipe recipe, 
     r->runner->directory().write_status(result.state, message);
     store_.set_progress(id, result.rounds_completed);
     store_.set_state(id, result.state, message);
+    jobs::remove_resume_state(r->runner->directory());  // once the store knows it ended
     r->done = true;
   });
   running_.emplace(record.id, std::move(running));

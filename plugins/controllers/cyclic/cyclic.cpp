@@ -80,7 +80,7 @@ void Cyclic::restore_state(std::int64_t round, const ControllerState& state) {
 
 void Cyclic::run(ControllerContext& ctx) {
   const JobInfo& job = ctx.job();
-  if (!rng_) rng_.emplace(std::hash<std::string>{}(job.id));
+  if (!rng_) rng_.emplace(static_cast<std::uint64_t>(job.seed));  // the run's seed: repeats differ, reruns do not
   std::mt19937_64& rng = *rng_;
   std::optional<std::string>& previous_last = previous_last_;
   for (std::int64_t round = first_round_; round < job.num_rounds; ++round) {
