@@ -28,7 +28,7 @@ KitProject::KitProject(const TempDir& dir, KitProjectOptions options)
   for (const auto& site : sites())
     clients += "[[clients]]\nname = \"" + site + "\"\norg = \"" + (site.back() % 2 ? "a" : "b") + "\"\n";
   write_text(dir / "project.toml",
-                          "[project]\nname = \"test\"\n[server]\nhost = \"localhost\"\nfl_port = " + std::to_string(fl) +
+                          "[project]\nname = \"test\"\n[server]\nhost = \"" + options_.host + "\"\nfl_port = " + std::to_string(fl) +
                               "\nadmin_port = " + std::to_string(admin) + "\nschedule_timeout_s = 5\n" +
                               options_.server + "\n" + clients +
                               "[[admins]]\nname = \"boss@a\"\norg = \"a\"\nrole = \"project_admin\"\n" + options_.extra);
@@ -49,11 +49,20 @@ std::vector<std::string> KitProject::sites() const {
   return out;
 }
 
-void KitProject::start(const std::string& name, const std::map<std::string, std::string>& env) {
-  auto result = run({"bash", (kit(name) / "start.sh").string()}, dir_ / ("start-" + name + ".out"), env);
+void KitProject::start(const std::string& name, const std::map<std::string, std::string>& env,
+                       const std::vector<std::string>& wrapper) {
+  std::vector<std::string> argv = wrapper;
+  argv.insert(argv.end(), {"bash", (kit(name) / "start.sh").string()});
+  auto result = run(argv, dir_ / ("start-" + name + ".out"), env);
   INFO(result.output);
   REQUIRE(result.status == 0);
   started_.push_back(name);
+}
+
+void KitProject::stop(const std::string& name) {
+  auto result = run({"bash", (kit(name) / "stop.sh").string()}, dir_ / ("stop-" + name + ".out"));
+  INFO(result.output);
+  REQUIRE(result.status == 0);
 }
 
 pid_t KitProject::pid(const std::string& name) const {
@@ -83,8 +92,10 @@ Finished KitProject::admin(const std::vector<std::string>& args, const std::stri
   command.insert(command.end(), args.begin(), args.end());
   command.push_back("--kit");
   command.push_back(kit(who).string());
+  std::vector<std::string> argv = admin_wrapper_;
+  for (auto& word : cohort_command(command)) argv.push_back(std::move(word));
   // One output file per command: run() appends.
-  return run(cohort_command(command), dir_ / ("admin-" + std::to_string(++commands_) + ".out"), {},
+  return run(argv, dir_ / ("admin-" + std::to_string(++commands_) + ".out"), {},
              std::chrono::seconds(300));
 }
 

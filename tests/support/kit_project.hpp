@@ -21,6 +21,8 @@ struct KitProjectOptions {
   std::string server;
   /// Tables appended to the project file (more admins).
   std::string extra;
+  /// [server] host: the name sites and admins reach the server by.
+  std::string host = "localhost";
 };
 
 class KitProject {
@@ -36,7 +38,13 @@ class KitProject {
   std::filesystem::path server_workspace() const { return kits_ / "server"; }
   std::vector<std::string> sites() const;
 
-  void start(const std::string& name, const std::map<std::string, std::string>& env = {});
+  /// Runs the participant's start.sh, under `wrapper` when given (`ip netns exec NS`).
+  void start(const std::string& name, const std::map<std::string, std::string>& env = {},
+             const std::vector<std::string>& wrapper = {});
+  /// Runs its stop.sh.
+  void stop(const std::string& name);
+  /// Admin commands run under `wrapper` from now on.
+  void run_admins_under(std::vector<std::string> wrapper) { admin_wrapper_ = std::move(wrapper); }
   /// The pid of a participant's process (its watchdog's child), once it runs.
   pid_t pid(const std::string& name) const;
   /// Kills the server's process with SIGKILL and waits until its watchdog started another.
@@ -58,6 +66,7 @@ class KitProject {
   KitProjectOptions options_;
   std::filesystem::path kits_;
   std::vector<std::string> started_;
+  std::vector<std::string> admin_wrapper_;
   mutable int commands_ = 0;
 };
 

@@ -73,6 +73,11 @@ class SiteWorkflow {
   virtual void on_timer(const Timer& timer, SiteWorkflowContext& ctx) {}
   /// How often the client process reports this site's status to the server (0: never).
   virtual std::chrono::milliseconds status_interval() const { return std::chrono::milliseconds(0); }
+  /// The server restarted and resumed the job from its last completed round: what the site
+  /// had under way for a later round is void (results of it are dropped by their epoch);
+  /// what it keeps across rounds (a best model) stays. The server's next message restarts
+  /// the workflow. Default: nothing.
+  virtual void on_job_resumed(SiteWorkflowContext& ctx) { (void)ctx; }
 };
 
 }  // namespace cohort

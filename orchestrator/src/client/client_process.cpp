@@ -183,23 +183,18 @@ void ClientProcess::prepare_job(const net::JobAnnounce& job, const std::shared_p
   }
   if (ClientJob* known = find_job(job.job_id)) {
     // Announced again after a reconnect, or to another site here; a new epoch means the
-    // server restarted and resumed the job: what the sites' workflows held of the old
-    // epoch goes (they start over from the server's next message).
+    // server restarted and resumed the job: the sites' workflows drop what they had under
+    // way (they start over from the server's next message).
     if (job.epoch > known->epoch()) {
       log_->info("job {}: resumed by the server in epoch {} (was {})", job.job_id, job.epoch, known->epoch());
       known->set_epoch(job.epoch);
-      std::vector<std::unique_ptr<SiteWorkflowHost>> stale;
+      std::vector<SiteWorkflowHost*> hosts;
       {
         std::lock_guard lock(jobs_mutex_);
-        for (auto it = workflows_.begin(); it != workflows_.end();) {
-          if (it->first.first != job.job_id) {
-            ++it;
-            continue;
-          }
-          stale.push_back(std::move(it->second));
-          it = workflows_.erase(it);
-        }
+        for (auto& [key, host] : workflows_)
+          if (key.first == job.job_id) hosts.push_back(host.get());
       }
+      for (auto* host : hosts) host->workflow().on_job_resumed(*host);
     }
     return;
   }

@@ -6,10 +6,15 @@
 // trainer trains and sends its result back to the aggregator, which folds results as they
 // stream in and stops gathering when all replied, or `wait_after_min_s` after
 // `min_responses` replied, or after `aggregation_timeout_s`. It then reports the round to
-// the server, picks the next aggregator at random among the sites that replied, and hands
-// it the new global model. Results of an earlier round are logged and dropped. After the
-// last round the aggregator sends the final model to the server, which then asks the site
-// whose received models validated best for its best one (best_model.pt).
+// the server with the new global model (global_model.pt, and what a resume starts from),
+// picks the next aggregator at random among the sites that replied, and hands it the new
+// global model. Results of an earlier round are logged and dropped. After the last round
+// the server asks the site whose received models validated best for its best one
+// (best_model.pt).
+//
+// Resuming after a server restart: the server keeps the global model, the next aggregator
+// and the sites alive after each round; a resumed job sends the next round to that
+// aggregator, and the sites drop what they had under way (their best models stay).
 //
 // Documented behaviour when a site dies: a trainer that does not reply is left out of the
 // round (after the wait or the timeout) and is no longer sent tasks; if an aggregator
@@ -22,6 +27,7 @@
 #include <cohort/plugin.hpp>
 #include <cohort/site_workflow.hpp>
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -57,8 +63,18 @@ class SwarmController final : public Controller {
   explicit SwarmController(SwarmConfig config) : config_(std::move(config)) {}
   void run(ControllerContext& ctx) override;
 
+  bool resumable() const override { return true; }
+  ControllerState save_state(std::int64_t round) const override;
+  void restore_state(std::int64_t round, const ControllerState& state) override;
+
  private:
   SwarmConfig config_;
+  /// The last round completed (-1: none), and who goes on from it.
+  std::int64_t last_round_ = -1;
+  std::string next_aggregator_;
+  std::vector<std::string> alive_;
+  /// Each site's best key metric of the models it received, as it reported.
+  std::map<std::string, double> best_metric_;
 };
 
 /// Makes a site's part.

@@ -22,32 +22,69 @@ std::string join(const std::vector<std::string>& items) {
 
 double seconds(std::chrono::milliseconds d) { return static_cast<double>(d.count()) / 1000.0; }
 
+std::vector<std::string> split(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
 }  // namespace
+
+ControllerState SwarmController::save_state(std::int64_t) const {
+  std::ostringstream best;
+  best.precision(17);  // the same doubles back
+  for (const auto& [site, value] : best_metric_) best << site << '=' << value << ',';
+  return ControllerState{{{"next_aggregator", next_aggregator_}, {"alive", join(alive_)}, {"best_metric", best.str()}}, {}};
+}
+
+void SwarmController::restore_state(std::int64_t round, const ControllerState& state) {
+  last_round_ = round;
+  const auto value = [&](const char* key) {
+    auto it = state.values.find(key);
+    return it == state.values.end() ? std::string() : it->second;
+  };
+  next_aggregator_ = value("next_aggregator");
+  alive_ = split(value("alive"));
+  best_metric_.clear();
+  for (const auto& entry : split(value("best_metric"))) {
+    const auto at = entry.rfind('=');
+    if (at != std::string::npos) best_metric_[entry.substr(0, at)] = std::stod(entry.substr(at + 1));
+  }
+}
 
 void SwarmController::run(ControllerContext& ctx) {
   const JobInfo& job = ctx.job();
   const auto sites = ctx.sites();
   if (static_cast<std::int64_t>(sites.size()) < job.min_clients)
     throw JobError("Swarm needs " + std::to_string(job.min_clients) + " sites, " + std::to_string(sites.size()) + " are connected");
-  std::vector<std::string> eligible;
-  for (const auto& s : sites) {
-    if (config_.aggregators.empty() || std::count(config_.aggregators.begin(), config_.aggregators.end(), s)) eligible.push_back(s);
+  const std::int64_t first_round = last_round_ + 1;
+  if (first_round == 0) {
+    std::vector<std::string> eligible;
+    for (const auto& s : sites) {
+      if (config_.aggregators.empty() || std::count(config_.aggregators.begin(), config_.aggregators.end(), s)) eligible.push_back(s);
+    }
+    if (eligible.empty()) throw JobError("no connected site may aggregate (aggregators)");
+    next_aggregator_ =
+        config_.first_aggregator.empty() ? choose_aggregator(eligible, config_.seed, 0) : config_.first_aggregator;
+    alive_ = sites;
   }
-  if (eligible.empty()) throw JobError("no connected site may aggregate (aggregators)");
-  const std::string starter =
-      config_.first_aggregator.empty() ? choose_aggregator(eligible, config_.seed, 0) : config_.first_aggregator;
-  if (std::find(sites.begin(), sites.end(), starter) == sites.end())
-    throw JobError("the first aggregator '" + starter + "' is not connected");
-  ctx.log().info("Swarm: {} sites, round 0 aggregated by '{}'", sites.size(), starter);
-  ctx.notify(starter, Task{"swarm_aggregate", 0, ctx.global_model(), {{"alive", join(sites)}}});
+  if (first_round < job.num_rounds) {
+    if (std::find(sites.begin(), sites.end(), next_aggregator_) == sites.end())
+      throw JobError("the aggregator of round " + std::to_string(first_round) + ", '" + next_aggregator_ + "', is not connected");
+    ctx.log().info("Swarm: {} sites, round {} aggregated by '{}'", alive_.size(), first_round, next_aggregator_);
+    ctx.notify(next_aggregator_, Task{"swarm_aggregate", first_round, ctx.global_model(), {{"alive", join(alive_)}}});
+  }
 
   std::map<std::string, Clock::time_point> last_seen;
   for (const auto& s : sites) last_seen[s] = Clock::now();
   std::set<std::string> silent;
-  std::map<std::string, double> best_metric;
   auto last_progress = Clock::now();
-  std::optional<SiteReport> final_model;
-  while (!final_model) {
+  bool finished = first_round >= job.num_rounds;  // a resume after the last round: its model is the final one
+  while (!finished) {
     if (ctx.abort_requested()) return;
     auto report = ctx.next_report(std::chrono::milliseconds(200));
     const auto now = Clock::now();
@@ -55,7 +92,7 @@ void SwarmController::run(ControllerContext& ctx) {
       last_seen[report->from] = now;
       if (silent.erase(report->from)) ctx.log().info("Swarm: site '{}' reports again", report->from);
       const std::string best_key = "best_" + config_.key_metric.name();
-      if (auto it = report->metrics.find(best_key); it != report->metrics.end()) best_metric[report->from] = it->second;
+      if (auto it = report->metrics.find(best_key); it != report->metrics.end()) best_metric_[report->from] = it->second;
       if (report->name == "round_started") {
         ctx.round_started(report->round);
       } else if (report->name == "round_done") {
@@ -64,13 +101,22 @@ void SwarmController::run(ControllerContext& ctx) {
         ctx.record_metrics(report->round, report->from, m);  // the aggregator's row
         if (auto it = m.find(config_.key_metric.name()); it != m.end() && report->round > 0)
           ctx.record_metrics(report->round - 1, "global", {{config_.key_metric.name(), it->second}});
+        if (report->model.tensors.empty())
+          throw JobError("round " + std::to_string(report->round) + ": aggregator '" + report->from +
+                         "' reported it done without its model");
+        Model global = std::move(report->model);
+        global.round = report->round;
+        ctx.set_global_model(std::move(global));
+        ctx.persist(ctx.global_model(), "global");
+        next_aggregator_ = report->meta.count("next") ? report->meta.at("next") : std::string();
+        alive_ = split(report->meta.count("replied") ? report->meta.at("replied") : std::string());
+        last_round_ = report->round;
         ctx.round_ended(report->round);
         last_progress = now;
+        finished = report->round + 1 >= job.num_rounds;
       } else if (report->name == "round_failed") {
         throw JobError("round " + std::to_string(report->round) + " failed at aggregator '" + report->from +
                        "': " + (report->meta.count("reason") ? report->meta.at("reason") : std::string("no reason")));
-      } else if (report->name == "final") {
-        final_model = std::move(report);
       }
     }
     for (const auto& [site, seen] : last_seen) {
@@ -87,11 +133,6 @@ void SwarmController::run(ControllerContext& ctx) {
       throw JobError("no Swarm round completed within " + std::to_string(seconds(config_.progress_timeout)) + " s");
   }
 
-  Model global = std::move(final_model->model);
-  global.round = job.num_rounds - 1;
-  ctx.set_global_model(std::move(global));
-  ctx.persist(ctx.global_model(), "global");
-
   // The final model has not been evaluated by anyone yet: every site validates it.
   {
     std::vector<std::string> alive;
@@ -107,9 +148,9 @@ void SwarmController::run(ControllerContext& ctx) {
 
   // The site whose received models validated best shares its best one.
   std::optional<std::string> best_site;
-  for (const auto& [site, value] : best_metric) {
+  for (const auto& [site, value] : best_metric_) {
     if (silent.count(site)) continue;
-    if (!best_site || config_.key_metric.better(value, best_metric[*best_site])) best_site = site;
+    if (!best_site || config_.key_metric.better(value, best_metric_[*best_site])) best_site = site;
   }
   if (best_site) {
     ctx.notify(*best_site, Task{"swarm_share_best", job.num_rounds, {}, {}});
@@ -120,7 +161,7 @@ void SwarmController::run(ControllerContext& ctx) {
         if (!report->model.tensors.empty()) {
           ctx.persist(report->model, "best");
           ctx.log().info("Swarm: best model from '{}' ({} {:.4f})", *best_site, config_.key_metric.name(),
-                         best_metric[*best_site]);
+                         best_metric_[*best_site]);
         }
         break;
       }

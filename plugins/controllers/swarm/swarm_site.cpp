@@ -127,6 +127,18 @@ class SwarmSite final : public SiteWorkflow {
     }
   }
 
+  void on_job_resumed(SiteWorkflowContext& ctx) override {
+    std::shared_ptr<Aggregation> dropped;
+    {
+      std::lock_guard lock(state_mutex_);
+      dropped = std::move(aggregation_);
+    }
+    if (!dropped) return;
+    std::lock_guard lock(dropped->mutex);
+    dropped->closed = true;
+    ctx.log().info("Swarm: round {} dropped on '{}': the server resumed the job", dropped->round, ctx.site());
+  }
+
   void on_timer(const Timer& timer, SiteWorkflowContext& ctx) override {
     bool finish = false;
     {
@@ -251,10 +263,9 @@ class SwarmSite final : public SiteWorkflow {
     Metrics metrics{{"responded", static_cast<double>(round->replied.size())}};
     if (auto value = weighted_mean(round->results, config_.key_metric.name())) metrics[config_.key_metric.name()] = *value;
     if (auto loss = weighted_mean(round->results, metric::loss)) metrics[std::string(metric::loss)] = *loss;
-    ctx.report(SiteMessage{"", "round_done", r, {{"aggregator", ctx.site()}, {"replied", join(round->replied)}}, metrics, {}});
     round->global = Model{};
     round->average.reset();
-    ctx.round_done(r, "aggregator");
+    std::string next_aggregator;
     if (r + 1 < job_.num_rounds) {
       std::vector<std::string> eligible;
       for (const auto& s : round->replied) {
@@ -262,12 +273,20 @@ class SwarmSite final : public SiteWorkflow {
           eligible.push_back(s);
       }
       if (eligible.empty()) eligible.assign(round->replied.begin(), round->replied.end());
-      const std::string next_aggregator = choose_aggregator(eligible, config_.seed, r + 1);
+      next_aggregator = choose_aggregator(eligible, config_.seed, r + 1);
+    }
+    // The server keeps the round's model (what a resume starts from; after the last round,
+    // the final model) and who goes on.
+    ctx.report(SiteMessage{"", "round_done", r,
+                           {{"aggregator", ctx.site()}, {"replied", join(round->replied)}, {"next", next_aggregator}},
+                           metrics, {}},
+               next);
+    ctx.round_done(r, "aggregator");
+    if (!next_aggregator.empty()) {
       ctx.log().info("Swarm round {} done ({} results); round {} goes to '{}'", r, round->replied.size(), r + 1, next_aggregator);
       ctx.relay(next_aggregator, SiteMessage{"", "swarm_aggregate", r + 1, {{"alive", join(round->replied)}}, {}, {}}, next);
     } else {
-      ctx.log().info("Swarm round {} done: the last; sending the final model to the server", r);
-      ctx.report(SiteMessage{"", "final", r, {}, {}, {}}, next);
+      ctx.log().info("Swarm round {} done: the last; the server has the final model", r);
     }
   }
 
