@@ -3,6 +3,8 @@
 #include "support/processes.hpp"
 #include "support/temp_dir.hpp"
 
+#include "jobs/csv.hpp"
+
 #include <cohort/model.hpp>
 
 #include <ATen/ops/allclose.h>
@@ -10,6 +12,10 @@
 
 #include <doctest/doctest.h>
 
+#include <csignal>
+#include <fstream>
+#include <map>
+#include <numeric>
 #include <thread>
 
 using namespace cohort::test;
@@ -130,4 +136,53 @@ TEST_CASE("poc: a job carries its Python script to the clients and a client that
   CHECK(waited.output.find("site-2: cannot run job") != std::string::npos);
   CHECK(waited.output.find("does not run jobs that carry code (its kit sets accept_job_code = false)") !=
         std::string::npos);
+}
+
+TEST_CASE("poc: a job of 20 rounds completes with every round and its metrics while its server is killed twice") {
+  TempDir dir;
+  const std::string ws = (dir / "poc").string();
+  step(dir, {"poc", "prepare", "-n", "2", "--workspace", ws}, "prepare");
+  Stop guard{ws, dir};
+  step(dir, {"poc", "start", "--workspace", ws}, "start");
+  write_text(dir / "job.toml",
+             "[job]\nname = \"poc\"\nnum_rounds = 20\nmin_clients = 2\n[controller]\nplugin = \"fedavg\"\n"
+             "[executor]\nplugin = \"synthetic\"\n[executor.args]\ncompute_ms = 300\n"
+             "[model]\narch = \"synthetic\"\nsize_mb = 1\n");
+  const auto id = submit(dir, ws, dir / "job.toml");
+  const fs::path job = fs::path(ws) / "server" / "jobs" / id;
+  const auto rounds = [&] { return static_cast<int>(cohort::jobs::CsvTable::read(job / "rounds.csv").rows().size()); };
+  const auto server_pid = [&] {
+    std::ifstream in(fs::path(ws) / "server" / "process.pid");
+    pid_t pid = 0;
+    in >> pid;
+    return pid;
+  };
+  for (const int kill_after : {6, 13}) {
+    for (int i = 0; i < 1200 && rounds() < kill_after; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    REQUIRE(rounds() >= kill_after);
+    const pid_t before = server_pid();
+    REQUIRE(::kill(before, SIGKILL) == 0);
+    for (int i = 0; i < 300 && (server_pid() == before || ::kill(server_pid(), 0) != 0); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    REQUIRE(server_pid() != before);
+  }
+  const auto waited = wait(dir, ws, id);
+  INFO(waited.output);
+  REQUIRE(waited.status == 0);
+  CHECK(waited.output.find("COMPLETED, round 20 of 20") != std::string::npos);
+
+  // Every round once in rounds.csv; each site's metrics and the global model's for each.
+  std::vector<int> seen;
+  for (const auto& row : cohort::jobs::CsvTable::read(job / "rounds.csv").rows())
+    seen.push_back(std::stoi(row.text("round")));
+  std::vector<int> all(20);
+  std::iota(all.begin(), all.end(), 0);
+  CHECK(seen == all);
+  std::map<std::string, std::vector<int>> metrics;
+  for (const auto& row : cohort::jobs::CsvTable::read(job / "metrics.csv").rows())
+    metrics[row.text("site")].push_back(std::stoi(row.text("round")));
+  for (const char* site : {"site-1", "site-2", "global"}) CHECK_MESSAGE(metrics[site] == all, site);
+  const auto shown = run({"bash", (fs::path(ws) / "admin@poc.local" / "startup" / "admin.sh").string(), "show", id},
+                         dir / "show.out");
+  CHECK(shown.output.find("resumed    2 times") != std::string::npos);
 }
