@@ -11,6 +11,7 @@
 //   timeline.csv       when each part of each round happened (job_files.hpp, round_timeline.hpp)
 //   memory/<process>.csv, logs/<process>.log
 //   status.txt         how the job ended: its state, then why
+//   state/             while it runs: what a restarted server resumes it from (resume_state.hpp)
 
 #include "jobs/job_state.hpp"
 

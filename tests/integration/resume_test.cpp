@@ -180,3 +180,22 @@ TEST_CASE("resume: a server killed while it writes a checkpoint resumes from who
                  return completed_rounds(p, id) >= 2 && fs::exists(job_folder(p, id) / "global_model.pt.partial");
                }});
 }
+
+TEST_CASE("resume: a third party's controller that cannot resume ends ABNORMAL, saying why") {
+  TempDir dir;
+  KitProject project(dir);
+  project.start("server");
+  for (const auto& site : project.sites()) project.start(site);
+  project.wait_until_serving();
+  const auto id = project.submit("plugin_path = [\"" + std::string(COHORT_FIXTURE_PLUGIN_DIR) +
+                                 "\"]\n[job]\nname = \"third-party\"\nnum_rounds = 3\nmin_clients = 2\n"
+                                 "[controller]\nplugin = \"unresumable\"\n[executor]\nplugin = \"synthetic\"\n"
+                                 "[model]\narch = \"synthetic\"\nsize_mb = 1\n");
+  REQUIRE(wait_until([&] { return log_says(project, id, "round 1/3 started"); }));
+  project.kill_server();
+  REQUIRE(wait_until([&] { return project.status(id) == "ABNORMAL"; }));
+  const auto shown = project.admin({"show", id}).output;
+  INFO(shown);
+  CHECK(shown.find("its controller 'unresumable' cannot resume") != std::string::npos);
+  CHECK(project.show(id, "resumed") == "1 time");
+}

@@ -37,6 +37,17 @@ TEST_CASE("project: defaults as NVFlare's and DESIGN.md's") {
   CHECK(p.clients[0].accept_job_code);
   REQUIRE(p.admins.size() == 1);
   CHECK(p.admins[0].role == "project_admin");
+  CHECK(p.server.listen_host == "0.0.0.0");
+  CHECK(p.server.on_server_restart == "resume");
+}
+
+TEST_CASE("project: listen_host and on_server_restart are read, a wrong policy named with its place") {
+  const std::string server = "[project]\nname = \"p\"\n[server]\nhost = \"fl.example.org\"\n";
+  const auto set = parse_project(server + "listen_host = \"10.0.0.5\"\non_server_restart = \"abnormal\"\n", "project.toml");
+  CHECK(set.server.listen_host == "10.0.0.5");
+  CHECK(set.server.on_server_restart == "abnormal");
+  CHECK(error_of(server + "on_server_restart = \"retry\"\n").find("project.toml:5:21: server.on_server_restart") == 0);
+  CHECK(error_of(server + "listen_host = \"\"\n").find("project.toml:5:") == 0);
 }
 
 TEST_CASE("project: every bad value is named with file:line:col") {

@@ -37,6 +37,7 @@ std::optional<std::uint32_t> CheckpointWriter::checksum(const Model& model) {
 }
 
 void link_checkpoint(const fs::path& from, const fs::path& to) {
+  if (to.has_parent_path()) fs::create_directories(to.parent_path());
   const fs::path partial = to.string() + ".partial";
   fs::remove(partial);
   std::error_code ec;

@@ -386,7 +386,7 @@ void JobRunner::save_resume_state(std::int64_t round) {
   }
   // Behind the round's checkpoints: the record is written once the files it names are.
   checkpoints_->then([this, state = std::move(state), tensors = std::move(controller.tensors)] {
-    std::filesystem::create_directories(jobs::state_folder(directory_));
+    std::filesystem::create_directories(jobs::state_folder(directory_));  // also for a record without files
     if (!state.global_model.empty())
       link_checkpoint(directory_.artifact("global"), jobs::state_folder(directory_) / state.global_model);
     if (!state.controller_tensors.empty()) save_checkpoint(tensors, jobs::state_folder(directory_) / state.controller_tensors);

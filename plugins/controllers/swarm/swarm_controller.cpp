@@ -74,7 +74,9 @@ void SwarmController::run(ControllerContext& ctx) {
   }
   if (first_round < job.num_rounds) {
     if (std::find(sites.begin(), sites.end(), next_aggregator_) == sites.end())
-      throw JobError("the aggregator of round " + std::to_string(first_round) + ", '" + next_aggregator_ + "', is not connected");
+      throw JobError(first_round == 0 ? "the first aggregator '" + next_aggregator_ + "' is not connected"
+                                      : "the aggregator of round " + std::to_string(first_round) + ", '" +
+                                            next_aggregator_ + "', is not connected");
     ctx.log().info("Swarm: {} sites, round {} aggregated by '{}'", alive_.size(), first_round, next_aggregator_);
     ctx.notify(next_aggregator_, Task{"swarm_aggregate", first_round, ctx.global_model(), {{"alive", join(alive_)}}});
   }

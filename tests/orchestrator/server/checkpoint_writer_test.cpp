@@ -76,3 +76,25 @@ TEST_CASE("checkpoint writer: a write that fails is reported by flush") {
   CHECK_THROWS(writer.flush());
   CHECK_NOTHROW(writer.flush());  // reported once
 }
+
+TEST_CASE("checkpoint writer: a step runs after the writes queued before it, and its failure is the next flush's") {
+  cohort::test::TempDir dir;
+  auto log = std::make_shared<spdlog::logger>("test");
+  CheckpointWriter writer(log);
+  bool saw_file = false;
+  writer.write(model(3.0f), dir / "global_model.pt");
+  writer.then([&] { saw_file = fs::exists(dir / "global_model.pt") && !fs::exists(dir / "global_model.pt.partial"); });
+  writer.flush();
+  CHECK(saw_file);
+  writer.then([] { throw std::runtime_error("disk full"); });
+  CHECK_THROWS_WITH(writer.flush(), "disk full");
+  writer.flush();  // reported once
+}
+
+TEST_CASE("checkpoint writer: link_checkpoint makes a second name for the same file, atomically") {
+  cohort::test::TempDir dir;
+  cohort::save_checkpoint(model(2.0f), dir / "a.pt");
+  cohort::server::link_checkpoint(dir / "a.pt", dir / "state" / "b.pt");
+  CHECK(inode(dir / "a.pt") == inode(dir / "state" / "b.pt"));
+  CHECK_FALSE(fs::exists(dir / "state" / "b.pt.partial"));
+}

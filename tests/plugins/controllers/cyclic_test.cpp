@@ -118,3 +118,29 @@ TEST_CASE("cyclic run: fewer than 2 sites, a missing site of an explicit order, 
     CHECK_THROWS_WITH_AS(cyclic(job(1), "")->run(ctx), "round 0: no site completed its task", cohort::JobError);
   }
 }
+
+TEST_CASE("cyclic run: restored after round 1, a random order goes on exactly as without the restart") {
+  std::vector<std::string> whole, before, after;
+  {
+    FakeControllerContext ctx(job(4), {"a", "b", "c", "d"}, cohort::test::filled_model(0), relay(&whole));
+    cyclic(job(4), "order = 'random'\nfinal_validation = false")->run(ctx);
+  }
+  cohort::ControllerState state;
+  {
+    FakeControllerContext ctx(job(2), {"a", "b", "c", "d"}, cohort::test::filled_model(0), relay(&before));
+    auto first = cyclic(job(2), "order = 'random'\nfinal_validation = false");
+    first->run(ctx);
+    state = first->save_state(1);
+  }
+  {
+    FakeControllerContext ctx(job(4), {"a", "b", "c", "d"}, cohort::test::filled_model(0), relay(&after));
+    auto resumed = cyclic(job(4), "order = 'random'\nfinal_validation = false");
+    CHECK(resumed->resumable());
+    resumed->restore_state(1, state);
+    resumed->run(ctx);
+    CHECK(ctx.rounds_ended == std::vector<std::int64_t>{2, 3});
+  }
+  REQUIRE(whole.size() == 16);
+  CHECK(std::vector<std::string>(whole.begin(), whole.begin() + 8) == before);
+  CHECK(std::vector<std::string>(whole.begin() + 8, whole.end()) == after);
+}

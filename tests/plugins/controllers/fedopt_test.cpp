@@ -1,6 +1,7 @@
 // FedOpt's server step checked against each optimizer's formula, by hand.
 #include "server_optimizer.hpp"
 
+#include <ATen/ops/equal.h>
 #include <ATen/ops/full.h>
 
 #include <doctest/doctest.h>
@@ -129,4 +130,30 @@ TEST_CASE("fedopt: learning-rate schedules") {
   CHECK(learning_rate(c, 0) == doctest::Approx(1.0));
   CHECK(learning_rate(c, 5) == doctest::Approx(0.55));
   CHECK(learning_rate(c, 10) == doctest::Approx(0.1));
+}
+
+TEST_CASE("fedopt: each optimizer's state carried over a restart steps on exactly as without") {
+  for (const auto kind : {OptimizerKind::sgd, OptimizerKind::adam, OptimizerKind::adagrad, OptimizerKind::yogi}) {
+    CAPTURE(static_cast<int>(kind));
+    auto c = config(kind, 0.1);
+    if (kind == OptimizerKind::sgd) c.momentum = 0.6;
+    const auto average = [](int round) { return model_of(0.25f * static_cast<float>(round + 1)); };
+    // Four rounds in one go.
+    ServerOptimizer whole(c);
+    Model straight = model_of(1.0f);
+    for (int r = 0; r < 4; ++r) straight = whole.step(straight, average(r), r);
+    // Two rounds, the state saved (as on disk: copies), then a new optimizer goes on.
+    ServerOptimizer first(c);
+    Model global = model_of(1.0f);
+    for (int r = 0; r < 2; ++r) global = first.step(global, average(r), r);
+    cohort::ControllerState state;
+    first.save_state(state);
+    CHECK_FALSE(state.tensors.tensors.empty());
+    for (auto& t : state.tensors.tensors) t.tensor = t.tensor.clone();
+    ServerOptimizer resumed(c);
+    resumed.restore_state(state);
+    Model restored = global.clone();
+    for (int r = 2; r < 4; ++r) restored = resumed.step(restored, average(r), r);
+    CHECK(at::equal(restored.tensors[0].tensor, straight.tensors[0].tensor));
+  }
 }
