@@ -89,16 +89,6 @@ class Network {
 
 std::string server_log(const KitProject& project) { return read_text(project.server_workspace() / "logs" / "server.log"); }
 
-template <class Done>
-bool wait_until(Done done, int seconds = 120) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
-
 }  // namespace
 
 TEST_CASE("multi-host: server, clients and admin on hosts of their own; a client moves host and the server restarts mid-job") {

@@ -47,17 +47,6 @@ std::string recipe(const std::string& workflow, int size_mb = 1) {
 
 fs::path job_folder(const KitProject& project, const std::string& id) { return project.server_workspace() / "jobs" / id; }
 
-/// Polls `done` every few milliseconds for up to `seconds`.
-template <class Done>
-bool wait_until(Done done, int seconds = 120) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return false;
-}
-
 bool log_says(const KitProject& project, const std::string& id, const std::string& text) {
   return read_text(job_folder(project, id) / "logs" / "server.log").find(text) != std::string::npos;
 }
@@ -198,4 +187,24 @@ TEST_CASE("resume: a third party's controller that cannot resume ends ABNORMAL, 
   INFO(shown);
   CHECK(shown.find("its controller 'unresumable' cannot resume") != std::string::npos);
   CHECK(project.show(id, "resumed") == "1 time");
+}
+
+TEST_CASE("resume: a server stopped by its stop.sh and started again resumes the job it was running") {
+  TempDir dir;
+  KitProject project(dir, {3});
+  project.start("server");
+  for (const auto& site : project.sites()) project.start(site);
+  project.wait_until_serving();
+  const auto id = project.submit(recipe("fedavg"));
+  REQUIRE(wait_until([&] { return completed_rounds(project, id) >= 2; }));
+  project.stop("server");
+  CHECK(project.status(id).empty());  // nobody answers
+  project.start("server");
+  const auto waited = project.admin({"wait", id, "--timeout", "120"});
+  INFO(waited.output);
+  REQUIRE(waited.status == 0);
+  CHECK(project.show(id, "resumed") == "1 time");
+  CHECK(read_text(project.server_workspace() / "logs" / "server.log").find("it resumes when the server starts again") !=
+        std::string::npos);
+  CHECK(cohort::jobs::CsvTable::read(job_folder(project, id) / "rounds.csv").rows().size() == kRounds);
 }

@@ -108,4 +108,13 @@ std::string wait_for_line(const std::filesystem::path& file, process::ChildProce
   throw std::runtime_error("timed out waiting for " + file.string());
 }
 
+bool wait_until(const std::function<bool()>& done, std::chrono::seconds timeout, std::chrono::milliseconds poll) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(poll);
+  }
+  return false;
+}
+
 }  // namespace cohort::test

@@ -4,6 +4,7 @@
 #include "process/child_process.hpp"
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -47,6 +48,10 @@ struct LocalRun {
 };
 LocalRun run_local_job(const std::filesystem::path& dir, int sites, int killed = 0, std::uint64_t kill_after_bytes = 0,
                        const std::vector<std::string>& extra = {});
+
+/// Polls `done` every `poll` until it holds (true) or `timeout` passed (false).
+bool wait_until(const std::function<bool()>& done, std::chrono::seconds timeout = std::chrono::seconds(120),
+                std::chrono::milliseconds poll = std::chrono::milliseconds(5));
 
 /// Processes (other than this one) whose command line mentions `text` (a test's folder).
 std::vector<int> processes_mentioning(const std::string& text);

@@ -14,23 +14,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : ",") + s;
-  return out;
-}
-
 double seconds(std::chrono::milliseconds d) { return static_cast<double>(d.count()) / 1000.0; }
-
-std::vector<std::string> split(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -38,7 +22,7 @@ ControllerState SwarmController::save_state(std::int64_t) const {
   std::ostringstream best;
   best.precision(17);  // the same doubles back
   for (const auto& [site, value] : best_metric_) best << site << '=' << value << ',';
-  return ControllerState{{{"next_aggregator", next_aggregator_}, {"alive", join(alive_)}, {"best_metric", best.str()}}, {}};
+  return ControllerState{{{"next_aggregator", next_aggregator_}, {"alive", join_sites(alive_)}, {"best_metric", best.str()}}, {}};
 }
 
 void SwarmController::restore_state(std::int64_t round, const ControllerState& state) {
@@ -48,9 +32,9 @@ void SwarmController::restore_state(std::int64_t round, const ControllerState& s
     return it == state.values.end() ? std::string() : it->second;
   };
   next_aggregator_ = value("next_aggregator");
-  alive_ = split(value("alive"));
+  alive_ = split_sites(value("alive"));
   best_metric_.clear();
-  for (const auto& entry : split(value("best_metric"))) {
+  for (const auto& entry : split_sites(value("best_metric"))) {
     const auto at = entry.rfind('=');
     if (at != std::string::npos) best_metric_[entry.substr(0, at)] = std::stod(entry.substr(at + 1));
   }
@@ -78,7 +62,7 @@ void SwarmController::run(ControllerContext& ctx) {
                                       : "the aggregator of round " + std::to_string(first_round) + ", '" +
                                             next_aggregator_ + "', is not connected");
     ctx.log().info("Swarm: {} sites, round {} aggregated by '{}'", alive_.size(), first_round, next_aggregator_);
-    ctx.notify(next_aggregator_, Task{"swarm_aggregate", first_round, ctx.global_model(), {{"alive", join(alive_)}}});
+    ctx.notify(next_aggregator_, Task{"swarm_aggregate", first_round, ctx.global_model(), {{"alive", join_sites(alive_)}}});
   }
 
   std::map<std::string, Clock::time_point> last_seen;
@@ -111,7 +95,7 @@ void SwarmController::run(ControllerContext& ctx) {
         ctx.set_global_model(std::move(global));
         ctx.persist(ctx.global_model(), "global");
         next_aggregator_ = report->meta.count("next") ? report->meta.at("next") : std::string();
-        alive_ = split(report->meta.count("replied") ? report->meta.at("replied") : std::string());
+        alive_ = split_sites(report->meta.count("replied") ? report->meta.at("replied") : std::string());
         last_round_ = report->round;
         ctx.round_ended(report->round);
         last_progress = now;
@@ -128,7 +112,7 @@ void SwarmController::run(ControllerContext& ctx) {
     const auto alive = static_cast<std::int64_t>(last_seen.size() - silent.size());
     if (alive < job.min_clients) {
       std::vector<std::string> gone(silent.begin(), silent.end());
-      throw JobError("sites went silent (" + join(gone) + "): " + std::to_string(alive) + " remain, " +
+      throw JobError("sites went silent (" + join_sites(gone) + "): " + std::to_string(alive) + " remain, " +
                      std::to_string(job.min_clients) + " needed");
     }
     if (now - last_progress > config_.progress_timeout)

@@ -6,27 +6,12 @@
 #include <algorithm>
 #include <mutex>
 #include <set>
-#include <sstream>
 
 namespace cohort::swarm {
 
 namespace {
 
-std::vector<std::string> split(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
-std::string join(const std::set<std::string>& items) {
-  std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : ",") + s;
-  return out;
-}
+std::string join(const std::set<std::string>& items) { return join_sites({items.begin(), items.end()}); }
 
 /// The site's timers: a round gathered for too long, or long enough after min_responses.
 constexpr const char* kAggregationTimeout = "aggregation_timeout";
@@ -166,7 +151,7 @@ class SwarmSite final : public SiteWorkflow {
   void aggregate(const SiteMessage& m, Model global, SiteWorkflowContext& ctx) {
     auto round = std::make_shared<Aggregation>();
     round->round = m.round;
-    auto alive = split(m.meta.count("alive") ? m.meta.at("alive") : std::string());
+    auto alive = split_sites(m.meta.count("alive") ? m.meta.at("alive") : std::string());
     if (alive.empty()) alive = ctx.sites();
     round->expected = std::set<std::string>(alive.begin(), alive.end());
     round->average = std::make_unique<WeightedAverage>(global, WeightedAverage::Options{});
