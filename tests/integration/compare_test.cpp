@@ -63,7 +63,7 @@ double final_accuracy(const fs::path& run) {
 
 }  // namespace
 
-TEST_CASE("compare: two methods, two repeats: table, CSV, plots and page; the means are the runs' own") {
+TEST_CASE("compare: two methods, two repeats: table, CSV, plots and page, the means are the runs' own") {
   TempDir dir;
   write_text(dir / "small.toml", kTrainingRecipe);
   auto result = run(cohort_command({"compare", (dir / "small.toml").string(), "--name", "fedavg",

@@ -175,7 +175,7 @@ TEST_CASE("mpi: a bad recipe is reported once, by rank 0, with its place, and ev
   CHECK_FALSE(fs::exists(dir / "ws"));
 }
 
-TEST_CASE("mpi: memprofile --transport mpi profiles each rank by role; --compare sets two runs side by side") {
+TEST_CASE("mpi: memprofile --transport mpi profiles each rank by role, --compare sets two runs side by side") {
   TempDir dir;
   auto profile = [&](const std::vector<std::string>& extra) {
     std::vector<std::string> args{"memprofile", "--transport", "mpi", "-n", "2", "--num-rounds", "2", "--model-size",

@@ -91,7 +91,7 @@ std::string server_log(const KitProject& project) { return read_text(project.ser
 
 }  // namespace
 
-TEST_CASE("multi-host: server, clients and admin on hosts of their own; a client moves host and the server restarts mid-job") {
+TEST_CASE("multi-host: server, clients and admin on hosts of their own, a client moves host and the server restarts mid-job") {
   TempDir dir;
   Network network(dir);
   std::string why;

@@ -45,7 +45,7 @@ std::string synthetic_recipe(int rounds, int compute_ms = 0) {
 
 }  // namespace
 
-TEST_CASE("production: kits start a server and two clients; an admin submits FedAvg, waits, downloads, loads the model") {
+TEST_CASE("production: kits start a server and two clients, an admin submits FedAvg, waits, downloads, loads the model") {
   TempDir dir;
   KitProject project(dir);
   // With the jemalloc switch on: every process must have it mapped.
@@ -128,7 +128,7 @@ TEST_CASE("production: a server killed with SIGKILL restarts under its watchdog,
   CHECK(project.admin({"wait", again, "--timeout", "120"}).status == 0);
 }
 
-TEST_CASE("production: foreign, expired and unknown certificates, roles and tampered kits are refused; the server keeps serving") {
+TEST_CASE("production: foreign, expired and unknown certificates, roles and tampered kits are refused, the server keeps serving") {
   TempDir dir;
   KitProject project(dir, {2, "", "[[admins]]\nname = \"lead@b\"\norg = \"b\"\nrole = \"lead\"\n"
                        "[[admins]]\nname = \"orgadmin@a\"\norg = \"a\"\nrole = \"org_admin\"\n"

@@ -89,7 +89,7 @@ TEST_CASE("job files: memory rows round-trip, and a half-written last line is no
   CHECK_FALSE(rows[0].tensor_mb);
 }
 
-TEST_CASE("job files: readers find columns by name, whatever their order; a missing file has no rows") {
+TEST_CASE("job files: readers find columns by name, whatever their order, a missing file has no rows") {
   cohort::test::TempDir dir;
   {
     std::ofstream out(dir / "rounds.csv");

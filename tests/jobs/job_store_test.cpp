@@ -51,7 +51,7 @@ TEST_CASE("job store: records survive reopening, in submission order, with their
   CHECK_FALSE(store.get("missing").has_value());
 }
 
-TEST_CASE("job store: after a restart, the interrupted jobs are found; a resume counts and keeps its reason") {
+TEST_CASE("job store: after a restart, the interrupted jobs are found, a resume counts and keeps its reason") {
   cohort::test::TempDir dir;
   JobStore store(dir / "jobs.db");
   for (const char* id : {"waiting", "dispatched", "running", "resumed", "done"}) store.add(record(id));

@@ -25,7 +25,7 @@ void touch(const fs::path& file) { cohort::test::write_text(file, "x"); }
 
 }  // namespace
 
-TEST_CASE("resume state: written and read back; the files of earlier rounds go") {
+TEST_CASE("resume state: written and read back, the files of earlier rounds go") {
   cohort::test::TempDir dir;
   const auto job = JobDirectory::at(dir);
   CHECK_FALSE(read_resume_state(job));

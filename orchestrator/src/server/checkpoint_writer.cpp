@@ -84,6 +84,12 @@ void CheckpointWriter::write(Model model, fs::path file) {
   changed_.notify_all();
 }
 
+void CheckpointWriter::adopt(Model model, fs::path file) {
+  const auto sum = checksum(model);
+  std::lock_guard lock(mutex_);
+  last_saved_ = Saved{std::move(file), std::move(model), sum.value_or(0)};
+}
+
 void CheckpointWriter::then(std::function<void()> step) {
   std::lock_guard lock(mutex_);
   queue_.push_back(Item{{}, Model{}, std::nullopt, std::move(step)});

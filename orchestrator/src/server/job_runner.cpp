@@ -350,6 +350,9 @@ void JobRunner::restore(const jobs::ResumeState& state) {
   if (state.round >= 0) {
     global_ = load_checkpoint(folder / state.global_model);
     global_.round = state.round;
+    // As after the round itself: a best model equal to it becomes a link to that file, not
+    // a write that a controller stepping the global in place (FedOpt) could race.
+    checkpoints_->adopt(global_, folder / state.global_model);
   }
   ControllerState controller{state.controller, {}};
   if (!state.controller_tensors.empty()) controller.tensors = load_checkpoint(folder / state.controller_tensors);
@@ -386,11 +389,14 @@ void JobRunner::save_resume_state(std::int64_t round) {
   }
   // Behind the round's checkpoints: the record is written once the files it names are.
   checkpoints_->then([this, state = std::move(state), tensors = std::move(controller.tensors)] {
+    const auto start = Clock::now();
     std::filesystem::create_directories(jobs::state_folder(directory_));  // also for a record without files
     if (!state.global_model.empty())
       link_checkpoint(directory_.artifact("global"), jobs::state_folder(directory_) / state.global_model);
     if (!state.controller_tensors.empty()) save_checkpoint(tensors, jobs::state_folder(directory_) / state.controller_tensors);
     jobs::write_resume_state(directory_, state);
+    log_->debug("resume state after round {} written in {:.1f} ms ({:.1f} MiB of controller tensors)", state.round + 1,
+                std::chrono::duration<double, std::milli>(Clock::now() - start).count(), mib(tensors.byte_size()));
   });
 }
 
@@ -454,6 +460,7 @@ JobResult JobRunner::run() {
     if (resumed) {
       try {
         restore(*resumed);
+        if (setup_.on_round) setup_.on_round(rounds_completed_);  // the rounds it goes on from
       } catch (const std::exception& e) {
         result.state = jobs::JobState::abnormal;
         result.message = std::string("cannot resume: ") + e.what();

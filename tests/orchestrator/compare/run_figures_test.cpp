@@ -56,7 +56,7 @@ TEST_CASE("run figures: final, best and rounds to target from the global metric"
   CHECK_FALSE(lower.rounds_to_target);
 }
 
-TEST_CASE("run figures: peaks count a process's children; drift is the fitted slope from round 10") {
+TEST_CASE("run figures: peaks count a process's children, drift is the fitted slope from round 10") {
   cohort::test::TempDir dir;
   const auto f = read_run(job_with(dir, {0.5}, 0.5), MetricGoal{});
   CHECK(f.server_peak_mb == doctest::Approx(100 + 0.5 * 30 + 50));

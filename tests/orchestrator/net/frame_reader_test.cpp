@@ -205,7 +205,7 @@ TEST_CASE("frame reader: a reception with hold pauses reading, and so does a sin
   CHECK(log.committed);
 }
 
-TEST_CASE("frame reader: a sink that throws loses its stream; the rest is read and dropped, the link goes on") {
+TEST_CASE("frame reader: a sink that throws loses its stream, the rest is read and dropped, the link goes on") {
   Receiver receiver(false, /*throw_on_tensor=*/true);
   auto& [handler, log, reader] = receiver;
   Bytes stream = established_task();
@@ -295,7 +295,7 @@ TEST_CASE("frame reader rejects: chunks that are empty, too large, overrun their
         }())) == "MODEL_END frame inside tensor 'w' with 4 of its bytes missing");
 }
 
-TEST_CASE("frame reader rejects: more tensors, or more bytes, than the model announced; an early end") {
+TEST_CASE("frame reader rejects: more tensors, or more bytes, than the model announced, an early end") {
   Bytes stream = established_task();
   append(stream, frame(ModelBegin{1, 4}));
   append(stream, frame(TensorInfo{"a", c10::ScalarType::Float, {1}, 4, 0}));

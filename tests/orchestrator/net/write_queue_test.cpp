@@ -19,7 +19,7 @@ std::uint8_t tag_of(const std::optional<Outgoing>& item) {
 
 }  // namespace
 
-TEST_CASE("write queue: items go out in order; empty gives nothing") {
+TEST_CASE("write queue: items go out in order, empty gives nothing") {
   WriteQueue queue;
   CHECK_FALSE(queue.pop());
   queue.push(frame(1));

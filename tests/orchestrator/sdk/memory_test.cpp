@@ -36,7 +36,7 @@ TEST_SUITE("memory") {
     CHECK(memory::allocator() == memory::allocator());
   }
 
-  TEST_CASE("memory: malloc_trim answers 0 or 1 on glibc; no jemalloc purge" * doctest::skip(under_jemalloc())) {
+  TEST_CASE("memory: malloc_trim answers 0 or 1 on glibc, no jemalloc purge" * doctest::skip(under_jemalloc())) {
     auto trimmed = memory::try_malloc_trim();
     REQUIRE(trimmed.has_value());
     CHECK((*trimmed == 0 || *trimmed == 1));

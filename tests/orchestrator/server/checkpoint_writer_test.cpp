@@ -31,7 +31,7 @@ ino_t inode(const fs::path& file) {
 
 }  // namespace
 
-TEST_CASE("checkpoint writer: the model saved last, unchanged, under another name is a hard link; a changed one is written") {
+TEST_CASE("checkpoint writer: the model saved last, unchanged, under another name is a hard link, a changed one is written") {
   cohort::test::TempDir dir;
   auto log = std::make_shared<spdlog::logger>("test");
   CheckpointWriter writer(log);

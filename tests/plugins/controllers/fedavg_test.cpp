@@ -114,7 +114,7 @@ TEST_CASE("fedavg run: sampling all and fraction") {
   }
 }
 
-TEST_CASE("fedavg run: failures within min_responses leave the average of the others; beyond it the job fails") {
+TEST_CASE("fedavg run: failures within min_responses leave the average of the others, beyond it the job fails") {
   auto failing = [](const std::string& bad) {
     return [bad](const std::string& site, const cohort::Task& task) {
       if (site == bad) return FakeControllerContext::Answer{false, "executor failed: out of data", {}, {}, {}};

@@ -157,7 +157,7 @@ TEST_CASE("python executor: a DIFF result is added to the received model") {
   check_shifted(run(*loaded.executor, site, train_task()), 1.0f);
 }
 
-TEST_CASE("python executor: launched once, one script serves every task of a site; per task, one each") {
+TEST_CASE("python executor: launched once, one script serves every task of a site, per task, one each") {
   TempDir dir;
   FakeSite site("site-1", 0);
   auto count_starts = [&] {
@@ -178,7 +178,7 @@ TEST_CASE("python executor: launched once, one script serves every task of a sit
   CHECK(count_starts() == 3);
 }
 
-TEST_CASE("python executor: a validate task returns metrics only; mid-task metrics reach the log") {
+TEST_CASE("python executor: a validate task returns metrics only, mid-task metrics reach the log") {
   TempDir dir;
   FakeSite site("site-1", 0);
   auto loaded = make_executor(dir, script_args("log"));
