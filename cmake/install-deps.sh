@@ -3,7 +3,7 @@
 # Idempotent: when every package is already installed it returns at once
 # without touching apt, so the Makefile can call it before every build.
 #   install-deps.sh        what `make demo`, `make test` and the sanitizer builds need
-#   install-deps.sh fuzz   that, and clang with libFuzzer for `make fuzz`
+#   install-deps.sh fuzz   that, and clang's runtime with libFuzzer for `make fuzz`
 set -euo pipefail
 
 packages=(
@@ -16,11 +16,15 @@ packages=(
   libjemalloc2 libjemalloc-dev libsqlite3-dev nlohmann-json3-dev libcsv-dev libdeflate-dev
   # real data and profiling
   dataset-fashion-mnist heaptrack gnuplot-nox time
+  # ss -K (the reconnect tests and bench/soak.sh cut connections), ip netns (multi-host)
+  iproute2
   # `cohort mpi` and the MPI transport
   openmpi-bin libopenmpi-dev
+  # clang reads the SDK's headers for the plugin ABI test (cmake/plugin_abi.py)
+  clang
 )
 if [ "${1:-}" = "fuzz" ]; then
-  packages+=(clang libclang-rt-dev)
+  packages+=(libclang-rt-dev)
 fi
 
 missing=()

@@ -50,6 +50,8 @@ Project parse_project(std::string_view text, const std::filesystem::path& file) 
   p.server.listen_host = server.get<std::string>("listen_host", "0.0.0.0");
   if (p.server.listen_host.empty()) server.fail("listen_host", "must not be empty (\"0.0.0.0\": every address)");
   p.server.on_server_restart = config::read_restart_policy(server, "resume");
+  p.server.reconnect_grace_s =
+      server.get<std::int64_t>("reconnect_grace_s", config::kReconnectGraceSeconds, between(0, 3600));
   server.finish();
 
   const Args memory = root.table("memory");

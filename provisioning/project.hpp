@@ -8,7 +8,9 @@
 //               admin_port, max_concurrent_jobs, schedule_timeout_s, on_server_restart
 //               ("resume", the default: a job running when the server stopped goes on from
 //               its last completed round; "abnormal": it ends ABNORMAL; a recipe's [job]
-//               on_server_restart wins)
+//               on_server_restart wins), reconnect_grace_s (10: how long a site whose
+//               connection dropped keeps its tasks in flight, to come back and deliver
+//               them; 0 fails them at once)
 //   [memory]    server_malloc_arena_max (4), client_malloc_arena_max (2),
 //               server_malloc_mmap_threshold_kib, client_malloc_mmap_threshold_kib (4096;
 //               0 leaves glibc's dynamic threshold, see README "Memory")
@@ -18,6 +20,7 @@
 //
 // Errors are ConfigErrors naming file:line:col.
 
+#include "config/recipe_file.hpp"
 #include "provisioning/certificates.hpp"
 
 #include <filesystem>
@@ -39,6 +42,7 @@ struct ProjectServer {
   std::int64_t schedule_timeout_s = 600;
   std::string listen_host = "0.0.0.0";
   std::string on_server_restart = "resume";
+  std::int64_t reconnect_grace_s = config::kReconnectGraceSeconds;
 
   bool operator==(const ProjectServer&) const = default;
 };

@@ -55,7 +55,7 @@ constexpr const char* kStart =
 constexpr const char* kStop = "Stops @ROLE@ '@NAME@' and its watchdog.";
 constexpr const char* kAdmin =
     "Admin commands as '@NAME@' (@ADMIN_ROLE@, org '@ORG@'): admin.sh submit RECIPE | list |\n"
-    "# show ID | abort ID | download ID [DEST] | logs ID | wait ID.";
+    "# show ID | abort ID | download ID [DEST] | logs ID | wait ID | status.";
 
 /// A kit script: the prelude with `purpose`, then `command`.
 std::string script(const char* purpose, const std::string& command) {
@@ -124,6 +124,7 @@ std::string kit_toml(const KitConfig& k) {
     server.insert("schedule_timeout_s", k.server.schedule_timeout_s);
     server.insert("listen_host", k.server.listen_host);
     server.insert("on_server_restart", k.server.on_server_restart);
+    server.insert("reconnect_grace_s", k.server.reconnect_grace_s);
     toml::array clients;
     for (const auto& c : k.clients) clients.push_back(c);
     server.insert("clients", std::move(clients));
@@ -301,6 +302,8 @@ KitConfig parse_kit_toml(std::string_view text, const fs::path& file) {
     k.server.schedule_timeout_s = server.get<std::int64_t>("schedule_timeout_s", 600, at_least(1));
     k.server.listen_host = server.get<std::string>("listen_host", "0.0.0.0");
     k.server.on_server_restart = config::read_restart_policy(server, "resume");
+    k.server.reconnect_grace_s =
+        server.get<std::int64_t>("reconnect_grace_s", config::kReconnectGraceSeconds, between(0, 3600));
     k.clients = server.get<std::vector<std::string>>("clients", {});
   }
   kit.finish();

@@ -1,41 +1,21 @@
 """Fashion-MNIST with PyTorch: an ordinary training script, federated by six cohort lines.
 
 Each site trains the same MLP as cohort's C++ trainer (784-256-10, ReLU) with SGD on its
-share of Debian's Fashion-MNIST (the gzip IDX files of the dataset-fashion-mnist package),
-and reports the accuracy of the model it received on its share of the test set.
+share of Debian's Fashion-MNIST (fashion_data.py beside it reads the gzip IDX files of the
+dataset-fashion-mnist package), and reports the accuracy of the model it received on its
+share of the test set.
 
     cohort simulate recipes/fedavg_fashion_mnist_python.toml
 """
 
 import argparse
-import gzip
-from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import cohort
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (gzip) as a numpy array: a magic number, the dimensions, the bytes."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
-def load(data_dir: Path, split: str, site_index: int, num_sites: int, seed: int):
-    """This site's IID share of a split: every num_sites-th sample of a fixed permutation."""
-    images = read_idx(data_dir / f"{split}-images-idx3-ubyte.gz")
-    labels = read_idx(data_dir / f"{split}-labels-idx1-ubyte.gz")
-    order = np.random.default_rng(seed).permutation(len(labels))[site_index::num_sites]
-    x = torch.from_numpy(images[order].astype(np.float32) / 255.0)
-    x = (x - 0.2860) / 0.3530  # Fashion-MNIST's mean and standard deviation
-    return x.reshape(len(order), 28 * 28), torch.from_numpy(labels[order].astype(np.int64))
+from fashion_data import evaluate, load, train
 
 
 class Mlp(nn.Module):
@@ -45,19 +25,11 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.relu(self.fc1(x)))
-
-
-def evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    net.eval()
-    with torch.no_grad():
-        logits = net(x)
-        return F.cross_entropy(logits, y).item(), (logits.argmax(1) == y).float().mean().item()
+        return self.fc2(F.relu(self.fc1(x.flatten(1))))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data-dir", type=Path, default=Path("/usr/share/datasets/fashion-mnist"))
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.05)
@@ -67,8 +39,8 @@ def main() -> None:
     torch.set_num_threads(1)
 
     cohort.init()
-    train_x, train_y = load(args.data_dir, "train", cohort.site_index, cohort.num_sites, args.seed)
-    test_x, test_y = load(args.data_dir, "t10k", cohort.site_index, cohort.num_sites, args.seed + 1)
+    train_x, train_y = load("train", cohort.site_index, cohort.num_sites, args.seed)
+    test_x, test_y = load("t10k", cohort.site_index, cohort.num_sites, args.seed + 1)
     net = Mlp()
 
     while cohort.is_running():
@@ -80,22 +52,12 @@ def main() -> None:
             cohort.send(cohort.Model(metrics=metrics))
             continue
 
-        net.train()
-        optimizer = torch.optim.SGD(net.parameters(), lr=args.lr, momentum=args.momentum)
-        generator = torch.Generator().manual_seed(args.seed * 1000003 + received.current_round * 131 + cohort.site_index)
-        steps, loss_sum = 0, 0.0
-        for _ in range(args.epochs):
-            for batch in torch.randperm(len(train_y), generator=generator).split(args.batch_size):
-                optimizer.zero_grad()
-                loss = F.cross_entropy(net(train_x[batch]), train_y[batch])
-                loss.backward()
-                optimizer.step()
-                loss_sum += loss.item()
-                steps += 1
-        cohort.log("loss", loss_sum / steps, step=steps)
-        metrics.update(loss=loss_sum / steps, examples=len(train_y))
+        seed = args.seed * 1000003 + received.current_round * 131 + cohort.site_index
+        steps, loss = train(net, train_x, train_y, args.epochs, args.lr, seed, args.batch_size, args.momentum)
+        cohort.log("loss", loss, step=steps)
+        metrics.update(loss=loss, examples=len(train_y))
         cohort.send(cohort.Model(params=net.state_dict(), metrics=metrics, num_steps=steps))
-        print(f"round {received.current_round}: {steps} steps, loss {loss_sum / steps:.4f}, "
+        print(f"round {received.current_round}: {steps} steps, loss {loss:.4f}, "
               f"received model accuracy {accuracy:.4f}")
 
 

@@ -18,6 +18,34 @@ namespace cohort::models {
 
 ModelSpec parse_spec(const Args& model, std::int64_t run_seed) {
   ModelSpec spec;
+  spec.where = model.where();
+  std::vector<std::string> given;
+  for (const char* key : {"arch", "initial", "python", "from_site"})
+    if (model.has(key)) given.push_back(key);
+  if (given.size() > 1)
+    model.fail(given[1], "give one of arch, initial, python or from_site; [model] has " + given[0] + " and " + given[1]);
+  if (model.has("initial")) {
+    spec.source = ModelSpec::Source::file;
+    spec.file = model.file("initial");
+  } else if (model.has("python")) {
+    spec.source = ModelSpec::Source::python;
+    const std::string named = model.required<std::string>("python");
+    const auto colon = named.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == named.size())
+      model.fail("python", "expected \"FILE.py:CLASS\" (the module file and the class in it), found \"" + named + "\"");
+    spec.file = model.file("python", std::string_view(named).substr(0, colon), Args::just_the_file);
+    spec.python_class = named.substr(colon + 1);
+    spec.python_kwargs = model.json_table("kwargs");
+    spec.interpreter = model.get<std::string>("interpreter", spec.interpreter);
+  } else if (model.has("from_site")) {
+    if (!model.required<bool>("from_site"))
+      model.fail("from_site", "false says nothing: leave it out, or give arch, initial or python");
+    spec.source = ModelSpec::Source::site;
+  }
+  if (spec.source != ModelSpec::Source::zoo) {
+    model.finish();
+    return spec;
+  }
   spec.arch = model.get<std::string>("arch", "mlp");
   spec.seed = model.get<std::int64_t>("seed", 0) + run_seed * 1000003;
   if (spec.arch == "mlp") {
@@ -79,6 +107,8 @@ class Cnn final : public Network {
 }  // namespace
 
 std::unique_ptr<Network> make_network(const ModelSpec& spec) {
+  if (spec.source != ModelSpec::Source::zoo)
+    throw std::invalid_argument("[model] names no zoo architecture: there is no network to build");
   torch::manual_seed(static_cast<std::uint64_t>(spec.seed));
   if (spec.arch == "mlp") return std::make_unique<Mlp>(spec.hidden);
   if (spec.arch == "cnn") return std::make_unique<Cnn>(spec.channels[0], spec.channels[1]);
@@ -86,6 +116,8 @@ std::unique_ptr<Network> make_network(const ModelSpec& spec) {
 }
 
 Model initial_model(const ModelSpec& spec) {
+  if (spec.source != ModelSpec::Source::zoo)
+    throw std::logic_error("models::initial_model: [model] names no zoo architecture");
   if (spec.arch != "synthetic") {
     auto network = make_network(spec);
     Model model = state_of(*network);

@@ -35,6 +35,7 @@ __all__ = [
     "TASK_TRAIN",
     "TASK_VALIDATE",
     "TASK_SUBMIT_MODEL",
+    "TASK_GET_PARAMETERS",
     "init",
     "is_running",
     "receive",
@@ -43,12 +44,16 @@ __all__ = [
     "is_train",
     "is_evaluate",
     "is_submit_model",
+    "is_get_parameters",
 ]
 
 #: Task kinds a workflow sends.
 TASK_TRAIN = "train"
 TASK_VALIDATE = "validate"
 TASK_SUBMIT_MODEL = "submit_model"
+#: Before round 1, with ``[model] from_site = true``: send your model's initial parameters
+#: (``params=net.state_dict()``); they become the global model.
+TASK_GET_PARAMETERS = "get_parameters"
 
 
 class ParamsType(str, Enum):
@@ -72,7 +77,8 @@ class Model:
         num_steps: training steps behind a result (FedAvg's default weight).
         current_round: the round of the task (0-based).
         total_rounds: the job's number of rounds.
-        task: the task kind: TASK_TRAIN, TASK_VALIDATE, TASK_SUBMIT_MODEL or a workflow's own.
+        task: the task kind: TASK_TRAIN, TASK_VALIDATE, TASK_SUBMIT_MODEL, TASK_GET_PARAMETERS
+            or a workflow's own.
     """
 
     params: Optional[dict[str, torch.Tensor]] = None
@@ -223,6 +229,9 @@ def send(model: Model, clear_cache: bool = True) -> None:
     channel = _channel("send")
     if _state.task is None:
         raise RuntimeError("cohort.send(): there is no task to answer (call cohort.receive() first)")
+    if _state.task.get("task") == TASK_GET_PARAMETERS:
+        _send_parameters(channel, model)
+        return
     received = _state.model.params
     params = model.params or {}
     checked = {name: _check(name, t, received) for name, t in params.items()}
@@ -262,6 +271,39 @@ def send(model: Model, clear_cache: bool = True) -> None:
     _state.region = None
 
 
+def _send_parameters(channel: Channel, model: Model) -> None:
+    """The answer to a get_parameters task: whatever tensors the model has, written once
+    into shared memory made for them, whose descriptor goes with the frame."""
+    params = model.params or {}
+    if not params:
+        raise ValueError("cohort.send(): a get_parameters task's result needs params (your model's state_dict())")
+    tensors, offset = [], 0
+    for name, tensor in params.items():
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"cohort.send(): params['{name}'] is a {type(tensor).__name__}, not a torch.Tensor")
+        if tensor.dtype not in DTYPE_NAMES:
+            raise ValueError(f"cohort.send(): params['{name}'] is {tensor.dtype}, which cohort cannot carry")
+        tensors.append({"name": name, "dtype": DTYPE_NAMES[tensor.dtype], "shape": list(tensor.shape), "offset": offset})
+        offset += -(-tensor.numel() * tensor.element_size() // _ALIGNMENT) * _ALIGNMENT
+    fd = os.memfd_create("cohort-parameters", os.MFD_CLOEXEC)
+    try:
+        os.ftruncate(fd, max(offset, 1))
+        region = Region(fd)
+        for entry, tensor in zip(tensors, params.values()):
+            region.view(entry["offset"], tensor.dtype, entry["shape"]).copy_(tensor.detach())
+        channel.send({"op": "result", "params_type": "FULL", "num_steps": model.num_steps,
+                      "metrics": {k: float(v) for k, v in model.metrics.items()}, "tensors": tensors}, [fd])
+    finally:
+        os.close(fd)
+    _state.task = None
+    _state.model = None
+    _state.region = None
+
+
+#: Where each tensor starts in a region (the client's kTensorAlignment).
+_ALIGNMENT = 64
+
+
 def log(key: str, value: float, step: Optional[int] = None) -> None:
     """Reports a metric in the middle of a task; it appears in the site's log."""
     _channel("log").send({"op": "log", "metrics": {key: float(value)}, "step": step})
@@ -286,3 +328,8 @@ def is_evaluate() -> bool:
 def is_submit_model() -> bool:
     """True when the task in hand asks for the site's best model."""
     return _task_kind() == TASK_SUBMIT_MODEL
+
+
+def is_get_parameters() -> bool:
+    """True when the task in hand asks for the model's initial parameters ([model] from_site)."""
+    return _task_kind() == TASK_GET_PARAMETERS

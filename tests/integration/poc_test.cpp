@@ -30,6 +30,12 @@ void step(const TempDir& dir, const std::vector<std::string>& args, const std::s
   REQUIRE(result.status == 0);
 }
 
+/// The job id `admin.sh submit` printed: its last line.
+std::string job_id_of(const std::string& output) {
+  const auto last_line = output.find_last_of('\n', output.size() - 2);
+  return output.substr(last_line == std::string::npos ? 0 : last_line + 1, 36);
+}
+
 /// Submits `recipe` with the POC's admin kit, retrying until the server listens; the job id.
 std::string submit(const TempDir& dir, const std::string& ws, const fs::path& recipe) {
   const std::string admin = (fs::path(ws) / "admin@poc.local" / "startup" / "admin.sh").string();
@@ -41,8 +47,7 @@ std::string submit(const TempDir& dir, const std::string& ws, const fs::path& re
   }
   INFO(submitted.output);
   REQUIRE(submitted.status == 0);
-  const auto last_line = submitted.output.find_last_of('\n', submitted.output.size() - 2);
-  return submitted.output.substr(last_line + 1, 36);
+  return job_id_of(submitted.output);
 }
 
 Finished wait(const TempDir& dir, const std::string& ws, const std::string& id) {
@@ -70,10 +75,19 @@ TEST_CASE("poc: prepare, start, run a job as the POC admin, stop, clean") {
   Stop guard{ws, dir};
   step(dir, {"poc", "start", "--workspace", ws}, "start");
 
+  // `poc start` returned once everything is up: the admin commands work at once, no retry.
+  const std::string admin = (fs::path(ws) / "admin@poc.local" / "startup" / "admin.sh").string();
+  const auto status = run({"bash", admin, "status"}, dir / "status.out");
+  INFO(status.output);
+  REQUIRE(status.status == 0);
+  CHECK(status.output.find("sites    site-1, site-2") != std::string::npos);
   write_text(dir / "job.toml",
              "[job]\nname = \"poc\"\nnum_rounds = 2\nmin_clients = 2\n[controller]\nplugin = \"fedavg\"\n"
              "[executor]\nplugin = \"synthetic\"\n[model]\narch = \"synthetic\"\nsize_mb = 1\n");
-  const auto waited = wait(dir, ws, submit(dir, ws, dir / "job.toml"));
+  const auto submitted = run({"bash", admin, "submit", (dir / "job.toml").string()}, dir / "submit-at-once.out");
+  INFO(submitted.output);
+  REQUIRE(submitted.status == 0);
+  const auto waited = wait(dir, ws, job_id_of(submitted.output));
   INFO(waited.output);
   CHECK(waited.status == 0);
 

@@ -82,6 +82,20 @@ TEST_CASE("python: the same script under cyclic and swarm") {
   CHECK(read_text(swarm.job / "status.txt").find("COMPLETED") != std::string::npos);
 }
 
+TEST_CASE("python: a script that raises, through the default workers = auto, fails with its traceback") {
+  TempDir dir;
+  std::string text = recipe("fedavg", "", "raise");
+  text.replace(text.find("workers = 2"), 11, "workers = \"auto\"");
+  write_text(dir / "raise.toml", text);
+  auto result = run(cohort_command({"simulate", (dir / "raise.toml").string(), "--workspace", (dir / "raise").string()}),
+                    dir / "raise.out");
+  INFO(result.output);
+  CHECK(result.status == 1);  // a task failure, not a signal
+  CHECK(result.output.find("the probe of one site's task failed (status 1)") != std::string::npos);
+  for (const char* said : {"site 'site-1'", "scripted_site.py", "line 31", "RuntimeError: the training diverged"})
+    CHECK(result.output.find(said) != std::string::npos);
+}
+
 TEST_CASE("python: a script that hangs is stopped at task_timeout_s and the job completes with the other site") {
   TempDir dir;
   auto done = simulate(dir, "hang", recipe("fedavg", "min_responses = 1\ntask_timeout_s = 60", "hang-on-site-2",

@@ -211,6 +211,26 @@ TEST_CASE("simulate: a failed site within the error policy leaves a correct aggr
   CHECK(rounds[0].failed == 1);  // one failed result per round
 }
 
+TEST_CASE("simulate: an exception a plugin throws in the probe's task is reported, never a crash") {
+  TempDir dir;
+  // The executor throws an exception type defined in its own library (built so that the
+  // library can really be unloaded): the probe reports it as a task failure, status 1.
+  std::string recipe = synthetic_recipe("");
+  recipe.replace(recipe.find("plugin = \"synthetic\""), 20, "plugin = \"throwing-executor\"");
+  recipe.replace(recipe.find("workers = 3"), 11, "workers = \"auto\"");
+  write_text(dir / "recipe.toml", recipe);
+  const auto probe = run(cohort_command({"recipe", "probe", (dir / "recipe.toml").string(), "-p", COHORT_FIXTURE_PLUGIN_DIR}),
+                         dir / "probe.out");
+  INFO(probe.output);
+  CHECK(probe.status == 1);
+  CHECK(probe.output.find("error: site 'site-1': round 0 task 'train' failed: executor failed: the fixture's training "
+                          "step failed (FixtureError)") != std::string::npos);
+  const auto simulated = simulate(dir, recipe, {"-p", COHORT_FIXTURE_PLUGIN_DIR});
+  CHECK(simulated.status == 1);
+  CHECK(simulated.output.find("the probe of one site's task failed (status 1)") != std::string::npos);
+  CHECK(simulated.output.find("(FixtureError)") != std::string::npos);
+}
+
 TEST_CASE("simulate: a failed site beyond the error policy fails the job cleanly") {
   TempDir dir;
   auto result = simulate(dir, synthetic_recipe("", "fail_sites = [\"site-3\"]"));

@@ -93,6 +93,12 @@ class COHORT_API Args {
   /// in the job's folder before its first task; an absolute one must exist on every
   /// machine. Throws ConfigError when it is absent or not a file.
   std::filesystem::path file(std::string_view key, Carry carry = just_the_file) const;
+  /// As file(), for a value that names a file and more (`python = "model.py:Network"`):
+  /// the file at `path`, a part of `key`'s value; errors are located at `key`.
+  std::filesystem::path file(std::string_view key, std::string_view path, Carry carry) const;
+  /// The table `key` as a JSON object ("{}" when absent; ConfigError when not a table): for
+  /// values handed on to another program (a Python class's keyword arguments).
+  std::string json_table(std::string_view key) const;
   /// The relative files every table of this recipe named through file() so far.
   std::vector<NamedFile> named_files() const;
 

@@ -36,8 +36,13 @@ namespace cohort {
 
 /// What a site is asked to do. `model` shares storage with wherever it came from: a
 /// broadcast of the global model sends the global model's own bytes, no copy.
+/// The task that asks a site for its initial parameters before round 1 (`[model]
+/// from_site`): it brings no model, and its result is the initial global model, of
+/// whatever tensors the site's model has. An executor that cannot answer it fails it.
+inline constexpr const char* kGetParametersTask = "get_parameters";
+
 struct Task {
-  /// "train", "validate", or a workflow's own task name.
+  /// "train", "validate", kGetParametersTask, or a workflow's own task name.
   std::string name;
   std::int64_t round = 0;
   Model model;

@@ -20,6 +20,7 @@
 #include <torch/version.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string_view>
 
@@ -30,7 +31,8 @@ inline constexpr std::uint64_t kPluginMagic = 0x636f686f72747031ULL;
 /// Version of the descriptor layout after the stable prefix and of the API headers.
 /// 2: typed site-workflow timers (Timer), JobInfo in job.hpp, the SDK in libcohort_sdk.
 /// 3: Executor::model_placement (where a task's model lands).
-inline constexpr std::uint32_t kPluginAbiVersion = 3;
+/// 4: Controller::resumable, save_state, restore_state; SiteWorkflow::on_job_resumed.
+inline constexpr std::uint32_t kPluginAbiVersion = 4;
 /// The exported alias; its name carries the ABI version a host looks for first.
 inline constexpr const char* kPluginSymbol = "cohort_plugin_v1";
 
@@ -39,6 +41,10 @@ enum class PluginKind : std::uint32_t { controller = 1, executor = 2, hook = 3 }
 
 /// "controller", "executor" or "hook".
 COHORT_API std::string_view to_string(PluginKind kind);
+
+/// The folder of libcohort_sdk (`<libdir>` in the build tree as installed): the default
+/// plugins are in its `cohort/plugins`, cohort's Python packages in its `cohort/python`.
+COHORT_API std::filesystem::path sdk_directory();
 
 /// What the plugin was compiled with. Host and plugin must agree on all of it.
 struct BuildFingerprint {

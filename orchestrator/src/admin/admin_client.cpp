@@ -9,6 +9,7 @@
 #include <boost/asio/write.hpp>
 
 #include <fstream>
+#include <thread>
 
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
@@ -26,9 +27,9 @@ json admin_request(const AdminEndpoint& endpoint, const AdminRequest& request, c
   tcp::resolver resolver(io);
   const auto addresses = resolver.resolve(endpoint.host, std::to_string(endpoint.port), ec);
   if (!ec) asio::connect(stream.lowest_layer(), addresses, ec);
-  if (ec) throw ServerUnreachable("cannot reach the server's admin port at " + where + ": " + ec.message());
+  if (ec) throw ServerUnreachable("cannot reach the server's admin port at " + where + ": " + ec.message(), true);
   stream.handshake(asio::ssl::stream_base::client, ec);
-  if (ec) throw ServerUnreachable("TLS handshake with " + where + " failed: " + ec.message());
+  if (ec) throw ServerUnreachable("TLS handshake with " + where + " failed: " + ec.message(), false);
   if (const auto name = tls::peer_common_name(stream.native_handle()); name != endpoint.server_name)
     throw std::runtime_error("the server at " + where + " presented a certificate for '" + name + "', not '" +
                              endpoint.server_name + "'");
@@ -41,7 +42,8 @@ json admin_request(const AdminEndpoint& endpoint, const AdminRequest& request, c
   if (!ec) asio::read(stream, asio::buffer(header), ec);
   if (ec)
     throw ServerUnreachable("the server at " + where + " closed the connection (" + ec.message() +
-                            "): was this certificate refused? see the server's log");
+                                "): was this certificate refused? see the server's log",
+                            false);
   std::uint32_t size = 0;
   try {
     size = message_length(header);
@@ -76,6 +78,29 @@ json admin_request(const AdminEndpoint& endpoint, const AdminRequest& request, c
   }
   stream.shutdown(ec);
   return reply;
+}
+
+json admin_request_patiently(const AdminEndpoint& endpoint, const AdminRequest& request, const fs::path& download_to,
+                             std::chrono::milliseconds patience,
+                             const std::function<void(const std::string& why)>& on_retry) {
+  const auto start = std::chrono::steady_clock::now();
+  bool retried = false;
+  for (;;) {
+    try {
+      return admin_request(endpoint, request, download_to);
+    } catch (const ServerUnreachable& e) {
+      const auto waited = std::chrono::steady_clock::now() - start;
+      if (!e.nothing_sent || waited >= patience) {
+        if (!retried) throw;
+        const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(waited).count();
+        throw ServerUnreachable(std::string(e.what()) + " (tried for " + std::to_string(seconds) + " s)",
+                                e.nothing_sent);
+      }
+      if (!retried && on_retry) on_retry(e.what());
+      retried = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
 }
 
 }  // namespace cohort::admin

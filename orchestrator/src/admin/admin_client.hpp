@@ -7,7 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -24,7 +26,10 @@ struct AdminEndpoint {
 /// The server did not answer: nothing listens on its admin port, or the connection closed
 /// before a reply (a server restarting looks like this). What a wait may retry.
 struct ServerUnreachable : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  ServerUnreachable(const std::string& what, bool nothing_sent)
+      : std::runtime_error(what), nothing_sent(nothing_sent) {}
+  /// No connection was made, so not a byte of the request left: sending it again is safe.
+  bool nothing_sent;
 };
 
 /// Sends `request`, returns the reply. For a download, writes the files that follow the
@@ -32,5 +37,12 @@ struct ServerUnreachable : std::runtime_error {
 /// connection or TLS failure, naming the endpoint (ServerUnreachable when it did not answer).
 nlohmann::json admin_request(const AdminEndpoint& endpoint, const AdminRequest& request,
                              const std::filesystem::path& download_to = {});
+
+/// admin_request, tried again while nothing listens on the admin port (a server still
+/// starting) until `patience` has passed; `on_retry` hears of the first retry. The final
+/// error says how long it tried.
+nlohmann::json admin_request_patiently(const AdminEndpoint& endpoint, const AdminRequest& request,
+                                       const std::filesystem::path& download_to, std::chrono::milliseconds patience,
+                                       const std::function<void(const std::string& why)>& on_retry = {});
 
 }  // namespace cohort::admin

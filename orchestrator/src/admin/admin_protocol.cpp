@@ -12,16 +12,20 @@ struct CommandName {
 };
 constexpr CommandName kCommands[] = {{Command::submit, "submit"}, {Command::list, "list"},
                                      {Command::show, "show"},     {Command::abort, "abort"},
-                                     {Command::download, "download"}, {Command::logs, "logs"}};
+                                     {Command::download, "download"}, {Command::logs, "logs"},
+                                     {Command::status, "status"}};
 
 /// The fields each command takes besides "command".
 std::set<std::string> fields_of(Command command) {
   switch (command) {
     case Command::submit: return {"recipe", "file", "files"};
-    case Command::list: return {};
+    case Command::list:
+    case Command::status: return {};
     default: return {"job_id"};
   }
 }
+
+bool takes_job_id(Command command) { return fields_of(command).count("job_id") > 0; }
 
 std::string string_field(const nlohmann::json& request, const std::string& name, Command command) {
   const auto it = request.find(name);
@@ -79,7 +83,7 @@ nlohmann::json to_json(const AdminRequest& r) {
       json["files"] = nlohmann::json::array();
       for (const auto& f : r.files) json["files"].push_back({{"path", f.path}, {"size", f.bytes.size()}});
     }
-  } else if (r.command != Command::list) {
+  } else if (takes_job_id(r.command)) {
     json["job_id"] = r.job_id;
   }
   return json;
@@ -104,7 +108,7 @@ AdminRequest parse_request(std::string_view text) {
       known = true;
     }
   }
-  if (!known) throw AdminProtocolError("request: unknown command '" + name + "' (submit, list, show, abort, download, logs)");
+  if (!known) throw AdminProtocolError("request: unknown command '" + name + "' (submit, list, show, abort, download, logs, status)");
   const auto fields = fields_of(r.command);
   for (const auto& [key, value] : json.items()) {
     if (key != "command" && !fields.count(key))
@@ -114,7 +118,7 @@ AdminRequest parse_request(std::string_view text) {
     r.recipe = string_field(json, "recipe", r.command);
     r.file = string_field(json, "file", r.command);
     if (json.contains("files")) r.files = submitted_files(json["files"]);
-  } else if (r.command != Command::list) {
+  } else if (takes_job_id(r.command)) {
     r.job_id = string_field(json, "job_id", r.command);
   }
   return r;

@@ -6,9 +6,12 @@
 //   request = {"command": "submit", "recipe": TEXT, "file": NAME, "files": [{"path", "size"}]}
 //           | {"command": "list"}
 //           | {"command": "show" | "abort" | "download" | "logs", "job_id": ID}
+//           | {"command": "status"}
 //   reply   = {"ok": true, ...} | {"ok": false, "error": "..."}
 //   submit: "files" (optional) are what travels with the recipe, their bytes following the
 //   request in order; then "file" is the recipe's path among them (app/, job_directory.hpp).
+//   status: the reply has "server" (its name), "sites" (those connected now) and "running"
+//   (the ids of the jobs running).
 //   download: the reply lists {"path", "size"} per file; the files' bytes follow, in order.
 //
 // A request is read by parse_request only, and written by to_json only.
@@ -34,7 +37,7 @@ class AdminProtocolError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-enum class Command { submit, list, show, abort, download, logs };
+enum class Command { submit, list, show, abort, download, logs, status };
 
 /// "submit", "list", ...
 const char* to_string(Command command);

@@ -21,7 +21,7 @@ void add_compare_command(CLI::App& app, GlobalOptions& global, Command& run) {
   auto paths = std::make_shared<std::vector<std::string>>();
   auto target = std::make_shared<double>(0);
   auto mode = std::make_shared<std::string>("max");
-  auto* recipe_opt = cmd->add_option("RECIPE", *recipes, "A method's recipe (TOML)")->required();
+  auto* recipe_opt = cmd->add_option("RECIPE", *recipes, "A method's recipe (TOML)")->required()->check(process::recipe_file());
   auto* set_opt = cmd->add_option("--set", *sets, "KEY=VALUE: override a setting of the method before it")
                       ->allow_extra_args(false);
   auto* name_opt = cmd->add_option("--name", *names, "The name of the method before it (default: the recipe's stem "
@@ -29,13 +29,13 @@ void add_compare_command(CLI::App& app, GlobalOptions& global, Command& run) {
                        ->allow_extra_args(false);
   cmd->add_option("--repeats", o->repeats, "Runs per method, seeds [job] seed + 0, 1, ...")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(process::at_least(1));
   cmd->add_option("--metric", o->goal.name, "The global metric to compare")->capture_default_str();
   cmd->add_option("--metric-mode", *mode, "max: higher is better; min: lower")->capture_default_str()
       ->check(CLI::IsMember({"max", "min"}));
   auto* target_opt = cmd->add_option("--target", *target, "Report the rounds each method needs to reach this value");
   cmd->add_option("--workers", o->workers, "Client processes per run: auto or a number (default: each recipe's)")
-      ->check(CLI::IsMember({"auto"}) | CLI::PositiveNumber);
+      ->check(process::auto_or_count());
   cmd->add_option("--output", o->output, "Folder for the timestamped results")->capture_default_str();
   cmd->add_option("-p,--plugin-path", *paths, "Search DIR for plugins before the defaults");
   cmd->callback([=, &run, &global] {

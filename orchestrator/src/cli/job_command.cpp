@@ -1,8 +1,8 @@
-// cohort job: the admin CLI (submit, list, show, abort, download, logs, wait) with an
+// cohort job: the admin CLI (submit, list, show, abort, download, logs, wait, status) with an
 // admin startup kit.
 #include "cli/commands.hpp"
 
-#include "admin/admin_client.hpp"
+#include "cli/admin_kit.hpp"
 #include "config/text_file.hpp"
 #include "jobs/job_directory.hpp"
 #include "jobs/job_state.hpp"
@@ -38,26 +38,18 @@ struct JobArgs {
   std::vector<std::string> plugin_path;
 };
 
-admin::AdminEndpoint endpoint(const JobArgs& a) {
-  std::string kit_dir = a.kit;
-  if (kit_dir.empty()) {
-    const char* env = std::getenv("COHORT_ADMIN_KIT");
-    if (!env || !*env) throw std::invalid_argument("give --kit DIR (an admin startup kit) or set COHORT_ADMIN_KIT");
-    kit_dir = env;
-  }
-  const auto startup = provisioning::startup_folder(kit_dir);
-  const auto kit = provisioning::load_kit(startup);
-  if (kit.role != "admin")
-    throw std::invalid_argument("kit " + startup.string() + " is a " + kit.role + " kit, not an admin kit");
-  return admin::AdminEndpoint{kit.server.host, static_cast<std::uint16_t>(kit.server.admin_port), kit.server.name,
-                              tls::TlsFiles{startup / provisioning::kRootCertificateFile,
-                                            startup / provisioning::kCertificateFile, startup / provisioning::kKeyFile}};
-}
+/// How long a command tries a server that does not listen yet (one still starting).
+constexpr std::chrono::seconds kStartingServerPatience{10};
 
 /// Sends the request; prints the error and returns nothing when the server refused it.
+/// A server that does not listen yet is tried again for `patience`.
 std::optional<json> call(const JobArgs& a, const admin::AdminRequest& request,
-                         const std::filesystem::path& download_to = {}) {
-  const json reply = admin::admin_request(endpoint(a), request, download_to);
+                         const std::filesystem::path& download_to = {},
+                         std::chrono::seconds patience = kStartingServerPatience) {
+  const json reply = admin::admin_request_patiently(
+      admin_endpoint(a.kit), request, download_to, patience, [patience](const std::string& why) {
+        std::cerr << why << ": the server may be starting; trying again for up to " << patience.count() << " s\n";
+      });
   if (!reply.value("ok", false)) {
     std::cerr << "error: " << reply.value("error", std::string("the server refused the request")) << "\n";
     return std::nullopt;
@@ -197,6 +189,19 @@ int logs(const JobArgs& a) {
   return process::kExitOk;
 }
 
+int status(const JobArgs& a) {
+  const auto reply = call(a, {admin::Command::status});
+  if (!reply) return process::kExitFailure;
+  auto joined = [](const json& names) {
+    std::string text;
+    for (const auto& n : names) text += (text.empty() ? "" : ", ") + n.get<std::string>();
+    return text.empty() ? std::string("none") : text;
+  };
+  std::cout << "server   " << reply->value("server", "") << "\nsites    " << joined((*reply)["sites"])
+            << "\nrunning  " << joined((*reply)["running"]) << "\n";
+  return process::kExitOk;
+}
+
 int wait(const JobArgs& a) {
   const auto start = std::chrono::steady_clock::now();
   std::string last;
@@ -207,7 +212,7 @@ int wait(const JobArgs& a) {
   for (;;) {
     std::optional<json> reply;
     try {
-      reply = call(a, {admin::Command::show, a.job_id});
+      reply = call(a, {admin::Command::show, a.job_id}, {}, std::chrono::seconds(0));
     } catch (const admin::ServerUnreachable& e) {
       // A server restarting: keep waiting for it (its jobs resume).
       if (last != "unreachable") std::cout << "job " << a.job_id << ": server unreachable, still waiting (" << e.what() << ")" << std::endl;
@@ -247,15 +252,16 @@ int wait(const JobArgs& a) {
 void add_job_command(CLI::App& app, GlobalOptions&, Command& run) {
   process::CommandGroup<JobArgs> group(
       app, "job", "Admin commands on the server's jobs (needs an admin kit)", run, [](CLI::App& cmd, JobArgs& a) {
-        cmd.add_option("--kit", a.kit, "The admin startup kit (default: $COHORT_ADMIN_KIT)");
+        cmd.add_option("--kit", a.kit, "The admin startup kit (default: $COHORT_ADMIN_KIT)")->check(process::existing_folder());
       });
   auto& a = group.args();
   auto* submit_command = group.add(
       "submit", "Submit a recipe with the files it names (its Python script and the script's folder); prints the job id",
       &submit);
-  submit_command->add_option("recipe", a.recipe, "Recipe file")->required();
+  submit_command->add_option("recipe", a.recipe, "Recipe file")->required()->check(process::recipe_file());
   submit_command->add_option("-p,--plugin-path", a.plugin_path, "Search DIR for plugins before the defaults");
   group.add("list", "List every job", &list);
+  group.add("status", "The server's connected sites and running jobs", &status);
   group.add("show", "Show one job", &show)->add_option("id", a.job_id, "Job id")->required();
   group.add("abort", "Abort a job", &abort_job)->add_option("id", a.job_id, "Job id")->required();
   auto* dl = group.add("download", "Download a job's results", &download);
@@ -264,7 +270,7 @@ void add_job_command(CLI::App& app, GlobalOptions&, Command& run) {
   group.add("logs", "Print the end of a job's server log", &logs)->add_option("id", a.job_id, "Job id")->required();
   auto* w = group.add("wait", "Wait for a job to finish, showing progress; exit 0 when COMPLETED", &wait);
   w->add_option("id", a.job_id, "Job id")->required();
-  w->add_option("--timeout", a.timeout_s, "Give up after S seconds (0: never)");
+  w->add_option("--timeout", a.timeout_s, "Give up after S seconds (0: never)")->check(process::number_at_least(0));
 }
 
 }  // namespace cohort::cli

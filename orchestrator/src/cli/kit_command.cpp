@@ -44,7 +44,7 @@ void add_kit_command(CLI::App& app, GlobalOptions& global, Command& run_command)
   process::CommandGroup<KitArgs> group(
       app, "kit", "Run a server or client startup kit under its watchdog: start, stop, run", run_command,
       [](CLI::App& cmd, KitArgs& a) {
-        cmd.add_option("kit", a.kit, "The kit: its startup folder, or the participant folder holding it")->required();
+        cmd.add_option("kit", a.kit, "The kit: its startup folder, or the participant folder holding it")->required()->check(process::existing_folder());
       });
   group.args().global = &global;
   group.add("start", "Start the kit's process in the background under its watchdog (log: <participant>/log.txt)",

@@ -4,6 +4,7 @@
 // stop.sh do), clean removes it.
 #include "cli/commands.hpp"
 
+#include "cli/admin_kit.hpp"
 #include "provisioning/kit_runner.hpp"
 #include "provisioning/project.hpp"
 #include "process/child_process.hpp"
@@ -12,8 +13,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <algorithm>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
+#include <thread>
+
+#include <sys/wait.h>
 
 namespace fs = std::filesystem;
 
@@ -27,6 +33,8 @@ struct PocArgs {
   std::string workspace = "/tmp/cohort/poc";
   int clients = 2;
   bool force = false;
+  /// How long `start` waits for the server and every client to be up.
+  int timeout_s = 120;
 };
 
 std::uint16_t free_port() {
@@ -67,16 +75,57 @@ int prepare(const PocArgs& a) {
   return process::kExitOk;
 }
 
+/// Waits until the server answers on its admin port and says every client of the project
+/// is connected (so it accepts FL connections too). Throws, naming the log to read, when
+/// that does not happen within `timeout`, or the server's watchdog (`server_watchdog`,
+/// started by this process) gave up.
+void wait_until_ready(const provisioning::Project& project, const fs::path& ws, pid_t server_watchdog,
+                      std::chrono::seconds timeout) {
+  const auto endpoint = admin_endpoint((ws / kAdminName).string());
+  const auto start = std::chrono::steady_clock::now();
+  std::string waiting_for = "the server's admin port";
+  fs::path log = ws / project.server.name / "log.txt";
+  while (std::chrono::steady_clock::now() - start < timeout) {
+    if (int status = 0; ::waitpid(server_watchdog, &status, WNOHANG) == server_watchdog)
+      throw std::runtime_error("the server stopped while starting: see " + log.string());
+    try {
+      const auto reply = admin::admin_request(endpoint, {admin::Command::status});
+      if (!reply.value("ok", false)) throw std::runtime_error("the server refused the POC admin: " + reply.value("error", ""));
+      std::vector<std::string> missing;
+      for (const auto& c : project.clients) {
+        const auto& sites = reply["sites"];
+        if (std::find(sites.begin(), sites.end(), c.name) == sites.end()) missing.push_back(c.name);
+      }
+      if (missing.empty()) {
+        std::cout << "ready in " << std::fixed << std::setprecision(1)
+                  << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
+                  << " s: the server takes connections and its " << project.clients.size() << " clients are connected\n";
+        return;
+      }
+      waiting_for = "'" + missing.front() + "' to connect";
+      log = ws / missing.front() / "log.txt";
+    } catch (const admin::ServerUnreachable& e) {
+      if (!e.nothing_sent) throw;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  throw std::runtime_error("still waiting for " + waiting_for + " after " + std::to_string(timeout.count()) +
+                           " s: see " + log.string() + " (`cohort poc stop` stops what started)");
+}
+
 int start(const PocArgs& a) {
   const auto project = load(a);
   const fs::path ws(a.workspace);
   std::cout << "starting the server and " << project.clients.size() << " clients\n";
   std::vector<std::string> participants{project.server.name};
   for (const auto& c : project.clients) participants.push_back(c.name);
+  pid_t server_watchdog = 0;
   for (const auto& name : participants) {
     const pid_t pid = provisioning::start_kit(ws / name, process::self_executable());
+    if (name == project.server.name) server_watchdog = pid;
     std::cout << "  started " << name << " (watchdog pid " << pid << "); log: " << (ws / name / "log.txt").string() << "\n";
   }
+  wait_until_ready(project, ws, server_watchdog, std::chrono::seconds(a.timeout_s));
   std::cout << "admin commands: " << (ws / kAdminName / "startup" / "admin.sh").string()
             << " submit recipes/fedavg_fashion_mnist.toml | list | wait ID | download ID\n";
   return process::kExitOk;
@@ -107,9 +156,13 @@ void add_poc_command(CLI::App& app, GlobalOptions&, Command& run) {
       [](CLI::App& cmd, PocArgs& a) { cmd.add_option("--workspace", a.workspace, "The POC folder")->capture_default_str(); });
   auto& a = group.args();
   auto* p = group.add("prepare", "Write and provision a project with N clients and a project_admin", &prepare);
-  p->add_option("-n,--clients", a.clients, "Number of clients")->capture_default_str()->check(CLI::Range(1, 100));
+  p->add_option("-n,--clients", a.clients, "Number of clients")->capture_default_str()->check(process::between(1, 100));
   p->add_flag("--force", a.force, "Replace an existing POC folder");
-  group.add("start", "Start the server and the clients from their kits", &start);
+  auto* s = group.add("start", "Start the server and the clients from their kits; return once all are connected",
+                      &start);
+  s->add_option("--timeout", a.timeout_s, "Seconds to wait for the server and every client to be up")
+      ->capture_default_str()
+      ->check(process::at_least(1));
   group.add("stop", "Stop the clients and the server", &stop);
   group.add("clean", "Stop everything and remove the POC folder", &clean);
 }

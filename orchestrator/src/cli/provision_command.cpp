@@ -32,7 +32,7 @@ int run_provision(const ProvisionArgs& a) {
 void add_provision_command(CLI::App& app, GlobalOptions&, Command& run) {
   auto* cmd = app.add_subcommand("provision", "Write signed startup kits for a project's participants");
   auto a = std::make_shared<ProvisionArgs>();
-  cmd->add_option("project", a->project, "The project file (project.toml)")->required();
+  cmd->add_option("project", a->project, "The project file (project.toml)")->required()->check(process::existing_file());
   cmd->add_option("-o,--output", a->out, "Folder for the kits (re-provisioning keeps existing keys)")->capture_default_str();
   cmd->callback([&run, a] { run = [a] { return run_provision(*a); }; });
 }

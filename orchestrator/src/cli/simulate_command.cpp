@@ -15,13 +15,13 @@ void add_simulate_command(CLI::App& app, GlobalOptions& global, Command& run) {
   auto insecure = std::make_shared<bool>(false);
   auto workspace = std::make_shared<std::string>();
   auto paths = std::make_shared<std::vector<std::string>>();
-  cmd->add_option("RECIPE", *recipe, "The recipe (TOML)")->required();
-  auto* clients_opt = cmd->add_option("--clients", *clients, "Number of sites (default: the recipe's)")->check(CLI::PositiveNumber);
+  cmd->add_option("RECIPE", *recipe, "The recipe (TOML)")->required()->check(process::recipe_file());
+  auto* clients_opt = cmd->add_option("--clients", *clients, "Number of sites (default: the recipe's)")->check(process::at_least(1));
   auto* workers_opt =
       cmd->add_option("--workers", *workers,
                       "Client processes to spread the sites over: a number, or auto (measure one site's task, "
                       "fit the processes into the cores and free memory); default: the recipe's, else auto")
-          ->check(CLI::IsMember({"auto"}) | CLI::PositiveNumber);
+          ->check(process::auto_or_count());
   cmd->add_option("--set", *overrides, "KEY=VALUE: override a setting of the recipe (e.g. controller.plugin=fedopt)")
       ->allow_extra_args(false);
   cmd->add_flag("--plan", *plan, "Print how the job would be laid out (probing one site's task) and run nothing");

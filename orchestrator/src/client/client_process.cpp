@@ -107,6 +107,7 @@ void ClientProcess::announce(const net::JobAnnounce& job, std::shared_ptr<TaskMo
 }
 
 void ClientProcess::job_ended(const net::JobEnd& end) {
+  for (auto& link : links_) link->forget_job(end.job_id);
   post_work([this, end] {
     std::unique_ptr<ClientJob> job;
     std::vector<std::unique_ptr<SiteWorkflowHost>> workflows;
@@ -361,12 +362,14 @@ void ClientProcess::run_task(SiteLink& link, net::Link& connection, const net::T
     }
     connection.release_hold();
     if (!await(*slot)) {
+      // The server sends it again if this site reconnects in time (it does not hold it).
       log_->warn("site '{}': task {} dropped: {}", link.site(), header.task_id,
                  stopping_ ? std::string("client stopping") : slot->error);
       return;
     }
     task.model = std::move(slot->model);
   }
+  link.hold_task(header.task_id);
 
   net::ResultHeader result_header;
   result_header.task_id = header.task_id;
@@ -397,17 +400,17 @@ void ClientProcess::run_task(SiteLink& link, net::Link& connection, const net::T
   result_header.metrics = result.metrics;
   result_header.has_model = result_header.ok && !result.tensors.empty();
 
-  // Send, then wait until the bytes are on the wire: the connection drops its reference
-  // to the result as soon as it is written; the reference release hook (round_ended,
-  // fired by task_done) drops the job's.
+  // Send (on the site's connection of the moment), then wait until the bytes are on the
+  // wire, or kept for a reconnect: the link drops its reference to the result once the
+  // server has it whole; the reference release hook (round_ended, fired by task_done)
+  // drops the job's.
   auto sent = std::make_shared<TaskModel>();
-  auto on_written = [sent](bool) {
+  auto settled = [sent] {
     std::lock_guard lock(sent->mutex);
     sent->finished = true;
     sent->done.notify_all();
   };
-  if (result_header.has_model) connection.send(result_header, std::move(result), on_written);
-  else connection.send(result_header, on_written);
+  link.send_result(std::move(result_header), std::move(result), settled);
   result = Model{};
   {
     std::unique_lock lock(sent->mutex);

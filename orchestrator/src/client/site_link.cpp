@@ -50,13 +50,101 @@ boost::asio::awaitable<void> SiteLink::connect() {
 }
 
 void SiteLink::attach(std::shared_ptr<net::Link> link) {
+  net::Hello hello{net::kProtocolVersion, site(), process_.options().process_name, "cohort"};
   {
     std::lock_guard lock(mutex_);
     connection_ = link;
     welcomed_ = false;
+    hello.held_tasks.assign(running_.begin(), running_.end());
+    for (auto& [id, result] : outbox_) {
+      result.queued = false;
+      hello.held_tasks.push_back(id);
+    }
   }
   link->start(shared_from_this());
-  link->send(net::Hello{net::kProtocolVersion, site(), process_.options().process_name, "cohort"});
+  link->send(std::move(hello));
+}
+
+void SiteLink::hold_task(std::uint64_t id) {
+  std::lock_guard lock(mutex_);
+  running_.insert(id);
+}
+
+void SiteLink::send_result(net::ResultHeader header, Model result, std::function<void()> settled) {
+  const std::uint64_t id = header.task_id;
+  std::shared_ptr<net::Link> connection;
+  {
+    std::lock_guard lock(mutex_);
+    running_.erase(id);
+    outbox_[id] = Outgoing{std::move(header), std::move(result), false, std::move(settled)};
+    if (welcomed_) connection = connection_;
+  }
+  if (connection) {
+    transmit(id, connection);
+    return;
+  }
+  std::function<void()> kept;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = outbox_.find(id); it != outbox_.end()) kept = std::exchange(it->second.settled, {});
+  }
+  process_.log().info("site '{}': result of task {} kept until the server is reachable again", site(), id);
+  if (kept) kept();
+}
+
+void SiteLink::transmit(std::uint64_t id, const std::shared_ptr<net::Link>& connection) {
+  net::ResultHeader header;
+  Model model;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = outbox_.find(id);
+    if (it == outbox_.end() || it->second.queued) return;
+    it->second.queued = true;
+    header = it->second.header;
+    if (header.has_model) model = it->second.model;
+  }
+  // Written (or kept, the connection having closed first): the worker goes on. The result
+  // itself stays in the outbox until the server acknowledges it.
+  auto done = [self = shared_from_this(), id](bool) {
+    std::function<void()> settled;
+    {
+      std::lock_guard lock(self->mutex_);
+      if (auto it = self->outbox_.find(id); it != self->outbox_.end()) settled = std::exchange(it->second.settled, {});
+    }
+    if (settled) settled();
+  };
+  if (header.has_model) connection->send(std::move(header), std::move(model), done);
+  else connection->send(std::move(header), done);
+}
+
+void SiteLink::received(std::uint64_t id) {
+  Outgoing dropped;  // released outside the lock
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = outbox_.find(id); it != outbox_.end()) {
+      dropped = std::move(it->second);
+      outbox_.erase(it);
+    }
+  }
+  // The acknowledgement can overtake the link's report that the result was written (MPI
+  // tells of a send when it tests its request): the worker waits no longer either way.
+  if (dropped.settled) dropped.settled();
+}
+
+void SiteLink::forget_job(const std::string& job_id) {
+  std::vector<std::function<void()>> settled;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = outbox_.begin(); it != outbox_.end();) {
+      if (it->second.header.job_id != job_id) {
+        ++it;
+        continue;
+      }
+      if (it->second.settled) settled.push_back(std::move(it->second.settled));
+      it = outbox_.erase(it);
+    }
+  }
+  for (auto& s : settled) s();
 }
 
 void SiteLink::schedule_reconnect() {
@@ -92,11 +180,19 @@ net::Reception SiteLink::on_message(net::Link& connection, net::Message& message
                        process_.options().server_name + "'");
       return {};
     }
-    welcomed_ = true;
+    std::vector<std::uint64_t> kept;
+    {
+      std::lock_guard lock(mutex_);
+      welcomed_ = true;
+      for (const auto& [id, result] : outbox_) kept.push_back(id);
+    }
     backoff_ = process_.options().reconnect_initial;
     connection.established();
     process_.log().info("site '{}': connected to server '{}' ({})", site(), welcome->server,
                         connection.security());
+    if (!kept.empty())
+      process_.log().info("site '{}': sending the {} result(s) kept while disconnected", site(), kept.size());
+    for (auto id : kept) transmit(id, connection.share());
     return {};
   }
   if (auto* refuse = std::get_if<net::Refuse>(&message)) {
@@ -126,6 +222,10 @@ net::Reception SiteLink::on_message(net::Link& connection, net::Message& message
     process_.announce(*job, files);
     return net::Reception{ClientProcess::sink_for(files), false};
   }
+  if (auto* received = std::get_if<net::ResultReceived>(&message)) {
+    this->received(received->task_id);
+    return {};
+  }
   if (auto* end = std::get_if<net::JobEnd>(&message)) {
     process_.job_ended(*end);
     return {};
@@ -147,6 +247,7 @@ void SiteLink::on_closed(net::Link&, const std::string& reason) {
   {
     std::lock_guard lock(mutex_);
     connection_.reset();
+    welcomed_ = false;
   }
   process_.link_closed();
   if (process_.stopping()) return;

@@ -145,8 +145,21 @@ std::vector<std::pair<std::string, std::string>> Args::resolved() const {
 }
 
 std::filesystem::path Args::file(std::string_view key, Carry carry) const {
+  return file(key, required<std::string>(key), carry);
+}
+
+std::string Args::json_table(std::string_view key) const {
+  if (!has(key)) return "{}";
+  const toml::node* node = impl_->table->get(key);
+  if (!node->is_table()) fail(key, "expected a table, found " + type_name(*node));
+  std::ostringstream out;
+  out << toml::json_formatter{*node->as_table()};
+  return out.str();
+}
+
+std::filesystem::path Args::file(std::string_view key, std::string_view path_text, Carry carry) const {
   namespace fs = std::filesystem;
-  const fs::path named = required<std::string>(key);
+  const fs::path named{std::string(path_text)};
   const bool relative = named.is_relative();
   const fs::path path = relative ? fs::absolute(fs::path(impl_->file).parent_path() / named).lexically_normal() : named;
   if (!fs::is_regular_file(path)) fail(key, "'" + path.string() + "' is not a file");

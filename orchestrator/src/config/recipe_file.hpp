@@ -95,6 +95,10 @@ struct RecipeFile {
 /// "abnormal" (it ends ABNORMAL); `fallback` when absent. An error lists the choices.
 COHORT_API std::string read_restart_policy(const Args& table, std::string_view fallback);
 
+/// How long, by default, a server keeps the tasks of a site whose connection dropped, for
+/// it to come back (a project's `[server] reconnect_grace_s`; the server's option).
+inline constexpr std::int64_t kReconnectGraceSeconds = 10;
+
 /// Parses recipe `text` (`file` names it in errors and anchors relative paths), with
 /// `overrides` (`--set KEY=VALUE`) applied.
 COHORT_API RecipeFile parse_recipe_file(std::string_view text, const std::filesystem::path& file,

@@ -10,6 +10,10 @@
 namespace cohort::config {
 
 std::string read_text_file(const std::filesystem::path& file) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(file, ec);
+  if (!std::filesystem::exists(status)) throw ConfigError(SourceLocation{file.string()}, "no such file");
+  if (std::filesystem::is_directory(status)) throw ConfigError(SourceLocation{file.string()}, "is a folder, not a file");
   std::ifstream in(file, std::ios::binary);
   if (!in) throw ConfigError(SourceLocation{file.string()}, "cannot read the file");
   std::ostringstream text;

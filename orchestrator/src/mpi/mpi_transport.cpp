@@ -90,6 +90,7 @@ class MpiTransport::Link final : public net::Link,
   const std::string& peer_name() const override { return peer_name_; }
   const std::string& remote() const override { return remote_; }
   bool secure() const override { return false; }
+  bool closed() const override { return closed_.load(); }
   std::string security() const override { return "MPI, " + transport_.session_.library() + ", " + remote_; }
   void set_label(std::string label) override {
     std::lock_guard lock(transport_.mutex_);
@@ -398,7 +399,7 @@ class MpiTransport::Link final : public net::Link,
   net::WriteQueue queue_;
   std::optional<std::string> close_request_;
   bool release_requested_ = false;
-  bool closed_ = false;
+  std::atomic<bool> closed_{false};
 
   // The progress thread's.
   std::optional<net::Outgoing> current_;

@@ -2,6 +2,7 @@
 
 #include <c10/core/ScalarType.h>
 
+#include <algorithm>
 #include <concepts>
 #include <cstring>
 #include <limits>
@@ -30,6 +31,7 @@ template <> constexpr FrameType kFrameOf<Deliver> = FrameType::deliver;
 template <> constexpr FrameType kFrameOf<Report> = FrameType::report;
 template <> constexpr FrameType kFrameOf<StreamAbort> = FrameType::stream_abort;
 template <> constexpr FrameType kFrameOf<JobEnd> = FrameType::job_end;
+template <> constexpr FrameType kFrameOf<ResultReceived> = FrameType::received;
 
 }  // namespace
 
@@ -53,6 +55,7 @@ const char* to_string(FrameType type) {
     case FrameType::report: return "REPORT";
     case FrameType::stream_abort: return "STREAM_ABORT";
     case FrameType::job_end: return "JOB_END";
+    case FrameType::received: return "RECEIVED";
   }
   return "UNKNOWN";
 }
@@ -77,6 +80,7 @@ constexpr std::size_t kMaxId = 256;
 constexpr std::size_t kMaxText = 64 * 1024;
 constexpr std::size_t kMaxPath = 4096;
 constexpr std::size_t kMaxRecipe = 1024 * 1024;
+constexpr std::size_t kMaxHeldTasks = 64 * 1024;
 // Smallest encodings of a map entry, and of a string: bound a count by the bytes left.
 constexpr std::size_t kMinMetaEntry = 8, kMinMetricEntry = 12, kMinString = 4;
 
@@ -98,6 +102,7 @@ void fields(Io& io, M& m) {
   io("site", m.site, kMaxId);
   io("process", m.process, kMaxId);
   io("software", m.software, kMaxId);
+  io("held_tasks", m.held_tasks, kMaxHeldTasks);
 }
 template <class Io, Is<Welcome> M>
 void fields(Io& io, M& m) {
@@ -158,7 +163,8 @@ void fields(Io& io, M& m) {
   io("shape", m.shape, io.limits().max_dims);
   io("nbytes", m.nbytes);
 }
-template <class Io, Is<TaskAccepted> M>
+template <class Io, class M>
+  requires Is<M, TaskAccepted> || Is<M, ResultReceived>
 void fields(Io& io, M& m) {
   io("task_id", m.task_id);
 }
@@ -308,6 +314,12 @@ class Decoder {
     const std::uint32_t n = count(field, kMinMetricEntry);
     for (std::uint32_t i = 0; i < n; ++i) (*this)("metric value", next_entry(m, "metric name"));
   }
+  void operator()(const char* field, std::vector<std::uint64_t>& items, std::size_t most) {
+    const std::uint32_t n = count(field, sizeof(std::uint64_t));
+    if (n > most) fail(field, "lists " + std::to_string(n) + " entries, more than " + std::to_string(most));
+    items.resize(n);
+    for (auto& item : items) (*this)(field, item);
+  }
   void operator()(const char* field, std::vector<std::string>& items, std::size_t most) {
     const std::uint32_t n = count(field, kMinString);
     items.resize(n);
@@ -417,6 +429,10 @@ Message decode_alternative(Decoder& d, FrameType type, std::index_sequence<I...>
 
 }  // namespace
 
+bool is_wire_dtype(c10::ScalarType dtype) {
+  return std::any_of(std::begin(kDtypes), std::end(kDtypes), [&](const DtypeCode& d) { return d.type == dtype; });
+}
+
 FrameType frame_type(const Message& message) {
   return std::visit([](const auto& m) { return kFrameOf<std::decay_t<decltype(m)>>; }, message);
 }
@@ -438,7 +454,7 @@ std::pair<FrameType, std::uint32_t> decode_header(std::span<const std::byte, kFr
   std::uint32_t length = 0;
   for (int i = 0; i < 4; ++i) length |= static_cast<std::uint32_t>(std::to_integer<std::uint8_t>(h[i])) << (8 * i);
   const auto type = std::to_integer<std::uint8_t>(h[4]);
-  if (type < static_cast<std::uint8_t>(FrameType::hello) || type > static_cast<std::uint8_t>(FrameType::job_end))
+  if (type < static_cast<std::uint8_t>(FrameType::hello) || type > static_cast<std::uint8_t>(FrameType::received))
     throw ProtocolError("unknown frame type " + std::to_string(type));
   return {static_cast<FrameType>(type), length};
 }

@@ -32,6 +32,10 @@ std::array<std::byte, kFrameHeaderBytes> encode_header(FrameType type, std::uint
 /// Decodes a control payload of `type`. Throws ProtocolError.
 Message decode(FrameType type, std::span<const std::byte> payload, const Limits& limits);
 
+/// Whether a model may carry tensors of `dtype` (every dtype of a PyTorch state_dict but
+/// the complex and quantized ones).
+bool is_wire_dtype(c10::ScalarType dtype);
+
 /// Reads a frame header; throws ProtocolError on an unknown type.
 std::pair<FrameType, std::uint32_t> decode_header(std::span<const std::byte, kFrameHeaderBytes> header);
 

@@ -70,6 +70,7 @@ class Connection final : public Link, public std::enable_shared_from_this<Connec
   const std::string& peer_name() const override { return peer_name_; }
   const std::string& remote() const override { return remote_; }
   bool secure() const override { return tls_ != nullptr; }
+  bool closed() const override { return closed_.load(); }
   std::string security() const override;
   void set_label(std::string label) override;
   const std::string& label() const override { return label_; }
@@ -117,8 +118,7 @@ class Connection final : public Link, public std::enable_shared_from_this<Connec
   std::chrono::steady_clock::time_point last_write_;
   std::uint64_t model_bytes_written_ = 0;
   std::atomic<std::uint64_t> stream_ids_{0};
-  /// The relayed stream being written (0: none).
-  bool closed_ = false;
+  std::atomic<bool> closed_{false};
 };
 
 }  // namespace cohort::net

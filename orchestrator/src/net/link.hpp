@@ -62,6 +62,9 @@ class Link {
   virtual void send_and_close(Message message, std::string reason) = 0;
   /// Closes now (logged with `reason`); later calls do nothing.
   virtual void close(std::string reason) = 0;
+  /// Whether the link is closed, or closing: true from before the stream it was reading is
+  /// abandoned (so a sink can tell a cut link from a stream that ended otherwise).
+  virtual bool closed() const = 0;
 
   /// Marks the handshake done. Call it from the handler's on_message only.
   virtual void established() = 0;

@@ -5,7 +5,8 @@
 //   session = HELLO -> WELCOME | REFUSE, then any number of:
 //             JOB [+ model], TASK [+ model], ACCEPT, RESULT [+ model], HEARTBEAT, BYE,
 //             RELAY [+ model] (site -> server -> DELIVER [+ model] to another site),
-//             REPORT [+ model] (site -> server), JOB_END (server -> site)
+//             REPORT [+ model] (site -> server), JOB_END (server -> site),
+//             RECEIVED (server -> site: a result arrived whole)
 //   model   = MODEL_BEGIN, (TENSOR, CHUNK*)*, MODEL_END | STREAM_ABORT
 //
 // CHUNK payloads are raw tensor bytes, written from the tensor's storage and read into
@@ -27,7 +28,8 @@
 namespace cohort::net {
 
 /// Bumped on any incompatible change; the handshake refuses a mismatch naming both.
-inline constexpr std::uint16_t kProtocolVersion = 4;
+/// 5: HELLO lists the tasks a reconnecting site still holds; RECEIVED acknowledges a result.
+inline constexpr std::uint16_t kProtocolVersion = 5;
 /// First bytes of a HELLO: tells a cohort peer from a stray connection.
 inline constexpr char kMagic[8] = {'C', 'O', 'H', 'O', 'R', 'T', 'F', 'L'};
 /// Bytes of a frame header.
@@ -52,6 +54,7 @@ enum class FrameType : std::uint8_t {
   report = 16,
   stream_abort = 17,
   job_end = 18,
+  received = 19,
 };
 
 /// Name for logs ("TASK").
@@ -89,6 +92,9 @@ struct Hello {
   /// The client process hosting the site (for logs and memory files).
   std::string process;
   std::string software;
+  /// Tasks this site holds from a previous connection (running, or their results waiting
+  /// to be sent): the server waits for their results instead of sending them again.
+  std::vector<std::uint64_t> held_tasks{};
 };
 
 struct Welcome {
@@ -184,6 +190,12 @@ struct TaskAccepted {
   std::uint64_t task_id = 0;
 };
 
+/// The server has a task's result whole, or will never want it (server -> site): the site
+/// drops it. Until then the site keeps it, to send it again after a reconnect.
+struct ResultReceived {
+  std::uint64_t task_id = 0;
+};
+
 struct Bye {
   std::string reason;
   /// The peer is going away for good (the client should not reconnect).
@@ -192,6 +204,6 @@ struct Bye {
 
 using Message = std::variant<Hello, Welcome, Refuse, Heartbeat, JobAnnounce, TaskHeader,
                              ResultHeader, ModelBegin, TensorInfo, ModelEnd, Bye, TaskAccepted, Relay,
-                             Deliver, Report, StreamAbort, JobEnd>;
+                             Deliver, Report, StreamAbort, JobEnd, ResultReceived>;
 
 }  // namespace cohort::net

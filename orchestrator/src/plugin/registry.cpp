@@ -85,11 +85,7 @@ std::vector<fs::path> Registry::default_directories() {
     }
   }
   // The SDK library's own directory: <build>/lib or <prefix>/lib; plugins live below it.
-  Dl_info info{};
-  const auto sdk_symbol = static_cast<std::string_view (*)(PluginKind)>(&cohort::to_string);
-  if (dladdr(reinterpret_cast<void*>(sdk_symbol), &info) && info.dli_fname) {
-    dirs.push_back(fs::path(info.dli_fname).parent_path() / "cohort" / "plugins");
-  }
+  if (const auto sdk = sdk_directory(); !sdk.empty()) dirs.push_back(sdk / "cohort" / "plugins");
   return dirs;
 }
 

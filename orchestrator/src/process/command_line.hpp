@@ -31,6 +31,25 @@ class ExitStatusError : public std::runtime_error {
   int status_;
 };
 
+/// Validators for option values, each with a message that says what is expected (CLI11
+/// prefixes the option's name: `--clients: must be a whole number of at least 1, not '0'`).
+/// A whole number >= `min`.
+CLI::Validator at_least(std::int64_t min);
+/// A whole number in [min, max].
+CLI::Validator between(std::int64_t min, std::int64_t max);
+/// "auto", or a whole number >= 1.
+CLI::Validator auto_or_count();
+/// A number (decimal) >= `min`.
+CLI::Validator number_at_least(double min);
+/// A number (decimal) > 0.
+CLI::Validator positive_number();
+/// A file that exists and is not a folder.
+CLI::Validator existing_file();
+/// A folder that exists.
+CLI::Validator existing_folder();
+/// A recipe file: one that exists; a folder is refused with the recipes it holds.
+CLI::Validator recipe_file();
+
 /// Flags every subcommand shares.
 struct GlobalOptions {
   LogOptions log;

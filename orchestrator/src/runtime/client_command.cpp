@@ -93,7 +93,7 @@ void add_client_command(CLI::App& app, GlobalOptions& global, Command& run) {
   auto a = std::make_shared<ClientArgs>();
   cmd->add_option("--server", a->server, "The server's HOST:PORT")->capture_default_str();
   cmd->add_option("--server-name", a->server_name, "CN the server's certificate must carry")->capture_default_str();
-  cmd->add_option("--identity", a->identities, "A site's folder (rootCA.pem, cert.pem, key.pem); repeat per site");
+  cmd->add_option("--identity", a->identities, "A site's folder (rootCA.pem, cert.pem, key.pem); repeat per site")->check(process::existing_folder());
   cmd->add_option("--site", a->sites, "A site's name (with --insecure); repeat per site");
   cmd->add_flag("--exit-on-bye", a->exit_on_bye, "Exit when the server says a final goodbye");
   a->process.add_to(*cmd, "Run from this client startup kit (verified; sets server, identity, workspace)");

@@ -115,7 +115,7 @@ void print_job(const fs::path& given) {
 void add_memory_info_command(CLI::App& app, GlobalOptions& global, Command& run) {
   auto* cmd = app.add_subcommand("memory-info", process::runtime_command_description("memory-info"));
   auto job = std::make_shared<std::string>();
-  cmd->add_option("--job", *job, "A job folder, or a workspace (its newest job)");
+  cmd->add_option("--job", *job, "A job folder, or a workspace (its newest job)")->check(process::existing_folder());
   cmd->callback([&run, job] {
     run = [job] {
       if (job->empty()) print_machine();

@@ -68,6 +68,7 @@ int run_server_rank(mpi::MpiSession& session, mpi::MpiTransport& transport, cons
   server::ServerOptions options;
   options.listen = false;
   options.connection.chunk_bytes = chunk_bytes;
+  options.reconnect_grace = std::chrono::milliseconds(0);  // a rank's link does not come back
   server::Server server(options, log);
   server.start();
   for (std::size_t i = 0; i < sites.size(); ++i) {
@@ -207,14 +208,14 @@ int run_mpi(const MpiArgs&, const GlobalOptions&) {
 void add_mpi_command(CLI::App& app, GlobalOptions& global, Command& run) {
   auto* cmd = app.add_subcommand("mpi", process::runtime_command_description("mpi"));
   auto a = std::make_shared<MpiArgs>();
-  cmd->add_option("recipe", a->recipe, "The job's recipe (TOML)")->required();
+  cmd->add_option("recipe", a->recipe, "The job's recipe (TOML)")->required()->check(process::recipe_file());
   cmd->add_option("--set", a->overrides, "KEY=VALUE: override a setting of the recipe (e.g. job.num_rounds=5)")
       ->allow_extra_args(false);
   cmd->add_option("--workspace", a->workspace, "Where everything goes (default: workspace/<job name>-<time>)");
   cmd->add_option("--job-id", a->job_id, "The job's id (default: a new UUID)");
   cmd->add_option("-p,--plugin-path", a->plugin_paths, "Extra plugin directories (searched first)");
-  cmd->add_option("--chunk-kib", a->chunk_kib, "Transfer chunk size in KiB")->capture_default_str();
-  cmd->add_option("--start-timeout", a->start_timeout_s, "Seconds to wait for the job's sites")->capture_default_str();
+  cmd->add_option("--chunk-kib", a->chunk_kib, "Transfer chunk size in KiB")->capture_default_str()->check(process::at_least(1));
+  cmd->add_option("--start-timeout", a->start_timeout_s, "Seconds to wait for the job's sites")->capture_default_str()->check(process::number_at_least(0));
   cmd->callback([&run, &global, a] { run = [&global, a] { return run_mpi(*a, global); }; });
 }
 

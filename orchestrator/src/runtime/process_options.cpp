@@ -9,8 +9,8 @@ void ProcessOptions::add_to(CLI::App& cmd, const std::string& kit_help) {
   cmd.add_option("--process-name", process_name, "Name in logs and memory files")->capture_default_str();
   cmd.add_flag("--insecure", insecure, "Plain TCP instead of mutual TLS (local experiments only)");
   cmd.add_option("-p,--plugin-path", plugin_paths, "Search DIR for plugins before the defaults");
-  cmd.add_option("--chunk-kib", chunk_kib, "Transfer chunk size in KiB")->capture_default_str();
-  cmd.add_option("--kit", kit, kit_help);
+  cmd.add_option("--chunk-kib", chunk_kib, "Transfer chunk size in KiB")->capture_default_str()->check(process::at_least(1));
+  cmd.add_option("--kit", kit, kit_help)->check(process::existing_folder());
 }
 
 std::vector<std::filesystem::path> ProcessOptions::plugin_dirs() const {

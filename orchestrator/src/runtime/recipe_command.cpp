@@ -2,6 +2,7 @@
 // cohort recipe files FILE: the files that travel with its job, one absolute path a line.
 // cohort recipe probe FILE: one site's training task run here, and the memory it took.
 #include "runtime/commands.hpp"
+#include "runtime/initial_model.hpp"
 #include "process/runtime_commands.hpp"
 
 #include "model_zoo.hpp"
@@ -60,11 +61,13 @@ class ProbeContext final : public ExecutorContext {
 /// `peak_rss_mb`, `children_peak_rss_mb` (the processes it started, a Python script),
 /// `children_kept_rss_mb` (those still running after the task: what a site keeps until
 /// the job ends, a script launched once) and `seconds`, one `key value` a line.
-int probe(const recipe::Recipe& recipe, std::int64_t num_sites) {
+int probe_task(const recipe::Recipe& recipe, std::int64_t num_sites) {
   const auto started = std::chrono::steady_clock::now();
   ProbeContext ctx(recipe.job, num_sites);
   auto executor = recipe.executor_plugin->make_executor(PluginConfig{recipe.executor.args, recipe.job, recipe.model});
-  Model model = models::initial_model(models::parse_spec(recipe.model, recipe.job.seed));
+  auto initial = make_initial_model(models::parse_spec(recipe.model, recipe.job.seed));
+  // [model] from_site: the site's own parameters, as the job would get them first.
+  Model model = initial ? std::move(*initial) : executor->execute(Task{kGetParametersTask, -1, {}, {}}, ctx);
   if (auto placement = executor->model_placement(ctx)) {
     std::uint64_t total = 0;
     for (const auto& t : model.tensors) total += t.tensor.nbytes();
@@ -107,6 +110,23 @@ int probe(const recipe::Recipe& recipe, std::int64_t num_sites) {
   return process::kExitOk;
 }
 
+/// probe_task, its failures said as a job's task failure is (the site, the round, the
+/// task, what the executor said) and ending the process with status 1. The error is
+/// turned into the host's own here, while the recipe holds the plugin's library: an
+/// exception of a type the plugin defines must not be rethrown once its library is gone.
+int probe(const recipe::Recipe& recipe, std::int64_t num_sites) {
+  const std::string task = "site 'site-1': round 0 task 'train' failed: ";
+  try {
+    return probe_task(recipe, num_sites);
+  } catch (const ConfigError&) {
+    throw;  // the recipe's args, located: exit 2
+  } catch (const std::exception& e) {
+    throw process::ExitStatusError(process::kExitFailure, task + "executor failed: " + e.what());
+  } catch (...) {
+    throw process::ExitStatusError(process::kExitFailure, task + "the executor threw something that is not an exception");
+  }
+}
+
 }  // namespace
 
 void add_recipe_command(CLI::App& app, GlobalOptions& global, Command& run) {
@@ -117,7 +137,7 @@ void add_recipe_command(CLI::App& app, GlobalOptions& global, Command& run) {
   auto file = std::make_shared<std::string>();
   auto paths = std::make_shared<std::vector<std::string>>();
   auto overrides = std::make_shared<std::vector<std::string>>();
-  check->add_option("FILE", *file, "The recipe (TOML)")->required();
+  check->add_option("FILE", *file, "The recipe (TOML)")->required()->check(process::recipe_file());
   check->add_option("-p,--plugin-path", *paths, "Search DIR for plugins before the defaults");
   check->add_option("--set", *overrides, "KEY=VALUE: override a setting (e.g. controller.plugin=fedopt)")
       ->allow_extra_args(false);
@@ -129,7 +149,7 @@ void add_recipe_command(CLI::App& app, GlobalOptions& global, Command& run) {
   });
   auto* files = recipe->add_subcommand(
       "files", "Validate a recipe and list the files that travel with its job (what `job submit` sends)");
-  files->add_option("FILE", *file, "The recipe (TOML)")->required();
+  files->add_option("FILE", *file, "The recipe (TOML)")->required()->check(process::recipe_file());
   files->add_option("-p,--plugin-path", *paths, "Search DIR for plugins before the defaults");
   files->add_option("--set", *overrides, "KEY=VALUE: override a setting")->allow_extra_args(false);
   files->callback([&run, file, paths, overrides] {
@@ -143,13 +163,16 @@ void add_recipe_command(CLI::App& app, GlobalOptions& global, Command& run) {
       "probe", "Run one site's training task of a recipe in this process and print the memory it took "
                "(what `cohort simulate --workers auto` sizes its client processes by)");
   auto sites = std::make_shared<std::int64_t>(1);
-  probe_cmd->add_option("FILE", *file, "The recipe (TOML)")->required();
+  probe_cmd->add_option("FILE", *file, "The recipe (TOML)")->required()->check(process::recipe_file());
   probe_cmd->add_option("-p,--plugin-path", *paths, "Search DIR for plugins before the defaults");
   probe_cmd->add_option("--set", *overrides, "KEY=VALUE: override a setting")->allow_extra_args(false);
   probe_cmd->add_option("--sites", *sites, "The job's number of sites (the probed site's share of the data)")
-      ->check(CLI::PositiveNumber);
+      ->check(process::at_least(1));
   probe_cmd->callback([&run, file, paths, overrides, sites] {
-    run = [file, paths, overrides, sites] { return probe(load_checked(*file, *paths, *overrides), *sites); };
+    run = [file, paths, overrides, sites] {
+      const auto recipe = load_checked(*file, *paths, *overrides);
+      return probe(recipe, *sites);
+    };
   });
 }
 

@@ -1,5 +1,6 @@
 // cohort server: the server process.
 #include "runtime/commands.hpp"
+#include "runtime/initial_model.hpp"
 #include "runtime/process_options.hpp"
 #include "runtime/single_job.hpp"
 #include "config/text_file.hpp"
@@ -42,6 +43,7 @@ struct ServerArgs {
   std::string sites;
   std::string port_file;
   double start_timeout_s = 120;
+  double reconnect_grace_s = config::kReconnectGraceSeconds;
   ProcessOptions process{"server"};
 };
 
@@ -91,6 +93,7 @@ int run_kit_server(const ServerArgs& a, const GlobalOptions& global) {
   options.tls = tls;
   options.known_sites = std::set<std::string>(kit.clients.begin(), kit.clients.end());
   options.connection.chunk_bytes = a.process.chunk_bytes();
+  options.reconnect_grace = std::chrono::seconds(kit.server.reconnect_grace_s);
   server::Server server(options, log);
   server.start();
 
@@ -99,7 +102,7 @@ int run_kit_server(const ServerArgs& a, const GlobalOptions& global) {
   scheduling.plugin_dirs = a.process.plugin_dirs();
   scheduling.max_concurrent_jobs = static_cast<std::size_t>(kit.server.max_concurrent_jobs);
   scheduling.schedule_timeout = std::chrono::seconds(kit.server.schedule_timeout_s);
-  scheduling.initial_model = [](const recipe::Recipe& r) { return models::initial_model(models::parse_spec(r.model, r.job.seed)); };
+  scheduling.initial_model = [](const recipe::Recipe& r) { return make_initial_model(models::parse_spec(r.model, r.job.seed)); };
   scheduling.job_logger = [log](const jobs::JobDirectory& d) { return process::make_child_logger(log, "server", d.log("server")); };
   scheduling.on_server_restart = kit.server.on_server_restart;
   server::JobScheduler scheduler(server, store, scheduling, log);
@@ -163,6 +166,7 @@ int run_server(const ServerArgs& a, const GlobalOptions& global) {
                                 dir / provisioning::kKeyFile};
   }
   options.connection.chunk_bytes = a.process.chunk_bytes();
+  options.reconnect_grace = std::chrono::milliseconds(static_cast<std::int64_t>(a.reconnect_grace_s * 1000));
   server::Server server(options, log);
   server.start();
   if (!a.port_file.empty()) config::write_text_file(a.port_file, std::to_string(server.port()) + "\n");
@@ -177,16 +181,20 @@ void add_server_command(CLI::App& app, GlobalOptions& global, Command& run) {
   auto* cmd = app.add_subcommand("server", process::runtime_command_description("server"));
   auto a = std::make_shared<ServerArgs>();
   cmd->add_option("--host", a->host, "Address to listen on")->capture_default_str();
-  cmd->add_option("--port", a->port, "Port to listen on (0: any free port)")->capture_default_str();
+  cmd->add_option("--port", a->port, "Port to listen on (0: any free port)")->capture_default_str()->check(process::between(0, 65535));
   cmd->add_option("--name", a->name, "This server's name (its certificate's CN)")->capture_default_str();
-  cmd->add_option("--identity", a->identity, "Folder with rootCA.pem, cert.pem and key.pem");
-  cmd->add_option("--run-job", a->run_job, "Run this recipe as the server's only job, then exit");
+  cmd->add_option("--identity", a->identity, "Folder with rootCA.pem, cert.pem and key.pem")->check(process::existing_folder());
+  cmd->add_option("--run-job", a->run_job, "Run this recipe as the server's only job, then exit")->check(process::recipe_file());
   cmd->add_option("--set", a->overrides, "KEY=VALUE: override a setting of that recipe (e.g. controller.args.lr=0.1)")
       ->allow_extra_args(false);
   cmd->add_option("--job-id", a->job_id, "Id of that job (default: a new UUID)");
   cmd->add_option("--sites", a->sites, "Comma-separated sites of that job (overrides the recipe's)");
   cmd->add_option("--port-file", a->port_file, "Write the bound port to FILE once listening");
-  cmd->add_option("--start-timeout", a->start_timeout_s, "Seconds to wait for the job's sites")->capture_default_str();
+  cmd->add_option("--start-timeout", a->start_timeout_s, "Seconds to wait for the job's sites")->capture_default_str()->check(process::number_at_least(0));
+  cmd->add_option("--reconnect-grace", a->reconnect_grace_s,
+                  "Seconds a site whose connection dropped keeps its tasks, to come back (0: lost at once)")
+      ->capture_default_str()
+      ->check(process::number_at_least(0));
   a->process.add_to(*cmd, "Run long-running from this server startup kit (verified; jobs come from admins)");
   cmd->callback([&run, &global, a] { run = [&global, a] { return run_server(*a, global); }; });
 }

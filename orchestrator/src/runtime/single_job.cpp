@@ -1,4 +1,5 @@
 #include "runtime/single_job.hpp"
+#include "runtime/initial_model.hpp"
 
 #include "config/text_file.hpp"
 #include "config/toml_file.hpp"
@@ -36,7 +37,7 @@ server::JobResult run_single_job(server::Server& server, const SingleJob& job, L
       job_log);
   setup.recipe_text = std::move(loaded.text);
   setup.workspace = job.workspace;
-  setup.initial_model = models::initial_model(loaded.model);
+  setup.initial_model = make_initial_model(loaded.model);
   setup.recipe = std::move(loaded.recipe);
   setup.start_timeout = job.start_timeout;
   setup.process_name = job.process_name;

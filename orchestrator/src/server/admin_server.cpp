@@ -208,6 +208,13 @@ json AdminServer::handle(const AdminIdentity& admin, const AdminRequest& request
       return error(e.what());
     }
   }
+  if (request.command == Command::status) {
+    if (auto why = refusal(admin, Action::view); !why.empty()) return log_refusal(why);
+    return json{{"ok", true},
+                {"server", scheduler_.server_name()},
+                {"sites", scheduler_.connected_sites()},
+                {"running", scheduler_.running_jobs()}};
+  }
   if (request.command == Command::list) {
     if (auto why = refusal(admin, Action::view); !why.empty()) return log_refusal(why);
     json jobs = json::array();

@@ -19,6 +19,7 @@ class Broadcast::Target final : public PendingTask {
   void on_failure(const std::string& site, const std::string& reason) override { owner_->fail(site_, reason); }
   void on_accepted() override { owner_->accepted(site_); }
   void on_sent() override { owner_->sent(site_); }
+  std::optional<Model> model_for_resend() override { return owner_->model_for_resend(); }
 
  private:
   std::shared_ptr<Broadcast> owner_;
@@ -74,9 +75,15 @@ class Broadcast::GuardedSink final : public ResultSink {
   ResultInfo info_;
 };
 
-Broadcast::Broadcast(Reducer& reducer, std::vector<std::string> targets, Mark mark)
+Broadcast::Broadcast(Reducer& reducer, std::vector<std::string> targets, Mark mark, std::optional<Model> model)
     : reducer_(reducer), mark_(mark ? std::move(mark) : [](const std::string&, const char*) {}),
-      outstanding_(targets.begin(), targets.end()) {}
+      outstanding_(targets.begin(), targets.end()), model_(std::move(model)) {}
+
+std::optional<Model> Broadcast::model_for_resend() {
+  std::lock_guard lock(mutex_);
+  if (closed_) return std::nullopt;
+  return model_;
+}
 
 std::shared_ptr<PendingTask> Broadcast::pending_for(const std::string& site) {
   return std::make_shared<Target>(shared_from_this(), site);
@@ -138,6 +145,7 @@ void Broadcast::close(const std::string& reason) {
     }
     outstanding_.clear();
     entries.swap(entries_);
+    model_.reset();  // the task's tensors are the controller's again
   }
   // Each entry's lock waits for a fold in progress; afterwards its sink is gone.
   for (const auto& entry : entries) {

@@ -24,7 +24,9 @@ class Broadcast : public std::enable_shared_from_this<Broadcast> {
  public:
   /// Called from any thread with a site and one of its steps.
   using Mark = std::function<void(const std::string& site, const char* event)>;
-  Broadcast(Reducer& reducer, std::vector<std::string> targets, Mark mark = {});
+  /// `model`, the task's, is kept (its tensors, not a copy) until the broadcast closes, to
+  /// send the task again to a site that reconnects.
+  Broadcast(Reducer& reducer, std::vector<std::string> targets, Mark mark = {}, std::optional<Model> model = {});
 
   /// The PendingTask for `site` (one per target).
   std::shared_ptr<PendingTask> pending_for(const std::string& site);
@@ -47,6 +49,7 @@ class Broadcast : public std::enable_shared_from_this<Broadcast> {
   void accepted(const std::string& site);
   void sent(const std::string& site);
   void close(const std::string& reason);
+  std::optional<Model> model_for_resend();
 
   Reducer& reducer_;
   Mark mark_;
@@ -58,6 +61,7 @@ class Broadcast : public std::enable_shared_from_this<Broadcast> {
   std::vector<ResultInfo> received_;
   std::vector<SiteFailure> failed_;
   std::vector<std::shared_ptr<Entry>> entries_;
+  std::optional<Model> model_;
 };
 
 }  // namespace cohort::server

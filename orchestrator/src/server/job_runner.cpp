@@ -47,7 +47,33 @@ JobRunner::JobRunner(Server& server, JobSetup setup, std::shared_ptr<spdlog::log
       hooks_(log_),
       rng_(static_cast<std::uint64_t>(setup_.recipe.job.seed)) {
   job_.id = setup_.job_id;
-  global_ = std::move(setup_.initial_model);
+  if (setup_.initial_model) global_ = std::move(*setup_.initial_model);
+  else model_from_site_ = true;
+  setup_.initial_model.reset();
+}
+
+void JobRunner::initial_model_from_site() {
+  const std::string& site = participants_.front();
+  log_->info("job {}: asking site '{}' for the initial model ([model] from_site)", job_.id, site);
+  SendOptions options;
+  options.timeout = setup_.start_timeout;
+  SendResult answer = send(Task{kGetParametersTask, -1, {}, {}}, site, options);
+  {
+    std::lock_guard lock(timeline_mutex_);
+    timeline_.clear();  // not a round's
+  }
+  broadcasts_in_round_ = 0;
+  if (!answer.ok) throw JobError("[model] from_site: site '" + site + "' gave no initial model: " + answer.error);
+  if (answer.model.tensors.empty())
+    throw JobError("[model] from_site: site '" + site + "' answered get_parameters without tensors");
+  global_ = std::move(answer.model);
+  global_.round = -1;
+  global_.num_steps.reset();
+  global_.metrics.clear();
+  std::uint64_t bytes = 0;
+  for (const auto& t : global_.tensors) bytes += t.tensor.nbytes();
+  log_->info("job {}: the initial model is site '{}''s: {} tensors, {:.1f} MiB", job_.id, site, global_.tensors.size(),
+             static_cast<double>(bytes) / (1 << 20));
 }
 
 JobRunner::~JobRunner() { server_.remove_listener(this); }
@@ -149,6 +175,16 @@ void JobRunner::site_joined(const std::string& site) {
   fire(EventType::site_joined, -1, site);
 }
 
+void JobRunner::site_returned(const std::string& site) {
+  {
+    std::lock_guard lock(joined_mutex_);
+    if (!started_ || !participates(site)) return;
+    joined_.insert(site);
+  }
+  // It may be a new client process that has not heard of the job.
+  announce(site);
+}
+
 void JobRunner::abort(std::string reason) {
   {
     std::lock_guard lock(reports_mutex_);
@@ -201,7 +237,7 @@ BroadcastOutcome JobRunner::broadcast(const Task& task, const std::vector<std::s
     this->mark(round, index, name, site, event);
   };
   mark("server", "broadcast_began");
-  auto broadcast = std::make_shared<Broadcast>(reducer, targets, mark);
+  auto broadcast = std::make_shared<Broadcast>(reducer, targets, mark, task.model);
   for (const auto& site : targets) {
     net::TaskHeader header;
     header.task_id = server_.next_task_id();
@@ -525,6 +561,7 @@ JobResult JobRunner::run() {
   fire(EventType::job_started, -1);
 
   try {
+    if (model_from_site_ && global_.tensors.empty()) initial_model_from_site();
     controller_->run(*this);
     result.state = abort_ ? jobs::JobState::aborted : jobs::JobState::completed;
     if (abort_) result.message = abort_reason();

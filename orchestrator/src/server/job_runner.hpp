@@ -31,7 +31,9 @@ struct JobSetup {
   /// The recipe as submitted (saved as recipe.toml and sent to the sites).
   std::string recipe_text;
   std::filesystem::path workspace;
-  Model initial_model;
+  /// The initial global model; nothing when a site supplies it ([model] from_site: a
+  /// get_parameters task to the first site before round 1).
+  std::optional<Model> initial_model;
   /// How long to wait for the job's sites before giving up (CAN_NOT_SCHEDULE).
   std::chrono::milliseconds start_timeout{std::chrono::minutes(2)};
   /// Name of this process in memory/ and logs/.
@@ -90,6 +92,7 @@ class JobRunner final : public ControllerContext, public SiteListener {
   // SiteListener
   void site_joined(const std::string& site) override;
   void site_lost(const std::string& site, const std::string& reason) override;
+  void site_returned(const std::string& site) override;
   const std::string& listened_job() const override { return job_.id; }
   std::int64_t listened_epoch() const override { return setup_.epoch; }
   bool may_relay(const std::string& from, const std::string& to) const override;
@@ -110,6 +113,9 @@ class JobRunner final : public ControllerContext, public SiteListener {
   std::optional<jobs::ResumeState> read_resume_state();
   /// Restores the global model, the controller and the runner's generator from `state`.
   void restore(const jobs::ResumeState& state);
+  /// [model] from_site: asks the first site for its initial parameters (a get_parameters
+  /// task without a model) and makes them the global model. Throws saying why not.
+  void initial_model_from_site();
   /// Queues the state after `round` behind the round's checkpoints (resumable controllers).
   void save_resume_state(std::int64_t round);
   /// Records an event of the current round's timeline (any thread).
@@ -123,6 +129,8 @@ class JobRunner final : public ControllerContext, public SiteListener {
   JobInfo job_;
   std::shared_ptr<Controller> controller_;
   Model global_;
+  /// The initial model comes from a site (JobSetup::initial_model was nothing).
+  bool model_from_site_ = false;
   std::vector<std::string> participants_;
   hooks::HookBus hooks_;
   std::unique_ptr<hooks::MemoryMonitor> monitor_;

@@ -122,6 +122,13 @@ std::string JobScheduler::submit(const std::string& recipe_text, const std::stri
   return record.id;
 }
 
+std::vector<std::string> JobScheduler::running_jobs() {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> ids;
+  for (const auto& [id, running] : running_) ids.push_back(id);
+  return ids;
+}
+
 std::string JobScheduler::abort(const std::string& job_id, const std::string& by) {
   std::lock_guard lock(mutex_);
   if (auto it = running_.find(job_id); it != running_.end()) {

@@ -28,8 +28,9 @@ struct SchedulerOptions {
   std::vector<std::filesystem::path> plugin_dirs;
   std::size_t max_concurrent_jobs = 2;
   std::chrono::milliseconds schedule_timeout{std::chrono::minutes(10)};
-  /// Builds a job's initial model (the model zoo lives outside libcohort).
-  std::function<Model(const recipe::Recipe&)> initial_model;
+  /// Builds a job's initial model (the model zoo lives outside libcohort); nothing when a
+  /// site supplies it ([model] from_site).
+  std::function<std::optional<Model>(const recipe::Recipe&)> initial_model;
   /// The logger of one job (writes the job's logs/server.log too).
   std::function<std::shared_ptr<spdlog::logger>(const jobs::JobDirectory&)> job_logger;
   /// What a restart does to the jobs that were running (a recipe's own setting wins):
@@ -64,6 +65,10 @@ class JobScheduler {
   /// Aborts a job: one still waiting ends ABORTED at once, a running one is asked to
   /// stop. Returns "" or why it cannot be aborted.
   std::string abort(const std::string& job_id, const std::string& by);
+  /// The server's name, the sites connected now and the ids of the jobs running.
+  std::string server_name() const { return server_.options().name; }
+  std::vector<std::string> connected_sites() const { return server_.connected_sites(); }
+  std::vector<std::string> running_jobs();
 
  private:
   struct Running;

@@ -4,6 +4,7 @@
 #include <cohort/stream.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace cohort::server {
@@ -20,6 +21,9 @@ class PendingTask {
   virtual void on_sent() {}
   /// The site took the task (its worker started on it).
   virtual void on_accepted() {}
+  /// The task's model, to send the task again to a site that came back on a new connection
+  /// without it; nothing once no one waits for its result.
+  virtual std::optional<Model> model_for_resend() { return std::nullopt; }
 };
 
 }  // namespace cohort::server

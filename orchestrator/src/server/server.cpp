@@ -10,6 +10,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/logger.h>
 
+#include <algorithm>
+#include <sstream>
+
 namespace cohort::server {
 
 Server::Server(ServerOptions options, std::shared_ptr<spdlog::logger> log)
@@ -77,28 +80,44 @@ void Server::attach(std::shared_ptr<net::Link> link) {
 }
 
 std::string Server::register_site(const std::shared_ptr<SiteSession>& session) {
+  const std::string& site = session->site();
   std::shared_ptr<SiteSession> replaced;
   std::vector<SiteListener*> listeners;
+  TasksInFlight tasks;
+  bool returned = false;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return "server shutting down";
-    auto& slot = sites_[session->site()];
+    auto& slot = sites_[site];
     replaced = slot;
     slot = session;
+    if (auto away = away_.find(site); away != away_.end()) {
+      tasks = std::move(away->second.tasks);
+      away->second.timer->cancel();
+      away_.erase(away);
+      returned = true;
+    }
     listeners = listeners_;
   }
   if (replaced) {
-    log_->info("site '{}' reconnected: closing its previous connection", session->site());
+    log_->info("site '{}' reconnected: closing its previous connection", site);
+    tasks.merge(replaced->take_tasks());
     replaced->connection().close("replaced by a new connection of the same site");
-    replaced->fail_all("site reconnected");
+    returned = true;
   }
+  if (returned && !tasks.empty())
+    log_->info("site '{}' is back with {} task(s) in flight: it goes on with those it holds, the others are sent again",
+               site, tasks.size());
   sites_changed_.notify_all();
-  for (auto* l : listeners) l->site_joined(session->site());
+  // The jobs announce themselves first: what is sent again comes after.
+  for (auto* l : listeners) returned ? l->site_returned(site) : l->site_joined(site);
+  session->adopt(std::move(tasks));
   return {};
 }
 
 void Server::unregister_site(SiteSession* session, const std::string& reason) {
   std::vector<SiteListener*> listeners;
+  TasksInFlight tasks = session->take_tasks();
   bool was_current = false;
   {
     std::lock_guard lock(mutex_);
@@ -112,23 +131,71 @@ void Server::unregister_site(SiteSession* session, const std::string& reason) {
     if (it != sites_.end() && it->second.get() == session) {
       sites_.erase(it);
       was_current = true;
+      if (options_.reconnect_grace.count() > 0 && !stopping_) {
+        // Within the grace period the site is away, not lost: its tasks wait for it.
+        Away& away = away_[session->site()];
+        away.id = ++away_ids_;
+        away.reason = reason;
+        away.tasks = std::move(tasks);
+        away.timer = std::make_unique<boost::asio::steady_timer>(io_, options_.reconnect_grace);
+        away.timer->async_wait([this, site = session->site(), id = away.id](const boost::system::error_code& ec) {
+          if (!ec) grace_over(site, id);
+        });
+        log_->info("site '{}' is away: {}; its {} task(s) in flight wait {} s for it to come back", session->site(),
+                   reason, away.tasks.size(), options_.reconnect_grace.count() / 1000.0);
+        return;
+      }
     }
     listeners = listeners_;
   }
+  for (auto& [id, task] : tasks) task.fail(session->site(), "site lost: " + reason);
   if (!was_current) return;
   log_->info("site '{}' lost: {}", session->site(), reason);
   sites_changed_.notify_all();
   for (auto* l : listeners) l->site_lost(session->site(), reason);
 }
 
+void Server::grace_over(const std::string& site, std::uint64_t away_id) {
+  Away away;
+  std::vector<SiteListener*> listeners;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = away_.find(site);
+    if (it == away_.end() || it->second.id != away_id) return;  // back meanwhile
+    away = std::move(it->second);
+    away_.erase(it);
+    listeners = listeners_;
+  }
+  std::ostringstream reason;
+  reason << away.reason << ", and it did not come back within " << options_.reconnect_grace.count() / 1000.0 << " s";
+  for (auto& [id, task] : away.tasks) task.fail(site, "site lost: " + reason.str());
+  log_->info("site '{}' lost: {}", site, reason.str());
+  sites_changed_.notify_all();
+  for (auto* l : listeners) l->site_lost(site, reason.str());
+}
+
+std::vector<std::string> Server::present_sites() const {
+  std::vector<std::string> names;
+  for (const auto& [name, session] : sites_) names.push_back(name);
+  for (const auto& [name, away] : away_)
+    if (!sites_.count(name)) names.push_back(name);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 void Server::stop(const std::string& reason, bool final) {
   std::vector<std::shared_ptr<SiteSession>> sessions;
+  std::map<std::string, Away> away;
   {
     std::lock_guard lock(mutex_);
     if (stopping_ && threads_.empty()) return;
     stopping_ = true;
     sessions.assign(sessions_.begin(), sessions_.end());
+    for (auto& [site, away] : away_) away.timer->cancel();
+    away.swap(away_);
   }
+  for (auto& [site, gone] : away)
+    for (auto& [id, task] : gone.tasks) task.fail(site, "server shutting down");
   boost::system::error_code ignored;
   if (acceptor_) {
     boost::asio::post(io_, [this] {
@@ -153,9 +220,7 @@ void Server::stop(const std::string& reason, bool final) {
 
 std::vector<std::string> Server::connected_sites() const {
   std::lock_guard lock(mutex_);
-  std::vector<std::string> names;
-  for (const auto& [name, session] : sites_) names.push_back(name);
-  return names;
+  return present_sites();
 }
 
 bool Server::wait_for_sites(const std::function<bool(const std::vector<std::string>&)>& ready,
@@ -163,14 +228,8 @@ bool Server::wait_for_sites(const std::function<bool(const std::vector<std::stri
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::unique_lock lock(mutex_);
   while (true) {
-    std::vector<std::string> names;
-    for (const auto& [name, session] : sites_) names.push_back(name);
-    if (ready(names)) return true;
-    if (sites_changed_.wait_until(lock, deadline) == std::cv_status::timeout) {
-      names.clear();
-      for (const auto& [name, session] : sites_) names.push_back(name);
-      return ready(names);
-    }
+    if (ready(present_sites())) return true;
+    if (sites_changed_.wait_until(lock, deadline) == std::cv_status::timeout) return ready(present_sites());
   }
 }
 
@@ -180,7 +239,14 @@ void Server::send_task(const std::string& site, net::TaskHeader header, std::opt
   {
     std::lock_guard lock(mutex_);
     auto it = sites_.find(site);
-    if (it != sites_.end()) session = it->second;
+    if (it != sites_.end()) {
+      session = it->second;
+    } else if (auto away = away_.find(site); away != away_.end()) {
+      // Sent when it comes back (its model from `pending`, which holds it meanwhile).
+      const std::uint64_t id = header.task_id;
+      away->second.tasks[id] = TaskInFlight{std::move(pending), std::move(header), nullptr};
+      return;
+    }
   }
   if (!session) {
     pending->on_failure(site, "site is not connected");

@@ -4,11 +4,14 @@
 
 #include "net/connection.hpp"
 #include "tls/tls.hpp"
+#include "config/recipe_file.hpp"
 #include "server/pending_task.hpp"
+#include "server/site_session.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
 #include <condition_variable>
@@ -44,6 +47,11 @@ struct ServerOptions {
   int io_threads = 2;
   /// Site names allowed to connect (empty: any site with a certificate from the CA).
   std::set<std::string> known_sites;
+  /// How long a site whose connection dropped keeps its tasks in flight: back within it
+  /// (a reconnect, a client process restarted), it gets the tasks it no longer holds again
+  /// and its results count; only then is it lost to its jobs. 0: lost at once (a transport
+  /// without reconnects).
+  std::chrono::milliseconds reconnect_grace{std::chrono::seconds(config::kReconnectGraceSeconds)};
 };
 
 class SiteSession;
@@ -54,6 +62,9 @@ class SiteListener {
   virtual ~SiteListener() = default;
   virtual void site_joined(const std::string& site) = 0;
   virtual void site_lost(const std::string& site, const std::string& reason) = 0;
+  /// A site whose connection dropped is back within the grace period, on a new connection
+  /// (maybe from a new client process): it was never lost to the job.
+  virtual void site_returned(const std::string& site) {}
   /// The job this listener runs (relays and reports name it), and its epoch: a relay or
   /// report of another epoch (sent before the server restarted) is dropped.
   virtual const std::string& listened_job() const = 0;
@@ -82,14 +93,15 @@ class Server {
   /// connection it accepts; another transport calls it for each link it opens.
   void attach(std::shared_ptr<net::Link> link);
 
-  /// Names of the sites connected now.
+  /// Names of the sites connected now, and of those away within their grace period.
   std::vector<std::string> connected_sites() const;
   /// Waits until `ready(connected sites)` holds or `timeout` passes; returns whether it holds.
   bool wait_for_sites(const std::function<bool(const std::vector<std::string>&)>& ready,
                       std::chrono::milliseconds timeout);
 
   /// Sends `header` (+ `model`) to `site`; `pending` hears of the result or failure.
-  /// Fails `pending` at once when the site is not connected.
+  /// Fails `pending` at once when the site is not connected; a site away within its grace
+  /// period gets the task when it comes back.
   void send_task(const std::string& site, net::TaskHeader header, std::optional<Model> model,
                  std::shared_ptr<PendingTask> pending);
   /// Sends a control message to `site` (ignored when it is not connected).
@@ -119,7 +131,12 @@ class Server {
   /// Registers a site after its handshake; a new connection for the same name replaces
   /// the old one (a reconnect). Returns an error to refuse with, or "".
   std::string register_site(const std::shared_ptr<SiteSession>& session);
+  /// A site's connection closed: its tasks wait for it the grace period, or fail.
   void unregister_site(SiteSession* session, const std::string& reason);
+  /// The grace period of site `site` (away since `since`) is over.
+  void grace_over(const std::string& site, std::uint64_t away_id);
+  /// Every site: connected or away (callers hold mutex_).
+  std::vector<std::string> present_sites() const;
 
   ServerOptions options_;
   SiteListener* listener_for(const std::string& job_id);
@@ -138,6 +155,15 @@ class Server {
   std::condition_variable sites_changed_;
   std::map<std::string, std::shared_ptr<SiteSession>> sites_;
   std::set<std::shared_ptr<SiteSession>> sessions_;
+  /// Sites whose connection dropped, within their grace period.
+  struct Away {
+    std::uint64_t id = 0;
+    std::string reason;
+    TasksInFlight tasks;
+    std::unique_ptr<boost::asio::steady_timer> timer;
+  };
+  std::map<std::string, Away> away_;
+  std::uint64_t away_ids_ = 0;
   std::vector<SiteListener*> listeners_;
   bool stopping_ = false;
 };

@@ -64,6 +64,7 @@ net::Reception SiteSession::on_hello(const net::Hello& hello) {
     return {};
   }
   site_ = hello.site;
+  held_.insert(hello.held_tasks.begin(), hello.held_tasks.end());
   connection_->set_label(site_ + "@" + connection_->remote());
   // WELCOME goes into the write queue before the site becomes visible to jobs: whatever a
   // job sends it next (JOB, TASK) is queued behind it.
@@ -80,75 +81,119 @@ net::Reception SiteSession::on_hello(const net::Hello& hello) {
   return {};
 }
 
+void TaskInFlight::fail(const std::string& site, const std::string& reason) {
+  if (result) {
+    // Its inner sink tells the task (a Broadcast's fails the site, "result cut off").
+    if (!result->finished()) result->abandon(reason);
+    return;
+  }
+  task->on_failure(site, reason);
+}
+
 net::Reception SiteSession::on_result(net::ResultHeader& header) {
-  std::shared_ptr<PendingTask> pending;
-  std::int64_t epoch = 0;
-  {
-    std::lock_guard lock(mutex_);
-    auto it = pending_.find(header.task_id);
-    if (it != pending_.end()) {
-      pending = std::move(it->second.task);
-      epoch = it->second.epoch;
-      pending_.erase(it);
+  const std::uint64_t id = header.task_id;
+  // Whatever comes of the result, once it is read the site need not keep it.
+  auto acknowledge = [link = std::weak_ptr<net::Link>(connection_), id] {
+    if (auto l = link.lock()) l->send(net::ResultReceived{id});
+  };
+  std::unique_lock lock(mutex_);
+  auto it = pending_.find(id);
+  if (it == pending_.end() || (it->second.result && it->second.result->finished())) {
+    if (it != pending_.end()) pending_.erase(it);
+    lock.unlock();
+    server_.log().warn("site '{}': result for task {}, which is not in flight: dropped", site_, id);
+    acknowledge();
+    return {};
+  }
+  TaskInFlight& entry = it->second;
+  if (header.epoch != entry.header.epoch || !header.ok) {
+    TaskInFlight failed = std::move(entry);
+    pending_.erase(it);
+    lock.unlock();
+    acknowledge();
+    if (!header.ok) {
+      failed.fail(site_, header.error.empty() ? "the executor failed" : header.error);
+      return {};
     }
-  }
-  if (!pending) {
-    server_.log().warn("site '{}': result for task {}, which is not in flight: dropped", site_, header.task_id);
-    return {};
-  }
-  if (header.epoch != epoch) {
     // Never folded: a result of the job before the server restarted.
-    server_.log().warn("site '{}': result for task {} of job epoch {}, the task's is {}: dropped", site_,
-                       header.task_id, header.epoch, epoch);
-    pending->on_failure(site_, "its result came from job epoch " + std::to_string(header.epoch));
+    server_.log().warn("site '{}': result for task {} of job epoch {}, the task's is {}: dropped", site_, id,
+                       header.epoch, failed.header.epoch);
+    failed.fail(site_, "its result came from job epoch " + std::to_string(header.epoch));
     return {};
   }
-  if (!header.ok) {
-    pending->on_failure(site_, header.error.empty() ? "the executor failed" : header.error);
-    return {};
+  // A stream that ends with its link closed is kept for the site to send again.
+  auto link_closed = [link = std::weak_ptr<net::Link>(connection_)] {
+    auto l = link.lock();
+    return !l || l->closed();
+  };
+  if (entry.result) {
+    // Sent again after a reconnect: it goes on where the previous stream stopped.
+    server_.log().info("site '{}': result for task {} sent again; {} tensors of it had arrived", site_, id,
+                       entry.result->tensors_done());
+    return net::Reception{entry.result->attach(link_closed, acknowledge), false};
   }
   ResultInfo info{site_, header.round, header.num_steps, std::move(header.metrics)};
-  return net::Reception{pending->on_result(info, header.has_model), false};
+  auto sink = entry.task->on_result(info, header.has_model);
+  if (!header.has_model || !sink) {
+    // Complete without a model; or late (the round is over): its stream is read and dropped.
+    pending_.erase(it);
+    lock.unlock();
+    acknowledge();
+    return {};
+  }
+  entry.result = std::make_shared<ResumableResult>(std::move(sink));
+  return net::Reception{entry.result->attach(link_closed, acknowledge), false};
 }
 
 void SiteSession::send_task(net::TaskHeader header, std::optional<Model> model, std::shared_ptr<PendingTask> pending) {
   const std::uint64_t id = header.task_id;
   {
     std::lock_guard lock(mutex_);
-    pending_[id] = InFlight{pending, header.epoch};
+    // Results that ended leave their entries behind: drop them here.
+    std::erase_if(pending_, [](const auto& entry) { return entry.second.result && entry.second.result->finished(); });
+    pending_[id] = TaskInFlight{pending, header, nullptr};
   }
-  auto self = shared_from_this();
-  auto on_written = [self, id, pending](bool written) {
-    if (written) {
-      pending->on_sent();
-      return;
-    }
-    std::shared_ptr<PendingTask> failed;
-    {
-      std::lock_guard lock(self->mutex_);
-      auto it = self->pending_.find(id);
-      if (it == self->pending_.end()) return;
-      failed = std::move(it->second.task);
-      self->pending_.erase(it);
-    }
-    failed->on_failure(self->site_, "the task could not be sent: connection closed");
+  // Not written means the link closed first: its close hands the task on (Server).
+  auto on_written = [pending](bool written) {
+    if (written) pending->on_sent();
   };
   if (model) connection_->send(std::move(header), std::move(*model), on_written);
   else connection_->send(std::move(header), on_written);
 }
 
-void SiteSession::fail_all(const std::string& reason) {
-  std::map<std::uint64_t, InFlight> pending;
-  {
-    std::lock_guard lock(mutex_);
-    pending.swap(pending_);
-  }
-  for (auto& [id, task] : pending) task.task->on_failure(site_, reason);
+TasksInFlight SiteSession::take_tasks() {
+  TasksInFlight tasks;
+  std::lock_guard lock(mutex_);
+  tasks.swap(pending_);
+  std::erase_if(tasks, [](const auto& entry) { return entry.second.result && entry.second.result->finished(); });
+  return tasks;
 }
 
-void SiteSession::on_closed(net::Link&, const std::string& reason) {
-  server_.unregister_site(this, reason);
-  fail_all("site lost: " + reason);
+void SiteSession::adopt(TasksInFlight tasks) {
+  for (auto& [id, task] : tasks) {
+    if (held_.count(id)) {
+      std::lock_guard lock(mutex_);
+      pending_[id] = std::move(task);
+      continue;
+    }
+    if (task.result) {
+      task.fail(site_, "it came back without the result it was sending");
+      continue;
+    }
+    std::optional<Model> model;
+    if (task.header.has_model) {
+      model = task.task->model_for_resend();
+      if (!model) {
+        task.fail(site_, "it came back after its task was given up on");
+        continue;
+      }
+    }
+    server_.log().info("site '{}': task {} ('{}', round {}) sent again", site_, id, task.header.name,
+                       task.header.round);
+    send_task(task.header, std::move(model), task.task);
+  }
 }
+
+void SiteSession::on_closed(net::Link&, const std::string& reason) { server_.unregister_site(this, reason); }
 
 }  // namespace cohort::server

@@ -4,15 +4,30 @@
 
 #include "net/link.hpp"
 #include "server/pending_task.hpp"
+#include "server/resumable_result.hpp"
 
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 namespace cohort::server {
 
 class Server;
+
+/// A task sent to a site and not answered yet: what it takes to send it again to the site
+/// when it comes back on a new connection, and its result once one began to arrive (kept
+/// across a dropped connection, to go on where it stopped).
+struct TaskInFlight {
+  std::shared_ptr<PendingTask> task;
+  net::TaskHeader header;
+  std::shared_ptr<ResumableResult> result;
+
+  /// Fails the task; a result that began counts for what it delivered.
+  void fail(const std::string& site, const std::string& reason);
+};
+using TasksInFlight = std::map<std::uint64_t, TaskInFlight>;
 
 class SiteSession final : public net::LinkHandler, public std::enable_shared_from_this<SiteSession> {
  public:
@@ -27,8 +42,12 @@ class SiteSession final : public net::LinkHandler, public std::enable_shared_fro
 
   /// Sends a task and remembers who waits for its result.
   void send_task(net::TaskHeader header, std::optional<Model> model, std::shared_ptr<PendingTask> pending);
-  /// Fails every task in flight (the connection is gone or replaced).
-  void fail_all(const std::string& reason);
+  /// Takes away every task in flight (the connection is gone, or replaced).
+  TasksInFlight take_tasks();
+  /// The tasks in flight on the site's previous connection: those its HELLO says it holds
+  /// (running, or their results waiting to be sent) wait here for their results; the
+  /// others are sent again. A result that began and that the site no longer holds fails.
+  void adopt(TasksInFlight tasks);
 
  private:
   void refuse(const std::string& reason);
@@ -38,13 +57,10 @@ class SiteSession final : public net::LinkHandler, public std::enable_shared_fro
   Server& server_;
   std::shared_ptr<net::Link> connection_;
   std::string site_;
+  /// Tasks the site holds from a previous connection (its HELLO says which).
+  std::set<std::uint64_t> held_;
   std::mutex mutex_;
-  /// Tasks in flight, with the job epoch each was sent in.
-  struct InFlight {
-    std::shared_ptr<PendingTask> task;
-    std::int64_t epoch = 0;
-  };
-  std::map<std::uint64_t, InFlight> pending_;
+  TasksInFlight pending_;
 };
 
 }  // namespace cohort::server

@@ -20,6 +20,7 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -33,13 +34,21 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+/// The last `lines` lines of `file`, indented; from its last "error: " line on instead,
+/// when it has one (the whole error, however many lines its message takes).
 std::string tail(const fs::path& file, std::size_t lines) {
   std::ifstream in(file);
   std::vector<std::string> all;
   std::string line;
-  while (std::getline(in, line)) all.push_back(line);
+  std::optional<std::size_t> error;
+  while (std::getline(in, line)) {
+    if (line.rfind("error: ", 0) == 0) error = all.size();
+    all.push_back(line);
+  }
   std::string out;
-  for (std::size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i) out += "  | " + all[i] + "\n";
+  std::size_t first = all.size() > lines ? all.size() - lines : 0;
+  if (error) first = std::min(first, *error);
+  for (std::size_t i = first; i < all.size(); ++i) out += "  | " + all[i] + "\n";
   return out;
 }
 

@@ -17,11 +17,11 @@
 #include <spdlog/fmt/fmt.h>
 #include <spdlog/logger.h>
 
-#include <dlfcn.h>
 
 #include <chrono>
 #include <filesystem>
 #include <mutex>
+#include <set>
 
 namespace {
 
@@ -31,8 +31,17 @@ using Clock = std::chrono::steady_clock;
 
 enum class Launch { once, per_task };
 
+/// Whose Client API the script is written against.
+enum class Api { cohort, nvflare, flower };
+
 struct PythonConfig {
   fs::path script;
+  Api api = Api::cohort;
+  /// nvflare: params as numpy arrays (views of the same memory) instead of torch tensors.
+  bool numpy_params = false;
+  /// flower: the ClientApp (or client_fn) the script defines, and the run's config.
+  std::string client_app;
+  std::string run_config = "{}";
   std::vector<std::string> args;
   std::string python = "/usr/bin/python3";
   std::map<std::string, std::string> env;
@@ -69,11 +78,7 @@ std::optional<c10::ScalarType> dtype_of(const std::string& name) {
 
 // Where the cohort package is: python/ beside the plugins folder (lib/cohort/python when
 // installed; the build tree links it to the sources).
-fs::path package_dir() {
-  Dl_info info{};
-  if (::dladdr(reinterpret_cast<void*>(&package_dir), &info) == 0 || !info.dli_fname) return {};
-  return fs::path(info.dli_fname).parent_path().parent_path() / "python";
-}
+fs::path package_dir() { return cohort::sdk_directory() / "cohort" / "python"; }
 
 // What a site holds between tasks: its script (when launched once) and where its next
 // model lands.
@@ -123,7 +128,8 @@ class PythonExecutor final : public cohort::Executor {
         if (op == "log") {
           log_metric(frame.body, ctx);
         } else if (op == "result") {
-          result = read_result(frame, task, region, script);
+          result = task.name == cohort::kGetParametersTask ? read_parameters(frame, script)
+                                                            : read_result(frame, task, region, script);
           break;
         } else {
           throw ScriptError(script.describe_failure("sent an unknown message \"" + op + "\""));
@@ -146,10 +152,18 @@ class PythonExecutor final : public cohort::Executor {
   std::unique_ptr<ScriptProcess> start(cohort::ExecutorContext& ctx, const std::string& who) {
     ScriptCommand command;
     command.who = who;
-    command.argv = {config_.python, config_.script.string()};
+    if (config_.api == Api::flower)
+      command.argv = {config_.python, "-m", "cohort.flower", config_.script.string(), config_.client_app};
+    else
+      command.argv = {config_.python, config_.script.string()};
     command.argv.insert(command.argv.end(), config_.args.begin(), config_.args.end());
     command.env = config_.env;
-    std::string path = package_.string();
+    // Another framework's API comes from cohort's shims, first on the path of this script
+    // only: nothing else sees them, and they win over a real installation (shims/README.md).
+    std::string path = config_.api == Api::cohort ? package_.string()
+                                                 : (package_ / "shims").string() + ":" + package_.string();
+    if (config_.numpy_params) command.env["COHORT_PARAMS_FORMAT"] = "numpy";
+    if (config_.api == Api::flower) command.env["COHORT_RUN_CONFIG"] = config_.run_config;
     if (const char* existing = std::getenv("PYTHONPATH"); existing && *existing) path += std::string(":") + existing;
     command.env["PYTHONPATH"] = path;
     command.env["PYTHONUNBUFFERED"] = "1";  // its lines reach the log as they are printed
@@ -284,6 +298,37 @@ class PythonExecutor final : public cohort::Executor {
     return result;
   }
 
+  // The answer to a get_parameters task: the script's own tensors, whatever they are, in a
+  // region it made and sent with the frame.
+  static cohort::Model read_parameters(Frame& frame, ScriptProcess& script) {
+    auto fail = [&](const std::string& message) -> ScriptError {
+      return ScriptError(script.describe_failure(message));
+    };
+    const auto& sent = frame.body.value("tensors", nlohmann::json::array());
+    if (sent.empty()) throw fail("sent no parameters for the initial model (a get_parameters task's result needs them)");
+    if (frame.fds.size() != 1) throw fail("sent its parameters without the memory that holds them");
+    cohort::Model result;
+    try {
+      auto region = SharedRegion::open(std::move(frame.fds.front()));
+      std::set<std::string> names;
+      for (const auto& t : sent) {
+        const std::string name = t.at("name");
+        if (!names.insert(name).second) throw fail("sent tensor '" + name + "' twice");
+        const auto type = dtype_of(t.at("dtype"));
+        if (!type) throw fail("sent tensor '" + name + "' of dtype " + t.at("dtype").dump() + ", which cohort cannot carry");
+        result.tensors.push_back({name, region->view(t.at("offset").get<std::uint64_t>(), *type,
+                                                     t.at("shape").get<std::vector<std::int64_t>>())});
+      }
+    } catch (const nlohmann::json::exception& e) {
+      throw fail(std::string("sent malformed parameters: ") + e.what());
+    } catch (const std::out_of_range& e) {
+      throw fail(std::string("sent a tensor outside its region: ") + e.what());
+    } catch (const std::system_error& e) {
+      throw fail(std::string("sent memory that cannot be mapped: ") + e.what());
+    }
+    return result;
+  }
+
   PythonConfig config_;
   fs::path package_;
   std::mutex mutex_;
@@ -296,6 +341,14 @@ PythonConfig parse_config(const cohort::Args& args) {
   // Relative to the recipe's folder; the script travels with the job with its folder
   // (the modules it imports from beside it).
   c.script = args.file("script", cohort::Args::with_its_folder);
+  const std::string api = args.choice("api", "cohort", {"cohort", "nvflare", "flower"});
+  c.api = api == "nvflare" ? Api::nvflare : api == "flower" ? Api::flower : Api::cohort;
+  if (c.api == Api::nvflare) {
+    c.numpy_params = args.choice("params", "torch", {"torch", "numpy"}) == "numpy";
+  } else if (c.api == Api::flower) {
+    c.client_app = args.required<std::string>("client_app");
+    c.run_config = args.json_table("config");
+  }
   c.args = args.get<std::vector<std::string>>("args", {});
   c.python = args.get<std::string>("python", c.python);
   for (const auto& entry : args.get<std::vector<std::string>>("env", {})) {

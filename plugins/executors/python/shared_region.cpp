@@ -3,6 +3,7 @@
 #include <ATen/ops/from_blob.h>
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -51,6 +52,14 @@ std::shared_ptr<SharedRegion> SharedRegion::create(std::uint64_t size, const std
     fail("cannot size shared memory '" + name + "' to " + std::to_string(size) + " bytes");
   }
   std::byte* data = map(fd.get(), size);
+  return std::shared_ptr<SharedRegion>(new SharedRegion(std::move(fd), size, data));
+}
+
+std::shared_ptr<SharedRegion> SharedRegion::open(UniqueFd fd) {
+  struct stat info {};
+  if (::fstat(fd.get(), &info) != 0) fail("cannot read the size of a shared-memory region");
+  const auto size = static_cast<std::uint64_t>(info.st_size);
+  std::byte* data = size ? map(fd.get(), size) : nullptr;
   return std::shared_ptr<SharedRegion>(new SharedRegion(std::move(fd), size, data));
 }
 

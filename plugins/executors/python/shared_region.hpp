@@ -40,6 +40,9 @@ class SharedRegion : public std::enable_shared_from_this<SharedRegion> {
   /// A new region of `size` bytes (a memfd named `name`, mapped read-write). Throws
   /// std::system_error.
   static std::shared_ptr<SharedRegion> create(std::uint64_t size, const std::string& name);
+  /// The region behind `fd` (one the script made and sent), mapped read-write. Throws
+  /// std::system_error.
+  static std::shared_ptr<SharedRegion> open(UniqueFd fd);
   SharedRegion(const SharedRegion&) = delete;
   ~SharedRegion();
 

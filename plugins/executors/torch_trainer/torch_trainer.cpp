@@ -177,6 +177,9 @@ std::unique_ptr<cohort::Executor> make(const cohort::PluginConfig& config) {
   c.threads = args.get<std::int64_t>("threads", 1, cohort::between(1, 256));
   args.finish();
   auto spec = cohort::models::parse_spec(config.model);
+  if (spec.source != cohort::models::ModelSpec::Source::zoo)
+    throw cohort::ConfigError(spec.where, "[model]: torch-trainer trains the model zoo's networks (arch = \"mlp\" | "
+                                          "\"cnn\"); train a model of your own with the python executor");
   if (spec.arch == "synthetic")
     config.model.fail("arch", "torch-trainer trains mlp or cnn networks, not the synthetic model");
   return std::make_unique<TorchTrainer>(std::move(c), std::move(spec));

@@ -57,7 +57,7 @@ TEST_CASE("registry: explains each broken library") {
 TEST_CASE("registry: an ABI mismatch names both versions") {
   const auto error = load_error("libcohort_plugin_fixture_bad_abi.so");
   CHECK(error.find("plugin 'bad-abi' 0.1.0 (") == 0);
-  CHECK(error.find(") was built for plugin ABI 99; this cohort loads ABI 3: rebuild it against this cohort") !=
+  CHECK(error.find(") was built for plugin ABI 99; this cohort loads ABI " + std::to_string(cohort::kPluginAbiVersion) + ": rebuild it against this cohort") !=
         std::string::npos);
 }
 

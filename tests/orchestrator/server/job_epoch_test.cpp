@@ -3,6 +3,7 @@
 // arrives on a fake link (the transport is not the point here).
 #include "server/pending_task.hpp"
 #include "server/server.hpp"
+#include "support/fake_link.hpp"
 
 #include <spdlog/logger.h>
 
@@ -11,48 +12,9 @@
 #include <mutex>
 
 using namespace cohort;
+using cohort::test::FakeLink;
 
 namespace {
-
-/// A link that records what the server sends and lets the test speak for the site.
-class FakeLink final : public net::Link, public std::enable_shared_from_this<FakeLink> {
- public:
-  void start(std::shared_ptr<net::LinkHandler> handler) override { handler_ = std::move(handler); }
-  void send(net::Message message, Done done) override { sent(std::move(message), std::move(done)); }
-  void send(net::Message message, Model, Done done) override { sent(std::move(message), std::move(done)); }
-  std::uint64_t new_stream_id() override { return ++streams_; }
-  void send_frame(std::vector<std::byte>, std::uint64_t, bool, bool, Done done) override {
-    if (done) done(true);
-  }
-  void send_and_close(net::Message message, std::string reason) override {
-    sent(std::move(message), {});
-    close(std::move(reason));
-  }
-  void close(std::string reason) override {
-    if (closed_.empty()) closed_ = reason.empty() ? "closed" : reason;
-  }
-  void established() override {}
-  void release_hold() override {}
-  const std::string& peer_name() const override { return name_; }
-  const std::string& remote() const override { return remote_; }
-  bool secure() const override { return false; }
-  std::string security() const override { return "fake"; }
-  void set_label(std::string label) override { label_ = std::move(label); }
-  const std::string& label() const override { return label_; }
-  std::shared_ptr<net::Link> share() override { return shared_from_this(); }
-
-  /// The site says `message`; what the server's handler answers.
-  net::Reception say(net::Message message) { return handler_->on_message(*this, message); }
-  const std::string& closed() const { return closed_; }
-
- private:
-  void sent(net::Message, Done done) {
-    if (done) done(true);
-  }
-  std::shared_ptr<net::LinkHandler> handler_;
-  std::string name_, remote_ = "fake:1", label_, closed_;
-  std::uint64_t streams_ = 0;
-};
 
 /// Remembers how a task ended.
 struct RecordedTask final : server::PendingTask {
@@ -122,7 +84,7 @@ TEST_CASE("job epoch: a result of another epoch fails its task, one of the task'
   link->say(result(2, 2));
   CHECK(current->results == std::vector<std::string>{"site-1"});
   CHECK(current->failures.empty());
-  CHECK(link->closed().empty());  // a stale result is not a protocol error
+  CHECK(link->close_reason().empty());  // a stale result is not a protocol error
   server.stop("test over", true);
 }
 
@@ -153,7 +115,7 @@ TEST_CASE("job epoch: reports and relays of another epoch are dropped, not hande
   relay.message.name = "swarm_result";
   relay.epoch = 1;
   CHECK_FALSE(link->say(relay).sink);  // dropped (the server logs why)
-  CHECK(link->closed().empty());
+  CHECK(link->close_reason().empty());
   server.remove_listener(&job);
   server.stop("test over", true);
 }
