@@ -3,12 +3,12 @@
 # (a POC project: server and clients from their kits, each under its watchdog, jobs
 # through the admin kit), while this script
 #   - kills a random client process with SIGKILL every KILL_EVERY rounds (its watchdog
-#     starts it again; the round goes on with the other sites: min_responses = 6),
-#   - cuts one random site connection with `ss -K` every CUT_EVERY rounds (the client
-#     reconnects; that site's result of the round is lost),
-#   - kills the server with SIGKILL once, at round ROUNDS/2 (its watchdog starts it again;
-#     the running job is marked ABNORMAL, as documented, and the rounds left are submitted
-#     as a second job).
+#     starts it again; within the server's reconnect grace period the site gets its task
+#     again, and the round waits for it up to wait_after_min_s),
+#   - cuts a random site connection with `ss -K` every CUT_EVERY rounds, or every site
+#     connection at once with CUT_ALL=1 (the clients reconnect: their tasks go on),
+#   - kills the server with SIGKILL once, at round ROUNDS/2 (its watchdog starts it again
+#     and the job resumes from its last completed round).
 # It prints rounds completed, results lost, the job records, the RSS of every process at
 # round 10 and at the end, and file descriptors at the start and the end.
 #   bench/soak.sh [BUILD_DIR] [ROUNDS]
@@ -17,6 +17,7 @@ build="${1:-build}"
 rounds="${2:-200}"
 kill_every="${KILL_EVERY:-15}"
 cut_every="${CUT_EVERY:-10}"
+cut_all="${CUT_ALL:-0}"
 cohort="$(cd "$build" && pwd)/bin/cohort"
 ws="$(mktemp -d /tmp/cohort-soak-XXXXXX)"
 admin="$ws/admin@poc.local/startup/admin.sh"
@@ -42,7 +43,7 @@ min_clients = 8
 plugin = "fedavg"
 [controller.args]
 min_responses = 6
-wait_after_min_s = 5
+wait_after_min_s = 15
 task_timeout_s = 20
 final_validation = false
 [executor]
@@ -73,6 +74,7 @@ jobs+=("$job")
 say "job $job: $rounds rounds, 8 sites"
 
 done_before=0
+killed_at=0
 last_kill=0
 last_cut=0
 server_killed=0
@@ -85,7 +87,7 @@ while :; do
     for p in "${participants[@]}"; do rss10[$p]=$(rss_mib "$(pid_of "$p")"); fd_start[$p]=$(fds "$(pid_of "$p")"); done
   fi
   # The restarted server, 10 rounds into its job.
-  if [ "$server_killed" -eq 1 ] && [ "$r" -ge $((done_before + 10)) ] && [ -z "${rss10[server2]:-}" ]; then
+  if [ "$server_killed" -eq 1 ] && [ "$r" -ge $((killed_at + 10)) ] && [ -z "${rss10[server2]:-}" ]; then
     rss10[server2]=$(rss_mib "$(pid_of server)"); fd_start[server2]=$(fds "$(pid_of server)")
   fi
   if [ $((r - last_kill)) -ge "$kill_every" ]; then
@@ -94,10 +96,16 @@ while :; do
     last_kill=$r
   fi
   if [ $((r - last_cut)) -ge "$cut_every" ]; then
-    peer=$(ss -Htn state established "( sport = :$fl_port )" | awk '{print $4}' | shuf -n 1)
-    if [ -n "$peer" ] && ss -K state established "( sport = :$fl_port and dport = :${peer##*:} )" > /dev/null 2>&1; then
-      cuts=$((cuts + 1)); say "round $r: cut the connection from $peer"
-    else say "round $r: could not cut a connection (ss -K needs CONFIG_INET_DIAG_DESTROY)"; fi
+    if [ "$cut_all" = 1 ]; then
+      n=$(ss -Htn state established "( sport = :$fl_port )" | wc -l)
+      ss -K state established "( sport = :$fl_port )" > /dev/null 2>&1
+      cuts=$((cuts + n)); say "round $r: cut all $n site connections at once"
+    else
+      peer=$(ss -Htn state established "( sport = :$fl_port )" | awk '{print $4}' | shuf -n 1)
+      if [ -n "$peer" ] && ss -K state established "( sport = :$fl_port and dport = :${peer##*:} )" > /dev/null 2>&1; then
+        cuts=$((cuts + 1)); say "round $r: cut the connection from $peer"
+      else say "round $r: could not cut a connection (ss -K needs CONFIG_INET_DIAG_DESTROY)"; fi
+    fi
     last_cut=$r
   fi
   st=$(status_of "$job")
@@ -105,15 +113,11 @@ while :; do
     old=$(pid_of server)
     kill -KILL "$old"
     server_killed=1
+    killed_at=$r
     say "round $r: killed the server (pid $old)"
     for _ in $(seq 1 100); do new=$(pid_of server); [ -n "$new" ] && [ "$new" != "$old" ] && break; sleep 0.2; done
-    for _ in $(seq 1 100); do st=$(status_of "$job"); [ -n "$st" ] && [ "$st" != "RUNNING" ] && break; sleep 0.5; done
-    done_before=$(( done_before + $(rounds_done "$job") ))
-    say "server back (pid $(pid_of server)); job $job is $st after $done_before rounds"
-    left=$(( rounds - done_before ))
-    job=$(submit "$(recipe soak-2 "$left")")
-    jobs+=("$job")
-    say "job $job: the $left rounds left"
+    for _ in $(seq 1 100); do st=$(status_of "$job"); [ "$st" = "RESUMED" ] && break; sleep 0.5; done
+    say "server back (pid $(pid_of server)); job $job is $st after $(rounds_done "$job") rounds"
     continue
   fi
   case "$st" in COMPLETED|ABORTED|EXECUTION_EXCEPTION|ABNORMAL|CAN_NOT_SCHEDULE) break ;; esac
@@ -139,4 +143,4 @@ for p in server server2 "${participants[@]:1}"; do
   printf '%-8s %12s %12s %10s %8s\n' "$p" "${rss10[$p]:-?}" "${rss_end[$p]:-?}" "${fd_start[$p]:-?}" "${fd_end[$p]:-?}"
 done
 echo "(server: the first server process, at round 10; server2: the one its watchdog started, 10 rounds"
-echo " into the second job and at the end; a client killed during the run restarted with fresh memory; logs in $ws)"
+echo " after the restart and at the end; a client killed during the run restarted with fresh memory; logs in $ws)"

@@ -42,12 +42,12 @@ int main(int argc, char** argv) {
   TaskHeader task{7, "job-1", "train", 2, 1, 3, {{"lr", "0.1"}}, true};
   ResultHeader result{7, "job-1", true, "", 2, 40, {{"accuracy", 0.84}, {"examples", 512}}, true};
   const std::vector<Message> messages{
-      Hello{kProtocolVersion, "site-1", "client-1", "cohort 0.1.0"}, Welcome{kProtocolVersion, "server", 5000},
+      Hello{kProtocolVersion, "site-1", "client-1", "cohort 0.1.0", {7, 9}}, Welcome{kProtocolVersion, "server", 5000},
       Refuse{"unknown site"}, Heartbeat{},
       JobAnnounce{"job-1", "recipes/r.toml", "[job]\nname = \"x\"\n", {"site-1", "site-2"}, true}, task, result,
       ModelBegin{2, 48}, TensorInfo{"layer.weight", c10::ScalarType::Float, {3, 4}, 48, 0}, ModelEnd{},
       Bye{"job done", true}, TaskAccepted{7}, Relay{site}, Deliver{site}, Report{site}, StreamAbort{"source gone"},
-      JobEnd{"job-1", "COMPLETED"}};
+      JobEnd{"job-1", "COMPLETED"}, ResultReceived{7}};
   for (const auto& m : messages) {
     const Bytes frame = encode_frame(m);
     Bytes seed{static_cast<std::byte>(frame_type(m))};
