@@ -33,7 +33,7 @@ ModelSpec parse_spec(const Args& model, std::int64_t run_seed) {
     const auto colon = named.rfind(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == named.size())
       model.fail("python", "expected \"FILE.py:CLASS\" (the module file and the class in it), found \"" + named + "\"");
-    spec.file = model.file("python", std::string_view(named).substr(0, colon), Args::just_the_file);
+    spec.file = model.file("python", std::string_view(named).substr(0, colon), Args::with_its_folder);
     spec.python_class = named.substr(colon + 1);
     spec.python_kwargs = model.json_table("kwargs");
     spec.interpreter = model.get<std::string>("interpreter", spec.interpreter);

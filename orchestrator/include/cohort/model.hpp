@@ -53,4 +53,8 @@ COHORT_API void save_checkpoint(const Model& model, const std::filesystem::path&
 /// `torch.save({name: tensor, ...})`. Throws std::runtime_error naming the file.
 COHORT_API Model load_checkpoint(const std::filesystem::path& file);
 
+/// What `error` says, without the C++ backtrace libtorch appends to its own (c10::Error):
+/// the message to put in a task's failure or a log line.
+COHORT_API std::string error_message(const std::exception& error);
+
 }  // namespace cohort

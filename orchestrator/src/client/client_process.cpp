@@ -332,8 +332,7 @@ net::Reception ClientProcess::deliver(std::shared_ptr<SiteLink> link, std::share
 }
 
 void ClientProcess::run_task(SiteLink& link, net::Link& connection, const net::TaskHeader& header,
-                             const std::shared_ptr<TaskModel> & slot) {
-  Task task{header.name, header.round, {}, header.meta};
+                             const std::shared_ptr<TaskModel>& slot) {
   ClientJob* job = find_job(header.job_id);
   if (job && header.epoch < job->epoch()) {
     // A task of the job before the server resumed it: its result would be dropped anyway.
@@ -348,26 +347,12 @@ void ClientProcess::run_task(SiteLink& link, net::Link& connection, const net::T
   std::optional<SiteExecutorContext> ctx;
   if (job) ctx.emplace(link.site(), header.site_index, header.num_sites, *job, [this] { return stopping_.load(); });
   connection.send(net::TaskAccepted{header.task_id});  // this site takes the task now
+  Task task{header.name, header.round, {}, header.meta};
   if (header.has_model) {
-    // Our turn: let the model in from the socket, straight into fresh tensors, or where
-    // the executor wants it.
-    if (job) {
-      try {
-        auto placement = job->executor().model_placement(*ctx);
-        std::lock_guard lock(slot->mutex);
-        slot->placement = std::move(placement);
-      } catch (const std::exception& e) {
-        job->log().error("site '{}': the executor has no memory for the task's model: {}", link.site(), e.what());
-      }
-    }
-    connection.release_hold();
-    if (!await(*slot)) {
-      // The server sends it again if this site reconnects in time (it does not hold it).
-      log_->warn("site '{}': task {} dropped: {}", link.site(), header.task_id,
-                 stopping_ ? std::string("client stopping") : slot->error);
-      return;
-    }
-    task.model = std::move(slot->model);
+    auto model = receive_model(link, connection, header, job ? &job->executor() : nullptr, ctx, slot);
+    // Not whole: the server sends it again if this site reconnects in time (it does not hold it).
+    if (!model) return;
+    task.model = std::move(*model);
   }
   link.hold_task(header.task_id);
 
@@ -376,30 +361,65 @@ void ClientProcess::run_task(SiteLink& link, net::Link& connection, const net::T
   result_header.job_id = header.job_id;
   result_header.round = header.round;
   result_header.epoch = header.epoch;
-  Model result;
   const auto start = Clock::now();
-  if (!job) {
-    result_header.ok = false;
-    std::lock_guard lock(jobs_mutex_);
-    const auto why = unprepared_.find(header.job_id);
-    result_header.error = "cannot run job " + header.job_id + " here: " +
-                          (why == unprepared_.end() ? "it was not announced here" : why->second);
-  } else {
-    job->references().received = task.model;  // a reference, not a copy
-    try {
-      result = job->executor().execute(std::move(task), *ctx);
-    } catch (const std::exception& e) {
-      result_header.ok = false;
-      result_header.error = std::string("executor failed: ") + e.what();
-      job->log().error("site '{}': round {} task '{}' failed: {}", link.site(), header.round, header.name, e.what());
-    }
-    job->references().sent = result;
-  }
+  Model result = execute(link, job, ctx, std::move(task), result_header);
   result.metrics["seconds"] = std::chrono::duration<double>(Clock::now() - start).count();
   result_header.num_steps = result.num_steps;
   result_header.metrics = result.metrics;
   result_header.has_model = result_header.ok && !result.tensors.empty();
+  send_result(link, std::move(result_header), std::move(result));
+  if (job) job->task_done(header.round, link.site());
+}
 
+std::optional<Model> ClientProcess::receive_model(SiteLink& link, net::Link& connection, const net::TaskHeader& header,
+                                                  Executor* executor, std::optional<SiteExecutorContext>& ctx,
+                                                  const std::shared_ptr<TaskModel>& slot) {
+  // Our turn: let the model in from the socket, straight into fresh tensors, or where the
+  // executor wants it.
+  if (executor) {
+    try {
+      auto placement = executor->model_placement(*ctx);
+      std::lock_guard lock(slot->mutex);
+      slot->placement = std::move(placement);
+    } catch (const std::exception& e) {
+      ctx->log().error("site '{}': the executor has no memory for the task's model: {}", link.site(), error_message(e));
+    }
+  }
+  connection.release_hold();
+  if (!await(*slot)) {
+    log_->warn("site '{}': task {} dropped: {}", link.site(), header.task_id,
+               stopping_ ? std::string("client stopping") : slot->error);
+    return std::nullopt;
+  }
+  return std::move(slot->model);
+}
+
+Model ClientProcess::execute(SiteLink& link, ClientJob* job, std::optional<SiteExecutorContext>& ctx, Task task,
+                             net::ResultHeader& result_header) {
+  Model result;
+  if (!job) {
+    result_header.ok = false;
+    std::lock_guard lock(jobs_mutex_);
+    const auto why = unprepared_.find(result_header.job_id);
+    result_header.error = "cannot run job " + result_header.job_id + " here: " +
+                          (why == unprepared_.end() ? "it was not announced here" : why->second);
+    return result;
+  }
+  job->references().received = task.model;  // a reference, not a copy
+  const std::string name = task.name;
+  try {
+    result = job->executor().execute(std::move(task), *ctx);
+  } catch (const std::exception& e) {
+    result_header.ok = false;
+    result_header.error = "executor failed: " + error_message(e);
+    job->log().error("site '{}': round {} task '{}' failed: {}", link.site(), result_header.round, name,
+                     error_message(e));
+  }
+  job->references().sent = result;
+  return result;
+}
+
+void ClientProcess::send_result(SiteLink& link, net::ResultHeader header, Model result) {
   // Send (on the site's connection of the moment), then wait until the bytes are on the
   // wire, or kept for a reconnect: the link drops its reference to the result once the
   // server has it whole; the reference release hook (round_ended, fired by task_done)
@@ -410,13 +430,9 @@ void ClientProcess::run_task(SiteLink& link, net::Link& connection, const net::T
     sent->finished = true;
     sent->done.notify_all();
   };
-  link.send_result(std::move(result_header), std::move(result), settled);
-  result = Model{};
-  {
-    std::unique_lock lock(sent->mutex);
-    sent->done.wait(lock, [&] { return sent->finished || stopping_.load(); });
-  }
-  if (job) job->task_done(header.round, link.site());
+  link.send_result(std::move(header), std::move(result), settled);
+  std::unique_lock lock(sent->mutex);
+  sent->done.wait(lock, [&] { return sent->finished || stopping_.load(); });
 }
 
 }  // namespace cohort::client

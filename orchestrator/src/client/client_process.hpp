@@ -108,6 +108,15 @@ class ClientProcess {
   SiteWorkflowHost* workflow_host(ClientJob& job, const std::shared_ptr<SiteLink>& link);
   void run_task(SiteLink& link, net::Link& connection, const net::TaskHeader& header,
                 const std::shared_ptr<TaskModel>& model);
+  /// Lets the task's model in (where the executor wants it): nothing when it did not arrive whole.
+  std::optional<Model> receive_model(SiteLink& link, net::Link& connection, const net::TaskHeader& header,
+                                     Executor* executor, std::optional<SiteExecutorContext>& ctx,
+                                     const std::shared_ptr<TaskModel>& slot);
+  /// Runs the task (or says why this site cannot) into `result_header`; returns the result.
+  Model execute(SiteLink& link, ClientJob* job, std::optional<SiteExecutorContext>& ctx, Task task,
+                net::ResultHeader& result_header);
+  /// Hands the result to the site's link and waits until it is written, or kept for a reconnect.
+  void send_result(SiteLink& link, net::ResultHeader header, Model result);
 
   ClientOptions options_;
   std::shared_ptr<spdlog::logger> log_;

@@ -121,7 +121,7 @@ int probe(const recipe::Recipe& recipe, std::int64_t num_sites) {
   } catch (const ConfigError&) {
     throw;  // the recipe's args, located: exit 2
   } catch (const std::exception& e) {
-    throw process::ExitStatusError(process::kExitFailure, task + "executor failed: " + e.what());
+    throw process::ExitStatusError(process::kExitFailure, task + "executor failed: " + error_message(e));
   } catch (...) {
     throw process::ExitStatusError(process::kExitFailure, task + "the executor threw something that is not an exception");
   }

@@ -140,104 +140,136 @@ class TorchSaveReader {
   ValuePtr run() {
     for (;;) {
       const auto op = static_cast<unsigned char>(byte());
-      switch (op) {
-        case 0x80: byte(); break;                              // PROTO
-        case 0x95: bytes(8); break;                            // FRAME
-        case '.': return pop();                                // STOP
-        case '(': marks_.push_back(stack_.size()); break;      // MARK
-        case 'c': {                                            // GLOBAL
-          auto g = make(Value::Kind::global);
-          const std::string module = line();  // two statements: the order is the stream's
-          g->text = module + " " + line();
-          stack_.push_back(g);
-          break;
-        }
-        case 0x93: {                                           // STACK_GLOBAL
-          auto name = pop(), module = pop();
-          auto g = make(Value::Kind::global);
-          g->text = module->text + " " + name->text;
-          stack_.push_back(g);
-          break;
-        }
-        case 'q': memo_[static_cast<unsigned char>(byte())] = top(); break;  // BINPUT
-        case 'r': memo_[little<std::uint32_t>()] = top(); break;             // LONG_BINPUT
-        case 0x94: memo_[memo_.size()] = top(); break;                       // MEMOIZE
-        case 'h': stack_.push_back(memo(static_cast<unsigned char>(byte()))); break;  // BINGET
-        case 'j': stack_.push_back(memo(little<std::uint32_t>())); break;             // LONG_BINGET
-        case ')': stack_.push_back(make(Value::Kind::tuple)); break;         // EMPTY_TUPLE
-        case 't': stack_.push_back(sequence(Value::Kind::tuple, since_mark())); break;
-        case 0x85: case 0x86: case 0x87: {                                   // TUPLE1..3
-          const std::size_t n = op - 0x84;
-          if (stack_.size() < n) unreadable("a tuple of more values than the stack holds");
-          std::vector<ValuePtr> items(stack_.end() - static_cast<std::ptrdiff_t>(n), stack_.end());
-          stack_.resize(stack_.size() - n);
-          stack_.push_back(sequence(Value::Kind::tuple, std::move(items)));
-          break;
-        }
-        case ']': stack_.push_back(make(Value::Kind::list)); break;          // EMPTY_LIST
-        case 'l': stack_.push_back(sequence(Value::Kind::list, since_mark())); break;
-        case 'a': { auto v = pop(); container(Value::Kind::list)->items.push_back(v); break; }  // APPEND
-        case 'e': { auto items = since_mark(); auto& l = container(Value::Kind::list)->items;   // APPENDS
-                    l.insert(l.end(), items.begin(), items.end()); break; }
-        case '}': stack_.push_back(make(Value::Kind::dict)); break;          // EMPTY_DICT
-        case 's': { auto v = pop(), k = pop(); container(Value::Kind::dict)->entries.emplace_back(k, v); break; }
-        case 'u': {                                                          // SETITEMS
-          auto items = since_mark();
-          if (items.size() % 2) unreadable("SETITEMS with an odd number of values");
-          auto& d = container(Value::Kind::dict)->entries;
-          for (std::size_t i = 0; i < items.size(); i += 2) d.emplace_back(items[i], items[i + 1]);
-          break;
-        }
-        case 'N': stack_.push_back(make(Value::Kind::none)); break;
-        case 0x88: case 0x89: {                                              // NEWTRUE, NEWFALSE
-          auto b = make(Value::Kind::boolean);
-          b->integer = op == 0x88;
-          stack_.push_back(b);
-          break;
-        }
-        case 'K': push_integer(static_cast<unsigned char>(byte())); break;  // BININT1
-        case 'M': push_integer(little<std::uint16_t>()); break;             // BININT2
-        case 'J': push_integer(static_cast<std::int32_t>(little<std::uint32_t>())); break;  // BININT
-        case 0x8a: {                                                         // LONG1
-          const auto n = static_cast<unsigned char>(byte());
-          if (n > 8) unreadable("an integer of " + std::to_string(n) + " bytes");
-          const std::string b = bytes(n);
-          std::uint64_t v = 0;
-          for (std::size_t i = 0; i < n; ++i) v |= static_cast<std::uint64_t>(static_cast<unsigned char>(b[i])) << (8 * i);
-          if (n > 0 && n < 8 && (static_cast<unsigned char>(b[n - 1]) & 0x80)) v |= ~std::uint64_t{0} << (8 * n);
-          push_integer(static_cast<std::int64_t>(v));
-          break;
-        }
-        case 'G': {                                                          // BINFLOAT (big endian)
-          const std::string b = bytes(8);
-          std::uint64_t bits = 0;
-          for (char c : b) bits = bits << 8 | static_cast<unsigned char>(c);
-          auto f = make(Value::Kind::floating);
-          std::memcpy(&f->floating, &bits, sizeof bits);
-          stack_.push_back(f);
-          break;
-        }
-        case 'X': push_text(bytes(little<std::uint32_t>())); break;          // BINUNICODE
-        case 0x8c: push_text(bytes(static_cast<unsigned char>(byte()))); break;  // SHORT_BINUNICODE
-        case 'T': push_text(bytes(little<std::uint32_t>())); break;          // BINSTRING
-        case 'U': push_text(bytes(static_cast<unsigned char>(byte()))); break;  // SHORT_BINSTRING
-        case 'Q': stack_.push_back(storage(pop())); break;                  // BINPERSID
-        case 'R': { auto args = pop(), callable = pop(); stack_.push_back(reduce(*callable, *args)); break; }
-        case 'b': {                                                          // BUILD
-          pop();  // the state of an OrderedDict (its _metadata): nothing a tensor needs
-          break;
-        }
-        default: {
-          char hex[8];
-          std::snprintf(hex, sizeof hex, "0x%02x", op);
-          unreadable(std::string("pickle opcode ") + hex + " at byte " + std::to_string(at_ - 1) +
-                     ", which a dict of tensors does not use");
-        }
+      if (op == '.') return pop();  // STOP
+      if (!(framing(op) || memo(op) || container(op) || scalar(op) || object(op))) {
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "0x%02x", op);
+        unreadable(std::string("pickle opcode ") + hex + " at byte " + std::to_string(at_ - 1) +
+                   ", which a dict of tensors does not use");
       }
     }
   }
 
  private:
+  /// PROTO, FRAME, MARK. Each of these returns whether it knew `op`.
+  bool framing(unsigned char op) {
+    switch (op) {
+      case 0x80: byte(); return true;                            // PROTO
+      case 0x95: bytes(8); return true;                          // FRAME
+      case '(': marks_.push_back(stack_.size()); return true;    // MARK
+      default: return false;
+    }
+  }
+
+  /// The memo: BINPUT, LONG_BINPUT, MEMOIZE, BINGET, LONG_BINGET.
+  bool memo(unsigned char op) {
+    switch (op) {
+      case 'q': memo_[static_cast<unsigned char>(byte())] = top(); return true;
+      case 'r': memo_[little<std::uint32_t>()] = top(); return true;
+      case 0x94: memo_[memo_.size()] = top(); return true;
+      case 'h': stack_.push_back(memoized(static_cast<unsigned char>(byte()))); return true;
+      case 'j': stack_.push_back(memoized(little<std::uint32_t>())); return true;
+      default: return false;
+    }
+  }
+
+  /// Tuples, lists and dicts.
+  bool container(unsigned char op) {
+    switch (op) {
+      case ')': stack_.push_back(make(Value::Kind::tuple)); return true;               // EMPTY_TUPLE
+      case 't': stack_.push_back(sequence(Value::Kind::tuple, since_mark())); return true;
+      case 0x85: case 0x86: case 0x87: {                                                // TUPLE1..3
+        const std::size_t n = op - 0x84;
+        if (stack_.size() < n) unreadable("a tuple of more values than the stack holds");
+        std::vector<ValuePtr> items(stack_.end() - static_cast<std::ptrdiff_t>(n), stack_.end());
+        stack_.resize(stack_.size() - n);
+        stack_.push_back(sequence(Value::Kind::tuple, std::move(items)));
+        return true;
+      }
+      case ']': stack_.push_back(make(Value::Kind::list)); return true;                // EMPTY_LIST
+      case 'l': stack_.push_back(sequence(Value::Kind::list, since_mark())); return true;
+      case 'a': { auto v = pop(); filling(Value::Kind::list)->items.push_back(v); return true; }  // APPEND
+      case 'e': {                                                                       // APPENDS
+        auto items = since_mark();
+        auto& l = filling(Value::Kind::list)->items;
+        l.insert(l.end(), items.begin(), items.end());
+        return true;
+      }
+      case '}': stack_.push_back(make(Value::Kind::dict)); return true;                // EMPTY_DICT
+      case 's': { auto v = pop(), k = pop(); filling(Value::Kind::dict)->entries.emplace_back(k, v); return true; }
+      case 'u': {                                                                       // SETITEMS
+        auto items = since_mark();
+        if (items.size() % 2) unreadable("SETITEMS with an odd number of values");
+        auto& d = filling(Value::Kind::dict)->entries;
+        for (std::size_t i = 0; i < items.size(); i += 2) d.emplace_back(items[i], items[i + 1]);
+        return true;
+      }
+      default: return false;
+    }
+  }
+
+  /// None, booleans, integers, floats and strings.
+  bool scalar(unsigned char op) {
+    switch (op) {
+      case 'N': stack_.push_back(make(Value::Kind::none)); return true;
+      case 0x88: case 0x89: {                                                           // NEWTRUE, NEWFALSE
+        auto b = make(Value::Kind::boolean);
+        b->integer = op == 0x88;
+        stack_.push_back(b);
+        return true;
+      }
+      case 'K': push_integer(static_cast<unsigned char>(byte())); return true;         // BININT1
+      case 'M': push_integer(little<std::uint16_t>()); return true;                    // BININT2
+      case 'J': push_integer(static_cast<std::int32_t>(little<std::uint32_t>())); return true;  // BININT
+      case 0x8a: push_integer(long1()); return true;                                   // LONG1
+      case 'G': {                                                                       // BINFLOAT (big endian)
+        std::uint64_t bits = 0;
+        for (char c : bytes(8)) bits = bits << 8 | static_cast<unsigned char>(c);
+        auto f = make(Value::Kind::floating);
+        std::memcpy(&f->floating, &bits, sizeof bits);
+        stack_.push_back(f);
+        return true;
+      }
+      case 'X': case 'T': push_text(bytes(little<std::uint32_t>())); return true;      // BINUNICODE, BINSTRING
+      case 0x8c: case 'U': push_text(bytes(static_cast<unsigned char>(byte()))); return true;  // SHORT_*
+      default: return false;
+    }
+  }
+
+  /// Globals, calls and persistent ids: what rebuilds tensors and dicts.
+  bool object(unsigned char op) {
+    switch (op) {
+      case 'c': {                                                                       // GLOBAL
+        auto g = make(Value::Kind::global);
+        const std::string module = line();  // two statements: the order is the stream's
+        g->text = module + " " + line();
+        stack_.push_back(g);
+        return true;
+      }
+      case 0x93: {                                                                      // STACK_GLOBAL
+        auto name = pop(), module = pop();
+        auto g = make(Value::Kind::global);
+        g->text = module->text + " " + name->text;
+        stack_.push_back(g);
+        return true;
+      }
+      case 'Q': stack_.push_back(storage(pop())); return true;                         // BINPERSID
+      case 'R': { auto args = pop(), callable = pop(); stack_.push_back(reduce(*callable, *args)); return true; }
+      case 'b': pop(); return true;  // BUILD: an OrderedDict's state (_metadata), nothing a tensor needs
+      default: return false;
+    }
+  }
+
+  std::int64_t long1() {
+    const auto n = static_cast<unsigned char>(byte());
+    if (n > 8) unreadable("an integer of " + std::to_string(n) + " bytes");
+    const std::string b = bytes(n);
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < n; ++i) v |= static_cast<std::uint64_t>(static_cast<unsigned char>(b[i])) << (8 * i);
+    if (n > 0 && n < 8 && (static_cast<unsigned char>(b[n - 1]) & 0x80)) v |= ~std::uint64_t{0} << (8 * n);
+    return static_cast<std::int64_t>(v);
+  }
+
   char byte() {
     if (at_ >= data_.size()) unreadable("the pickle ends early");
     return data_[at_++];
@@ -272,7 +304,7 @@ class TorchSaveReader {
     if (stack_.empty()) unreadable("the pickle memoizes an empty stack");
     return stack_.back();
   }
-  ValuePtr memo(std::size_t id) {
+  ValuePtr memoized(std::size_t id) {
     auto it = memo_.find(id);
     if (it == memo_.end()) unreadable("the pickle refers to memo " + std::to_string(id) + ", which it never set");
     return it->second;
@@ -285,7 +317,7 @@ class TorchSaveReader {
     stack_.resize(mark);
     return items;
   }
-  Value* container(Value::Kind kind) {
+  Value* filling(Value::Kind kind) {
     auto& v = *top();
     if (v.kind != kind) unreadable("the pickle adds items to something that is not a dict or list");
     return &v;

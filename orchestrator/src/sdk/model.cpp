@@ -1,5 +1,7 @@
 #include <cohort/model.hpp>
 
+#include <c10/util/Exception.h>
+
 namespace cohort {
 
 std::uint64_t Model::byte_size() const {
@@ -23,6 +25,11 @@ Model Model::clone() const {
   copy.tensors.reserve(tensors.size());
   for (const auto& t : tensors) copy.tensors.push_back({t.name, t.tensor.clone()});
   return copy;
+}
+
+std::string error_message(const std::exception& error) {
+  if (const auto* torch_error = dynamic_cast<const c10::Error*>(&error)) return torch_error->what_without_backtrace();
+  return error.what();
 }
 
 }  // namespace cohort

@@ -49,7 +49,7 @@ TEST_CASE("registry: explains each broken library") {
   for (const auto& l : registry.list()) {
     if (!l.plugin) problems[l.file.filename().string()] = l.problem;
   }
-  CHECK(problems.size() == 5);
+  CHECK(problems.size() == 6);  // old ABI, bad ABI, libtorch, C++11 ABI, magic, not a plugin
   CHECK(problems["libcohort_plugin_fixture_not_a_plugin.so"] ==
         "exports no 'cohort_plugin_v1' descriptor: not a cohort plugin, or one built for another plugin ABI");
 }
@@ -59,6 +59,14 @@ TEST_CASE("registry: an ABI mismatch names both versions") {
   CHECK(error.find("plugin 'bad-abi' 0.1.0 (") == 0);
   CHECK(error.find(") was built for plugin ABI 99; this cohort loads ABI " + std::to_string(cohort::kPluginAbiVersion) + ": rebuild it against this cohort") !=
         std::string::npos);
+}
+
+TEST_CASE("registry: a plugin built for the previous ABI is refused, both versions named") {
+  const auto error = load_error("libcohort_plugin_fixture_old_abi.so");
+  CHECK(error.find("plugin 'old-abi' 0.1.0 (") == 0);
+  CHECK(error.find(") was built for plugin ABI " + std::to_string(cohort::kPluginAbiVersion - 1) +
+                   "; this cohort loads ABI " + std::to_string(cohort::kPluginAbiVersion) +
+                   ": rebuild it against this cohort") != std::string::npos);
 }
 
 TEST_CASE("registry: a libtorch mismatch names both versions") {

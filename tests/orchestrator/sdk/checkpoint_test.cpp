@@ -71,6 +71,57 @@ TEST_CASE("checkpoint: a file Python wrote is read back") {
   CHECK(m.find("w")->sum().item<float>() == 4.0f);
 }
 
+TEST_CASE("checkpoint: a state_dict Python saved (an OrderedDict with _metadata) is read, in every dtype") {
+  cohort::test::TempDir dir;
+  const std::string script =
+      "import torch\n"
+      "class Net(torch.nn.Module):\n"
+      "    def __init__(self):\n"
+      "        super().__init__()\n"
+      "        self.conv = torch.nn.Conv2d(1, 2, 3)\n"
+      "        self.bn = torch.nn.BatchNorm2d(2)\n"
+      "        self.register_buffer('mask', torch.tensor([True, False, True]))\n"
+      "        self.register_buffer('h', torch.arange(4, dtype=torch.float16))\n"
+      "        self.register_buffer('bf', torch.arange(4, dtype=torch.bfloat16))\n"
+      "        self.register_buffer('d', torch.arange(3, dtype=torch.float64))\n"
+      "        self.register_buffer('i8', torch.arange(3, dtype=torch.int8))\n"
+      "net = Net()\n"
+      "net.bn.num_batches_tracked += 7\n"
+      "view = torch.arange(12.).reshape(3, 4)\n"
+      "net.register_buffer('t', view.t())  # not contiguous: saved with its strides\n"
+      "torch.save(net.state_dict(), '" + (dir / "sd.pt").string() + "')\n";
+  cohort::test::write_text(dir / "save.py", script);
+  REQUIRE(std::system(("/usr/bin/python3 " + (dir / "save.py").string()).c_str()) == 0);
+  const auto m = cohort::load_checkpoint(dir / "sd.pt");
+  std::vector<std::string> names;
+  for (const auto& t : m.tensors) names.push_back(t.name);
+  CHECK(names == std::vector<std::string>{"mask", "h", "bf", "d", "i8", "t", "conv.weight", "conv.bias", "bn.weight",
+                                          "bn.bias", "bn.running_mean", "bn.running_var", "bn.num_batches_tracked"});
+  CHECK((m.find("bn.num_batches_tracked")->scalar_type() == at::kLong));
+  CHECK(m.find("bn.num_batches_tracked")->item<std::int64_t>() == 7);
+  CHECK(m.find("bn.num_batches_tracked")->dim() == 0);
+  CHECK((m.find("mask")->scalar_type() == at::kBool));
+  CHECK_FALSE(m.find("mask")->select(0, 1).item<bool>());
+  CHECK((m.find("h")->scalar_type() == at::kHalf));
+  CHECK((m.find("bf")->scalar_type() == at::kBFloat16));
+  CHECK((m.find("d")->scalar_type() == at::kDouble));
+  CHECK((m.find("i8")->scalar_type() == at::kChar));
+  CHECK(m.find("h")->sum().item<float>() == 6.0f);
+  CHECK(m.find("bf")->sum().item<float>() == 6.0f);
+  // The transposed view comes back with the values it had.
+  CHECK((m.find("t")->sizes() == at::IntArrayRef{4, 3}));
+  CHECK(m.find("t")->select(0, 1).select(0, 2).item<float>() == 9.0f);
+}
+
+TEST_CASE("checkpoint: what is not a dict of tensors is named") {
+  cohort::test::TempDir dir;
+  const std::string command = "/usr/bin/python3 -c \"import torch; torch.save({'model': {'w': torch.ones(2)}, 'epoch': 3}, '" +
+                              (dir / "nested.pt").string() + "')\"";
+  REQUIRE(std::system(command.c_str()) == 0);
+  CHECK_THROWS_WITH(cohort::load_checkpoint(dir / "nested.pt"),
+                    doctest::Contains("its entry 'model' is not a tensor (a dict of name -> tensor is expected)"));
+}
+
 TEST_CASE("checkpoint: reading garbage says which file") {
   cohort::test::TempDir dir;
   cohort::test::write_text(dir / "bad.pt", "not a zip");

@@ -1,5 +1,6 @@
 #include <cohort/aggregation.hpp>
 
+#include <ATen/ops/from_blob.h>
 #include <ATen/ops/full.h>
 #include <ATen/ops/zeros.h>
 
@@ -138,6 +139,36 @@ TEST_CASE("weighted average: integer tensors are averaged and rounded back") {
   auto result = avg.result(ref);
   CHECK((result.tensors[0].tensor.scalar_type() == at::kLong));
   CHECK(result.tensors[0].tensor[0].item<std::int64_t>() == 4);  // 3.5 rounds to even
+}
+
+TEST_CASE("weighted average: every dtype of a state_dict: half and bfloat16 in their own, bool by majority, a 0-d counter") {
+  Model ref;
+  ref.tensors.push_back({"h", at::zeros({2}, at::kHalf)});
+  ref.tensors.push_back({"bf", at::zeros({2}, at::kBFloat16)});
+  ref.tensors.push_back({"mask", at::zeros({3}, at::kBool)});
+  ref.tensors.push_back({"num_batches_tracked", at::zeros({}, at::kLong)});
+  WeightedAverage avg(ref, {});
+  // Three sites; the masks' votes: [T, T, F], [T, F, F], [F, T, F].
+  const bool masks[3][3] = {{true, true, false}, {true, false, false}, {false, true, false}};
+  for (int s = 0; s < 3; ++s) {
+    Model site;
+    site.tensors.push_back({"h", at::full({2}, 1.5 * (s + 1), at::kHalf)});
+    site.tensors.push_back({"bf", at::full({2}, 2.0 * (s + 1), at::kBFloat16)});
+    site.tensors.push_back({"mask", at::from_blob(const_cast<bool*>(masks[s]), {3}, at::kBool).clone()});
+    site.tensors.push_back({"num_batches_tracked", at::full({}, 10 * (s + 1), at::kLong)});
+    cohort::feed(avg, ResultInfo{"s" + std::to_string(s), 0, 1, {}}, site, 2);
+  }
+  auto result = avg.result(ref);
+  CHECK((result.tensors[0].tensor.scalar_type() == at::kHalf));
+  CHECK(result.tensors[0].tensor[0].item<float>() == 3.0f);
+  CHECK((result.tensors[1].tensor.scalar_type() == at::kBFloat16));
+  CHECK(result.tensors[1].tensor[1].item<float>() == 4.0f);
+  CHECK((result.tensors[2].tensor.scalar_type() == at::kBool));
+  CHECK(result.tensors[2].tensor[0].item<bool>());
+  CHECK(result.tensors[2].tensor[1].item<bool>());
+  CHECK_FALSE(result.tensors[2].tensor[2].item<bool>());
+  CHECK(result.tensors[3].tensor.dim() == 0);
+  CHECK(result.tensors[3].tensor.item<std::int64_t>() == 20);
 }
 
 TEST_CASE("weighted average: a tensor of another shape or name is rejected") {
