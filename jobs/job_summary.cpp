@@ -53,4 +53,36 @@ void print_summary(std::ostream& out, const JobDirectory& directory, double seco
   out << "  results in " << directory.root().string() << "\n";
 }
 
+nlohmann::json summary_json(const JobDirectory& directory, double seconds) {
+  using nlohmann::json;
+  const auto ended = directory.read_status();
+  json rounds = json::array(), global = json::array(), peaks = json::object();
+  for (const auto& r : read_rounds(directory.rounds_csv())) {
+    rounds.push_back({{"round", r.round},
+                      {"seconds", r.seconds},
+                      {"results", r.results ? json(*r.results) : json()},
+                      {"failed", r.failed ? json(*r.failed) : json()},
+                      {"server_rss_mb", r.server_rss_mb},
+                      {"server_round_peak_rss_mb", r.server_round_peak_rss_mb}});
+  }
+  for (const auto& m : read_metrics(directory.metrics_csv()))
+    if (m.site == "global") global.push_back({{"round", m.round}, {"metrics", m.metrics}});
+  std::error_code ec;
+  if (fs::is_directory(directory.memory_folder(), ec)) {
+    for (const auto& e : fs::directory_iterator(directory.memory_folder())) {
+      double peak = 0;
+      for (const auto& row : read_memory(e.path())) peak = std::max(peak, row.peak_rss_mb);
+      peaks[e.path().stem().string()] = peak;
+    }
+  }
+  return json{{"job_id", directory.root().filename().string()},
+              {"status", ended ? std::string(to_string(ended->state)) : "UNKNOWN"},
+              {"message", ended ? ended->message : ""},
+              {"folder", directory.root().string()},
+              {"seconds", seconds},
+              {"rounds", rounds},
+              {"global_metrics", global},
+              {"peak_rss_mb", peaks}};
+}
+
 }  // namespace cohort::jobs

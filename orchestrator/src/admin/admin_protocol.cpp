@@ -13,7 +13,7 @@ struct CommandName {
 constexpr CommandName kCommands[] = {{Command::submit, "submit"}, {Command::list, "list"},
                                      {Command::show, "show"},     {Command::abort, "abort"},
                                      {Command::download, "download"}, {Command::logs, "logs"},
-                                     {Command::status, "status"}};
+                                     {Command::status, "status"}, {Command::metrics, "metrics"}};
 
 /// The fields each command takes besides "command".
 std::set<std::string> fields_of(Command command) {
@@ -21,6 +21,7 @@ std::set<std::string> fields_of(Command command) {
     case Command::submit: return {"recipe", "file", "files"};
     case Command::list:
     case Command::status: return {};
+    case Command::logs: return {"job_id", "cursor"};
     default: return {"job_id"};
   }
 }
@@ -86,6 +87,7 @@ nlohmann::json to_json(const AdminRequest& r) {
   } else if (takes_job_id(r.command)) {
     json["job_id"] = r.job_id;
   }
+  if (r.cursor) json["cursor"] = *r.cursor;
   return json;
 }
 
@@ -108,7 +110,7 @@ AdminRequest parse_request(std::string_view text) {
       known = true;
     }
   }
-  if (!known) throw AdminProtocolError("request: unknown command '" + name + "' (submit, list, show, abort, download, logs, status)");
+  if (!known) throw AdminProtocolError("request: unknown command '" + name + "' (submit, list, show, abort, download, logs, status, metrics)");
   const auto fields = fields_of(r.command);
   for (const auto& [key, value] : json.items()) {
     if (key != "command" && !fields.count(key))
@@ -120,6 +122,10 @@ AdminRequest parse_request(std::string_view text) {
     if (json.contains("files")) r.files = submitted_files(json["files"]);
   } else if (takes_job_id(r.command)) {
     r.job_id = string_field(json, "job_id", r.command);
+  }
+  if (const auto cursor = json.find("cursor"); cursor != json.end()) {
+    if (!cursor->is_number_unsigned()) throw AdminProtocolError("request: 'cursor' must be a byte offset (an unsigned integer)");
+    r.cursor = cursor->get<std::uint64_t>();
   }
   return r;
 }

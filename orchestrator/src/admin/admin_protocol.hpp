@@ -5,13 +5,19 @@
 //   message = u32 length (little endian) | JSON text       (at most kMaxAdminMessage)
 //   request = {"command": "submit", "recipe": TEXT, "file": NAME, "files": [{"path", "size"}]}
 //           | {"command": "list"}
-//           | {"command": "show" | "abort" | "download" | "logs", "job_id": ID}
+//           | {"command": "show" | "abort" | "download" | "metrics", "job_id": ID}
+//           | {"command": "logs", "job_id": ID, "cursor": BYTES (optional)}
 //           | {"command": "status"}
-//   reply   = {"ok": true, ...} | {"ok": false, "error": "..."}
+//   reply   = {"ok": true, ...} | {"ok": false, "error": "...", "kind": KIND}
+//   KIND    = "not_authorized" (the role may not) | "not_found" (no such job)
+//           | "protocol" (a malformed request) | "refused" (anything else: a bad recipe ...)
 //   submit: "files" (optional) are what travels with the recipe, their bytes following the
 //   request in order; then "file" is the recipe's path among them (app/, job_directory.hpp).
 //   status: the reply has "server" (its name), "sites" (those connected now) and "running"
 //   (the ids of the jobs running).
+//   logs: "text" is the server log of the job from byte "cursor" on (without one: its last
+//   64 KiB), at most 1 MiB; the reply's "cursor" is where the next request goes on.
+//   metrics: "rows", each {"round", "site", "metrics": {name: value}}, as metrics.csv has them.
 //   download: the reply lists {"path", "size"} per file; the files' bytes follow, in order.
 //
 // A request is read by parse_request only, and written by to_json only.
@@ -21,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <optional>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -37,14 +44,14 @@ class AdminProtocolError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-enum class Command { submit, list, show, abort, download, logs, status };
+enum class Command { submit, list, show, abort, download, logs, status, metrics };
 
 /// "submit", "list", ...
 const char* to_string(Command command);
 
 struct AdminRequest {
   Command command = Command::list;
-  /// show, abort, download, logs: the job.
+  /// show, abort, download, logs, metrics: the job.
   std::string job_id{};
   /// submit: the recipe's text, and its file name (for the locations in its errors).
   std::string recipe{};
@@ -52,6 +59,8 @@ struct AdminRequest {
   /// submit: the files that travel with the recipe (paths in the job's app/); parse_request
   /// sizes their bytes, the connection fills them in.
   std::vector<jobs::AppFile> files{};
+  /// logs: where in the log to go on from (none: its end's last 64 KiB).
+  std::optional<std::uint64_t> cursor{};
 
   bool operator==(const AdminRequest&) const = default;
 };

@@ -1,9 +1,10 @@
-// cohort job: the admin CLI (submit, list, show, abort, download, logs, wait, status) with an
+// cohort job: the admin CLI (submit, list, show, abort, download, logs, metrics, wait, status) with an
 // admin startup kit.
 #include "cli/commands.hpp"
 
 #include "cli/admin_kit.hpp"
 #include "config/text_file.hpp"
+#include "config/toml_file.hpp"
 #include "jobs/job_directory.hpp"
 #include "jobs/job_state.hpp"
 #include "process/child_process.hpp"
@@ -36,7 +37,15 @@ struct JobArgs {
   std::string destination;
   double timeout_s = 0;
   std::vector<std::string> plugin_path;
+  /// submit: `--set KEY=VALUE`, applied to the recipe before it is sent.
+  std::vector<std::string> overrides;
+  /// "text" or "json" (the schema: README, "From Python").
+  std::string format = "text";
+  bool json() const { return format == "json"; }
 };
+
+/// Prints `value` as one line of JSON.
+void print_json(const nlohmann::json& value) { std::cout << value.dump() << "\n"; }
 
 /// How long a command tries a server that does not listen yet (one still starting).
 constexpr std::chrono::seconds kStartingServerPatience{10};
@@ -87,6 +96,7 @@ std::vector<fs::path> travelling_files(const JobArgs& a) {
   ::close(fd);
   std::vector<std::string> argv{process::runtime_executable().string(), "recipe", "files", a.recipe};
   for (const auto& dir : a.plugin_path) argv.insert(argv.end(), {"--plugin-path", dir});
+  for (const auto& o : a.overrides) argv.insert(argv.end(), {"--set", o});
   const int status = process::run_to_end(argv, listing);
   std::ifstream in(listing);
   std::vector<fs::path> files;
@@ -107,7 +117,11 @@ std::vector<fs::path> travelling_files(const JobArgs& a) {
 /// The submit request: the recipe, and the files that travel with it with their paths
 /// relative to the deepest folder holding them all and the recipe (the job's app/).
 admin::AdminRequest submission(const JobArgs& a) {
-  admin::AdminRequest request{admin::Command::submit, "", config::read_text_file(a.recipe), a.recipe};
+  // The overrides are applied here: the server stores and runs the recipe they make, which
+  // names them in its first line.
+  admin::AdminRequest request{admin::Command::submit, "",
+                              config::apply_overrides(config::read_text_file(a.recipe), a.recipe, a.overrides),
+                              a.recipe};
   const fs::path recipe = fs::absolute(a.recipe).lexically_normal();
   auto files = travelling_files(a);
   std::erase(files, recipe);
@@ -139,6 +153,10 @@ int submit(const JobArgs& a) {
   const auto request = submission(a);
   const auto reply = call(a, request);
   if (!reply) return process::kExitFailure;
+  if (a.json()) {
+    print_json({{"job_id", (*reply)["job_id"]}, {"files", request.files.size()}});
+    return process::kExitOk;
+  }
   if (!request.files.empty())
     std::cerr << "sent " << request.files.size() << " files with the recipe (the job's app/ folder)\n";
   std::cout << (*reply)["job_id"].get<std::string>() << "\n";
@@ -148,6 +166,10 @@ int submit(const JobArgs& a) {
 int list(const JobArgs& a) {
   const auto reply = call(a, {admin::Command::list});
   if (!reply) return process::kExitFailure;
+  if (a.json()) {
+    print_json({{"jobs", (*reply)["jobs"]}});
+    return process::kExitOk;
+  }
   std::cout << std::left << std::setw(38) << "ID" << std::setw(24) << "NAME" << std::setw(21) << "STATUS"
             << std::setw(24) << "SUBMITTER" << "SUBMITTED\n";
   for (const auto& j : (*reply)["jobs"]) {
@@ -161,13 +183,15 @@ int list(const JobArgs& a) {
 int show(const JobArgs& a) {
   const auto reply = call(a, {admin::Command::show, a.job_id});
   if (!reply) return process::kExitFailure;
-  print_job((*reply)["job"]);
+  if (a.json()) print_json((*reply)["job"]);
+  else print_job((*reply)["job"]);
   return process::kExitOk;
 }
 
 int abort_job(const JobArgs& a) {
   if (!call(a, {admin::Command::abort, a.job_id})) return process::kExitFailure;
-  std::cout << "abort requested for job " << a.job_id << "\n";
+  if (a.json()) print_json({{"job_id", a.job_id}, {"abort_requested", true}});
+  else std::cout << "abort requested for job " << a.job_id << "\n";
   return process::kExitOk;
 }
 
@@ -175,6 +199,10 @@ int download(const JobArgs& a) {
   const std::filesystem::path dest = std::filesystem::path(a.destination.empty() ? a.job_id : a.destination);
   const auto reply = call(a, {admin::Command::download, a.job_id}, dest);
   if (!reply) return process::kExitFailure;
+  if (a.json()) {
+    print_json({{"job", (*reply)["job"]}, {"folder", std::filesystem::absolute(dest).string()}, {"files", (*reply)["files"]}});
+    return process::kExitOk;
+  }
   std::uintmax_t bytes = 0;
   for (const auto& f : (*reply)["files"]) bytes += f.value("size", std::uintmax_t{0});
   std::cout << "job " << a.job_id << " (" << (*reply)["job"].value("status", "") << "): " << (*reply)["files"].size()
@@ -185,13 +213,34 @@ int download(const JobArgs& a) {
 int logs(const JobArgs& a) {
   const auto reply = call(a, {admin::Command::logs, a.job_id});
   if (!reply) return process::kExitFailure;
-  std::cout << (*reply)["text"].get<std::string>();
+  if (a.json()) print_json({{"job_id", a.job_id}, {"text", (*reply)["text"]}, {"cursor", (*reply)["cursor"]}});
+  else std::cout << (*reply)["text"].get<std::string>();
+  return process::kExitOk;
+}
+
+int metrics(const JobArgs& a) {
+  const auto reply = call(a, {admin::Command::metrics, a.job_id});
+  if (!reply) return process::kExitFailure;
+  if (a.json()) {
+    print_json({{"job_id", a.job_id}, {"rows", (*reply)["rows"]}});
+    return process::kExitOk;
+  }
+  std::cout << std::left << std::setw(7) << "ROUND" << std::setw(14) << "SITE" << "METRICS\n";
+  for (const auto& row : (*reply)["rows"]) {
+    std::cout << std::setw(7) << row.value("round", 0) << std::setw(14) << row.value("site", "");
+    for (const auto& [name, value] : row["metrics"].items()) std::cout << name << "=" << value.get<double>() << " ";
+    std::cout << "\n";
+  }
   return process::kExitOk;
 }
 
 int status(const JobArgs& a) {
   const auto reply = call(a, {admin::Command::status});
   if (!reply) return process::kExitFailure;
+  if (a.json()) {
+    print_json({{"server", (*reply)["server"]}, {"sites", (*reply)["sites"]}, {"running", (*reply)["running"]}});
+    return process::kExitOk;
+  }
   auto joined = [](const json& names) {
     std::string text;
     for (const auto& n : names) text += (text.empty() ? "" : ", ") + n.get<std::string>();
@@ -205,6 +254,8 @@ int status(const JobArgs& a) {
 int wait(const JobArgs& a) {
   const auto start = std::chrono::steady_clock::now();
   std::string last;
+  // Progress goes to stdout as text, to stderr beside JSON (whose stdout is the final record).
+  std::ostream& progress = a.json() ? std::cerr : std::cout;
   auto timed_out = [&] {
     return a.timeout_s > 0 &&
            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > a.timeout_s;
@@ -215,7 +266,8 @@ int wait(const JobArgs& a) {
       reply = call(a, {admin::Command::show, a.job_id}, {}, std::chrono::seconds(0));
     } catch (const admin::ServerUnreachable& e) {
       // A server restarting: keep waiting for it (its jobs resume).
-      if (last != "unreachable") std::cout << "job " << a.job_id << ": server unreachable, still waiting (" << e.what() << ")" << std::endl;
+      if (last != "unreachable")
+        progress << "job " << a.job_id << ": server unreachable, still waiting (" << e.what() << ")" << std::endl;
       last = "unreachable";
       if (timed_out()) {
         std::cerr << "error: the server did not answer within " << a.timeout_s << " s\n";
@@ -230,14 +282,14 @@ int wait(const JobArgs& a) {
     std::ostringstream line;
     line << status << ", round " << j.value("rounds_completed", 0) << " of " << j.value("num_rounds", 0);
     if (line.str() != last) {
-      std::cout << "job " << a.job_id << ": " << line.str() << std::endl;
+      progress << "job " << a.job_id << ": " << line.str() << std::endl;
       last = line.str();
     }
     const auto state = jobs::parse_job_state(status);
-    if (state == jobs::JobState::completed) return process::kExitOk;
     if (state && jobs::is_finished(*state)) {
-      if (!j.value("message", "").empty()) std::cout << "  " << j.value("message", "") << "\n";
-      return process::kExitFailure;
+      if (a.json()) print_json(j);
+      else if (!j.value("message", "").empty()) std::cout << "  " << j.value("message", "") << "\n";
+      return state == jobs::JobState::completed ? process::kExitOk : process::kExitFailure;
     }
     if (timed_out()) {
       std::cerr << "error: job " << a.job_id << " still " << status << " after " << a.timeout_s << " s\n";
@@ -253,6 +305,9 @@ void add_job_command(CLI::App& app, GlobalOptions&, Command& run) {
   process::CommandGroup<JobArgs> group(
       app, "job", "Admin commands on the server's jobs (needs an admin kit)", run, [](CLI::App& cmd, JobArgs& a) {
         cmd.add_option("--kit", a.kit, "The admin startup kit (default: $COHORT_ADMIN_KIT)")->check(process::existing_folder());
+        cmd.add_option("--format", a.format, "text, or json (one object: README, \"From Python\")")
+            ->capture_default_str()
+            ->check(CLI::IsMember({"text", "json"}));
       });
   auto& a = group.args();
   auto* submit_command = group.add(
@@ -260,6 +315,8 @@ void add_job_command(CLI::App& app, GlobalOptions&, Command& run) {
       &submit);
   submit_command->add_option("recipe", a.recipe, "Recipe file")->required()->check(process::recipe_file());
   submit_command->add_option("-p,--plugin-path", a.plugin_path, "Search DIR for plugins before the defaults");
+  submit_command->add_option("--set", a.overrides, "KEY=VALUE: override a setting of the recipe for this job")
+      ->allow_extra_args(false);
   group.add("list", "List every job", &list);
   group.add("status", "The server's connected sites and running jobs", &status);
   group.add("show", "Show one job", &show)->add_option("id", a.job_id, "Job id")->required();
@@ -268,6 +325,9 @@ void add_job_command(CLI::App& app, GlobalOptions&, Command& run) {
   dl->add_option("id", a.job_id, "Job id")->required();
   dl->add_option("dest", a.destination, "Folder to write (default: ./ID)");
   group.add("logs", "Print the end of a job's server log", &logs)->add_option("id", a.job_id, "Job id")->required();
+  group.add("metrics", "A job's metrics, round by round (metrics.csv)", &metrics)
+      ->add_option("id", a.job_id, "Job id")
+      ->required();
   auto* w = group.add("wait", "Wait for a job to finish, showing progress; exit 0 when COMPLETED", &wait);
   w->add_option("id", a.job_id, "Job id")->required();
   w->add_option("--timeout", a.timeout_s, "Give up after S seconds (0: never)")->check(process::number_at_least(0));

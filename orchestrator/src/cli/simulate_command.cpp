@@ -28,6 +28,10 @@ void add_simulate_command(CLI::App& app, GlobalOptions& global, Command& run) {
   auto* insecure_opt = cmd->add_flag("--insecure", *insecure, "Plain TCP instead of mutual TLS");
   cmd->add_option("--workspace", *workspace, "Where the job's results go (default: workspace/<job>-<time>)");
   cmd->add_option("-p,--plugin-path", *paths, "Search DIR for plugins before the defaults");
+  auto format = std::make_shared<std::string>("text");
+  cmd->add_option("--format", *format, "text, or json: the summary as one object on stdout, the rest on stderr")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
   cmd->callback([=, &run, &global] {
     run = [=, &global] {
       auto log = process::make_logger("simulate", global.log);
@@ -37,6 +41,7 @@ void add_simulate_command(CLI::App& app, GlobalOptions& global, Command& run) {
       if (workers_opt->count()) o.workers = *workers == "auto" ? 0 : std::stoll(*workers);
       o.overrides = *overrides;
       o.plan_only = *plan;
+      o.json_summary = *format == "json";
       if (insecure_opt->count()) o.insecure = *insecure;
       o.workspace = *workspace;
       o.plugin_dirs.assign(paths->begin(), paths->end());

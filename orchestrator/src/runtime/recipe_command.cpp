@@ -11,6 +11,10 @@
 
 #include <cohort/memory.hpp>
 
+#include "config/text_file.hpp"
+#include "config/toml_file.hpp"
+
+#include <nlohmann/json.hpp>
 #include <spdlog/logger.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
@@ -141,9 +145,29 @@ void add_recipe_command(CLI::App& app, GlobalOptions& global, Command& run) {
   check->add_option("-p,--plugin-path", *paths, "Search DIR for plugins before the defaults");
   check->add_option("--set", *overrides, "KEY=VALUE: override a setting (e.g. controller.plugin=fedopt)")
       ->allow_extra_args(false);
-  check->callback([&run, file, paths, overrides] {
-    run = [file, paths, overrides] {
-      std::cout << recipe::render(load_checked(*file, *paths, *overrides));
+  auto format = std::make_shared<std::string>("text");
+  check->add_option("--format", *format, "text: the resolved recipe; json: that and what a submit sends")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
+  check->callback([&run, file, paths, overrides, format] {
+    run = [file, paths, overrides, format] {
+      const auto recipe = load_checked(*file, *paths, *overrides);
+      if (*format == "text") {
+        std::cout << recipe::render(recipe);
+        return process::kExitOk;
+      }
+      nlohmann::json files = nlohmann::json::array();
+      for (const auto& f : recipe::travelling_files(recipe)) files.push_back(f.string());
+      std::cout << nlohmann::json{{"file", std::filesystem::absolute(*file).string()},
+                                  {"name", recipe.job.name},
+                                  {"controller", recipe.controller.plugin},
+                                  {"executor", recipe.executor.plugin},
+                                  {"num_rounds", recipe.job.num_rounds},
+                                  {"text", config::apply_overrides(config::read_text_file(*file), *file, *overrides)},
+                                  {"files", files},
+                                  {"resolved", recipe::render(recipe)}}
+                       .dump()
+                << "\n";
       return process::kExitOk;
     };
   });

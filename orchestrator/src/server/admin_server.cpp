@@ -2,6 +2,7 @@
 
 #include "admin/admin_protocol.hpp"
 #include "jobs/job_directory.hpp"
+#include "jobs/job_files.hpp"
 #include "provisioning/project.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -24,7 +25,10 @@ namespace cohort::admin {
 
 namespace {
 
-json error(const std::string& message) { return json{{"ok", false}, {"error", message}}; }
+/// A refusal: "kind" tells a program what happened (the admin protocol's error kinds).
+json error(const std::string& message, const char* kind = "refused") {
+  return json{{"ok", false}, {"error", message}, {"kind", kind}};
+}
 
 std::int64_t count_rounds(const fs::path& rounds_csv) {
   std::ifstream in(rounds_csv);
@@ -34,16 +38,18 @@ std::int64_t count_rounds(const fs::path& rounds_csv) {
   return std::max<std::int64_t>(0, lines - 1);
 }
 
-/// The last `bytes` of a file.
-std::string tail(const fs::path& file, std::size_t bytes) {
+/// A log's text from byte `cursor` on (at most 1 MiB), or without a cursor its last 64 KiB;
+/// and where the next read goes on.
+std::pair<std::string, std::uint64_t> log_text(const fs::path& file, std::optional<std::uint64_t> cursor) {
   std::ifstream in(file, std::ios::binary | std::ios::ate);
-  if (!in) return "";
-  const auto size = static_cast<std::size_t>(in.tellg());
-  const std::size_t from = size > bytes ? size - bytes : 0;
+  if (!in) return {"", cursor.value_or(0)};
+  const auto size = static_cast<std::uint64_t>(in.tellg());
+  const std::uint64_t from = cursor ? std::min(*cursor, size) : (size > (64u << 10) ? size - (64u << 10) : 0);
+  const std::uint64_t to = std::min(size, from + (1u << 20));
   in.seekg(static_cast<std::streamoff>(from));
-  std::string text(size - from, '\0');
+  std::string text(static_cast<std::size_t>(to - from), '\0');
   in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  return text;
+  return {std::move(text), to};
 }
 
 }  // namespace
@@ -159,7 +165,8 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
   const std::vector<std::string>& roles = provisioning::kAdminRoles;
   if (std::find(roles.begin(), roles.end(), admin.role) == roles.end()) {
     reply = error("refused: the certificate of '" + admin.name +
-                  "' is not an admin certificate of this project (no admin role in it)");
+                      "' is not an admin certificate of this project (no admin role in it)",
+                  "not_authorized");
     log_->warn("admin connection from {}: '{}' has no admin role; refused", peer, admin.name);
   } else {
     try {
@@ -170,7 +177,7 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
       }
       reply = handle(admin, request, files);
     } catch (const AdminProtocolError& e) {
-      reply = error(e.what());
+      reply = error(e.what(), "protocol");
     }
   }
   const std::string encoded = encode_message(reply);
@@ -196,7 +203,7 @@ json AdminServer::handle(const AdminIdentity& admin, const AdminRequest& request
   const char* command = to_string(request.command);
   auto log_refusal = [&](const std::string& why) {
     log_->warn("admin '{}' ({}): {} {}", admin.name, admin.role, command, why);
-    return error(why);
+    return error(why, "not_authorized");
   };
   if (request.command == Command::submit) {
     if (auto why = refusal(admin, Action::submit); !why.empty()) return log_refusal(why);
@@ -222,7 +229,7 @@ json AdminServer::handle(const AdminIdentity& admin, const AdminRequest& request
     return json{{"ok", true}, {"jobs", jobs}};
   }
   const auto job = store_.get(request.job_id);
-  if (!job) return error("no job '" + request.job_id + "'");
+  if (!job) return error("no job '" + request.job_id + "'", "not_found");
   const jobs::JobDirectory directory(options_.workspace, job->id);
   if (request.command == Command::show) {
     if (auto why = refusal(admin, Action::view, &*job); !why.empty()) return log_refusal(why);
@@ -237,7 +244,14 @@ json AdminServer::handle(const AdminIdentity& admin, const AdminRequest& request
   }
   if (auto why = refusal(admin, Action::download, &*job); !why.empty()) return log_refusal(why);
   if (request.command == Command::logs) {
-    return json{{"ok", true}, {"text", tail(directory.log("server"), 64 * 1024)}};
+    auto [text, cursor] = log_text(directory.log("server"), request.cursor);
+    return json{{"ok", true}, {"text", std::move(text)}, {"cursor", cursor}};
+  }
+  if (request.command == Command::metrics) {
+    json rows = json::array();
+    for (const auto& row : jobs::read_metrics(directory.metrics_csv()))
+      rows.push_back(json{{"round", row.round}, {"site", row.site}, {"metrics", row.metrics}});
+    return json{{"ok", true}, {"rows", rows}};
   }
   // download: every file of the job folder, relative paths.
   json list = json::array();

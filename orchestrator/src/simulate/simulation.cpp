@@ -114,6 +114,8 @@ std::string clock_text(double seconds) {
 }  // namespace
 
 int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
+  // With a JSON summary, stdout holds only that: what is said on the way goes to stderr.
+  std::ostream& out = options.json_summary ? std::cerr : std::cout;
   // The launcher reads the recipe's sections only; the server process loads its plugins
   // (and fails at once, with the error's position, when one is wrong).
   const fs::path recipe_file = fs::absolute(options.recipe);
@@ -144,7 +146,7 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
                                       ? fs::temp_directory_path() / ("cohort-probe-" + std::to_string(::getpid()) + ".out")
                                       : workspace / "logs" / "probe.out";
     if (!options.plan_only) fs::create_directories(workspace / "logs");
-    std::cout << "cohort simulate: probing one site's task to size the client processes...\n" << std::flush;
+    out << "cohort simulate: probing one site's task to size the client processes...\n" << std::flush;
     int status = 0;
     const auto probe = probe_site(recipe_file, recipe, options, clients, plugin_args, probe_output, status);
     if (!probe) {
@@ -171,7 +173,7 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
   }
   workers = std::min(workers, clients);
   if (options.plan_only) {
-    std::cout << "plan: " << recipe.job.name << " (" << recipe.controller.plugin << " + " << recipe.executor.plugin
+    out << "plan: " << recipe.job.name << " (" << recipe.controller.plugin << " + " << recipe.executor.plugin
               << "), " << clients << " sites, " << recipe.job.num_rounds << " rounds\n  " << plan_line << "\n  sites per process: "
               << clients / workers << (clients % workers ? " to " + std::to_string(clients / workers + 1) : std::string())
               << "\n";
@@ -183,7 +185,7 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
   const fs::path kits = workspace / "kits";
   if (!insecure) provisioning::provision_local(kits, recipe.job.name, "server", sites);
 
-  std::cout << "cohort simulate: " << recipe.job.name << " (" << recipe.controller.plugin << " + "
+  out << "cohort simulate: " << recipe.job.name << " (" << recipe.controller.plugin << " + "
             << recipe.executor.plugin << "), " << clients << " sites in " << workers << " client processes, "
             << recipe.job.num_rounds << " rounds, " << (insecure ? "plain TCP" : "mutual TLS") << "\n"
             << "  " << plan_line << "\n"
@@ -272,7 +274,7 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
   // Progress, from the server's rounds.csv and metrics.csv: on a terminal one bar with the
   // rate and the time left; otherwise one line per finished round, the global model's
   // accuracy following as soon as the sites have evaluated it.
-  const bool terminal = ::isatty(STDOUT_FILENO) == 1;
+  const bool terminal = !options.json_summary && ::isatty(STDOUT_FILENO) == 1;
   std::size_t rounds_shown = 0, evaluations_shown = 0;
   std::map<std::int64_t, double> accuracy_after, round_seconds;
   std::optional<int> server_status;
@@ -284,16 +286,16 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
     const double rate = done ? sum / static_cast<double>(done) : 0;
     constexpr int width = 30;
     const int filled = static_cast<int>(width * done / std::max<std::int64_t>(1, total));
-    std::cout << "\r  [" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done << "/" << total
+    out << "\r  [" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done << "/" << total
               << " rounds";
     if (done) {
-      std::cout << std::fixed << std::setprecision(2) << "  " << rate << " s/round  ETA "
+      out << std::fixed << std::setprecision(2) << "  " << rate << " s/round  ETA "
                 << clock_text(rate * static_cast<double>(total - done));
       if (!accuracy_after.empty())
-        std::cout << "  accuracy " << std::setprecision(4) << accuracy_after.rbegin()->second;
-      std::cout << "  server " << std::setprecision(0) << last_server_rss << " MiB";
+        out << "  accuracy " << std::setprecision(4) << accuracy_after.rbegin()->second;
+      out << "  server " << std::setprecision(0) << last_server_rss << " MiB";
     }
-    std::cout << "\033[K" << std::flush;
+    out << "\033[K" << std::flush;
   };
   auto show_progress = [&] {
     const auto rounds = jobs::read_rounds(job_dir.rounds_csv());
@@ -302,11 +304,11 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
       round_seconds[r.round] = r.seconds;
       last_server_rss = r.server_rss_before_round_mb;
       if (terminal) continue;
-      std::cout << "  round " << std::setw(3) << r.round + 1 << "/" << recipe.job.num_rounds << "  " << std::fixed
+      out << "  round " << std::setw(3) << r.round + 1 << "/" << recipe.job.num_rounds << "  " << std::fixed
                 << std::setprecision(2) << std::setw(7) << r.seconds << " s";
-      if (r.results) std::cout << "  " << *r.results << " results";
-      if (r.failed.value_or(0) > 0) std::cout << ", " << *r.failed << " failed";
-      std::cout << "  server rss " << std::setprecision(1) << r.server_rss_before_round_mb << " MiB between rounds, "
+      if (r.results) out << "  " << *r.results << " results";
+      if (r.failed.value_or(0) > 0) out << ", " << *r.failed << " failed";
+      out << "  server rss " << std::setprecision(1) << r.server_rss_before_round_mb << " MiB between rounds, "
                 << r.server_round_peak_rss_mb << " at peak\n" << std::flush;
     }
     std::size_t seen = 0;
@@ -316,7 +318,7 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
       accuracy_after[m.round] = m.metrics.at("accuracy");
       evaluations_shown = seen;
       if (terminal) continue;
-      std::cout << "           global model after round " << m.round + 1 << ": accuracy " << std::setprecision(4)
+      out << "           global model after round " << m.round + 1 << ": accuracy " << std::setprecision(4)
                 << m.metrics.at("accuracy") << "\n" << std::flush;
     }
     if (terminal) draw_bar();
@@ -346,13 +348,14 @@ int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
     if (!c.wait_for(std::chrono::seconds(5))) c.signal(SIGKILL);
   }
   const double total_seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  if (terminal) std::cout << "\n";
+  if (terminal) out << "\n";
 
-  jobs::print_summary(std::cout, job_dir, total_seconds);
+  jobs::print_summary(out, job_dir, total_seconds);
+  if (options.json_summary) std::cout << jobs::summary_json(job_dir, total_seconds).dump() << "\n";
   const auto ended = job_dir.read_status();
   const bool completed = ended && ended->state == jobs::JobState::completed;
   if (!completed) {
-    std::cout << "  server log tail:\n" << tail(workspace / "logs" / "server.log", 10);
+    out << "  server log tail:\n" << tail(workspace / "logs" / "server.log", 10);
   }
   return server_status && *server_status == 0 && completed ? 0 : 1;
 }

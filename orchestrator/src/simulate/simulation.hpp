@@ -42,6 +42,9 @@ struct SimulationOptions {
   config::Overrides overrides;
   /// Print the layout (with the probe, when the workers are auto) and run nothing.
   bool plan_only = false;
+  /// Print the summary as one JSON object on stdout (jobs::summary_json), everything else on
+  /// stderr.
+  bool json_summary = false;
 };
 
 /// Runs the simulation; returns 0 when the job completed, 1 otherwise.

@@ -23,7 +23,9 @@ TEST_CASE("admin protocol: each request reads back as it was written") {
   for (const AdminRequest& r : {AdminRequest{Command::submit, "", "[job]\nname = \"x\"\n", "dir/job.toml"},
                                 AdminRequest{Command::list}, AdminRequest{Command::show, "id-1"},
                                 AdminRequest{Command::abort, "id-2"}, AdminRequest{Command::download, "id-3"},
-                                AdminRequest{Command::logs, "id-4"}, AdminRequest{Command::status}}) {
+                                AdminRequest{Command::logs, "id-4"}, AdminRequest{Command::status},
+                                AdminRequest{Command::metrics, "id-5"},
+                                AdminRequest{Command::logs, "id-6", "", "recipe.toml", {}, std::uint64_t{1234}}}) {
     CAPTURE(to_string(r.command));
     CHECK(parse_request(to_json(r).dump()) == r);
     const std::string message = encode_message(to_json(r));
@@ -65,11 +67,14 @@ TEST_CASE("admin protocol: a malformed request says which field and why") {
   CHECK(error_of(R"({"job_id": "x"})") == "request: 'command' must be a string");
   CHECK(error_of(R"({"command": 7})") == "request: 'command' must be a string");
   CHECK(error_of(R"({"command": "delete"})") ==
-        "request: unknown command 'delete' (submit, list, show, abort, download, logs, status)");
+        "request: unknown command 'delete' (submit, list, show, abort, download, logs, status, metrics)");
   CHECK(error_of(R"({"command": "show"})") == "request: show needs 'job_id'");
   CHECK(error_of(R"({"command": "abort", "job_id": 12})") == "request: 'job_id' must be a string");
   CHECK(error_of(R"({"command": "list", "job_id": "x"})") == "request: list takes no 'job_id'");
   CHECK(error_of(R"({"command": "status", "job_id": "x"})") == "request: status takes no 'job_id'");
+  CHECK(error_of(R"({"command": "show", "job_id": "x", "cursor": 3})") == "request: show takes no 'cursor'");
+  CHECK(error_of(R"({"command": "logs", "job_id": "x", "cursor": -3})") ==
+        "request: 'cursor' must be a byte offset (an unsigned integer)");
   CHECK(error_of(R"({"command": "submit", "recipe": "", "file": "a", "sites": []})") == "request: submit takes no 'sites'");
   CHECK(error_of(R"({"command": "submit", "file": "a"})") == "request: submit needs 'recipe'");
 }
