@@ -1,4 +1,5 @@
 #include "provisioning/kit_runner.hpp"
+#include "process/launch.hpp"
 
 #include "config/text_file.hpp"
 #include "process/child_process.hpp"
@@ -37,6 +38,19 @@ bool ended_within(pid_t pid, std::chrono::milliseconds grace) {
   return true;
 }
 
+/// `cohort server --kit DIR` or `cohort client --kit DIR`.
+std::vector<std::string> kit_process_command_line(const std::string& role, const fs::path& startup,
+                                                  const fs::path& cohort_executable) {
+  if (role == "server") {
+    process::ServerLaunch server;
+    server.kit = startup.string();
+    return process::command_line(cohort_executable.string(), {}, server);
+  }
+  process::ClientLaunch client;
+  client.kit = startup.string();
+  return process::command_line(cohort_executable.string(), {}, client);
+}
+
 }  // namespace
 
 KitFiles::KitFiles(const fs::path& kit) : startup(fs::absolute(startup_folder(kit)).lexically_normal()) {}
@@ -49,8 +63,8 @@ int run_kit(const fs::path& kit, const fs::path& cohort_executable, spdlog::logg
                                 " kit: only server and client kits run a process");
   process::block_termination_signals();
   write_pid(files.watchdog_pid(), ::getpid());
-  process::Watchdog watchdog({cohort_executable.string(), config.role, "--kit", files.startup.string()}, {}, policy,
-                             log, [&](pid_t pid) { write_pid(files.process_pid(), pid); });
+  process::Watchdog watchdog(kit_process_command_line(config.role, files.startup, cohort_executable), {}, policy, log,
+                             [&](pid_t pid) { write_pid(files.process_pid(), pid); });
   int status = process::kExitFailure;
   {
     process::SignalWatcher signals([&](int) { watchdog.stop(); });

@@ -140,22 +140,20 @@ fs::path startup_folder(const fs::path& kit) {
   return kit / "startup";
 }
 
-ProvisionReport provision(const Project& project, const fs::path& out, const fs::path& cohort_executable) {
-  ProvisionReport report;
-  const auto validity = std::chrono::hours(24 * project.validity_days);
-  const fs::path ca_dir = out / "ca";
-  CertificateAuthority ca = [&] {
-    if (fs::exists(ca_dir / "rootCA.key"))
-      return CertificateAuthority::load(config::read_text_file(ca_dir / "rootCA.pem"), config::read_text_file(ca_dir / "rootCA.key"));
-    auto created = CertificateAuthority::create(project.name, project.key_type, validity);
-    config::write_text_file(ca_dir / "rootCA.pem", created.certificate_pem());
-    config::write_text_file(ca_dir / "rootCA.key", created.key_pem(), 0600);
-    return created;
-  }();
+namespace {
 
-  std::vector<KitConfig> kits;
-  std::vector<std::string> client_names;
-  for (const auto& c : project.clients) client_names.push_back(c.name);
+/// The project's root CA from `ca_dir`, or a new one written there.
+CertificateAuthority load_or_create_ca(const Project& project, const fs::path& ca_dir) {
+  if (fs::exists(ca_dir / "rootCA.key"))
+    return CertificateAuthority::load(config::read_text_file(ca_dir / "rootCA.pem"), config::read_text_file(ca_dir / "rootCA.key"));
+  auto created = CertificateAuthority::create(project.name, project.key_type, std::chrono::hours(24 * project.validity_days));
+  config::write_text_file(ca_dir / "rootCA.pem", created.certificate_pem());
+  config::write_text_file(ca_dir / "rootCA.key", created.key_pem(), 0600);
+  return created;
+}
+
+/// One kit per participant: the server, each client, each admin.
+std::vector<KitConfig> kit_configs(const Project& project) {
   auto base = [&](const std::string& name, const std::string& role, const std::string& org) {
     KitConfig k;
     k.project = project.name;
@@ -165,13 +163,10 @@ ProvisionReport provision(const Project& project, const fs::path& out, const fs:
     k.server = project.server;
     return k;
   };
-  {
-    KitConfig k = base(project.server.name, "server", "");
-    k.malloc_arena_max = project.server_malloc_arena_max;
-    k.malloc_mmap_threshold_kib = project.server_malloc_mmap_threshold_kib;
-    k.clients = client_names;
-    kits.push_back(k);
-  }
+  std::vector<KitConfig> kits{base(project.server.name, "server", "")};
+  kits.back().malloc_arena_max = project.server_malloc_arena_max;
+  kits.back().malloc_mmap_threshold_kib = project.server_malloc_mmap_threshold_kib;
+  for (const auto& c : project.clients) kits.back().clients.push_back(c.name);
   for (const auto& c : project.clients) {
     KitConfig k = base(c.name, "client", c.org);
     k.malloc_arena_max = project.client_malloc_arena_max;
@@ -184,42 +179,57 @@ ProvisionReport provision(const Project& project, const fs::path& out, const fs:
     k.admin_role = a.role;
     kits.push_back(k);
   }
+  return kits;
+}
 
-  for (const auto& k : kits) {
+/// The kit's certificate and key, unless it has them: keys and certificates survive
+/// re-provisioning, only a newcomer gets new ones. Whether they were issued now.
+bool issue_identity(const Project& project, const KitConfig& k, const CertificateAuthority& ca, const fs::path& startup) {
+  if (fs::exists(startup / kCertificateFile) && fs::exists(startup / kKeyFile)) return false;
+  const auto role = k.role == "server" ? CertificateRole::server
+                    : k.role == "client" ? CertificateRole::client
+                                         : CertificateRole::admin;
+  std::vector<std::string> hosts;
+  if (k.role == "server") hosts = {project.server.host, "localhost", "127.0.0.1"};
+  const auto identity = ca.issue(k.participant, k.org, k.admin_role, role, project.key_type,
+                                 std::chrono::hours(24 * project.validity_days), hosts);
+  config::write_text_file(startup / kCertificateFile, identity.certificate_pem);
+  config::write_text_file(startup / kKeyFile, identity.key_pem, 0600);
+  return true;
+}
+
+/// The kit's scripts (admin.sh, or start.sh and stop.sh) and its README.
+void write_scripts(const Project& project, const KitConfig& k, const fs::path& startup, const fs::path& cohort_executable) {
+  const std::map<std::string, std::string> values{
+      {"@ROLE@", k.role},          {"@NAME@", k.participant},   {"@PROJECT@", project.name},
+      {"@COHORT@", double_quoted_body(cohort_executable.string())},
+      {"@ADMIN_ROLE@", k.admin_role}, {"@ORG@", k.org},
+      {"@PROCESS@", k.role == "admin" ? "the admin CLI" : "the " + k.role + " process"},
+      {"@USAGE@", usage(k)}};
+  if (k.role == "admin") {
+    config::write_text_file(startup / "admin.sh",
+                            replace_all(script(kAdmin, R"(exec "$COHORT" job "$@" --kit "$STARTUP")"), values), 0755);
+  } else {
+    config::write_text_file(startup / "start.sh",
+                            replace_all(script(kStart, R"(exec "$COHORT" kit start "$STARTUP")"), values), 0755);
+    config::write_text_file(startup / "stop.sh",
+                            replace_all(script(kStop, R"(exec "$COHORT" kit stop "$STARTUP")"), values), 0755);
+  }
+  config::write_text_file(startup / "README.md", replace_all(kReadme, values));
+}
+
+}  // namespace
+
+ProvisionReport provision(const Project& project, const fs::path& out, const fs::path& cohort_executable) {
+  ProvisionReport report;
+  const CertificateAuthority ca = load_or_create_ca(project, out / "ca");
+  for (const auto& k : kit_configs(project)) {
     const fs::path startup = out / k.participant / "startup";
     fs::create_directories(startup);
-    // Keys and certificates survive re-provisioning: only a newcomer gets new ones.
-    if (fs::exists(startup / kCertificateFile) && fs::exists(startup / kKeyFile)) {
-      report.kept.push_back(k.participant);
-    } else {
-      const auto role = k.role == "server" ? CertificateRole::server
-                        : k.role == "client" ? CertificateRole::client
-                                             : CertificateRole::admin;
-      std::vector<std::string> hosts;
-      if (k.role == "server") hosts = {project.server.host, "localhost", "127.0.0.1"};
-      const auto identity = ca.issue(k.participant, k.org, k.admin_role, role, project.key_type, validity, hosts);
-      config::write_text_file(startup / kCertificateFile, identity.certificate_pem);
-      config::write_text_file(startup / kKeyFile, identity.key_pem, 0600);
-      report.issued.push_back(k.participant);
-    }
+    (issue_identity(project, k, ca, startup) ? report.issued : report.kept).push_back(k.participant);
     config::write_text_file(startup / kRootCertificateFile, ca.certificate_pem());
     config::write_text_file(startup / kKitFile, kit_toml(k));
-    const std::map<std::string, std::string> values{
-        {"@ROLE@", k.role},          {"@NAME@", k.participant},   {"@PROJECT@", project.name},
-        {"@COHORT@", double_quoted_body(cohort_executable.string())},
-        {"@ADMIN_ROLE@", k.admin_role}, {"@ORG@", k.org},
-        {"@PROCESS@", k.role == "admin" ? "the admin CLI" : "the " + k.role + " process"},
-        {"@USAGE@", usage(k)}};
-    if (k.role == "admin") {
-      config::write_text_file(startup / "admin.sh",
-                              replace_all(script(kAdmin, R"(exec "$COHORT" job "$@" --kit "$STARTUP")"), values), 0755);
-    } else {
-      config::write_text_file(startup / "start.sh",
-                              replace_all(script(kStart, R"(exec "$COHORT" kit start "$STARTUP")"), values), 0755);
-      config::write_text_file(startup / "stop.sh",
-                              replace_all(script(kStop, R"(exec "$COHORT" kit stop "$STARTUP")"), values), 0755);
-    }
-    config::write_text_file(startup / "README.md", replace_all(kReadme, values));
+    write_scripts(project, k, startup, cohort_executable);
     sign_kit(startup, ca);
   }
   return report;

@@ -22,60 +22,16 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .runs import CompareResult, Method, SimulationResult, compare, simulate
-from .session import (
-    AuthenticationError,
-    AuthorizationError,
-    CohortError,
-    Job,
-    JobNotFound,
-    JobRecord,
-    NoConnection,
-    Round,
-    ServerRefused,
-    ServerStatus,
-    Session,
-    Timeout,
-)
+from . import runs, session
+from .runs import *  # noqa: F403 (runs.__all__)
+from .session import *  # noqa: F403 (session.__all__)
 
-_CLIENT_API = [
-    "Model",
-    "ParamsType",
-    "TASK_TRAIN",
-    "TASK_VALIDATE",
-    "TASK_SUBMIT_MODEL",
-    "TASK_GET_PARAMETERS",
-    "init",
-    "is_running",
-    "receive",
-    "send",
-    "log",
-    "is_train",
-    "is_evaluate",
-    "is_submit_model",
-    "is_get_parameters",
-]
+#: The Client API's names: client.py, loaded on first use.
+_CLIENT_API = ["Model", "ParamsType", "TASK_TRAIN", "TASK_VALIDATE", "TASK_SUBMIT_MODEL", "TASK_GET_PARAMETERS",
+               "init", "is_running", "receive", "send", "log", "is_train", "is_evaluate", "is_submit_model",
+               "is_get_parameters"]
 
-__all__ = [
-    "Session",
-    "Job",
-    "JobRecord",
-    "Round",
-    "ServerStatus",
-    "CohortError",
-    "NoConnection",
-    "AuthenticationError",
-    "AuthorizationError",
-    "JobNotFound",
-    "Timeout",
-    "ServerRefused",
-    "simulate",
-    "compare",
-    "Method",
-    "SimulationResult",
-    "CompareResult",
-    *_CLIENT_API,
-]
+__all__ = [*session.__all__, *runs.__all__, *_CLIENT_API]
 
 
 def __getattr__(name: str) -> Any:

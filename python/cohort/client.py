@@ -29,23 +29,7 @@ import torch
 
 from ._channel import DTYPE_NAMES, DTYPES, Channel, Region
 
-__all__ = [
-    "Model",
-    "ParamsType",
-    "TASK_TRAIN",
-    "TASK_VALIDATE",
-    "TASK_SUBMIT_MODEL",
-    "TASK_GET_PARAMETERS",
-    "init",
-    "is_running",
-    "receive",
-    "send",
-    "log",
-    "is_train",
-    "is_evaluate",
-    "is_submit_model",
-    "is_get_parameters",
-]
+# Its public names are listed in __init__.py (_CLIENT_API), which loads this module on first use.
 
 #: Task kinds a workflow sends.
 TASK_TRAIN = "train"

@@ -4,6 +4,7 @@
 #include "cli/commands.hpp"
 
 #include "config/recipe_file.hpp"
+#include "process/launch.hpp"
 #include "process/role_environment.hpp"
 #include "process/runtime_commands.hpp"
 #include "provisioning/startup_kit.hpp"
@@ -23,13 +24,20 @@ namespace cohort::cli {
 
 namespace {
 
-/// The value of `--kit DIR` or `--kit=DIR` among a subcommand's arguments.
-std::optional<std::string> kit_argument(const std::vector<std::string>& args) {
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--kit" && i + 1 < args.size()) return args[i + 1];
-    if (args[i].rfind("--kit=", 0) == 0) return args[i].substr(6);
+/// A runtime command's arguments read by its launch description, as the runtime will read
+/// them; nothing when they do not parse (the runtime says why).
+template <class Launch>
+std::optional<Launch> parsed(const std::vector<std::string>& args) {
+  CLI::App app;
+  Launch launch;
+  process::add_options(app, launch);
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last first
+  try {
+    app.parse(reversed);
+  } catch (const CLI::Error&) {
+    return std::nullopt;
   }
-  return std::nullopt;
+  return launch;
 }
 
 /// The memory environment of the process a kit starts (its role's settings, written
@@ -53,26 +61,11 @@ std::optional<int> launcher_rank() {
 /// The memory environment of a `cohort mpi` rank: the recipe's server settings on rank 0,
 /// its client settings on the others, as `simulate` gives its processes. Nothing when the
 /// recipe cannot be read: the runtime reports that, once, on rank 0.
-std::map<std::string, std::string> mpi_environment(const std::vector<std::string>& args) {
+std::map<std::string, std::string> mpi_environment(const process::MpiLaunch& mpi) {
   const auto rank = launcher_rank();
   if (!rank) return {};
-  // `cohort mpi RECIPE [--set KEY=VALUE ...]`: options that take a value (mpi_command.cpp).
-  static const std::vector<std::string> valued{"--set", "--workspace", "--job-id", "-p", "--plugin-path", "--chunk-kib",
-                                               "--start-timeout"};
-  std::optional<std::string> recipe;
-  config::Overrides overrides;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    if (args[i].rfind("-", 0) != 0) {
-      if (!recipe) recipe = args[i];
-      continue;
-    }
-    if (std::find(valued.begin(), valued.end(), args[i]) == valued.end() || i + 1 >= args.size()) continue;
-    if (args[i] == "--set") overrides.push_back(args[i + 1]);
-    ++i;
-  }
-  if (!recipe) return {};
   try {
-    const auto memory = config::read_recipe_file(*recipe, overrides).memory;
+    const auto memory = config::read_recipe_file(mpi.recipe, mpi.overrides).memory;
     return *rank == 0 ? process::role_environment(memory.server_malloc_arena_max, memory.server_malloc_mmap_threshold_kib)
                       : process::role_environment(memory.client_malloc_arena_max, memory.client_malloc_mmap_threshold_kib);
   } catch (const std::exception&) {
@@ -120,10 +113,13 @@ std::optional<int> hand_off_to_runtime(int argc, char** argv) {
   if (!runtime) return std::nullopt;
   try {
     std::map<std::string, std::string> env;
-    if (name == "server" || name == "client") {
-      if (auto kit = kit_argument(std::vector<std::string>(argv + at + 1, argv + argc))) env = kit_environment(*kit, name);
+    const std::vector<std::string> args(argv + at + 1, argv + argc);
+    if (name == "server") {
+      if (auto server = parsed<process::ServerLaunch>(args); server && !server->kit.empty()) env = kit_environment(server->kit, name);
+    } else if (name == "client") {
+      if (auto client = parsed<process::ClientLaunch>(args); client && !client->kit.empty()) env = kit_environment(client->kit, name);
     } else if (name == "mpi") {
-      env = mpi_environment(std::vector<std::string>(argv + at + 1, argv + argc));
+      if (auto mpi = parsed<process::MpiLaunch>(args)) env = mpi_environment(*mpi);
     }
     exec_runtime(argc, argv, env);
   } catch (...) {

@@ -73,10 +73,8 @@ ClientJob::ClientJob(const std::string& job_id, const std::string& recipe_path, 
 
 ClientJob::~ClientJob() = default;
 
-std::unique_ptr<SiteWorkflow> ClientJob::make_site_workflow() const {
-  const auto factory = recipe_.controller_plugin->descriptor().make_site_workflow;
-  if (!factory) return nullptr;
-  return factory(PluginConfig{recipe_.controller.args, job_, recipe_.model});
+std::shared_ptr<SiteWorkflow> ClientJob::make_site_workflow() const {
+  return recipe_.controller_plugin->make_site_workflow(PluginConfig{recipe_.controller.args, job_, recipe_.model});
 }
 
 void ClientJob::task_done(std::int64_t round, const std::string& site) {

@@ -52,7 +52,7 @@ class ClientJob {
   /// The job's sites in partition order.
   const std::vector<std::string>& participants() const { return participants_; }
   /// A new site workflow, when the job's controller is client-controlled (else null).
-  std::unique_ptr<SiteWorkflow> make_site_workflow() const;
+  std::shared_ptr<SiteWorkflow> make_site_workflow() const;
   Executor& executor() { return *executor_; }
   spdlog::logger& log() { return *log_; }
   const ClientMemory& memory() const { return memory_; }

@@ -10,7 +10,7 @@
 namespace cohort::client {
 
 SiteWorkflowHost::SiteWorkflowHost(ClientProcess& process, ClientJob& job, std::shared_ptr<SiteLink> link,
-                                   std::unique_ptr<SiteWorkflow> workflow)
+                                   std::shared_ptr<SiteWorkflow> workflow)
     : process_(process), job_(job), link_(std::move(link)), workflow_(std::move(workflow)) {
   status_.name = "status";
   status_.meta["state"] = "idle";

@@ -19,7 +19,7 @@ class SiteLink;
 class SiteWorkflowHost final : public SiteWorkflowContext {
  public:
   SiteWorkflowHost(ClientProcess& process, ClientJob& job, std::shared_ptr<SiteLink> link,
-                   std::unique_ptr<SiteWorkflow> workflow);
+                   std::shared_ptr<SiteWorkflow> workflow);
   ~SiteWorkflowHost() override;
 
   SiteWorkflow& workflow() { return *workflow_; }
@@ -45,7 +45,8 @@ class SiteWorkflowHost final : public SiteWorkflowContext {
   ClientProcess& process_;
   ClientJob& job_;
   std::shared_ptr<SiteLink> link_;
-  std::unique_ptr<SiteWorkflow> workflow_;
+  /// Made through the plugin's LoadedPlugin: it holds the plugin's library loaded.
+  std::shared_ptr<SiteWorkflow> workflow_;
   std::mutex status_mutex_;
   SiteMessage status_;
   std::shared_ptr<boost::asio::steady_timer> status_timer_;

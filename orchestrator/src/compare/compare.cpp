@@ -8,12 +8,14 @@
 
 #include <spdlog/logger.h>
 
+#include <algorithm>
 #include <csignal>
 #include <ctime>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -347,16 +349,9 @@ std::string default_name(const fs::path& recipe, const config::Overrides& overri
   return name;
 }
 
-int run_compare(const CompareOptions& options, spdlog::logger& log) {
-  if (options.methods.empty()) throw std::invalid_argument("compare needs at least one recipe");
-  CompareOptions o = options;
-  for (auto& m : o.methods) m.recipe = fs::absolute(m.recipe);
-  std::map<std::string, int> seen;
-  for (const auto& m : o.methods)
-    if (++seen[m.name] > 1) throw std::invalid_argument("two methods are named '" + m.name + "': give --name after each");
-
-  // Every method checked before anything runs (or any folder is made): a typo fails in
-  // seconds, not after hours.
+/// Every method checked before anything runs (or any folder is made): a typo fails in
+/// seconds, not after hours. Nothing when one is wrong (its error printed).
+std::optional<std::map<std::string, Checked>> check_methods(const CompareOptions& o) {
   std::map<std::string, Checked> checked;
   const fs::path scratch = fs::temp_directory_path() / ("cohort-compare-check-" + std::to_string(::getpid()) + ".out");
   for (const auto& m : o.methods) {
@@ -368,75 +363,95 @@ int run_compare(const CompareOptions& options, spdlog::logger& log) {
       throw;
     }
     fs::remove(scratch);
-    if (!c) return 2;
+    if (!c) return std::nullopt;
     checked[m.name] = *c;
   }
+  return checked;
+}
+
+/// One run of method `m`: `cohort simulate` in a session of its own, in `dir`; its figures.
+/// On a terminal, the line labelled `label` shows the rounds done.
+RunFigures run_method(const CompareOptions& o, const Method& m, const Checked& c, std::int64_t seed, const fs::path& dir,
+                      const std::string& label, spdlog::logger& log) {
+  const bool terminal = ::isatty(STDOUT_FILENO) == 1;
+  std::vector<std::string> argv{process::self_executable().string(), "simulate", m.recipe.string(), "--workspace",
+                                dir.string()};
+  for (const auto& s : m.overrides) argv.insert(argv.end(), {"--set", s});
+  argv.insert(argv.end(), {"--set", "job.seed=" + std::to_string(seed)});
+  if (!o.workers.empty()) argv.insert(argv.end(), {"--workers", o.workers});
+  for (const auto& a : plugin_args(o)) argv.push_back(a);
+  std::cout << "  " << label << (terminal ? "" : ": running\n") << std::flush;
+  const auto run_started = Clock::now();
+  process::ChildProcess child(argv, {}, dir / "simulate.out", process::ChildProcess::Session::own);
+  auto progress = [&] {
+    if (!terminal) return;
+    std::size_t rounds = 0;
+    try {
+      rounds = jobs::read_rounds(jobs::JobDirectory::only_job(dir).rounds_csv()).size();
+    } catch (const std::exception&) {
+    }
+    const double seconds = std::chrono::duration<double>(Clock::now() - run_started).count();
+    std::cout << "\r  " << label << ": round " << rounds << "/" << c.num_rounds << ", " << std::fixed
+              << std::setprecision(0) << seconds << " s\033[K" << std::flush;
+  };
+  const int status = wait_for_tree(child, progress, log);
+  RunFigures f;
+  try {
+    f = read_run(jobs::JobDirectory::only_job(dir).root(), o.goal);
+  } catch (const std::exception& e) {
+    f.status = "FAILED";
+  }
+  if (interrupted && f.status != "COMPLETED") f.status = "INTERRUPTED";
+  if (f.status.empty()) f.status = status == 0 ? "COMPLETED" : "FAILED";
+  f.method = m.name;
+  f.seed = seed;
+  f.wall_s = std::chrono::duration<double>(Clock::now() - run_started).count();
+  std::cout << (terminal ? "\r  " + label + ": " : "  " + label + ": ") << f.status << " in " << std::fixed
+            << std::setprecision(1) << f.wall_s << " s";
+  if (f.final_value) std::cout << ", final " << o.goal.name << " " << std::setprecision(4) << *f.final_value;
+  if (f.status != "COMPLETED") std::cout << " (see " << (dir / "simulate.out").string() << ")";
+  std::cout << (terminal ? "\033[K\n" : "\n") << std::flush;
+  return f;
+}
+
+int run_compare(const CompareOptions& options, spdlog::logger& log) {
+  if (options.methods.empty()) throw std::invalid_argument("compare needs at least one recipe");
+  CompareOptions o = options;
+  for (auto& m : o.methods) m.recipe = fs::absolute(m.recipe);
+  std::map<std::string, int> seen;
+  for (const auto& m : o.methods)
+    if (++seen[m.name] > 1) throw std::invalid_argument("two methods are named '" + m.name + "': give --name after each");
+  const auto checked = check_methods(o);
+  if (!checked) return 2;
   const fs::path out = fs::absolute(o.output) / jobs::timestamp("%Y%m%d_%H%M%S");
   fs::create_directories(out);
 
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
-  const bool terminal = ::isatty(STDOUT_FILENO) == 1;
   std::cout << "cohort compare: " << o.methods.size() << " methods x " << o.repeats << " repeats, one run at a time\n"
             << "  results in " << out.string() << "\n" << std::flush;
   const auto started = Clock::now();
   std::vector<RunFigures> runs;
   std::map<std::string, fs::path> first_job;
-  bool all_completed = true;
   const std::size_t total = o.methods.size() * static_cast<std::size_t>(o.repeats);
-  std::size_t index = 0;
   for (std::int64_t repeat = 0; repeat < o.repeats && !interrupted; ++repeat) {
     for (const auto& m : o.methods) {
       if (interrupted) break;
-      ++index;
-      const auto& c = checked.at(m.name);
+      const auto& c = checked->at(m.name);
       const std::int64_t seed = c.seed + repeat;
       const fs::path dir = out / "runs" / plain(m.name) / ("repeat-" + std::to_string(repeat + 1));
       fs::create_directories(dir);
-      std::vector<std::string> argv{process::self_executable().string(), "simulate", m.recipe.string(), "--workspace",
-                                    dir.string()};
-      for (const auto& s : m.overrides) argv.insert(argv.end(), {"--set", s});
-      argv.insert(argv.end(), {"--set", "job.seed=" + std::to_string(seed)});
-      if (!o.workers.empty()) argv.insert(argv.end(), {"--workers", o.workers});
-      for (const auto& a : plugin_args(o)) argv.push_back(a);
-      const std::string label = "[" + std::to_string(index) + "/" + std::to_string(total) + "] " + m.name + ", repeat " +
-                                std::to_string(repeat + 1) + " (seed " + std::to_string(seed) + ")";
-      std::cout << "  " << label << (terminal ? "" : ": running\n") << std::flush;
-      const auto run_started = Clock::now();
-      process::ChildProcess child(argv, {}, dir / "simulate.out", process::ChildProcess::Session::own);
-      auto progress = [&] {
-        if (!terminal) return;
-        std::size_t rounds = 0;
+      const std::string label = "[" + std::to_string(runs.size() + 1) + "/" + std::to_string(total) + "] " + m.name +
+                                ", repeat " + std::to_string(repeat + 1) + " (seed " + std::to_string(seed) + ")";
+      RunFigures f = run_method(o, m, c, seed, dir, label, log);
+      f.repeat = repeat;
+      if (!first_job.count(m.name) && f.status != "FAILED") {
         try {
-          rounds = jobs::read_rounds(jobs::JobDirectory::only_job(dir).rounds_csv()).size();
+          first_job[m.name] = jobs::JobDirectory::only_job(dir).root();
         } catch (const std::exception&) {
         }
-        const double seconds = std::chrono::duration<double>(Clock::now() - run_started).count();
-        std::cout << "\r  " << label << ": round " << rounds << "/" << c.num_rounds << ", " << std::fixed
-                  << std::setprecision(0) << seconds << " s\033[K" << std::flush;
-      };
-      const int status = wait_for_tree(child, progress, log);
-      RunFigures f;
-      try {
-        const auto job = jobs::JobDirectory::only_job(dir).root();
-        f = read_run(job, o.goal);
-        if (!first_job.count(m.name)) first_job[m.name] = job;
-      } catch (const std::exception& e) {
-        f.status = "FAILED";
       }
-      if (interrupted && f.status != "COMPLETED") f.status = "INTERRUPTED";
-      if (f.status.empty()) f.status = status == 0 ? "COMPLETED" : "FAILED";
-      f.method = m.name;
-      f.repeat = repeat;
-      f.seed = seed;
-      f.wall_s = std::chrono::duration<double>(Clock::now() - run_started).count();
-      if (f.status != "COMPLETED") all_completed = false;
       runs.push_back(f);
-      std::cout << (terminal ? "\r  " + label + ": " : "  " + label + ": ") << f.status << " in " << std::fixed
-                << std::setprecision(1) << f.wall_s << " s";
-      if (f.final_value) std::cout << ", final " << o.goal.name << " " << std::setprecision(4) << *f.final_value;
-      if (f.status != "COMPLETED") std::cout << " (see " << (dir / "simulate.out").string() << ")";
-      std::cout << (terminal ? "\033[K\n" : "\n") << std::flush;
       write_outputs(out, o, runs, first_job, false);
     }
   }
@@ -447,7 +462,7 @@ int run_compare(const CompareOptions& options, spdlog::logger& log) {
             << " s; results in " << out.string() << "\n  report.html (open it in a browser), accuracy.png, rss.png, "
             << "compare.csv (a row per run), summary.csv\n";
   if (!finished) return 130;
-  return all_completed ? 0 : 1;
+  return std::all_of(runs.begin(), runs.end(), [](const RunFigures& f) { return f.status == "COMPLETED"; }) ? 0 : 1;
 }
 
 }  // namespace cohort::compare

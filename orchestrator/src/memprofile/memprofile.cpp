@@ -2,6 +2,7 @@
 
 #include "memprofile/heaptrack_report.hpp"
 #include "process/child_process.hpp"
+#include "process/launch.hpp"
 #include "process/role_environment.hpp"
 #include "process/runtime_commands.hpp"
 #include "simulate/simulation.hpp"
@@ -63,8 +64,10 @@ int run_single(const MemprofileOptions& o, std::int64_t n, spdlog::logger& log) 
       env[process::kRuntimeWrapperVariable] = "heaptrack\n-o\n" + (dir / "heaptrack" / "rank-%r").string() + "\n";
       argv.insert(argv.end(), {"-x", process::kRuntimeWrapperVariable});
     }
-    argv.insert(argv.end(), {process::self_executable().string(), "mpi", (dir / "recipe.toml").string(), "--workspace",
-                             workspace.string()});
+    process::MpiLaunch mpi;
+    mpi.recipe = (dir / "recipe.toml").string();
+    mpi.workspace = workspace.string();
+    for (auto& arg : process::command_line(process::self_executable().string(), {}, mpi)) argv.push_back(std::move(arg));
     status = process::ChildProcess(argv, env, dir / "mpirun.out").wait();
     if (status != 0) std::cerr << "mpirun exited " << status << ": see " << (dir / "mpirun.out").string() << "\n";
   } else {

@@ -2,6 +2,8 @@
 
 #include "config/suggest.hpp"
 
+#include <cohort/site_workflow.hpp>
+
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
 
@@ -58,6 +60,11 @@ std::shared_ptr<T> LoadedPlugin::make(Factory factory, const PluginConfig& confi
   // runs before the library can be unloaded.
   auto library = library_;
   return std::shared_ptr<T>(object.release(), [library](T* p) { delete p; });
+}
+
+std::shared_ptr<SiteWorkflow> LoadedPlugin::make_site_workflow(const PluginConfig& config) const {
+  if (!descriptor_->make_site_workflow) return nullptr;
+  return make<SiteWorkflow>(descriptor_->make_site_workflow, config);
 }
 
 std::shared_ptr<Controller> LoadedPlugin::make_controller(const PluginConfig& config) const {

@@ -35,6 +35,9 @@ class LoadedPlugin {
   std::shared_ptr<Controller> make_controller(const PluginConfig& config) const;
   std::shared_ptr<Executor> make_executor(const PluginConfig& config) const;
   std::shared_ptr<Hook> make_hook(const PluginConfig& config) const;
+  /// A controller's part on each site; nothing when its workflow has none (the server
+  /// drives it alone).
+  std::shared_ptr<SiteWorkflow> make_site_workflow(const PluginConfig& config) const;
 
  private:
   template <class T, class Factory>

@@ -1,4 +1,5 @@
 #include "process/command_line.hpp"
+#include "process/launch.hpp"
 
 #include <cohort/error.hpp>
 
@@ -14,10 +15,7 @@ namespace cohort::process {
 void add_global_options(CLI::App& app, GlobalOptions& global) {
   app.require_subcommand(1);
   app.fallthrough();
-  app.add_flag("-v,--verbose", global.log.verbose, "Log debug messages");
-  app.add_option("--log-level", global.log.level, "Log level: trace, debug, info, warn, error, off")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
-  app.add_option("--log-file", global.log.file, "Also write this process's log to FILE");
+  add_options_of<LogLaunch>(app, global.log);
 }
 
 CommandLine::CommandLine() { add_global_options(app_, global_); }
@@ -151,7 +149,7 @@ CLI::Validator recipe_file() {
 int subcommand_index(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--log-level" || arg == "--log-file") {
+    if (is_valued_log_flag(arg)) {
       ++i;  // its value
       continue;
     }

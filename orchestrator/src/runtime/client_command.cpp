@@ -18,14 +18,9 @@ namespace cohort::runtime {
 
 namespace {
 
-struct ClientArgs {
-  std::string server = "127.0.0.1:8002";
-  std::string server_name = "server";
-  std::vector<std::string> identities;
-  std::vector<std::string> sites;
-  bool exit_on_bye = false;
+/// The command line, and what a startup kit adds to it.
+struct ClientArgs : process::ClientLaunch {
   bool accept_job_code = true;
-  ProcessOptions process{"client"};
   /// The site's name when the identity folder is not named after it (kits: startup/).
   std::string site_name;
 };
@@ -33,7 +28,7 @@ struct ClientArgs {
 /// A long-running client from its startup kit: the kit's server, identity and name; the
 /// workspace is the kit's participant folder; reconnects until stopped.
 void apply_kit(ClientArgs& a) {
-  const auto startup = provisioning::startup_folder(a.process.kit);
+  const auto startup = provisioning::startup_folder(a.kit);
   const auto kit = provisioning::load_kit(startup);
   if (kit.role != "client")
     throw std::invalid_argument("kit " + startup.string() + " is a " + kit.role + " kit, not a client kit");
@@ -47,10 +42,10 @@ void apply_kit(ClientArgs& a) {
 }
 
 int run_client(ClientArgs a, const GlobalOptions& global) {
-  if (!a.process.kit.empty()) apply_kit(a);
+  if (!a.kit.empty()) apply_kit(a);
   process::block_termination_signals();
   memory::enable_tensor_accounting();
-  auto log = a.process.logger(global);
+  auto log = process_logger(a.process, global);
   client::ClientOptions options;
   const auto colon = a.server.rfind(':');
   if (colon == std::string::npos) throw std::invalid_argument("--server: expected HOST:PORT, got '" + a.server + "'");
@@ -61,9 +56,9 @@ int run_client(ClientArgs a, const GlobalOptions& global) {
   options.workspace = a.process.workspace;
   options.exit_on_final_bye = a.exit_on_bye;
   options.accept_job_code = a.accept_job_code;
-  options.connection.chunk_bytes = a.process.chunk_bytes();
+  options.connection.chunk_bytes = chunk_bytes(a.process);
   options.connection.on_model_bytes = net::kill_after_upload_bytes_from_environment(log);
-  options.plugin_dirs = a.process.plugin_dirs();
+  options.plugin_dirs = plugin_dirs(a.process);
   if (a.process.insecure) {
     if (!a.identities.empty()) throw std::invalid_argument("--insecure takes --site NAME, not --identity");
     for (const auto& s : a.sites) options.sites.push_back({s, std::nullopt});
@@ -91,12 +86,7 @@ int run_client(ClientArgs a, const GlobalOptions& global) {
 void add_client_command(CLI::App& app, GlobalOptions& global, Command& run) {
   auto* cmd = app.add_subcommand("client", process::runtime_command_description("client"));
   auto a = std::make_shared<ClientArgs>();
-  cmd->add_option("--server", a->server, "The server's HOST:PORT")->capture_default_str();
-  cmd->add_option("--server-name", a->server_name, "CN the server's certificate must carry")->capture_default_str();
-  cmd->add_option("--identity", a->identities, "A site's folder (rootCA.pem, cert.pem, key.pem); repeat per site")->check(process::existing_folder());
-  cmd->add_option("--site", a->sites, "A site's name (with --insecure); repeat per site");
-  cmd->add_flag("--exit-on-bye", a->exit_on_bye, "Exit when the server says a final goodbye");
-  a->process.add_to(*cmd, "Run from this client startup kit (verified; sets server, identity, workspace)");
+  process::add_options<process::ClientLaunch>(*cmd, *a);
   cmd->callback([&run, &global, a] { run = [&global, a] { return run_client(*a, global); }; });
 }
 

@@ -5,6 +5,7 @@
 #include "runtime/commands.hpp"
 #include "runtime/single_job.hpp"
 #include "plugin/registry.hpp"
+#include "process/launch.hpp"
 #include "process/runtime_commands.hpp"
 
 #ifdef COHORT_WITH_MPI
@@ -36,15 +37,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct MpiArgs {
-  std::string recipe;
-  std::vector<std::string> overrides;
-  std::string workspace;
-  std::string job_id;
-  std::vector<std::string> plugin_paths;
-  std::int64_t chunk_kib = 1024;
-  double start_timeout_s = 120;
-};
+using MpiArgs = process::MpiLaunch;
 
 #ifdef COHORT_WITH_MPI
 
@@ -208,14 +201,7 @@ int run_mpi(const MpiArgs&, const GlobalOptions&) {
 void add_mpi_command(CLI::App& app, GlobalOptions& global, Command& run) {
   auto* cmd = app.add_subcommand("mpi", process::runtime_command_description("mpi"));
   auto a = std::make_shared<MpiArgs>();
-  cmd->add_option("recipe", a->recipe, "The job's recipe (TOML)")->required()->check(process::recipe_file());
-  cmd->add_option("--set", a->overrides, "KEY=VALUE: override a setting of the recipe (e.g. job.num_rounds=5)")
-      ->allow_extra_args(false);
-  cmd->add_option("--workspace", a->workspace, "Where everything goes (default: workspace/<job name>-<time>)");
-  cmd->add_option("--job-id", a->job_id, "The job's id (default: a new UUID)");
-  cmd->add_option("-p,--plugin-path", a->plugin_paths, "Extra plugin directories (searched first)");
-  cmd->add_option("--chunk-kib", a->chunk_kib, "Transfer chunk size in KiB")->capture_default_str()->check(process::at_least(1));
-  cmd->add_option("--start-timeout", a->start_timeout_s, "Seconds to wait for the job's sites")->capture_default_str()->check(process::number_at_least(0));
+  process::add_options(*cmd, *a);
   cmd->callback([&run, &global, a] { run = [&global, a] { return run_mpi(*a, global); }; });
 }
 

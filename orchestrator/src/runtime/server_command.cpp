@@ -31,21 +31,7 @@ namespace cohort::runtime {
 
 namespace {
 
-struct ServerArgs {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 0;
-  std::string name = "server";
-  std::string identity;
-  std::string run_job;
-  /// `--set KEY=VALUE` applied to that recipe.
-  std::vector<std::string> overrides;
-  std::string job_id;
-  std::string sites;
-  std::string port_file;
-  double start_timeout_s = 120;
-  double reconnect_grace_s = config::kReconnectGraceSeconds;
-  ProcessOptions process{"server"};
-};
+using ServerArgs = process::ServerLaunch;
 
 std::vector<std::string> split(const std::string& text, char separator) {
   std::vector<std::string> out;
@@ -70,7 +56,7 @@ void raise_open_file_limit() {
 /// A long-running server from its startup kit: FL port for sites (only the project's
 /// clients), admin port for admins, a job store in <kit>/../jobs.db; runs until SIGTERM.
 int run_kit_server(const ServerArgs& a, const GlobalOptions& global) {
-  const auto startup = provisioning::startup_folder(a.process.kit);
+  const auto startup = provisioning::startup_folder(a.kit);
   const auto kit = provisioning::load_kit(startup);
   if (kit.role != "server")
     throw std::invalid_argument("kit " + startup.string() + " is a " + kit.role + " kit, not a server kit");
@@ -92,14 +78,14 @@ int run_kit_server(const ServerArgs& a, const GlobalOptions& global) {
   options.port = static_cast<std::uint16_t>(kit.server.fl_port);
   options.tls = tls;
   options.known_sites = std::set<std::string>(kit.clients.begin(), kit.clients.end());
-  options.connection.chunk_bytes = a.process.chunk_bytes();
+  options.connection.chunk_bytes = chunk_bytes(a.process);
   options.reconnect_grace = std::chrono::seconds(kit.server.reconnect_grace_s);
   server::Server server(options, log);
   server.start();
 
   server::SchedulerOptions scheduling;
   scheduling.workspace = workspace;
-  scheduling.plugin_dirs = a.process.plugin_dirs();
+  scheduling.plugin_dirs = plugin_dirs(a.process);
   scheduling.max_concurrent_jobs = static_cast<std::size_t>(kit.server.max_concurrent_jobs);
   scheduling.schedule_timeout = std::chrono::seconds(kit.server.schedule_timeout_s);
   scheduling.initial_model = [](const recipe::Recipe& r) { return make_initial_model(models::parse_spec(r.model, r.job.seed)); };
@@ -135,7 +121,7 @@ int run_kit_server(const ServerArgs& a, const GlobalOptions& global) {
 }
 
 int run_server(const ServerArgs& a, const GlobalOptions& global) {
-  if (!a.process.kit.empty()) return run_kit_server(a, global);
+  if (!a.kit.empty()) return run_kit_server(a, global);
   if (a.run_job.empty()) {
     throw std::invalid_argument("cohort server needs --kit DIR (a long-running server) or --run-job RECIPE (one job)");
   }
@@ -143,7 +129,7 @@ int run_server(const ServerArgs& a, const GlobalOptions& global) {
   process::block_termination_signals();
   raise_open_file_limit();
   memory::enable_tensor_accounting();
-  auto log = a.process.logger(global);
+  auto log = process_logger(a.process, global);
 
   SingleJob job;
   job.recipe_file = a.run_job;
@@ -153,7 +139,7 @@ int run_server(const ServerArgs& a, const GlobalOptions& global) {
   job.start_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(a.start_timeout_s * 1000));
   job.workspace = a.process.workspace;
   job.process_name = a.process.process_name;
-  job.plugin_dirs = a.process.plugin_dirs();
+  job.plugin_dirs = plugin_dirs(a.process);
   auto loaded = load_job(job);  // a wrong recipe fails here, before the server listens
 
   server::ServerOptions options;
@@ -165,7 +151,7 @@ int run_server(const ServerArgs& a, const GlobalOptions& global) {
     options.tls = tls::TlsFiles{dir / provisioning::kRootCertificateFile, dir / provisioning::kCertificateFile,
                                 dir / provisioning::kKeyFile};
   }
-  options.connection.chunk_bytes = a.process.chunk_bytes();
+  options.connection.chunk_bytes = chunk_bytes(a.process);
   options.reconnect_grace = std::chrono::milliseconds(static_cast<std::int64_t>(a.reconnect_grace_s * 1000));
   server::Server server(options, log);
   server.start();
@@ -180,22 +166,7 @@ int run_server(const ServerArgs& a, const GlobalOptions& global) {
 void add_server_command(CLI::App& app, GlobalOptions& global, Command& run) {
   auto* cmd = app.add_subcommand("server", process::runtime_command_description("server"));
   auto a = std::make_shared<ServerArgs>();
-  cmd->add_option("--host", a->host, "Address to listen on")->capture_default_str();
-  cmd->add_option("--port", a->port, "Port to listen on (0: any free port)")->capture_default_str()->check(process::between(0, 65535));
-  cmd->add_option("--name", a->name, "This server's name (its certificate's CN)")->capture_default_str();
-  cmd->add_option("--identity", a->identity, "Folder with rootCA.pem, cert.pem and key.pem")->check(process::existing_folder());
-  cmd->add_option("--run-job", a->run_job, "Run this recipe as the server's only job, then exit")->check(process::recipe_file());
-  cmd->add_option("--set", a->overrides, "KEY=VALUE: override a setting of that recipe (e.g. controller.args.lr=0.1)")
-      ->allow_extra_args(false);
-  cmd->add_option("--job-id", a->job_id, "Id of that job (default: a new UUID)");
-  cmd->add_option("--sites", a->sites, "Comma-separated sites of that job (overrides the recipe's)");
-  cmd->add_option("--port-file", a->port_file, "Write the bound port to FILE once listening");
-  cmd->add_option("--start-timeout", a->start_timeout_s, "Seconds to wait for the job's sites")->capture_default_str()->check(process::number_at_least(0));
-  cmd->add_option("--reconnect-grace", a->reconnect_grace_s,
-                  "Seconds a site whose connection dropped keeps its tasks, to come back (0: lost at once)")
-      ->capture_default_str()
-      ->check(process::number_at_least(0));
-  a->process.add_to(*cmd, "Run long-running from this server startup kit (verified; jobs come from admins)");
+  process::add_options(*cmd, *a);
   cmd->callback([&run, &global, a] { run = [&global, a] { return run_server(*a, global); }; });
 }
 

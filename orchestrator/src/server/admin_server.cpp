@@ -52,6 +52,45 @@ std::pair<std::string, std::uint64_t> log_text(const fs::path& file, std::option
   return {std::move(text), to};
 }
 
+/// "address:port" of the socket's peer.
+std::string peer_address(const asio::ip::tcp::socket& socket) {
+  boost::system::error_code ignored;
+  const auto ep = socket.remote_endpoint(ignored);
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+/// Every file of the job's folder but those being written (relative paths and sizes),
+/// added to `files` for sending.
+json job_files(const jobs::JobDirectory& directory, std::vector<std::pair<fs::path, std::uintmax_t>>& files) {
+  json list = json::array();
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(directory.root(), ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (!it->is_regular_file() || it->path().string().ends_with(".partial")) continue;
+    const auto size = it->file_size();
+    list.push_back(json{{"path", fs::relative(it->path(), directory.root()).string()}, {"size", size}});
+    files.emplace_back(it->path(), size);
+  }
+  return list;
+}
+
+/// Exactly the listed size of each file (a log may grow meanwhile), in 1 MiB pieces.
+asio::awaitable<void> send_files(asio::ssl::stream<asio::ip::tcp::socket>& stream,
+                                 const std::vector<std::pair<fs::path, std::uintmax_t>>& files,
+                                 boost::system::error_code& ec) {
+  std::vector<char> buffer(1 << 20);
+  for (const auto& [file, size] : files) {
+    std::ifstream in(file, std::ios::binary);
+    for (std::uintmax_t left = size; left > 0 && !ec;) {
+      const auto n = static_cast<std::size_t>(std::min<std::uintmax_t>(left, buffer.size()));
+      std::fill_n(buffer.data(), n, '\0');
+      in.read(buffer.data(), static_cast<std::streamsize>(n));
+      co_await asio::async_write(stream, asio::buffer(buffer.data(), n), asio::redirect_error(asio::use_awaitable, ec));
+      left -= n;
+    }
+  }
+}
+
 }  // namespace
 
 json to_json(const jobs::JobRecord& r) {
@@ -126,12 +165,7 @@ asio::awaitable<void> AdminServer::accept_loop() {
 }
 
 asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
-  std::string peer;
-  {
-    boost::system::error_code ignored;
-    const auto ep = socket.remote_endpoint(ignored);
-    peer = ep.address().to_string() + ":" + std::to_string(ep.port());
-  }
+  const std::string peer = peer_address(socket);
   asio::ssl::stream<tcp::socket> stream(std::move(socket), *tls_);
   // A peer that stalls is dropped: the whole exchange gets 10 minutes (downloads included).
   asio::steady_timer deadline(io_, std::chrono::minutes(10));
@@ -182,18 +216,7 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
   }
   const std::string encoded = encode_message(reply);
   co_await asio::async_write(stream, asio::buffer(encoded), asio::redirect_error(asio::use_awaitable, ec));
-  std::vector<char> buffer(1 << 20);
-  // Exactly the listed size of each file: a log may grow meanwhile.
-  for (const auto& [file, size] : files) {
-    std::ifstream in(file, std::ios::binary);
-    for (std::uintmax_t left = size; left > 0 && !ec;) {
-      const auto n = static_cast<std::size_t>(std::min<std::uintmax_t>(left, buffer.size()));
-      std::fill_n(buffer.data(), n, '\0');
-      in.read(buffer.data(), static_cast<std::streamsize>(n));
-      co_await asio::async_write(stream, asio::buffer(buffer.data(), n), asio::redirect_error(asio::use_awaitable, ec));
-      left -= n;
-    }
-  }
+  if (!ec) co_await send_files(stream, files, ec);
   co_await stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
   deadline.cancel();
 }
@@ -253,17 +276,8 @@ json AdminServer::handle(const AdminIdentity& admin, const AdminRequest& request
       rows.push_back(json{{"round", row.round}, {"site", row.site}, {"metrics", row.metrics}});
     return json{{"ok", true}, {"rows", rows}};
   }
-  // download: every file of the job folder, relative paths.
-  json list = json::array();
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(directory.root(), ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
-    if (!it->is_regular_file() || it->path().string().ends_with(".partial")) continue;
-    const auto size = it->file_size();
-    list.push_back(json{{"path", fs::relative(it->path(), directory.root()).string()}, {"size", size}});
-    files.emplace_back(it->path(), size);
-  }
-  return json{{"ok", true}, {"job", to_json(*job)}, {"files", list}};
+  // download
+  return json{{"ok", true}, {"job", to_json(*job)}, {"files", job_files(directory, files)}};
 }
 
 }  // namespace cohort::admin

@@ -440,23 +440,15 @@ void JobRunner::record_metrics(std::int64_t round, const std::string& site, cons
   metrics_->append(jobs::MetricsRow{round, site, metrics});
 }
 
-JobResult JobRunner::run() {
-  const auto start = Clock::now();
+JobResult JobRunner::failure(jobs::JobState state, std::string message) {
+  log_->error("job {}: {}", job_.id, message);
   JobResult result;
-  directory_.create();
-  // A submitted job's recipe is there already (for one that carries files, a link into
-  // app/): written once, never through the link.
-  if (!std::filesystem::exists(directory_.recipe())) config::write_text_file(directory_.recipe(), setup_.recipe_text);
-  std::optional<jobs::ResumeState> resumed;
-  if (setup_.resume) {
-    try {
-      resumed = read_resume_state();
-    } catch (const std::exception& e) {
-      result.state = jobs::JobState::abnormal;
-      result.message = std::string("cannot resume: ") + e.what();
-      return result;
-    }
-  }
+  result.state = state;
+  result.message = std::move(message);
+  return result;
+}
+
+void JobRunner::open_records() {
   metrics_ = std::make_unique<jobs::MetricsWriter>(directory_.metrics_csv());
   checkpoints_ = std::make_unique<CheckpointWriter>(log_);
   rounds_ = std::make_unique<jobs::RoundsWriter>(directory_.rounds_csv());
@@ -468,50 +460,46 @@ JobResult JobRunner::run() {
                                   hooks::MonitorSettings{mem.monitor_interval, mem.warn_percent,
                                                          mem.critical_percent, mem.cuda_empty_cache},
                                   log_);
+}
 
+std::optional<JobResult> JobRunner::make_plugins() {
   // Built-in hooks first, then the recipe's.
-  const std::int64_t gc_rounds =
-      setup_.recipe.client_controlled ? 0 : mem.server_memory_gc_rounds;
-  hooks_.add(std::make_shared<hooks::PeriodicCleanup>(Role::server, gc_rounds, mem.cuda_empty_cache));
   const auto& recipe = setup_.recipe;
+  const std::int64_t gc_rounds = recipe.client_controlled ? 0 : recipe.memory.server_memory_gc_rounds;
+  hooks_.add(std::make_shared<hooks::PeriodicCleanup>(Role::server, gc_rounds, recipe.memory.cuda_empty_cache));
   for (std::size_t i = 0; i < recipe.hooks.size(); ++i)
     hooks_.add(recipe.hook_plugins[i]->make_hook(PluginConfig{recipe.hooks[i].args, job_, recipe.model}));
-
   try {
-    controller_ = setup_.recipe.controller_plugin->make_controller(
-        PluginConfig{setup_.recipe.controller.args, job_, setup_.recipe.model});
+    controller_ = recipe.controller_plugin->make_controller(PluginConfig{recipe.controller.args, job_, recipe.model});
   } catch (const std::exception& e) {
-    result.state = jobs::JobState::execution_exception;
-    result.message = e.what();
-    return result;
+    return failure(jobs::JobState::execution_exception, e.what());
   }
-  if (setup_.resume) {
-    if (!controller_->resumable()) {
-      result.state = jobs::JobState::abnormal;
-      result.message = "the server stopped while the job was running, and its controller '" +
-                       setup_.recipe.controller.plugin + "' cannot resume (it implements no save_state/restore_state)";
-      log_->error("job {}: {}", job_.id, result.message);
-      return result;
-    }
-    if (resumed) {
-      try {
-        restore(*resumed);
-        if (setup_.on_round) setup_.on_round(rounds_completed_);  // the rounds it goes on from
-      } catch (const std::exception& e) {
-        result.state = jobs::JobState::abnormal;
-        result.message = std::string("cannot resume: ") + e.what();
-        log_->error("job {}: {}", job_.id, result.message);
-        return result;
-      }
-    }
-    log_->info("job {} RESUMED in epoch {}: {}", job_.id, setup_.epoch,
-               resumed && resumed->round >= 0
-                   ? "after round " + std::to_string(resumed->round + 1) + " of " + std::to_string(job_.num_rounds)
-                   : std::string("from its start (no round had completed)"));
-  }
+  return std::nullopt;
+}
 
-  // Participants: the sites the recipe names (a resumed job's, those it had), or those
-  // connected once min_clients are.
+std::optional<JobResult> JobRunner::resume(const std::optional<jobs::ResumeState>& resumed) {
+  if (!controller_->resumable())
+    return failure(jobs::JobState::abnormal, "the server stopped while the job was running, and its controller '" +
+                                                 setup_.recipe.controller.plugin +
+                                                 "' cannot resume (it implements no save_state/restore_state)");
+  if (resumed) {
+    try {
+      restore(*resumed);
+      if (setup_.on_round) setup_.on_round(rounds_completed_);  // the rounds it goes on from
+    } catch (const std::exception& e) {
+      return failure(jobs::JobState::abnormal, std::string("cannot resume: ") + e.what());
+    }
+  }
+  log_->info("job {} RESUMED in epoch {}: {}", job_.id, setup_.epoch,
+             resumed && resumed->round >= 0
+                 ? "after round " + std::to_string(resumed->round + 1) + " of " + std::to_string(job_.num_rounds)
+                 : std::string("from its start (no round had completed)"));
+  return std::nullopt;
+}
+
+std::optional<JobResult> JobRunner::gather_sites(const std::optional<jobs::ResumeState>& resumed) {
+  // The sites the recipe names (a resumed job's, those it had), or those connected once
+  // min_clients are.
   server_.add_listener(this);
   const auto min_clients = static_cast<std::size_t>(job_.min_clients);
   const std::vector<std::string>& named = resumed ? resumed->participants : job_.sites;
@@ -526,23 +514,24 @@ JobResult JobRunner::run() {
         setup_.start_timeout);
     participants_ = named;
     if (!ready) {
-      std::size_t present = 0;
-      for (const auto& s : server_.connected_sites()) present += participates(s) ? 1 : 0;
-      ready = present >= min_clients;
+      const auto connected = server_.connected_sites();
+      ready = static_cast<std::size_t>(std::count_if(connected.begin(), connected.end(),
+                                                     [&](const std::string& s) { return participates(s); })) >= min_clients;
     }
   } else {
     ready = server_.wait_for_sites([&](const std::vector<std::string>& c) { return c.size() >= min_clients; },
                                    setup_.start_timeout);
     participants_ = server_.connected_sites();
   }
-  if (!ready || abort_) {
-    result.state = abort_ ? jobs::JobState::aborted : jobs::JobState::can_not_schedule;
-    result.message = abort_ ? abort_reason() + " before it started"
-                            : "fewer than " + std::to_string(min_clients) + " of its sites connected within " +
-                                  std::to_string(setup_.start_timeout.count() / 1000) + " s";
-    log_->error("job {}: {}", job_.id, result.message);
-    return result;
-  }
+  if (abort_) return failure(jobs::JobState::aborted, abort_reason() + " before it started");
+  if (!ready)
+    return failure(jobs::JobState::can_not_schedule, "fewer than " + std::to_string(min_clients) +
+                                                         " of its sites connected within " +
+                                                         std::to_string(setup_.start_timeout.count() / 1000) + " s");
+  return std::nullopt;
+}
+
+void JobRunner::announce_job(bool resumed) {
   read_app_files();
   {
     // Under the lock that site_joined takes: every site is announced exactly once, by
@@ -559,7 +548,10 @@ JobResult JobRunner::run() {
   // Its sites, for a resume before the first round ends.
   if (controller_->resumable() && !resumed) save_resume_state(-1);
   fire(EventType::job_started, -1);
+}
 
+JobResult JobRunner::run_rounds() {
+  JobResult result;
   try {
     if (model_from_site_ && global_.tensors.empty()) initial_model_from_site();
     controller_->run(*this);
@@ -573,20 +565,47 @@ JobResult JobRunner::run() {
   try {
     checkpoints_->flush();  // the job has ended only once its checkpoints are on disk
   } catch (const std::exception& e) {
-    result.state = jobs::JobState::execution_exception;
-    result.message = std::string("checkpoint not written: ") + e.what();
-    log_->error("job {}: {}", job_.id, result.message);
+    result = failure(jobs::JobState::execution_exception, std::string("checkpoint not written: ") + e.what());
   }
+  return result;
+}
+
+void JobRunner::end_job(const JobResult& result) {
   fire(EventType::job_ended, -1);
   // The sites release the job's executor and monitor (a long-running client runs many jobs).
   for (const auto& site : participants_) server_.send(site, net::JobEnd{job_.id, std::string(jobs::to_string(result.state))});
   started_ = false;  // nothing of this job fires after job_ended
   server_.remove_listener(this);
-  result.rounds_completed = rounds_completed_;
-  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   log_->info("job {} ended {} after {:.1f} s{}{}", job_.id, std::string(jobs::to_string(result.state)), result.seconds,
              result.message.empty() ? "" : ": ", result.message);
   monitor_.reset();
+}
+
+JobResult JobRunner::run() {
+  const auto start = Clock::now();
+  directory_.create();
+  // A submitted job's recipe is there already (for one that carries files, a link into
+  // app/): written once, never through the link.
+  if (!std::filesystem::exists(directory_.recipe())) config::write_text_file(directory_.recipe(), setup_.recipe_text);
+  std::optional<jobs::ResumeState> resumed;
+  if (setup_.resume) {
+    try {
+      resumed = read_resume_state();  // before the records open: it cuts them back
+    } catch (const std::exception& e) {
+      return failure(jobs::JobState::abnormal, std::string("cannot resume: ") + e.what());
+    }
+  }
+  open_records();
+  if (auto failed = make_plugins()) return *failed;
+  if (setup_.resume) {
+    if (auto failed = resume(resumed)) return *failed;
+  }
+  if (auto failed = gather_sites(resumed)) return *failed;
+  announce_job(resumed.has_value());
+  JobResult result = run_rounds();
+  result.rounds_completed = rounds_completed_;
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  end_job(result);
   return result;
 }
 

@@ -99,6 +99,24 @@ class JobRunner final : public ControllerContext, public SiteListener {
   std::unique_ptr<ResultSink> on_report(const std::string& site, const net::Report& report) override;
 
  private:
+  // The steps of run(), in order. A step that returns a result has ended the job.
+  /// Logs why the job ended before it ran and returns that result.
+  JobResult failure(jobs::JobState state, std::string message);
+  /// Opens the job's records: metrics, rounds, timeline, checkpoints, memory.
+  void open_records();
+  /// The recipe's hooks (after the built-in ones) and its controller.
+  std::optional<JobResult> make_plugins();
+  /// Restores a resumed job (when it had completed a round) or ends it ABNORMAL.
+  std::optional<JobResult> resume(const std::optional<jobs::ResumeState>& resumed);
+  /// Waits for the job's sites (named, or min_clients of any) and fixes its participants.
+  std::optional<JobResult> gather_sites(const std::optional<jobs::ResumeState>& resumed);
+  /// Announces the job to each site, once, and fires job_started.
+  void announce_job(bool resumed);
+  /// The controller's rounds, then the checkpoints on disk.
+  JobResult run_rounds();
+  /// Fires job_ended, tells the sites, stops listening.
+  void end_job(const JobResult& result);
+
   bool participates(const std::string& site) const;
   std::int64_t site_index(const std::string& site) const;
   void fire(EventType type, std::int64_t round, const std::string& site = {});

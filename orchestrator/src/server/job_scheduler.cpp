@@ -224,12 +224,7 @@ void JobScheduler::launch(const jobs::JobRecord& record, recipe::Recipe recipe, 
   setup.epoch = epoch;
   setup.resume = epoch > 0;
   const std::string policy = recipe.on_server_restart.empty() ? options_.on_server_restart : recipe.on_server_restart;
-  {
-    std::ifstream in(jobs::JobDirectory(options_.workspace, record.id).recipe(), std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    setup.recipe_text = text.str();
-  }
+  setup.recipe_text = config::read_text_file(jobs::JobDirectory(options_.workspace, record.id).recipe());
   setup.workspace = options_.workspace;
   // A resumed job waits for its sites to reconnect, whose backoff may have grown while the
   // server was down.
@@ -260,32 +255,33 @@ void JobScheduler::launch(const jobs::JobRecord& record, recipe::Recipe recipe, 
   r->runner = std::make_unique<JobRunner>(server_, std::move(setup),
                                           options_.job_logger ? options_.job_logger(directory) : log_);
   if (epoch == 0) store_.set_state(record.id, jobs::JobState::running);
-  r->thread = std::thread([this, r, id = record.id, policy] {
-    JobResult result;
-    try {
-      result = r->runner->run();
-    } catch (const std::exception& e) {
-      result.state = jobs::JobState::execution_exception;
-      result.message = e.what();
-    }
-    if (result.state == jobs::JobState::aborted && r->aborted_by == kShutdown && policy == "resume" &&
-        r->runner->resumable()) {
-      // Not the end of the job: the next start resumes it.
-      log_->info("job {}: stopped with the server after {} rounds; it resumes when the server starts again", id,
-                 result.rounds_completed);
-      store_.set_progress(id, result.rounds_completed);
-      r->done = true;
-      return;
-    }
-    std::string message = result.message;
-    if (result.state == jobs::JobState::aborted && !r->aborted_by.empty()) message = "aborted by " + r->aborted_by;
-    r->runner->directory().write_status(result.state, message);
-    store_.set_progress(id, result.rounds_completed);
-    store_.set_state(id, result.state, message);
-    jobs::remove_resume_state(r->runner->directory());  // once the store knows it ended
-    r->done = true;
-  });
+  r->thread = std::thread([this, r, id = record.id, policy] { run_job(*r, id, policy); });
   running_.emplace(record.id, std::move(running));
+}
+
+void JobScheduler::run_job(Running& r, const std::string& id, const std::string& policy) {
+  JobResult result;
+  try {
+    result = r.runner->run();
+  } catch (const std::exception& e) {
+    result.state = jobs::JobState::execution_exception;
+    result.message = e.what();
+  }
+  store_.set_progress(id, result.rounds_completed);
+  if (result.state == jobs::JobState::aborted && r.aborted_by == kShutdown && policy == "resume" &&
+      r.runner->resumable()) {
+    // Not the end of the job: the next start resumes it.
+    log_->info("job {}: stopped with the server after {} rounds; it resumes when the server starts again", id,
+               result.rounds_completed);
+    r.done = true;
+    return;
+  }
+  std::string message = result.message;
+  if (result.state == jobs::JobState::aborted && !r.aborted_by.empty()) message = "aborted by " + r.aborted_by;
+  r.runner->directory().write_status(result.state, message);
+  store_.set_state(id, result.state, message);
+  jobs::remove_resume_state(r.runner->directory());  // once the store knows it ended
+  r.done = true;
 }
 
 }  // namespace cohort::server

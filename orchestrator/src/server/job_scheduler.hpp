@@ -77,6 +77,9 @@ class JobScheduler {
   bool ready(const recipe::Recipe& recipe) const;
   /// Runs the job on a thread of its own; `epoch` > 0 resumes it (jobs::ResumeState).
   void launch(const jobs::JobRecord& record, recipe::Recipe recipe, std::int64_t epoch = 0);
+  /// On the job's thread: runs it and records how it ended, unless the server's shutdown
+  /// stopped a job that resumes (`policy`) at the next start.
+  void run_job(Running& r, const std::string& id, const std::string& policy);
   void resume_interrupted();
   std::optional<recipe::Recipe> load(const jobs::JobRecord& record);
 

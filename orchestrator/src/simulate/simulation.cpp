@@ -2,6 +2,7 @@
 #include "simulate/worker_plan.hpp"
 
 #include "process/child_process.hpp"
+#include "process/launch.hpp"
 #include "process/role_environment.hpp"
 #include "process/runtime_commands.hpp"
 
@@ -21,6 +22,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -111,253 +113,307 @@ std::string clock_text(double seconds) {
   return text;
 }
 
-}  // namespace
+/// What every step of one simulation reads: the options, the recipe, its sites, where
+/// things go. The launcher reads the recipe's sections only; the server process loads its
+/// plugins (and fails at once, with the error's position, when one is wrong).
+struct Simulation {
+  explicit Simulation(const SimulationOptions& o)
+      : options(o),
+        out(o.json_summary ? std::cerr : std::cout),  // with a JSON summary, stdout holds only that
+        recipe_file(fs::absolute(o.recipe)),
+        recipe(config::read_recipe_file(recipe_file, o.overrides)),
+        sites(config::hosted_sites(recipe, o.clients)),
+        insecure(o.insecure.value_or(recipe.simulation.insecure)),
+        workspace(fs::absolute(o.workspace.empty() ? fs::path("workspace") / (recipe.job.name + "-" +
+                                                                              jobs::timestamp("%Y%m%d-%H%M%S"))
+                                                   : o.workspace)) {
+    for (const auto& d : o.plugin_dirs) plugin_paths.push_back(fs::absolute(d).string());
+  }
 
-int run_simulation(const SimulationOptions& options, spdlog::logger& log) {
-  // With a JSON summary, stdout holds only that: what is said on the way goes to stderr.
-  std::ostream& out = options.json_summary ? std::cerr : std::cout;
-  // The launcher reads the recipe's sections only; the server process loads its plugins
-  // (and fails at once, with the error's position, when one is wrong).
-  const fs::path recipe_file = fs::absolute(options.recipe);
-  const config::RecipeFile recipe = config::read_recipe_file(recipe_file, options.overrides);
-  const auto& sim = recipe.simulation;
+  std::int64_t clients() const { return static_cast<std::int64_t>(sites.size()); }
+  fs::path log(const std::string& file) const { return workspace / "logs" / file; }
 
-  const std::vector<std::string> sites = config::hosted_sites(recipe, options.clients);
-  const auto clients = static_cast<std::int64_t>(sites.size());
-  const bool insecure = options.insecure.value_or(sim.insecure);
+  const SimulationOptions& options;
+  std::ostream& out;
+  const fs::path recipe_file;
+  const config::RecipeFile recipe;
+  const std::vector<std::string> sites;
+  const bool insecure;
+  const fs::path workspace;
+  std::vector<std::string> plugin_paths;
+};
+
+/// How many client processes, and the line that says why.
+struct WorkerChoice {
+  std::int64_t workers = 0;
+  std::string line;
+};
+
+/// As set, one for one site, or sized by a probe of one site's task (measured, not
+/// guessed). Nothing when the probe failed; `status` is then the exit status.
+std::optional<WorkerChoice> choose_workers(const Simulation& s, int& status) {
+  const std::int64_t set = s.options.workers.value_or(s.recipe.simulation.workers);
+  if (set != 0) return WorkerChoice{std::min(set, s.clients()), "workers: " + std::to_string(std::min(set, s.clients())) + " (as set)"};
+  if (s.clients() == 1) return WorkerChoice{1, "workers: 1 (one site)"};
+  const fs::path probe_output = s.options.plan_only
+                                    ? fs::temp_directory_path() / ("cohort-probe-" + std::to_string(::getpid()) + ".out")
+                                    : s.log("probe.out");
+  if (!s.options.plan_only) fs::create_directories(s.workspace / "logs");
+  s.out << "cohort simulate: probing one site's task to size the client processes...\n" << std::flush;
   std::vector<std::string> plugin_args;
-  for (const auto& d : options.plugin_dirs) {
-    plugin_args.push_back("--plugin-path");
-    plugin_args.push_back(fs::absolute(d).string());
+  for (const auto& p : s.plugin_paths) plugin_args.insert(plugin_args.end(), {"--plugin-path", p});
+  const auto probe = probe_site(s.recipe_file, s.recipe, s.options, s.clients(), plugin_args, probe_output, status);
+  if (!probe && !interrupted) std::cerr << "the probe of one site's task failed (status " << status << "):\n" << tail(probe_output, 15);
+  if (s.options.plan_only) fs::remove(probe_output);
+  if (!probe) {
+    status = status == 2 ? 2 : 1;
+    return std::nullopt;
   }
-  std::signal(SIGINT, on_interrupt);
-  std::signal(SIGTERM, on_interrupt);
+  PlanInputs in;
+  in.sites = s.clients();
+  in.cores = usable_cores();
+  in.site_peak_mb = probe->peak_rss_mb + probe->children_peak_rss_mb;
+  in.site_kept_mb = probe->children_kept_rss_mb;
+  machine_memory(in.total_mb, in.available_mb);
+  in.limit_percent = s.recipe.memory.warn_percent;
+  const WorkerPlan plan = plan_workers(in);
+  std::ostringstream line;
+  line << describe(plan, in) << "; the probe's task took " << std::fixed << std::setprecision(1) << probe->seconds << " s";
+  return WorkerChoice{std::min(plan.workers, s.clients()), line.str()};
+}
 
-  const fs::path workspace = fs::absolute(
-      options.workspace.empty() ? fs::path("workspace") / (recipe.job.name + "-" + jobs::timestamp("%Y%m%d-%H%M%S")) : options.workspace);
-  std::int64_t workers = options.workers.value_or(sim.workers);
-  std::string plan_line;
-  if (workers == 0 && clients == 1) {
-    workers = 1;
-    plan_line = "workers: 1 (one site)";
-  } else if (workers == 0) {
-    // Measured, not guessed: one site's task in a client process of its own.
-    const fs::path probe_output = options.plan_only
-                                      ? fs::temp_directory_path() / ("cohort-probe-" + std::to_string(::getpid()) + ".out")
-                                      : workspace / "logs" / "probe.out";
-    if (!options.plan_only) fs::create_directories(workspace / "logs");
-    out << "cohort simulate: probing one site's task to size the client processes...\n" << std::flush;
-    int status = 0;
-    const auto probe = probe_site(recipe_file, recipe, options, clients, plugin_args, probe_output, status);
-    if (!probe) {
-      if (!interrupted) std::cerr << "the probe of one site's task failed (status " << status << "):\n" << tail(probe_output, 15);
-      if (options.plan_only) fs::remove(probe_output);
-      return status == 2 ? 2 : 1;
+void print_plan(const Simulation& s, const WorkerChoice& w) {
+  const std::int64_t per = s.clients() / w.workers;
+  s.out << "plan: " << s.recipe.job.name << " (" << s.recipe.controller.plugin << " + " << s.recipe.executor.plugin << "), "
+        << s.clients() << " sites, " << s.recipe.job.num_rounds << " rounds\n  " << w.line << "\n  sites per process: " << per
+        << (s.clients() % w.workers ? " to " + std::to_string(per + 1) : std::string()) << "\n";
+}
+
+/// The workspace's logs folder and the project's kits (with TLS); says what will run.
+void set_up(const Simulation& s, const WorkerChoice& w, const std::string& job_id) {
+  fs::create_directories(s.workspace / "logs");
+  if (!s.insecure) provisioning::provision_local(s.workspace / "kits", s.recipe.job.name, "server", s.sites);
+  s.out << "cohort simulate: " << s.recipe.job.name << " (" << s.recipe.controller.plugin << " + " << s.recipe.executor.plugin
+        << "), " << s.clients() << " sites in " << w.workers << " client processes, " << s.recipe.job.num_rounds << " rounds, "
+        << (s.insecure ? "plain TCP" : "mutual TLS") << "\n  " << w.line << "\n  workspace " << s.workspace.string()
+        << "\n  job       " << job_id << "\n" << std::flush;
+}
+
+/// Starts process `name` of the simulation from its launch description: its log in the
+/// workspace, its role's memory environment, under the wrapper (heaptrack) when one is set,
+/// "%n" in it naming the process.
+template <class Launch>
+process::ChildProcess start(const Simulation& s, const std::string& name, Launch launch) {
+  launch.process.process_name = name;
+  launch.process.workspace = s.workspace.string();
+  launch.process.insecure = s.insecure;
+  launch.process.plugin_paths = s.plugin_paths;
+  launch.process.chunk_kib = s.recipe.simulation.chunk_kib;
+  process::LogOptions log;
+  log.level = s.options.log_level;
+  log.file = s.log(name + ".log");
+  const auto& m = s.recipe.memory;
+  auto env = std::is_same_v<Launch, process::ServerLaunch>
+                 ? process::role_environment(m.server_malloc_arena_max, m.server_malloc_mmap_threshold_kib)
+                 : process::role_environment(m.client_malloc_arena_max, m.client_malloc_mmap_threshold_kib);
+  std::string wrapper;
+  for (std::string arg : s.options.process_wrapper) {
+    if (auto at = arg.find("%n"); at != std::string::npos) arg.replace(at, 2, name);
+    wrapper += arg + "\n";
+  }
+  if (!wrapper.empty()) env[process::kRuntimeWrapperVariable] = wrapper;
+  return process::ChildProcess(process::command_line(process::self_executable().string(), log, launch), env,
+                               s.log(name + ".out"));
+}
+
+/// The server of the job, which runs it and exits.
+process::ChildProcess start_server(const Simulation& s, const std::string& job_id, const fs::path& port_file) {
+  process::ServerLaunch server;
+  server.run_job = s.recipe_file.string();
+  server.job_id = job_id;
+  server.overrides = s.options.overrides;
+  for (const auto& site : s.sites) server.sites += (server.sites.empty() ? "" : ",") + site;
+  server.port_file = port_file.string();
+  if (!s.insecure) server.identity = (s.workspace / "kits" / "server").string();
+  return start(s, "server", server);
+}
+
+/// The port the server writes once it listens; nothing when it exited first (`status`: 2
+/// for a wrong recipe, which the server's output locates) or the simulation was interrupted.
+std::optional<std::string> wait_until_listening(const Simulation& s, process::ChildProcess& server, const fs::path& port_file,
+                                                int& status) {
+  for (std::string port;; std::this_thread::sleep_for(std::chrono::milliseconds(50))) {
+    if (auto exited = server.poll()) {
+      std::cerr << "the server exited (status " << *exited << ") before listening:\n" << tail(s.log("server.out"), 15);
+      status = *exited == 2 ? 2 : 1;
+      return std::nullopt;
     }
-    if (options.plan_only) fs::remove(probe_output);
-    PlanInputs in;
-    in.sites = clients;
-    in.cores = usable_cores();
-    in.site_peak_mb = probe->peak_rss_mb + probe->children_peak_rss_mb;
-    in.site_kept_mb = probe->children_kept_rss_mb;
-    machine_memory(in.total_mb, in.available_mb);
-    in.limit_percent = recipe.memory.warn_percent;
-    const WorkerPlan plan = plan_workers(in);
-    workers = plan.workers;
-    std::ostringstream line;
-    line << describe(plan, in) << "; the probe's task took " << std::fixed << std::setprecision(1) << probe->seconds
-         << " s";
-    plan_line = line.str();
-  } else {
-    plan_line = "workers: " + std::to_string(std::min(workers, clients)) + " (as set)";
-  }
-  workers = std::min(workers, clients);
-  if (options.plan_only) {
-    out << "plan: " << recipe.job.name << " (" << recipe.controller.plugin << " + " << recipe.executor.plugin
-              << "), " << clients << " sites, " << recipe.job.num_rounds << " rounds\n  " << plan_line << "\n  sites per process: "
-              << clients / workers << (clients % workers ? " to " + std::to_string(clients / workers + 1) : std::string())
-              << "\n";
-    return 0;
-  }
-  fs::create_directories(workspace / "logs");
-  const std::string job_id = options.job_id.empty() ? jobs::new_job_id() : options.job_id;
-  const jobs::JobDirectory job_dir(workspace, job_id);
-  const fs::path kits = workspace / "kits";
-  if (!insecure) provisioning::provision_local(kits, recipe.job.name, "server", sites);
-
-  out << "cohort simulate: " << recipe.job.name << " (" << recipe.controller.plugin << " + "
-            << recipe.executor.plugin << "), " << clients << " sites in " << workers << " client processes, "
-            << recipe.job.num_rounds << " rounds, " << (insecure ? "plain TCP" : "mutual TLS") << "\n"
-            << "  " << plan_line << "\n"
-            << "  workspace " << workspace.string() << "\n  job       " << job_id << "\n" << std::flush;
-
-  const fs::path exe = process::self_executable();
-  std::string site_list;
-  for (const auto& s : sites) site_list += (site_list.empty() ? "" : ",") + s;
-  // The environment of process `process`: its role's, and the wrapper to run its runtime
-  // under (heaptrack), "%n" in it naming the process.
-  auto environment = [&](const std::string& process, std::map<std::string, std::string> env) {
-    std::string wrapper;
-    for (std::string arg : options.process_wrapper) {
-      if (auto at = arg.find("%n"); at != std::string::npos) arg.replace(at, 2, process);
-      wrapper += arg + "\n";
-    }
-    if (!wrapper.empty()) env[process::kRuntimeWrapperVariable] = wrapper;
-    return env;
-  };
-  auto common = [&](const std::string& process) {
-    std::vector<std::string> argv;
-    for (const std::string& arg : {exe.string(), std::string("--log-level"), options.log_level,
-                                   std::string("--log-file"), (workspace / "logs" / (process + ".log")).string()})
-      argv.push_back(arg);
-    return argv;
-  };
-  const fs::path port_file = workspace / "server.port";
-  fs::remove(port_file);
-  auto server_argv = common("server");
-  for (const std::string& a : {std::string("server"), std::string("--workspace"), workspace.string(),
-                               std::string("--run-job"), recipe_file.string(), std::string("--job-id"), job_id,
-                               std::string("--sites"), site_list, std::string("--port-file"), port_file.string(),
-                               std::string("--chunk-kib"), std::to_string(sim.chunk_kib)})
-    server_argv.push_back(a);
-  for (const auto& o : options.overrides) server_argv.insert(server_argv.end(), {"--set", o});
-  if (insecure) server_argv.push_back("--insecure");
-  else {
-    server_argv.push_back("--identity");
-    server_argv.push_back((kits / "server").string());
-  }
-  server_argv.insert(server_argv.end(), plugin_args.begin(), plugin_args.end());
-
-  const auto started = Clock::now();
-  process::ChildProcess server(server_argv, environment("server", process::role_environment(recipe.memory.server_malloc_arena_max, recipe.memory.server_malloc_mmap_threshold_kib)),
-                      workspace / "logs" / "server.out");
-
-  // The server writes its port once it listens.
-  std::string port;
-  while (port.empty()) {
-    if (auto status = server.poll()) {
-      std::cerr << "the server exited (status " << *status << ") before listening:\n"
-                << tail(workspace / "logs" / "server.out", 15);
-      return *status == 2 ? 2 : 1;  // 2: the recipe is wrong (the server says where)
-    }
-    if (interrupted) return 1;
+    if (interrupted) return std::nullopt;
     std::ifstream in(port_file);
-    std::getline(in, port);
-    if (port.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (std::getline(in, port) && !port.empty()) return port;
   }
+}
 
-  std::vector<process::ChildProcess> client_processes;
+/// `workers` client processes hosting contiguous blocks of the sites (100 sites in 4
+/// workers is 25 each), which exit when the server says goodbye.
+std::vector<process::ChildProcess> start_clients(const Simulation& s, std::int64_t workers, const std::string& port) {
+  std::vector<process::ChildProcess> clients;
   for (std::int64_t w = 0; w < workers; ++w) {
-    const std::string name = "client-" + std::to_string(w + 1);
-    auto argv = common(name);
-    for (const std::string& a : {std::string("client"), std::string("--server"), "127.0.0.1:" + port,
-                                 std::string("--workspace"), workspace.string(), std::string("--process-name"), name,
-                                 std::string("--exit-on-bye"), std::string("--chunk-kib"), std::to_string(sim.chunk_kib)})
-      argv.push_back(a);
-    if (insecure) argv.push_back("--insecure");
-    // Contiguous blocks of sites per process: 100 sites in 4 workers is 25 each.
-    const std::int64_t begin = clients * w / workers, end = clients * (w + 1) / workers;
-    for (std::int64_t i = begin; i < end; ++i) {
-      if (insecure) {
-        argv.push_back("--site");
-        argv.push_back(sites[i]);
-      } else {
-        argv.push_back("--identity");
-        argv.push_back((kits / sites[i]).string());
-      }
+    process::ClientLaunch client;
+    client.server = "127.0.0.1:" + port;
+    client.exit_on_bye = true;
+    for (std::int64_t i = s.clients() * w / workers; i < s.clients() * (w + 1) / workers; ++i) {
+      if (s.insecure) client.sites.push_back(s.sites[i]);
+      else client.identities.push_back((s.workspace / "kits" / s.sites[i]).string());
     }
-    argv.insert(argv.end(), plugin_args.begin(), plugin_args.end());
-    client_processes.emplace_back(argv, environment(name, process::role_environment(recipe.memory.client_malloc_arena_max, recipe.memory.client_malloc_mmap_threshold_kib)),
-                                  workspace / "logs" / (name + ".out"));
+    clients.push_back(start(s, "client-" + std::to_string(w + 1), client));
+  }
+  return clients;
+}
+
+/// Progress, from the server's rounds.csv and metrics.csv: on a terminal one bar with the
+/// rate and the time left; otherwise one line per finished round, the global model's
+/// accuracy following as soon as the sites have evaluated it.
+class Progress {
+ public:
+  Progress(const Simulation& s, const jobs::JobDirectory& job)
+      : s_(s), job_(job), terminal_(!s.options.json_summary && ::isatty(STDOUT_FILENO) == 1) {}
+
+  void show() {
+    show_rounds();
+    show_accuracy();
+    if (terminal_) draw_bar();
   }
 
-  // Progress, from the server's rounds.csv and metrics.csv: on a terminal one bar with the
-  // rate and the time left; otherwise one line per finished round, the global model's
-  // accuracy following as soon as the sites have evaluated it.
-  const bool terminal = !options.json_summary && ::isatty(STDOUT_FILENO) == 1;
-  std::size_t rounds_shown = 0, evaluations_shown = 0;
-  std::map<std::int64_t, double> accuracy_after, round_seconds;
-  std::optional<int> server_status;
-  double last_server_rss = 0;
-  auto draw_bar = [&] {
-    const std::int64_t done = static_cast<std::int64_t>(round_seconds.size()), total = recipe.job.num_rounds;
+  /// Ends the bar's line.
+  void finish() {
+    if (terminal_) s_.out << "\n";
+  }
+
+ private:
+  void show_rounds() {
+    const auto rounds = jobs::read_rounds(job_.rounds_csv());
+    for (; rounds_shown_ < rounds.size(); ++rounds_shown_) {
+      const auto& r = rounds[rounds_shown_];
+      round_seconds_[r.round] = r.seconds;
+      last_server_rss_ = r.server_rss_before_round_mb;
+      if (terminal_) continue;
+      s_.out << "  round " << std::setw(3) << r.round + 1 << "/" << s_.recipe.job.num_rounds << "  " << std::fixed
+             << std::setprecision(2) << std::setw(7) << r.seconds << " s";
+      if (r.results) s_.out << "  " << *r.results << " results";
+      if (r.failed.value_or(0) > 0) s_.out << ", " << *r.failed << " failed";
+      s_.out << "  server rss " << std::setprecision(1) << r.server_rss_before_round_mb << " MiB between rounds, "
+             << r.server_round_peak_rss_mb << " at peak\n" << std::flush;
+    }
+  }
+
+  void show_accuracy() {
+    std::size_t seen = 0;
+    for (const auto& m : jobs::read_metrics(job_.metrics_csv())) {
+      if (m.site != "global" || !m.metrics.count("accuracy")) continue;
+      if (++seen <= evaluations_shown_) continue;
+      accuracy_after_[m.round] = m.metrics.at("accuracy");
+      evaluations_shown_ = seen;
+      if (terminal_) continue;
+      s_.out << "           global model after round " << m.round + 1 << ": accuracy " << std::setprecision(4)
+             << m.metrics.at("accuracy") << "\n" << std::flush;
+    }
+  }
+
+  void draw_bar() {
+    const auto done = static_cast<std::int64_t>(round_seconds_.size()), total = s_.recipe.job.num_rounds;
     double sum = 0;
-    for (const auto& [round, seconds] : round_seconds) sum += seconds;
+    for (const auto& [round, seconds] : round_seconds_) sum += seconds;
     const double rate = done ? sum / static_cast<double>(done) : 0;
     constexpr int width = 30;
     const int filled = static_cast<int>(width * done / std::max<std::int64_t>(1, total));
-    out << "\r  [" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done << "/" << total
-              << " rounds";
+    s_.out << "\r  [" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done << "/" << total
+           << " rounds";
     if (done) {
-      out << std::fixed << std::setprecision(2) << "  " << rate << " s/round  ETA "
-                << clock_text(rate * static_cast<double>(total - done));
-      if (!accuracy_after.empty())
-        out << "  accuracy " << std::setprecision(4) << accuracy_after.rbegin()->second;
-      out << "  server " << std::setprecision(0) << last_server_rss << " MiB";
+      s_.out << std::fixed << std::setprecision(2) << "  " << rate << " s/round  ETA "
+             << clock_text(rate * static_cast<double>(total - done));
+      if (!accuracy_after_.empty()) s_.out << "  accuracy " << std::setprecision(4) << accuracy_after_.rbegin()->second;
+      s_.out << "  server " << std::setprecision(0) << last_server_rss_ << " MiB";
     }
-    out << "\033[K" << std::flush;
-  };
-  auto show_progress = [&] {
-    const auto rounds = jobs::read_rounds(job_dir.rounds_csv());
-    for (; rounds_shown < rounds.size(); ++rounds_shown) {
-      const auto& r = rounds[rounds_shown];
-      round_seconds[r.round] = r.seconds;
-      last_server_rss = r.server_rss_before_round_mb;
-      if (terminal) continue;
-      out << "  round " << std::setw(3) << r.round + 1 << "/" << recipe.job.num_rounds << "  " << std::fixed
-                << std::setprecision(2) << std::setw(7) << r.seconds << " s";
-      if (r.results) out << "  " << *r.results << " results";
-      if (r.failed.value_or(0) > 0) out << ", " << *r.failed << " failed";
-      out << "  server rss " << std::setprecision(1) << r.server_rss_before_round_mb << " MiB between rounds, "
-                << r.server_round_peak_rss_mb << " at peak\n" << std::flush;
-    }
-    std::size_t seen = 0;
-    for (const auto& m : jobs::read_metrics(job_dir.metrics_csv())) {
-      if (m.site != "global" || !m.metrics.count("accuracy")) continue;
-      if (++seen <= evaluations_shown) continue;
-      accuracy_after[m.round] = m.metrics.at("accuracy");
-      evaluations_shown = seen;
-      if (terminal) continue;
-      out << "           global model after round " << m.round + 1 << ": accuracy " << std::setprecision(4)
-                << m.metrics.at("accuracy") << "\n" << std::flush;
-    }
-    if (terminal) draw_bar();
-  };
-  while (!server_status) {
-    server_status = server.wait_for(std::chrono::milliseconds(250));
-    show_progress();
+    s_.out << "\033[K" << std::flush;
+  }
+
+  const Simulation& s_;
+  const jobs::JobDirectory& job_;
+  const bool terminal_;
+  std::size_t rounds_shown_ = 0, evaluations_shown_ = 0;
+  std::map<std::int64_t, double> accuracy_after_, round_seconds_;
+  double last_server_rss_ = 0;
+};
+
+/// Shows progress until the server has exited (or, interrupted, stopped it); says once of
+/// each client process that died (the server's error policy decides what that means for
+/// the job). The server's exit status; nothing when it would not stop.
+std::optional<int> watch(process::ChildProcess& server, std::vector<process::ChildProcess>& clients, Progress& progress) {
+  std::set<pid_t> reported;
+  while (true) {
+    const auto status = server.wait_for(std::chrono::milliseconds(250));
+    progress.show();
+    if (status) return status;
     if (interrupted) {
       std::cerr << "interrupted: stopping the server and the clients\n";
       server.signal(SIGTERM);
-      server_status = server.wait_for(std::chrono::seconds(10));
-      break;
+      return server.wait_for(std::chrono::seconds(10));
     }
-    for (auto& c : client_processes) {
-      if (auto status = c.poll(); status && *status != 0) {
-        // A client died: the server's error policy decides what that means for the job.
-        static std::map<pid_t, bool> reported;
-        if (!reported[c.pid()]) {
-          reported[c.pid()] = true;
-          std::cerr << "  a client process exited with status " << *status << "\n";
-        }
-      }
+    for (auto& c : clients) {
+      if (auto exited = c.poll(); exited && *exited != 0 && reported.insert(c.pid()).second)
+        std::cerr << "  a client process exited with status " << *exited << "\n";
     }
   }
-  for (auto& c : client_processes) {
+}
+
+/// Gives the client processes 10 s to see the server's goodbye, then stops them.
+void stop(std::vector<process::ChildProcess>& clients) {
+  for (auto& c : clients) {
     if (!c.wait_for(std::chrono::seconds(10))) c.signal(SIGTERM);
     if (!c.wait_for(std::chrono::seconds(5))) c.signal(SIGKILL);
   }
-  const double total_seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  if (terminal) out << "\n";
+}
 
-  jobs::print_summary(out, job_dir, total_seconds);
-  if (options.json_summary) std::cout << jobs::summary_json(job_dir, total_seconds).dump() << "\n";
-  const auto ended = job_dir.read_status();
+/// The summary (and its JSON); 0 when the job completed and the server exited cleanly.
+int report(const Simulation& s, const jobs::JobDirectory& job, double seconds, std::optional<int> server_status) {
+  jobs::print_summary(s.out, job, seconds);
+  if (s.options.json_summary) std::cout << jobs::summary_json(job, seconds).dump() << "\n";
+  const auto ended = job.read_status();
   const bool completed = ended && ended->state == jobs::JobState::completed;
-  if (!completed) {
-    out << "  server log tail:\n" << tail(workspace / "logs" / "server.log", 10);
+  if (!completed) s.out << "  server log tail:\n" << tail(s.log("server.log"), 10);
+  return server_status == 0 && completed ? 0 : 1;
+}
+
+}  // namespace
+
+int run_simulation(const SimulationOptions& options, spdlog::logger&) {
+  const Simulation s(options);
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+  int status = 0;
+  const auto workers = choose_workers(s, status);
+  if (!workers) return status;
+  if (options.plan_only) {
+    print_plan(s, *workers);
+    return 0;
   }
-  return server_status && *server_status == 0 && completed ? 0 : 1;
+  const std::string job_id = options.job_id.empty() ? jobs::new_job_id() : options.job_id;
+  const jobs::JobDirectory job(s.workspace, job_id);
+  set_up(s, *workers, job_id);
+
+  const auto started = Clock::now();
+  const fs::path port_file = s.workspace / "server.port";
+  fs::remove(port_file);
+  auto server = start_server(s, job_id, port_file);
+  const auto port = wait_until_listening(s, server, port_file, status);
+  if (!port) return interrupted ? 1 : status;
+  auto clients = start_clients(s, workers->workers, *port);
+  Progress progress(s, job);
+  const auto server_status = watch(server, clients, progress);
+  stop(clients);
+  progress.finish();
+  return report(s, job, std::chrono::duration<double>(Clock::now() - started).count(), server_status);
 }
 
 }  // namespace cohort::simulate

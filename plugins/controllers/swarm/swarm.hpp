@@ -29,6 +29,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,21 @@ class SwarmController final : public Controller {
   void restore_state(std::int64_t round, const ControllerState& state) override;
 
  private:
+  // The steps of run().
+  /// Sends the next round's aggregator its task (the first round's chosen now).
+  void start(ControllerContext& ctx, const std::vector<std::string>& sites, std::int64_t first_round);
+  /// Follows the sites' reports until the last round is done; the sites that went silent.
+  /// Nothing when the job was aborted. Throws when a round failed, too many sites went
+  /// silent, or no round completed in time.
+  std::optional<std::set<std::string>> follow_rounds(ControllerContext& ctx, const std::vector<std::string>& sites,
+                                                     bool finished);
+  /// A round's done report: its model becomes the global one, and who goes on.
+  void round_done(ControllerContext& ctx, SiteReport& report);
+  /// Every site still reporting validates the final model (no one has yet).
+  void validate_final_model(ControllerContext& ctx, const std::set<std::string>& silent);
+  /// The site whose received models validated best shares its best one.
+  void collect_best_model(ControllerContext& ctx, const std::set<std::string>& silent);
+
   SwarmConfig config_;
   /// The last round completed (-1: none), and who goes on from it.
   std::int64_t last_round_ = -1;
