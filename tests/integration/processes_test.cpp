@@ -41,6 +41,12 @@ TEST_CASE("processes: a server and two client processes run a job over mutual TL
   auto server = start_job_server(dir, "site-1,site-2", {"--start-timeout", "60"});
   const auto port = wait_for_line(dir / "port", server);
   auto c1 = start_job_client(dir, port, "client-1", {dir / "kits" / "site-1"});
+  // While the server waits for site-2, `memory-info` lists both processes by role and name
+  // (each is the runtime executable by then, with the command line it was given).
+  const auto listed = run(cohort_command({"memory-info"}), dir / "memory-info.out");
+  CHECK(listed.status == 0);
+  CHECK(listed.output.find("client-1") != std::string::npos);
+  CHECK(listed.output.find(" server ") != std::string::npos);
   auto c2 = start_job_client(dir, port, "client-2", {dir / "kits" / "site-2"});
   auto status = server.wait_for(std::chrono::seconds(120));
   if (status != 0) MESSAGE(read_text(dir / "server.out"));

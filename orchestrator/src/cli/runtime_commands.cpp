@@ -24,22 +24,6 @@ namespace cohort::cli {
 
 namespace {
 
-/// A runtime command's arguments read by its launch description, as the runtime will read
-/// them; nothing when they do not parse (the runtime says why).
-template <class Launch>
-std::optional<Launch> parsed(const std::vector<std::string>& args) {
-  CLI::App app;
-  Launch launch;
-  process::add_options(app, launch);
-  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last first
-  try {
-    app.parse(reversed);
-  } catch (const CLI::Error&) {
-    return std::nullopt;
-  }
-  return launch;
-}
-
 /// The memory environment of the process a kit starts (its role's settings, written
 /// into kit.toml by `cohort provision`).
 std::map<std::string, std::string> kit_environment(const std::string& kit_dir, const std::string& role) {
@@ -115,11 +99,11 @@ std::optional<int> hand_off_to_runtime(int argc, char** argv) {
     std::map<std::string, std::string> env;
     const std::vector<std::string> args(argv + at + 1, argv + argc);
     if (name == "server") {
-      if (auto server = parsed<process::ServerLaunch>(args); server && !server->kit.empty()) env = kit_environment(server->kit, name);
+      if (auto server = process::parse_arguments<process::ServerLaunch>(args); server && !server->kit.empty()) env = kit_environment(server->kit, name);
     } else if (name == "client") {
-      if (auto client = parsed<process::ClientLaunch>(args); client && !client->kit.empty()) env = kit_environment(client->kit, name);
+      if (auto client = process::parse_arguments<process::ClientLaunch>(args); client && !client->kit.empty()) env = kit_environment(client->kit, name);
     } else if (name == "mpi") {
-      if (auto mpi = parsed<process::MpiLaunch>(args)) env = mpi_environment(*mpi);
+      if (auto mpi = process::parse_arguments<process::MpiLaunch>(args)) env = mpi_environment(*mpi);
     }
     exec_runtime(argc, argv, env);
   } catch (...) {

@@ -5,6 +5,7 @@
 #include "jobs/job_directory.hpp"
 #include "jobs/job_files.hpp"
 #include "process/child_process.hpp"
+#include "process/launch.hpp"
 
 #include <spdlog/logger.h>
 
@@ -374,12 +375,14 @@ std::optional<std::map<std::string, Checked>> check_methods(const CompareOptions
 RunFigures run_method(const CompareOptions& o, const Method& m, const Checked& c, std::int64_t seed, const fs::path& dir,
                       const std::string& label, spdlog::logger& log) {
   const bool terminal = ::isatty(STDOUT_FILENO) == 1;
-  std::vector<std::string> argv{process::self_executable().string(), "simulate", m.recipe.string(), "--workspace",
-                                dir.string()};
-  for (const auto& s : m.overrides) argv.insert(argv.end(), {"--set", s});
-  argv.insert(argv.end(), {"--set", "job.seed=" + std::to_string(seed)});
-  if (!o.workers.empty()) argv.insert(argv.end(), {"--workers", o.workers});
-  for (const auto& a : plugin_args(o)) argv.push_back(a);
+  process::SimulateLaunch simulate;
+  simulate.recipe = m.recipe.string();
+  simulate.workspace = dir.string();
+  simulate.overrides = m.overrides;
+  simulate.overrides.push_back("job.seed=" + std::to_string(seed));
+  simulate.workers = o.workers;
+  for (const auto& d : o.plugin_dirs) simulate.plugin_paths.push_back(fs::absolute(d).string());
+  const auto argv = process::command_line(process::self_executable().string(), {}, simulate);
   std::cout << "  " << label << (terminal ? "" : ": running\n") << std::flush;
   const auto run_started = Clock::now();
   process::ChildProcess child(argv, {}, dir / "simulate.out", process::ChildProcess::Session::own);

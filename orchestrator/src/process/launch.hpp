@@ -15,6 +15,7 @@
 #include <charconv>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -154,7 +155,48 @@ struct MpiLaunch {
   }
 };
 
+/// `cohort simulate RECIPE`: a whole job on this machine (`compare` runs each method so).
+struct SimulateLaunch {
+  static constexpr const char* kCommand = "simulate";
+
+  std::string recipe;
+  /// Sites (default: the recipe's).
+  std::optional<std::int64_t> clients;
+  /// Client processes: a count, or "auto" (default: the recipe's).
+  std::string workers;
+  /// `--set KEY=VALUE` applied to the recipe.
+  std::vector<std::string> overrides;
+  bool plan = false;
+  /// Plain TCP (default: the recipe's [simulation] insecure).
+  bool insecure = false;
+  std::string workspace;
+  std::vector<std::string> plugin_paths;
+  std::string format = "text";
+
+  template <class Self, class Option>
+  static void options(Self& s, Option&& option) {
+    option("RECIPE", s.recipe, "The recipe (TOML)", recipe_file());
+    option("--clients", s.clients, "Number of sites (default: the recipe's)", at_least(1));
+    option("--workers", s.workers,
+           "Client processes to spread the sites over: a number, or auto (measure one site's task, fit the "
+           "processes into the cores and free memory); default: the recipe's, else auto",
+           auto_or_count());
+    option("--set", s.overrides, "KEY=VALUE: override a setting of the recipe (e.g. controller.plugin=fedopt)");
+    option("--plan", s.plan, "Print how the job would be laid out (probing one site's task) and run nothing");
+    option("--insecure", s.insecure, "Plain TCP instead of mutual TLS");
+    option("--workspace", s.workspace, "Where the job's results go (default: workspace/<job>-<time>)");
+    option("-p,--plugin-path", s.plugin_paths, "Search DIR for plugins before the defaults");
+    option("--format", s.format, "text, or json: the summary as one object on stdout, the rest on stderr",
+           CLI::IsMember({"text", "json"}));
+  }
+};
+
 namespace launch_detail {
+
+template <class T>
+struct is_optional : std::false_type {};
+template <class T>
+struct is_optional<std::optional<T>> : std::true_type {};
 
 template <class T>
 struct is_vector : std::false_type {};
@@ -200,6 +242,8 @@ class Writer {
       if (value) args.push_back(flag);
     } else if constexpr (is_vector<T>::value) {
       for (const auto& v : value) args.insert(args.end(), {flag, text(v)});
+    } else if constexpr (is_optional<T>::value) {
+      if (value) args = {flag, text(*value)};
     } else if constexpr (std::is_arithmetic_v<T>) {
       args = {flag, text(value)};
     } else if (!text(value).empty()) {
@@ -230,6 +274,8 @@ class Binder {
       o = app_.add_option(names, value, help)->allow_extra_args(false);
     } else if (positional(names)) {
       o = app_.add_option(names, value, help)->required();
+    } else if constexpr (is_optional<T>::value) {
+      o = app_.add_option(names, value, help);
     } else {
       o = app_.add_option(names, value, help)->capture_default_str();
     }
@@ -273,6 +319,22 @@ std::vector<std::string> command_line(const std::string& executable, const LogOp
   argv.push_back(L::kCommand);
   for (auto& a : arguments_of<L>(launch)) argv.push_back(std::move(a));
   return argv;
+}
+
+/// A command's arguments (after the command's name) read by its launch description, as the
+/// runtime reads them; nothing when they do not parse (the runtime says why when it runs).
+template <class L>
+std::optional<L> parse_arguments(const std::vector<std::string>& args) {
+  CLI::App app;
+  L launch;
+  add_options(app, launch);
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last first
+  try {
+    app.parse(reversed);
+  } catch (const CLI::Error&) {
+    return std::nullopt;
+  }
+  return launch;
 }
 
 /// Whether `arg` is one of the log flags that take a value (so that the next argument is

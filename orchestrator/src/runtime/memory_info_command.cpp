@@ -1,5 +1,6 @@
 // cohort memory-info: memory figures of this machine, or of a job's processes.
 #include "runtime/commands.hpp"
+#include "process/launch.hpp"
 #include "process/runtime_commands.hpp"
 
 #include "process/role_environment.hpp"
@@ -29,6 +30,26 @@ std::vector<std::string> split(const std::string& line, char sep) {
   return out;
 }
 
+/// The role ("server", "client"; "" for another command) of a cohort process's command
+/// line, and its name (--process-name, else its kit), read as the runtime read them.
+std::pair<std::string, std::string> process_role(const std::vector<std::string>& argv) {
+  std::vector<char*> pointers;
+  for (const auto& a : argv) pointers.push_back(const_cast<char*>(a.c_str()));
+  const int at = process::subcommand_index(static_cast<int>(pointers.size()), pointers.data());
+  if (at == 0) return {};
+  const std::string role = argv[at];
+  const std::vector<std::string> args(argv.begin() + at + 1, argv.end());
+  auto named = [&](const auto& launch) {
+    return std::make_pair(role, launch->kit.empty() ? launch->process.process_name : launch->kit);
+  };
+  if (role == "server") {
+    if (auto launch = process::parse_arguments<process::ServerLaunch>(args)) return named(launch);
+  } else if (role == "client") {
+    if (auto launch = process::parse_arguments<process::ClientLaunch>(args)) return named(launch);
+  }
+  return {role == "server" || role == "client" ? role : "", ""};
+}
+
 /// Name and RSS of the cohort server and client processes running now.
 void print_cohort_processes() {
   bool any = false;
@@ -37,13 +58,10 @@ void print_cohort_processes() {
     if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
     std::ifstream cmdline(e.path() / "cmdline");
     std::string raw((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
-    auto args = split(raw, '\0');
-    if (args.empty() || fs::path(args[0]).filename() != "cohort") continue;
-    std::string role, name;
-    for (std::size_t i = 1; i < args.size(); ++i) {
-      if (args[i] == "server" || args[i] == "client") role = args[i];
-      if (args[i] == "--process-name" && i + 1 < args.size()) name = args[i + 1];
-    }
+    const auto args = split(raw, '\0');
+    if (args.empty() || (fs::path(args[0]).filename() != "cohort" && fs::path(args[0]).filename() != "cohort-runtime"))
+      continue;
+    const auto [role, name] = process_role(args);
     if (role.empty()) continue;
     std::ifstream status(e.path() / "status");
     std::string line, rss, hwm;

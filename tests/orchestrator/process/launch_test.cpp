@@ -101,6 +101,28 @@ TEST_CASE("launch: a client's command line parses back, lists one value per flag
   CHECK(back.process.process_name == "client-2");
 }
 
+TEST_CASE("launch: a simulate's recipe is positional, its unset options say nothing") {
+  cohort::test::TempDir dir;
+  const auto recipe = dir.path() / "recipe.toml";
+  std::ofstream(recipe) << "[job]\n";
+  SimulateLaunch simulate;
+  simulate.recipe = recipe.string();
+  simulate.overrides = {"job.seed=3"};
+  auto argv = command_line("cohort", LogOptions{}, simulate);
+  CHECK(argv == std::vector<std::string>{"cohort", "simulate", recipe.string(), "--set", "job.seed=3"});
+  auto back = parse_back<SimulateLaunch>(argv).second;
+  CHECK_FALSE(back.clients.has_value());
+  CHECK(back.workers.empty());
+
+  simulate.clients = 12;
+  simulate.workers = "auto";
+  back = parse_back<SimulateLaunch>(command_line("cohort", LogOptions{}, simulate)).second;
+  CHECK(back.recipe == recipe.string());
+  CHECK(back.clients == 12);
+  CHECK(back.workers == "auto");
+  CHECK(back.overrides == simulate.overrides);
+}
+
 TEST_CASE("launch: a kit's process is its command and the kit") {
   ServerLaunch server;
   server.kit = "/kits/server";
