@@ -27,6 +27,8 @@
 #include <cohort/plugin.hpp>
 #include <cohort/site_workflow.hpp>
 
+#include "swarm_messages.hpp"
+
 #include <map>
 #include <optional>
 #include <set>
@@ -53,10 +55,6 @@ struct SwarmConfig {
 
 /// Reads `[controller.args]` (no finish()).
 SwarmConfig parse_config(const Args& args, const JobInfo& job);
-
-/// A list of sites as messages carry it ("site-1,site-2"), and back.
-std::string join_sites(const std::vector<std::string>& sites);
-std::vector<std::string> split_sites(const std::string& text);
 
 /// The aggregator of `round`, drawn at random among `eligible` (sorted) with a generator
 /// seeded by (seed, round): every site that draws it gets the same answer.

@@ -6,22 +6,6 @@
 
 namespace cohort::swarm {
 
-std::string join_sites(const std::vector<std::string>& sites) {
-  std::string out;
-  for (const auto& s : sites) out += (out.empty() ? "" : ",") + s;
-  return out;
-}
-
-std::vector<std::string> split_sites(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
 SwarmConfig parse_config(const Args& args, const JobInfo& job) {
   SwarmConfig c;
   c.min_responses = args.get<std::int64_t>("min_responses", 0, at_least(0));

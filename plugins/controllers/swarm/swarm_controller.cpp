@@ -19,25 +19,15 @@ double seconds(std::chrono::milliseconds d) { return static_cast<double>(d.count
 }  // namespace
 
 ControllerState SwarmController::save_state(std::int64_t) const {
-  std::ostringstream best;
-  best.precision(17);  // the same doubles back
-  for (const auto& [site, value] : best_metric_) best << site << '=' << value << ',';
-  return ControllerState{{{"next_aggregator", next_aggregator_}, {"alive", join_sites(alive_)}, {"best_metric", best.str()}}, {}};
+  return SwarmState{next_aggregator_, alive_, best_metric_}.encode();
 }
 
 void SwarmController::restore_state(std::int64_t round, const ControllerState& state) {
   last_round_ = round;
-  const auto value = [&](const char* key) {
-    auto it = state.values.find(key);
-    return it == state.values.end() ? std::string() : it->second;
-  };
-  next_aggregator_ = value("next_aggregator");
-  alive_ = split_sites(value("alive"));
-  best_metric_.clear();
-  for (const auto& entry : split_sites(value("best_metric"))) {
-    const auto at = entry.rfind('=');
-    if (at != std::string::npos) best_metric_[entry.substr(0, at)] = std::stod(entry.substr(at + 1));
-  }
+  auto s = SwarmState::decode(state);
+  next_aggregator_ = std::move(s.next_aggregator);
+  alive_ = std::move(s.alive);
+  best_metric_ = std::move(s.best_metric);
 }
 
 void SwarmController::start(ControllerContext& ctx, const std::vector<std::string>& sites, std::int64_t first_round) {
@@ -57,26 +47,26 @@ void SwarmController::start(ControllerContext& ctx, const std::vector<std::strin
                                     : "the aggregator of round " + std::to_string(first_round) + ", '" +
                                           next_aggregator_ + "', is not connected");
   ctx.log().info("Swarm: {} sites, round {} aggregated by '{}'", alive_.size(), first_round, next_aggregator_);
-  ctx.notify(next_aggregator_, Task{"swarm_aggregate", first_round, ctx.global_model(), {{"alive", join_sites(alive_)}}});
+  ctx.notify(next_aggregator_, AggregateRound{first_round, alive_}.task(ctx.global_model()));
 }
 
 void SwarmController::round_done(ControllerContext& ctx, SiteReport& report) {
-  Metrics m = report.metrics;
-  m.erase("best_" + config_.key_metric.name());
-  ctx.record_metrics(report.round, report.from, m);  // the aggregator's row
-  if (auto it = m.find(config_.key_metric.name()); it != m.end() && report.round > 0)
-    ctx.record_metrics(report.round - 1, "global", {{config_.key_metric.name(), it->second}});
+  RoundDone done = RoundDone::from(report);
+  done.metrics.erase(best_status_metric(config_.key_metric.name()));
+  ctx.record_metrics(done.round, report.from, done.metrics);  // the aggregator's row
+  if (auto it = done.metrics.find(config_.key_metric.name()); it != done.metrics.end() && done.round > 0)
+    ctx.record_metrics(done.round - 1, "global", {{config_.key_metric.name(), it->second}});
   if (report.model.tensors.empty())
-    throw JobError("round " + std::to_string(report.round) + ": aggregator '" + report.from +
+    throw JobError("round " + std::to_string(done.round) + ": aggregator '" + report.from +
                    "' reported it done without its model");
   Model global = std::move(report.model);
-  global.round = report.round;
+  global.round = done.round;
   ctx.set_global_model(std::move(global));
   ctx.persist(ctx.global_model(), "global");
-  next_aggregator_ = report.meta.count("next") ? report.meta.at("next") : std::string();
-  alive_ = split_sites(report.meta.count("replied") ? report.meta.at("replied") : std::string());
-  last_round_ = report.round;
-  ctx.round_ended(report.round);
+  next_aggregator_ = done.next;
+  alive_ = std::move(done.replied);
+  last_round_ = done.round;
+  ctx.round_ended(done.round);
 }
 
 std::optional<std::set<std::string>> SwarmController::follow_rounds(ControllerContext& ctx,
@@ -93,13 +83,13 @@ std::optional<std::set<std::string>> SwarmController::follow_rounds(ControllerCo
     if (report) {
       last_seen[report->from] = now;
       if (silent.erase(report->from)) ctx.log().info("Swarm: site '{}' reports again", report->from);
-      if (auto it = report->metrics.find("best_" + config_.key_metric.name()); it != report->metrics.end())
+      if (auto it = report->metrics.find(best_status_metric(config_.key_metric.name())); it != report->metrics.end())
         best_metric_[report->from] = it->second;
-      if (report->name == "round_started") ctx.round_started(report->round);
-      if (report->name == "round_failed")
+      if (is<RoundStarted>(*report)) ctx.round_started(report->round);
+      if (is<RoundFailed>(*report))
         throw JobError("round " + std::to_string(report->round) + " failed at aggregator '" + report->from +
-                       "': " + (report->meta.count("reason") ? report->meta.at("reason") : std::string("no reason")));
-      if (report->name == "round_done") {
+                       "': " + RoundFailed::from(*report).reason);
+      if (is<RoundDone>(*report)) {
         round_done(ctx, *report);
         last_progress = now;
         finished = last_round_ + 1 >= job.num_rounds;
@@ -139,11 +129,11 @@ void SwarmController::collect_best_model(ControllerContext& ctx, const std::set<
     if (!best_site || config_.key_metric.better(value, best_metric_[*best_site])) best_site = site;
   }
   if (!best_site) return;
-  ctx.notify(*best_site, Task{"swarm_share_best", ctx.job().num_rounds, {}, {}});
+  ctx.notify(*best_site, ShareBest{ctx.job().num_rounds}.task());
   const auto deadline = Clock::now() + config_.progress_timeout;
   while (Clock::now() < deadline && !ctx.abort_requested()) {
     auto report = ctx.next_report(std::chrono::milliseconds(200));
-    if (!report || report->name != "best" || report->from != *best_site) continue;
+    if (!report || !is<BestModel>(*report) || report->from != *best_site) continue;
     if (!report->model.tensors.empty()) {
       ctx.persist(report->model, "best");
       ctx.log().info("Swarm: best model from '{}' ({} {:.4f})", *best_site, config_.key_metric.name(),
@@ -165,7 +155,7 @@ void SwarmController::run(ControllerContext& ctx) {
   if (!silent) return;  // aborted
   validate_final_model(ctx, *silent);
   collect_best_model(ctx, *silent);
-  for (const auto& s : ctx.sites()) ctx.notify(s, Task{"swarm_end", job.num_rounds, {}, {}});
+  for (const auto& s : ctx.sites()) ctx.notify(s, EndJob{job.num_rounds}.task());
 }
 
 }  // namespace cohort::swarm

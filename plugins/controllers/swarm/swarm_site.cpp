@@ -68,10 +68,10 @@ class SwarmSite final : public SiteWorkflow {
   std::chrono::milliseconds status_interval() const override { return config_.status_report_interval; }
 
   std::unique_ptr<ResultSink> open_stream(const SiteMessage& m) override {
-    if (m.name != "swarm_result") return nullptr;
+    if (!is<LearnResult>(m)) return nullptr;
     std::lock_guard lock(state_mutex_);
     if (!aggregation_ || aggregation_->round != m.round || !aggregation_->expected.count(m.from) ||
-        aggregation_->answered.count(m.from) || m.meta.count("error"))
+        aggregation_->answered.count(m.from) || LearnResult::from(m).error)
       return std::make_unique<DropSink>();  // late or unexpected: on_stream_done logs it
     ResultInfo info{m.from, m.round, m.num_steps, m.metrics};
     return std::make_unique<RoundSink>(aggregation_, aggregation_->average->open(info));
@@ -82,9 +82,9 @@ class SwarmSite final : public SiteWorkflow {
   }
 
   void on_message(const SiteMessage& m, Model model, SiteWorkflowContext& ctx) override {
-    if (m.name == "swarm_aggregate") aggregate(m, std::move(model), ctx);
-    else if (m.name == "swarm_learn") learn(m, std::move(model), ctx);
-    else if (m.name == "swarm_result") {
+    if (is<AggregateRound>(m)) aggregate(AggregateRound::from(m), std::move(model), ctx);
+    else if (is<Learn>(m)) learn(Learn::from(m), std::move(model), ctx);
+    else if (is<LearnResult>(m)) {
       // A result without a model (its trainer failed), or one that arrived before this
       // site was ready to stream it: fold it now.
       bool fold = false;
@@ -98,11 +98,11 @@ class SwarmSite final : public SiteWorkflow {
         RoundFeeder feeder(std::move(sink));
         feed(feeder, ResultInfo{m.from, m.round, m.num_steps, m.metrics}, model);
       }
-      result_arrived(m, !model.tensors.empty() && !m.meta.count("error"), ctx);
-    } else if (m.name == "swarm_share_best") {
-      ctx.report(SiteMessage{"", "best", m.round, {}, {{config_.key_metric.name(), config_.key_metric.best().value_or(0)}}, {}},
+      result_arrived(m, !model.tensors.empty() && !LearnResult::from(m).error, ctx);
+    } else if (is<ShareBest>(m)) {
+      ctx.report(BestModel{m.round, {{config_.key_metric.name(), config_.key_metric.best().value_or(0)}}}.message(),
                  best_model_);
-    } else if (m.name == "swarm_end") {
+    } else if (is<EndJob>(m)) {
       std::lock_guard lock(state_mutex_);
       aggregation_.reset();
       best_model_ = Model{};
@@ -148,10 +148,10 @@ class SwarmSite final : public SiteWorkflow {
     std::unique_ptr<ResultSink> sink_;
   };
 
-  void aggregate(const SiteMessage& m, Model global, SiteWorkflowContext& ctx) {
+  void aggregate(const AggregateRound& m, Model global, SiteWorkflowContext& ctx) {
     auto round = std::make_shared<Aggregation>();
     round->round = m.round;
-    auto alive = split_sites(m.meta.count("alive") ? m.meta.at("alive") : std::string());
+    auto alive = m.alive;
     if (alive.empty()) alive = ctx.sites();
     round->expected = std::set<std::string>(alive.begin(), alive.end());
     round->average = std::make_unique<WeightedAverage>(global, WeightedAverage::Options{});
@@ -161,20 +161,19 @@ class SwarmSite final : public SiteWorkflow {
       aggregation_ = round;
     }
     ctx.set_status(m.round, "aggregating");
-    ctx.report(SiteMessage{"", "round_started", m.round, {{"aggregator", ctx.site()}}, {}, {}});
+    ctx.report(RoundStarted{m.round, ctx.site()}.message());
     ctx.log().info("Swarm round {}: '{}' aggregates, sending the learn task to {}", m.round, ctx.site(),
                    join(round->expected));
     // The global model's own bytes go to every trainer: no copy is made.
     for (const auto& trainer : round->expected)
-      ctx.relay(trainer, SiteMessage{"", "swarm_learn", m.round, {{"aggregator", ctx.site()}}, {}, {}}, round->global);
+      ctx.relay(trainer, Learn{m.round, ctx.site()}.message(), round->global);
     ctx.schedule(config_.aggregation_timeout, Timer{kAggregationTimeout, m.round});
   }
 
-  void learn(const SiteMessage& m, Model received, SiteWorkflowContext& ctx) {
-    const std::string aggregator = m.meta.count("aggregator") ? m.meta.at("aggregator") : m.from;
+  void learn(const Learn& m, Model received, SiteWorkflowContext& ctx) {
     ctx.set_status(m.round, "training");
     Model candidate = received.clone();  // the executor trains the received tensors in place
-    SiteMessage reply{"", "swarm_result", m.round, {}, {}, {}};
+    LearnResult reply{m.round, {}, {}, {}};
     Model result;
     try {
       result = ctx.execute(Task{"train", m.round, std::move(received), {}});
@@ -185,15 +184,15 @@ class SwarmSite final : public SiteWorkflow {
       }
     } catch (const std::exception& e) {
       ctx.log().error("Swarm round {}: training failed on '{}': {}", m.round, ctx.site(), e.what());
-      reply.meta["error"] = e.what();
+      reply.error = e.what();
       result = Model{};
     }
     candidate = Model{};
-    ctx.relay(aggregator, reply, result);
+    ctx.relay(m.aggregator, reply.message(), result);
     result = Model{};
     ctx.round_done(m.round, "trainer");
     Metrics status;
-    if (auto best = config_.key_metric.best()) status["best_" + config_.key_metric.name()] = *best;
+    if (auto best = config_.key_metric.best()) status[best_status_metric(config_.key_metric.name())] = *best;
     ctx.set_status(m.round, "trained", status);
   }
 
@@ -213,7 +212,7 @@ class SwarmSite final : public SiteWorkflow {
         a.results.push_back(ResultInfo{m.from, m.round, m.num_steps, m.metrics});
       } else {
         ctx.log().warn("Swarm round {}: the result of '{}' did not arrive whole ({})", m.round, m.from,
-                       m.meta.count("error") ? m.meta.at("error") : std::string("cut off"));
+                       LearnResult::from(m).error.value_or("cut off"));
       }
       all = a.answered.size() == a.expected.size();
       const std::size_t needed = config_.min_responses > 0 ? static_cast<std::size_t>(config_.min_responses) : a.expected.size();
@@ -240,7 +239,7 @@ class SwarmSite final : public SiteWorkflow {
     }
     const std::int64_t r = round->round;
     if (round->replied.empty()) {
-      ctx.report(SiteMessage{"", "round_failed", r, {{"reason", "no site returned a result"}}, {}, {}});
+      ctx.report(RoundFailed{r, "no site returned a result"}.message());
       return;
     }
     Model next = round->average->result(round->global);
@@ -262,14 +261,12 @@ class SwarmSite final : public SiteWorkflow {
     }
     // The server keeps the round's model (what a resume starts from; after the last round,
     // the final model) and who goes on.
-    ctx.report(SiteMessage{"", "round_done", r,
-                           {{"aggregator", ctx.site()}, {"replied", join(round->replied)}, {"next", next_aggregator}},
-                           metrics, {}},
+    ctx.report(RoundDone{r, ctx.site(), {round->replied.begin(), round->replied.end()}, next_aggregator, metrics}.message(),
                next);
     ctx.round_done(r, "aggregator");
     if (!next_aggregator.empty()) {
       ctx.log().info("Swarm round {} done ({} results); round {} goes to '{}'", r, round->replied.size(), r + 1, next_aggregator);
-      ctx.relay(next_aggregator, SiteMessage{"", "swarm_aggregate", r + 1, {{"alive", join(round->replied)}}, {}, {}}, next);
+      ctx.relay(next_aggregator, AggregateRound{r + 1, {round->replied.begin(), round->replied.end()}}.message(), next);
     } else {
       ctx.log().info("Swarm round {} done: the last; the server has the final model", r);
     }
