@@ -8,6 +8,7 @@
 #include "jobs/job_directory.hpp"
 #include "jobs/job_state.hpp"
 #include "process/child_process.hpp"
+#include "process/launch.hpp"
 #include "process/runtime_commands.hpp"
 #include "provisioning/local_project.hpp"
 #include "provisioning/startup_kit.hpp"
@@ -94,10 +95,8 @@ std::vector<fs::path> travelling_files(const JobArgs& a) {
   const int fd = ::mkstemp(listing);
   if (fd < 0) throw std::runtime_error("cannot create a temporary file in /tmp");
   ::close(fd);
-  std::vector<std::string> argv{process::runtime_executable().string(), "recipe", "files", a.recipe};
-  for (const auto& dir : a.plugin_path) argv.insert(argv.end(), {"--plugin-path", dir});
-  for (const auto& o : a.overrides) argv.insert(argv.end(), {"--set", o});
-  const int status = process::run_to_end(argv, listing);
+  const process::RecipeFilesLaunch files_of{{a.recipe, a.plugin_path, a.overrides}};
+  const int status = process::run_to_end(process::command_line(process::runtime_executable().string(), {}, files_of), listing);
   std::ifstream in(listing);
   std::vector<fs::path> files;
   std::string line;

@@ -48,9 +48,10 @@ std::string read_text(const fs::path& file) {
   return s.str();
 }
 
-std::vector<std::string> plugin_args(const CompareOptions& o) {
+/// The plugin folders the methods are checked and run with, absolute.
+std::vector<std::string> plugin_paths(const CompareOptions& o) {
   std::vector<std::string> out;
-  for (const auto& d : o.plugin_dirs) out.insert(out.end(), {"--plugin-path", fs::absolute(d).string()});
+  for (const auto& d : o.plugin_dirs) out.push_back(fs::absolute(d).string());
   return out;
 }
 
@@ -64,11 +65,10 @@ struct Checked {
 /// parse their args): nothing when it is wrong, the error printed.
 std::optional<Checked> check_method(const Method& m, const CompareOptions& o, const fs::path& scratch) {
   const auto recipe = config::read_recipe_file(m.recipe, m.overrides);  // ConfigError: exit 2 with its place
-  std::vector<std::string> argv{process::self_executable().string(), "recipe", "check", m.recipe.string()};
-  for (const auto& s : m.overrides) argv.insert(argv.end(), {"--set", s});
-  for (const auto& a : plugin_args(o)) argv.push_back(a);
+  process::RecipeCheckLaunch check;
+  check.recipe = {m.recipe.string(), plugin_paths(o), m.overrides};
   fs::remove(scratch);
-  if (process::run_to_end(argv, scratch) != 0) {
+  if (process::run_to_end(process::command_line(process::self_executable().string(), {}, check), scratch) != 0) {
     std::string text = read_text(scratch);
     const auto at = text.find("error: ");
     std::cerr << "method '" << m.name << "': " << (at == std::string::npos ? text : text.substr(at + 7));
@@ -381,7 +381,7 @@ RunFigures run_method(const CompareOptions& o, const Method& m, const Checked& c
   simulate.overrides = m.overrides;
   simulate.overrides.push_back("job.seed=" + std::to_string(seed));
   simulate.workers = o.workers;
-  for (const auto& d : o.plugin_dirs) simulate.plugin_paths.push_back(fs::absolute(d).string());
+  simulate.plugin_paths = plugin_paths(o);
   const auto argv = process::command_line(process::self_executable().string(), {}, simulate);
   std::cout << "  " << label << (terminal ? "" : ": running\n") << std::flush;
   const auto run_started = Clock::now();

@@ -15,6 +15,7 @@
 #include <charconv>
 #include <cstdint>
 #include <map>
+#include <sstream>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -152,6 +153,61 @@ struct MpiLaunch {
     option("-p,--plugin-path", s.plugin_paths, "Extra plugin directories (searched first)");
     option("--chunk-kib", s.chunk_kib, "Transfer chunk size in KiB", at_least(1));
     option("--start-timeout", s.start_timeout_s, "Seconds to wait for the job's sites", number_at_least(0));
+  }
+};
+
+/// What `cohort recipe check|files|probe FILE` share: the recipe, its overrides, the
+/// plugins to check it with.
+struct RecipeLaunch {
+  std::string file;
+  std::vector<std::string> plugin_paths;
+  /// `--set KEY=VALUE` applied to the recipe.
+  std::vector<std::string> overrides;
+
+  template <class Self, class Option>
+  static void options(Self& s, Option&& option) {
+    option("FILE", s.file, "The recipe (TOML)", recipe_file());
+    option("-p,--plugin-path", s.plugin_paths, "Search DIR for plugins before the defaults");
+    option("--set", s.overrides, "KEY=VALUE: override a setting (e.g. controller.plugin=fedopt)");
+  }
+};
+
+/// `cohort recipe check FILE`: validated, printed resolved (`compare` checks each method so).
+struct RecipeCheckLaunch {
+  static constexpr const char* kCommand = "recipe check";
+  RecipeLaunch recipe;
+  std::string format = "text";
+
+  template <class Self, class Option>
+  static void options(Self& s, Option&& option) {
+    RecipeLaunch::options(s.recipe, option);
+    option("--format", s.format, "text: the resolved recipe; json: that and what a submit sends",
+           CLI::IsMember({"text", "json"}));
+  }
+};
+
+/// `cohort recipe files FILE`: the files that travel with its job (`job submit` asks).
+struct RecipeFilesLaunch {
+  static constexpr const char* kCommand = "recipe files";
+  RecipeLaunch recipe;
+
+  template <class Self, class Option>
+  static void options(Self& s, Option&& option) {
+    RecipeLaunch::options(s.recipe, option);
+  }
+};
+
+/// `cohort recipe probe FILE`: one site's task in a process of its own (`simulate` sizes
+/// its client processes by it).
+struct RecipeProbeLaunch {
+  static constexpr const char* kCommand = "recipe probe";
+  RecipeLaunch recipe;
+  std::int64_t sites = 1;
+
+  template <class Self, class Option>
+  static void options(Self& s, Option&& option) {
+    RecipeLaunch::options(s.recipe, option);
+    option("--sites", s.sites, "The job's number of sites (the probed site's share of the data)", at_least(1));
   }
 };
 
@@ -316,7 +372,8 @@ template <class L>
 std::vector<std::string> command_line(const std::string& executable, const LogOptions& log, const L& launch) {
   std::vector<std::string> argv{executable};
   for (auto& a : arguments_of<LogLaunch>(log)) argv.push_back(std::move(a));
-  argv.push_back(L::kCommand);
+  std::istringstream words(L::kCommand);  // "recipe probe": a command and its subcommand
+  for (std::string word; words >> word;) argv.push_back(word);
   for (auto& a : arguments_of<L>(launch)) argv.push_back(std::move(a));
   return argv;
 }

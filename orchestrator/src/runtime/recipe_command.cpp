@@ -3,6 +3,7 @@
 // cohort recipe probe FILE: one site's training task run here, and the memory it took.
 #include "runtime/commands.hpp"
 #include "runtime/initial_model.hpp"
+#include "process/launch.hpp"
 #include "process/runtime_commands.hpp"
 
 #include "model_zoo.hpp"
@@ -136,34 +137,25 @@ int probe(const recipe::Recipe& recipe, std::int64_t num_sites) {
 void add_recipe_command(CLI::App& app, GlobalOptions& global, Command& run) {
   auto* recipe = app.add_subcommand("recipe", process::runtime_command_description("recipe"));
   recipe->require_subcommand(1);
-  auto* check = recipe->add_subcommand(
-      "check", "Validate a recipe and print it resolved, with every default filled in");
-  auto file = std::make_shared<std::string>();
-  auto paths = std::make_shared<std::vector<std::string>>();
-  auto overrides = std::make_shared<std::vector<std::string>>();
-  check->add_option("FILE", *file, "The recipe (TOML)")->required()->check(process::recipe_file());
-  check->add_option("-p,--plugin-path", *paths, "Search DIR for plugins before the defaults");
-  check->add_option("--set", *overrides, "KEY=VALUE: override a setting (e.g. controller.plugin=fedopt)")
-      ->allow_extra_args(false);
-  auto format = std::make_shared<std::string>("text");
-  check->add_option("--format", *format, "text: the resolved recipe; json: that and what a submit sends")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"text", "json"}));
-  check->callback([&run, file, paths, overrides, format] {
-    run = [file, paths, overrides, format] {
-      const auto recipe = load_checked(*file, *paths, *overrides);
-      if (*format == "text") {
+  auto check = std::make_shared<process::RecipeCheckLaunch>();
+  process::add_options(*recipe->add_subcommand("check", "Validate a recipe and print it resolved, with every default filled in"),
+                       *check);
+  recipe->get_subcommand("check")->callback([&run, check] {
+    run = [check] {
+      const auto& [file, paths, overrides] = check->recipe;
+      const auto recipe = load_checked(file, paths, overrides);
+      if (check->format == "text") {
         std::cout << recipe::render(recipe);
         return process::kExitOk;
       }
       nlohmann::json files = nlohmann::json::array();
       for (const auto& f : recipe::travelling_files(recipe)) files.push_back(f.string());
-      std::cout << nlohmann::json{{"file", std::filesystem::absolute(*file).string()},
+      std::cout << nlohmann::json{{"file", std::filesystem::absolute(file).string()},
                                   {"name", recipe.job.name},
                                   {"controller", recipe.controller.plugin},
                                   {"executor", recipe.executor.plugin},
                                   {"num_rounds", recipe.job.num_rounds},
-                                  {"text", config::apply_overrides(config::read_text_file(*file), *file, *overrides)},
+                                  {"text", config::apply_overrides(config::read_text_file(file), file, overrides)},
                                   {"files", files},
                                   {"resolved", recipe::render(recipe)}}
                        .dump()
@@ -171,31 +163,26 @@ void add_recipe_command(CLI::App& app, GlobalOptions& global, Command& run) {
       return process::kExitOk;
     };
   });
-  auto* files = recipe->add_subcommand(
+  auto files = std::make_shared<process::RecipeFilesLaunch>();
+  auto* files_cmd = recipe->add_subcommand(
       "files", "Validate a recipe and list the files that travel with its job (what `job submit` sends)");
-  files->add_option("FILE", *file, "The recipe (TOML)")->required()->check(process::recipe_file());
-  files->add_option("-p,--plugin-path", *paths, "Search DIR for plugins before the defaults");
-  files->add_option("--set", *overrides, "KEY=VALUE: override a setting")->allow_extra_args(false);
-  files->callback([&run, file, paths, overrides] {
-    run = [file, paths, overrides] {
-      for (const auto& f : recipe::travelling_files(load_checked(*file, *paths, *overrides)))
-        std::cout << f.string() << "\n";
+  process::add_options(*files_cmd, *files);
+  files_cmd->callback([&run, files] {
+    run = [files] {
+      const auto& [file, paths, overrides] = files->recipe;
+      for (const auto& f : recipe::travelling_files(load_checked(file, paths, overrides))) std::cout << f.string() << "\n";
       return process::kExitOk;
     };
   });
+  auto probe_args = std::make_shared<process::RecipeProbeLaunch>();
   auto* probe_cmd = recipe->add_subcommand(
       "probe", "Run one site's training task of a recipe in this process and print the memory it took "
                "(what `cohort simulate --workers auto` sizes its client processes by)");
-  auto sites = std::make_shared<std::int64_t>(1);
-  probe_cmd->add_option("FILE", *file, "The recipe (TOML)")->required()->check(process::recipe_file());
-  probe_cmd->add_option("-p,--plugin-path", *paths, "Search DIR for plugins before the defaults");
-  probe_cmd->add_option("--set", *overrides, "KEY=VALUE: override a setting")->allow_extra_args(false);
-  probe_cmd->add_option("--sites", *sites, "The job's number of sites (the probed site's share of the data)")
-      ->check(process::at_least(1));
-  probe_cmd->callback([&run, file, paths, overrides, sites] {
-    run = [file, paths, overrides, sites] {
-      const auto recipe = load_checked(*file, *paths, *overrides);
-      return probe(recipe, *sites);
+  process::add_options(*probe_cmd, *probe_args);
+  probe_cmd->callback([&run, probe_args] {
+    run = [probe_args] {
+      const auto& [file, paths, overrides] = probe_args->recipe;
+      return probe(load_checked(file, paths, overrides), probe_args->sites);
     };
   });
 }

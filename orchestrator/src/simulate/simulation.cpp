@@ -70,15 +70,15 @@ struct ProbeResult {
 /// output, in `output`, says why).
 std::optional<ProbeResult> probe_site(const fs::path& recipe_file, const config::RecipeFile& recipe,
                                       const SimulationOptions& options, std::int64_t sites,
-                                      const std::vector<std::string>& plugin_args, const fs::path& output,
+                                      const std::vector<std::string>& plugin_paths, const fs::path& output,
                                       int& status) {
-  std::vector<std::string> argv{process::self_executable().string(), "recipe", "probe", recipe_file.string(),
-                                "--sites", std::to_string(sites)};
-  for (const auto& o : options.overrides) argv.insert(argv.end(), {"--set", o});
-  argv.insert(argv.end(), plugin_args.begin(), plugin_args.end());
+  process::RecipeProbeLaunch launch;
+  launch.recipe = {recipe_file.string(), plugin_paths, options.overrides};
+  launch.sites = sites;
   fs::remove(output);
-  process::ChildProcess probe(argv, process::role_environment(recipe.memory.client_malloc_arena_max,
-                                                               recipe.memory.client_malloc_mmap_threshold_kib),
+  process::ChildProcess probe(process::command_line(process::self_executable().string(), {}, launch),
+                              process::role_environment(recipe.memory.client_malloc_arena_max,
+                                                        recipe.memory.client_malloc_mmap_threshold_kib),
                               output);
   std::optional<int> exited;
   while (!(exited = probe.wait_for(std::chrono::milliseconds(100)))) {
@@ -160,9 +160,7 @@ std::optional<WorkerChoice> choose_workers(const Simulation& s, int& status) {
                                     : s.log("probe.out");
   if (!s.options.plan_only) fs::create_directories(s.workspace / "logs");
   s.out << "cohort simulate: probing one site's task to size the client processes...\n" << std::flush;
-  std::vector<std::string> plugin_args;
-  for (const auto& p : s.plugin_paths) plugin_args.insert(plugin_args.end(), {"--plugin-path", p});
-  const auto probe = probe_site(s.recipe_file, s.recipe, s.options, s.clients(), plugin_args, probe_output, status);
+  const auto probe = probe_site(s.recipe_file, s.recipe, s.options, s.clients(), s.plugin_paths, probe_output, status);
   if (!probe && !interrupted) std::cerr << "the probe of one site's task failed (status " << status << "):\n" << tail(probe_output, 15);
   if (s.options.plan_only) fs::remove(probe_output);
   if (!probe) {

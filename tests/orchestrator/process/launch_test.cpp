@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <sstream>
 
 using namespace cohort::process;
 
@@ -22,7 +23,10 @@ std::pair<LogOptions, L> parse_back(std::vector<std::string> argv) {
   LogOptions log;
   L parsed;
   add_options_of<LogLaunch>(app, log);
-  add_options(*app.add_subcommand(L::kCommand), parsed);
+  CLI::App* command = &app;
+  std::istringstream words(L::kCommand);  // "recipe probe": a subcommand of a subcommand
+  for (std::string word; words >> word;) command = command->add_subcommand(word);
+  add_options(*command, parsed);
   std::reverse(argv.begin(), argv.end());
   argv.pop_back();  // the executable
   app.parse(argv);
@@ -121,6 +125,23 @@ TEST_CASE("launch: a simulate's recipe is positional, its unset options say noth
   CHECK(back.clients == 12);
   CHECK(back.workers == "auto");
   CHECK(back.overrides == simulate.overrides);
+}
+
+TEST_CASE("launch: a recipe probe is a command of two words, its recipe's parts shared") {
+  cohort::test::TempDir dir;
+  const auto recipe = dir.path() / "recipe.toml";
+  std::ofstream(recipe) << "[job]\n";
+  RecipeProbeLaunch probe;
+  probe.recipe = {recipe.string(), {"/plugins"}, {"job.num_rounds=1"}};
+  probe.sites = 8;
+  const auto argv = command_line("cohort", LogOptions{}, probe);
+  CHECK(argv == std::vector<std::string>{"cohort", "recipe", "probe", recipe.string(), "--plugin-path", "/plugins",
+                                         "--set", "job.num_rounds=1", "--sites", "8"});
+  const auto back = parse_back<RecipeProbeLaunch>(argv).second;
+  CHECK(back.recipe.file == recipe.string());
+  CHECK(back.recipe.plugin_paths == probe.recipe.plugin_paths);
+  CHECK(back.recipe.overrides == probe.recipe.overrides);
+  CHECK(back.sites == 8);
 }
 
 TEST_CASE("launch: a kit's process is its command and the kit") {
