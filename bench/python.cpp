@@ -141,6 +141,24 @@ double peak_above(std::uint64_t idle, Work&& work) {
   return static_cast<double>(highest.load() - idle);
 }
 
+/// A hand-off row: `seconds` against one memcpy of the model timed in the same run (`copy`);
+/// met at no more than two memcpys, one each way.
+Row handoff_row(const std::string& setting, const std::vector<double>& seconds, const std::vector<double>& copy,
+                const std::string& note) {
+  Row row;
+  row.benchmark = "python";
+  row.setting = setting;
+  row.figure = stats(seconds);
+  row.unit = "s";
+  row.baseline = stats(copy);
+  row.baseline_unit = "s for one memcpy of the model";
+  const double ratio = row.figure.median / row.baseline->median;
+  row.goal = "<= 2 memcpy (1 each way)";
+  row.met = ratio <= 2.0;
+  row.note = "ratio " + std::to_string(ratio).substr(0, 6) + " memcpy; " + note;
+  return row;
+}
+
 }  // namespace
 
 std::vector<Row> python(const Context& ctx) {
@@ -157,17 +175,16 @@ std::vector<Row> python(const Context& ctx) {
     fs::path script;
     std::string args;
     std::string setting;
-    double goal;
     std::string note;
   };
   const std::vector<Handoff> handoffs{
-      {"unchanged", kScript, "", "into the script and back (receive() + send() of unchanged tensors)", 2.0,
+      {"unchanged", kScript, "", "into the script and back (receive() + send() of unchanged tensors)",
        "no tensor byte is copied: the script's tensors view the shared region"},
       {"unchanged", kFlareScript, "api = \"nvflare\"\n",
-       "through the NVIDIA FLARE shim (flare.receive() + flare.send() of unchanged torch params)", 2.0,
+       "through the NVIDIA FLARE shim (flare.receive() + flare.send() of unchanged torch params)",
        "FLModel.params are the same views: no copy either way"},
       {"unchanged", kFlareScript, "api = \"nvflare\"\nparams = \"numpy\"\n",
-       "through the NVIDIA FLARE shim with params = \"numpy\" (unchanged arrays)", 2.0,
+       "through the NVIDIA FLARE shim with params = \"numpy\" (unchanged arrays)",
        "numpy arrays over the same memory, and back as torch views of them: no copy either way"},
   };
   for (const auto& h : handoffs) {
@@ -181,18 +198,7 @@ std::vector<Row> python(const Context& ctx) {
       Model result = python.executor->execute(std::move(task), site);
       handoff.push_back(std::chrono::duration<double>(Clock::now() - start).count());
     }
-    Row row;
-    row.benchmark = "python";
-    row.setting = "hand-off of a " + size + " model " + h.setting;
-    row.figure = stats(handoff);
-    row.unit = "s";
-    row.baseline = stats(copy);
-    row.baseline_unit = "s for one memcpy of the model";
-    const double ratio = row.figure.median / row.baseline->median;
-    row.goal = "<= 2 memcpy (1 each way)";
-    row.met = ratio <= h.goal;
-    row.note = "ratio " + std::to_string(ratio).substr(0, 6) + " memcpy; " + h.note;
-    rows.push_back(row);
+    rows.push_back(handoff_row("hand-off of a " + size + " model " + h.setting, handoff, copy, h.note));
   }
 
   // numpy parameters that the script copies into arrays of its own and sends back: cohort's
@@ -213,20 +219,10 @@ std::vector<Row> python(const Context& ctx) {
     double receive = 0, send = 0;
     for (int line = 0; in >> receive >> send; ++line)
       if (line > 0) cohorts_part.push_back(receive + send);  // the first was the warm-up task
-    Row row;
-    row.benchmark = "python";
-    row.setting = "hand-off of a " + size + " model through the NVIDIA FLARE shim with params = \"numpy\", the script "
-                  "sending arrays of its own: flare.receive() + flare.send()";
-    row.figure = stats(cohorts_part);
-    row.unit = "s";
-    row.baseline = stats(copy);
-    row.baseline_unit = "s for one memcpy of the model";
-    const double ratio = row.figure.median / row.baseline->median;
-    row.goal = "<= 2 memcpy (1 each way)";
-    row.met = ratio <= 2.0;
-    row.note = "ratio " + std::to_string(ratio).substr(0, 6) +
-               " memcpy; receive() hands numpy views (no copy), send() copies each array once into the shared region";
-    rows.push_back(row);
+    rows.push_back(handoff_row("hand-off of a " + size + " model through the NVIDIA FLARE shim with params = \"numpy\", "
+                               "the script sending arrays of its own: flare.receive() + flare.send()",
+                               cohorts_part, copy,
+                               "receive() hands numpy views (no copy), send() copies each array once into the shared region"));
   }
 
   // Memory of client and script together during a task whose script copies the tensors

@@ -12,27 +12,14 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from .session import CohortError, ServerRefused, _toml_value
+from .session import CohortError, ServerRefused, _executable, _sets
 
 __all__ = ["simulate", "compare", "Method", "SimulationResult", "CompareResult"]
-
-
-def _executable(cohort: Optional[str]) -> str:
-    return cohort or os.environ.get("COHORT") or shutil.which("cohort") or "cohort"
-
-
-def _sets(overrides: Optional[dict[str, Any]]) -> list[str]:
-    out = []
-    for key, value in (overrides or {}).items():
-        out += ["--set", f"{key}={_toml_value(value)}"]
-    return out
 
 
 @dataclass

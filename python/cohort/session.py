@@ -162,7 +162,7 @@ class Session:
         self.port = int(server["admin_port"])
         self.server_name = server["name"]
         self.patience = patience
-        self.cohort = cohort or os.environ.get("COHORT") or shutil.which("cohort") or "cohort"
+        self.cohort = _executable(cohort)
         self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         self._tls.minimum_version = ssl.TLSVersion.TLSv1_3
         self._tls.check_hostname = False  # the server's name is checked below, as the CLI does
@@ -282,9 +282,7 @@ class Session:
         return self.job(reply["job_id"])
 
     def _check(self, recipe: str, overrides: dict[str, Any], plugin_path: list[str]) -> dict:
-        argv = [self.cohort, "recipe", "check", str(recipe), "--format", "json"]
-        for key, value in overrides.items():
-            argv += ["--set", f"{key}={_toml_value(value)}"]
+        argv = [self.cohort, "recipe", "check", str(recipe), "--format", "json", *_sets(overrides)]
         for p in plugin_path:
             argv += ["--plugin-path", p]
         run = subprocess.run(argv, capture_output=True, text=True)
@@ -345,8 +343,10 @@ class Job:
             except NoConnection:
                 record = None  # a server restarting: its jobs resume; keep waiting
             if record is not None:
+                if on_round is not None and reported < record.rounds_completed:
+                    metrics = self._global_metrics()  # once for the rounds this poll found
                 while on_round is not None and reported < record.rounds_completed:
-                    report = Round(reported, record.rounds_completed, record.num_rounds, record, self._global_metrics())
+                    report = Round(reported, record.rounds_completed, record.num_rounds, record, dict(metrics))
                     reported += 1
                     if on_round(report) is False:
                         return record
@@ -421,6 +421,19 @@ def _checked(reply: dict) -> dict:
     message = reply.get("error", "the server refused the request")
     kind = reply.get("kind", "refused")
     raise {"not_authorized": AuthorizationError, "not_found": JobNotFound}.get(kind, ServerRefused)(message)
+
+
+def _executable(cohort: Optional[str]) -> str:
+    """The `cohort` executable: as given, else $COHORT, else the one on PATH."""
+    return cohort or os.environ.get("COHORT") or shutil.which("cohort") or "cohort"
+
+
+def _sets(overrides: Optional[dict[str, Any]]) -> list[str]:
+    """Dotted key -> value as ``--set KEY=VALUE`` arguments."""
+    out = []
+    for key, value in (overrides or {}).items():
+        out += ["--set", f"{key}={_toml_value(value)}"]
+    return out
 
 
 def _toml_value(value: Any) -> str:

@@ -370,10 +370,16 @@ std::optional<std::map<std::string, Checked>> check_methods(const CompareOptions
   return checked;
 }
 
-/// One run of method `m`: `cohort simulate` in a session of its own, in `dir`; its figures.
+/// What one run of a method left: its figures, and its job's folder when that could be read.
+struct MethodRun {
+  RunFigures figures;
+  std::optional<fs::path> job;
+};
+
+/// One run of method `m`: `cohort simulate` in a session of its own, in `dir`.
 /// On a terminal, the line labelled `label` shows the rounds done.
-RunFigures run_method(const CompareOptions& o, const Method& m, const Checked& c, std::int64_t seed, const fs::path& dir,
-                      const std::string& label, spdlog::logger& log) {
+MethodRun run_method(const CompareOptions& o, const Method& m, const Checked& c, std::int64_t seed, const fs::path& dir,
+                     const std::string& label, spdlog::logger& log) {
   const bool terminal = ::isatty(STDOUT_FILENO) == 1;
   process::SimulateLaunch simulate;
   simulate.recipe = m.recipe.string();
@@ -398,9 +404,12 @@ RunFigures run_method(const CompareOptions& o, const Method& m, const Checked& c
               << std::setprecision(0) << seconds << " s\033[K" << std::flush;
   };
   const int status = wait_for_tree(child, progress, log);
-  RunFigures f;
+  MethodRun run;
+  RunFigures& f = run.figures;
   try {
-    f = read_run(jobs::JobDirectory::only_job(dir).root(), o.goal);
+    const auto job = jobs::JobDirectory::only_job(dir).root();
+    f = read_run(job, o.goal);
+    run.job = job;
   } catch (const std::exception& e) {
     f.status = "FAILED";
   }
@@ -414,7 +423,7 @@ RunFigures run_method(const CompareOptions& o, const Method& m, const Checked& c
   if (f.final_value) std::cout << ", final " << o.goal.name << " " << std::setprecision(4) << *f.final_value;
   if (f.status != "COMPLETED") std::cout << " (see " << (dir / "simulate.out").string() << ")";
   std::cout << (terminal ? "\033[K\n" : "\n") << std::flush;
-  return f;
+  return run;
 }
 
 int run_compare(const CompareOptions& options, spdlog::logger& log) {
@@ -446,15 +455,10 @@ int run_compare(const CompareOptions& options, spdlog::logger& log) {
       fs::create_directories(dir);
       const std::string label = "[" + std::to_string(runs.size() + 1) + "/" + std::to_string(total) + "] " + m.name +
                                 ", repeat " + std::to_string(repeat + 1) + " (seed " + std::to_string(seed) + ")";
-      RunFigures f = run_method(o, m, c, seed, dir, label, log);
-      f.repeat = repeat;
-      if (!first_job.count(m.name) && f.status != "FAILED") {
-        try {
-          first_job[m.name] = jobs::JobDirectory::only_job(dir).root();
-        } catch (const std::exception&) {
-        }
-      }
-      runs.push_back(f);
+      MethodRun run = run_method(o, m, c, seed, dir, label, log);
+      run.figures.repeat = repeat;
+      if (run.job && !first_job.count(m.name)) first_job[m.name] = *run.job;
+      runs.push_back(run.figures);
       write_outputs(out, o, runs, first_job, false);
     }
   }

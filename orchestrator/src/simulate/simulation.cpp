@@ -68,7 +68,7 @@ struct ProbeResult {
 /// Runs one site's task of the recipe in a process of its own, with a client's memory
 /// environment, and reads what it took. Nothing when it failed or was interrupted (its
 /// output, in `output`, says why).
-std::optional<ProbeResult> probe_site(const fs::path& recipe_file, const config::RecipeFile& recipe,
+std::optional<ProbeResult> probe_site(const fs::path& recipe_file, const std::map<std::string, std::string>& environment,
                                       const SimulationOptions& options, std::int64_t sites,
                                       const std::vector<std::string>& plugin_paths, const fs::path& output,
                                       int& status) {
@@ -77,8 +77,7 @@ std::optional<ProbeResult> probe_site(const fs::path& recipe_file, const config:
   launch.sites = sites;
   fs::remove(output);
   process::ChildProcess probe(process::command_line(process::self_executable().string(), {}, launch),
-                              process::role_environment(recipe.memory.client_malloc_arena_max,
-                                                        recipe.memory.client_malloc_mmap_threshold_kib),
+                              environment,
                               output);
   std::optional<int> exited;
   while (!(exited = probe.wait_for(std::chrono::milliseconds(100)))) {
@@ -132,6 +131,13 @@ struct Simulation {
 
   std::int64_t clients() const { return static_cast<std::int64_t>(sites.size()); }
   fs::path log(const std::string& file) const { return workspace / "logs" / file; }
+  /// The memory environment of a server and of a client process (the recipe's [memory]).
+  std::map<std::string, std::string> server_environment() const {
+    return process::role_environment(recipe.memory.server_malloc_arena_max, recipe.memory.server_malloc_mmap_threshold_kib);
+  }
+  std::map<std::string, std::string> client_environment() const {
+    return process::role_environment(recipe.memory.client_malloc_arena_max, recipe.memory.client_malloc_mmap_threshold_kib);
+  }
 
   const SimulationOptions& options;
   std::ostream& out;
@@ -160,7 +166,7 @@ std::optional<WorkerChoice> choose_workers(const Simulation& s, int& status) {
                                     : s.log("probe.out");
   if (!s.options.plan_only) fs::create_directories(s.workspace / "logs");
   s.out << "cohort simulate: probing one site's task to size the client processes...\n" << std::flush;
-  const auto probe = probe_site(s.recipe_file, s.recipe, s.options, s.clients(), s.plugin_paths, probe_output, status);
+  const auto probe = probe_site(s.recipe_file, s.client_environment(), s.options, s.clients(), s.plugin_paths, probe_output, status);
   if (!probe && !interrupted) std::cerr << "the probe of one site's task failed (status " << status << "):\n" << tail(probe_output, 15);
   if (s.options.plan_only) fs::remove(probe_output);
   if (!probe) {
@@ -198,10 +204,11 @@ void set_up(const Simulation& s, const WorkerChoice& w, const std::string& job_i
 }
 
 /// Starts process `name` of the simulation from its launch description: its log in the
-/// workspace, its role's memory environment, under the wrapper (heaptrack) when one is set,
-/// "%n" in it naming the process.
+/// workspace, its role's memory environment `env`, under the wrapper (heaptrack) when one is
+/// set, "%n" in it naming the process.
 template <class Launch>
-process::ChildProcess start(const Simulation& s, const std::string& name, Launch launch) {
+process::ChildProcess start(const Simulation& s, const std::string& name, Launch launch,
+                            std::map<std::string, std::string> env) {
   launch.process.process_name = name;
   launch.process.workspace = s.workspace.string();
   launch.process.insecure = s.insecure;
@@ -210,10 +217,6 @@ process::ChildProcess start(const Simulation& s, const std::string& name, Launch
   process::LogOptions log;
   log.level = s.options.log_level;
   log.file = s.log(name + ".log");
-  const auto& m = s.recipe.memory;
-  auto env = std::is_same_v<Launch, process::ServerLaunch>
-                 ? process::role_environment(m.server_malloc_arena_max, m.server_malloc_mmap_threshold_kib)
-                 : process::role_environment(m.client_malloc_arena_max, m.client_malloc_mmap_threshold_kib);
   std::string wrapper;
   for (std::string arg : s.options.process_wrapper) {
     if (auto at = arg.find("%n"); at != std::string::npos) arg.replace(at, 2, name);
@@ -233,7 +236,7 @@ process::ChildProcess start_server(const Simulation& s, const std::string& job_i
   for (const auto& site : s.sites) server.sites += (server.sites.empty() ? "" : ",") + site;
   server.port_file = port_file.string();
   if (!s.insecure) server.identity = (s.workspace / "kits" / "server").string();
-  return start(s, "server", server);
+  return start(s, "server", server, s.server_environment());
 }
 
 /// The port the server writes once it listens; nothing when it exited first (`status`: 2
@@ -264,7 +267,7 @@ std::vector<process::ChildProcess> start_clients(const Simulation& s, std::int64
       if (s.insecure) client.sites.push_back(s.sites[i]);
       else client.identities.push_back((s.workspace / "kits" / s.sites[i]).string());
     }
-    clients.push_back(start(s, "client-" + std::to_string(w + 1), client));
+    clients.push_back(start(s, "client-" + std::to_string(w + 1), client, s.client_environment()));
   }
   return clients;
 }
