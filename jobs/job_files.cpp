@@ -8,6 +8,9 @@ namespace cohort::jobs {
 
 namespace {
 
+/// Decimals that mean "every significant digit" (%.17g: the number reads back bit for bit).
+constexpr int kExact = -1;
+
 /// One column of a row type: its name, the member it holds, and the digits written after
 /// the point for numbers. A file's columns are listed once, below, for writer and reader.
 template <class Row>
@@ -30,6 +33,7 @@ const Column<RoundRow> kRoundColumns[] = {
     {"server_rss_before_round_mb", &RoundRow::server_rss_before_round_mb},
     {"server_tensor_mb", &RoundRow::server_tensor_mb},
     {"model_mb", &RoundRow::model_mb},
+    {"epsilon", &RoundRow::epsilon, kExact},
 };
 
 const Column<MemoryRow> kMemoryColumns[] = {
@@ -62,6 +66,13 @@ const Column<TimelineRow> kTimelineColumns[] = {
 /// name=value;name=value in `extra`.
 const std::vector<std::string> kNamedMetrics{"loss", "accuracy", "examples", "seconds"};
 
+std::string number_text(double value, int decimals) {
+  if (decimals != kExact) return fixed(value, decimals);
+  char text[64];
+  std::snprintf(text, sizeof text, "%.17g", value);
+  return text;
+}
+
 /// Up to 6 significant digits ("0.84293", "1e-05"), as metrics are written.
 std::string general(double value) {
   char text[64];
@@ -86,7 +97,7 @@ std::vector<std::string> cells(const Column<Row> (&columns)[N], const Row& row) 
           using V = std::decay_t<decltype(v)>;
           if constexpr (std::is_same_v<V, std::string>) return v;
           else if constexpr (std::is_same_v<V, double>) return fixed(v, c.decimals);
-          else if constexpr (std::is_same_v<V, std::optional<double>>) return v ? fixed(*v, c.decimals) : "";
+          else if constexpr (std::is_same_v<V, std::optional<double>>) return v ? number_text(*v, c.decimals) : "";
           else if constexpr (std::is_same_v<V, std::optional<std::int64_t>>) return v ? std::to_string(*v) : "";
           else return std::to_string(v);
         },
@@ -206,5 +217,9 @@ template std::vector<RoundRow> read_rows<RoundRow>(const std::filesystem::path&)
 template std::vector<MetricsRow> read_rows<MetricsRow>(const std::filesystem::path&);
 template std::vector<MemoryRow> read_rows<MemoryRow>(const std::filesystem::path&);
 template std::vector<TimelineRow> read_rows<TimelineRow>(const std::filesystem::path&);
+
+std::optional<double> privacy_spent(const std::vector<RoundRow>& rounds) {
+  return rounds.empty() ? std::nullopt : rounds.back().epsilon;
+}
 
 }  // namespace cohort::jobs

@@ -36,7 +36,13 @@ struct RoundRow {
   /// Live tensor bytes after the round, when accounting is on.
   std::optional<double> server_tensor_mb;
   double model_mb = 0;
+  /// The privacy spent after the round (ε at the recipe's target_delta), written with 17
+  /// significant digits (it reads back bit for bit); none without [privacy].
+  std::optional<double> epsilon;
 };
+
+/// The privacy spent after the last round (its `epsilon`), when the job has [privacy].
+std::optional<double> privacy_spent(const std::vector<RoundRow>& rounds);
 
 /// A row of metrics.csv: what `site` reported for `round` ("global": the global model's
 /// evaluation after the round). Columns loss, accuracy, examples and seconds, then every

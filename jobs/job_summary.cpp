@@ -15,6 +15,7 @@ void print_summary(std::ostream& out, const JobDirectory& directory, double seco
   const auto ended = directory.read_status();
   const std::string status = ended ? std::string(to_string(ended->state)) : "UNKNOWN";
   out << "\nsummary: job " << status << " in " << std::fixed << std::setprecision(1) << seconds << " s\n";
+  if (ended && !ended->message.empty()) out << "  " << ended->message << "\n";
   std::map<std::int64_t, double> accuracy_after;
   for (const auto& m : read_metrics(directory.metrics_csv())) {
     if (m.site == "global" && m.metrics.count("accuracy")) accuracy_after[m.round] = m.metrics.at("accuracy");
@@ -29,6 +30,8 @@ void print_summary(std::ostream& out, const JobDirectory& directory, double seco
       out << "\n";
     }
   }
+  if (const auto epsilon = privacy_spent(rounds))
+    out << "  privacy spent: ε = " << std::setprecision(4) << *epsilon << " after round " << rounds.back().round + 1 << "\n";
   // Where a typical round's time went: the median round's parts, from timeline.csv.
   if (auto parts = round_parts(read_timeline(directory.timeline_csv())); !parts.empty()) {
     std::vector<RoundParts> sorted;
@@ -63,7 +66,8 @@ nlohmann::json summary_json(const JobDirectory& directory, double seconds) {
                       {"results", r.results ? json(*r.results) : json()},
                       {"failed", r.failed ? json(*r.failed) : json()},
                       {"server_rss_mb", r.server_rss_mb},
-                      {"server_round_peak_rss_mb", r.server_round_peak_rss_mb}});
+                      {"server_round_peak_rss_mb", r.server_round_peak_rss_mb},
+                      {"epsilon", r.epsilon ? json(*r.epsilon) : json()}});
   }
   for (const auto& m : read_metrics(directory.metrics_csv()))
     if (m.site == "global") global.push_back({{"round", m.round}, {"metrics", m.metrics}});

@@ -16,7 +16,7 @@ void print_summary(std::ostream& out, const JobDirectory& directory, double seco
 
 /// The same figures as one JSON object (`--format json`; README, "From Python"): job_id,
 /// status, message, folder, seconds, rounds [{round, seconds, results, failed,
-/// server_rss_mb, server_round_peak_rss_mb}], global_metrics [{round, metrics}] (the global
+/// server_rss_mb, server_round_peak_rss_mb, epsilon (null without [privacy])}], global_metrics [{round, metrics}] (the global
 /// model's evaluation after each round), peak_rss_mb {process: MiB}.
 nlohmann::json summary_json(const JobDirectory& directory, double seconds);
 

@@ -25,6 +25,24 @@
 
 namespace cohort {
 
+/// Differential privacy of an average (a recipe's `[privacy]`): the server's job runner
+/// gives one to the WeightedAverage of each training broadcast (set_privacy); controllers
+/// do nothing. With one, every result weighs 1, the sum of the updates (result minus
+/// reference) is divided by denominator() whatever number of results arrive (a site that
+/// sends nothing counts as no update), and add_noise() is applied to every averaged floating
+/// tensor; integer tensors (counters) keep the reference's values.
+class AveragePrivacy {
+ public:
+  virtual ~AveragePrivacy() = default;
+  /// The sink one result streams into: `fold` itself, or a sink that clips the update
+  /// before it passes the stream on to `fold`.
+  virtual std::unique_ptr<ResultSink> wrap(const ResultInfo& info, std::unique_ptr<ResultSink> fold) = 0;
+  /// What the sum of the updates is divided by: the number of sites sampled.
+  virtual double denominator() const = 0;
+  /// Adds the noise to one averaged tensor, in place.
+  virtual void add_noise(at::Tensor& average) = 0;
+};
+
 /// Weighted average of result models, computed as results stream in.
 class COHORT_API WeightedAverage final : public Reducer {
  public:
@@ -42,6 +60,9 @@ class COHORT_API WeightedAverage final : public Reducer {
   ~WeightedAverage() override;
 
   std::unique_ptr<ResultSink> open(const ResultInfo& info) override;
+
+  /// Makes the average differentially private (see AveragePrivacy); call before open().
+  void set_privacy(std::shared_ptr<AveragePrivacy> privacy);
 
   /// Number of results that arrived whole.
   std::size_t complete_results() const;

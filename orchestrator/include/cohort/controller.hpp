@@ -192,6 +192,10 @@ class Controller {
 
   /// Whether this controller implements save_state() and restore_state().
   virtual bool resumable() const { return false; }
+  /// Whether every training round folds the sites' results through a broadcast into the
+  /// SDK's WeightedAverage (FedAvg, FedOpt): the server can then clip and noise them, and a
+  /// recipe's `[privacy]` is accepted.
+  virtual bool averages_results() const { return false; }
   /// The state after `round` (called on the job's thread, inside round_ended(round)).
   virtual ControllerState save_state(std::int64_t round) const {
     (void)round;

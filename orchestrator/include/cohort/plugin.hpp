@@ -32,7 +32,8 @@ inline constexpr std::uint64_t kPluginMagic = 0x636f686f72747031ULL;
 /// 2: typed site-workflow timers (Timer), JobInfo in job.hpp, the SDK in libcohort_sdk.
 /// 3: Executor::model_placement (where a task's model lands).
 /// 4: Controller::resumable, save_state, restore_state; SiteWorkflow::on_job_resumed.
-inline constexpr std::uint32_t kPluginAbiVersion = 4;
+/// 5: Controller::averages_results; AveragePrivacy and WeightedAverage::set_privacy.
+inline constexpr std::uint32_t kPluginAbiVersion = 5;
 /// The exported alias; its name carries the ABI version a host looks for first.
 inline constexpr const char* kPluginSymbol = "cohort_plugin_v1";
 

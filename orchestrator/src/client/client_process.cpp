@@ -2,6 +2,7 @@
 
 #include "client/site_link.hpp"
 #include "jobs/job_directory.hpp"
+#include "privacy/job_privacy.hpp"
 
 #include <spdlog/logger.h>
 
@@ -407,8 +408,14 @@ Model ClientProcess::execute(SiteLink& link, ClientJob* job, std::optional<SiteE
   }
   job->references().received = task.model;  // a reference, not a copy
   const std::string name = task.name;
+  // [privacy] at the site: the update is clipped (and, in local mode, noised) against the
+  // model the task brought, kept as it arrived (an executor may train it in place).
+  const auto meta = task.meta;
+  const std::optional<Model> started_from =
+      privacy::site_privacy_asked(meta) ? std::optional<Model>(task.model.clone()) : std::nullopt;
   try {
     result = job->executor().execute(std::move(task), *ctx);
+    if (started_from) privacy::apply_site_privacy(result, *started_from, meta, ctx->site_index());
   } catch (const std::exception& e) {
     result_header.ok = false;
     result_header.error = "executor failed: " + error_message(e);

@@ -10,6 +10,7 @@
 #include <spdlog/logger.h>
 
 #include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <ctime>
 #include <fstream>
@@ -124,7 +125,7 @@ std::string cell(const std::optional<double>& v, int decimals) { return v ? jobs
 struct MethodSummary {
   std::string name;
   std::size_t runs = 0, completed = 0, reached = 0;
-  Spread final_value, best_value, rounds_to_target, wall_s, server_peak, client_peak, server_drift, client_drift;
+  Spread final_value, best_value, rounds_to_target, wall_s, server_peak, client_peak, server_drift, client_drift, epsilon;
 };
 
 std::vector<MethodSummary> summarize(const CompareOptions& o, const std::vector<RunFigures>& runs) {
@@ -132,7 +133,7 @@ std::vector<MethodSummary> summarize(const CompareOptions& o, const std::vector<
   for (const auto& m : o.methods) {
     MethodSummary s;
     s.name = m.name;
-    std::vector<std::optional<double>> final_v, best_v, to_target, wall, sp, cp, sd, cd;
+    std::vector<std::optional<double>> final_v, best_v, to_target, wall, sp, cp, sd, cd, eps;
     for (const auto& r : runs) {
       if (r.method != m.name) continue;
       ++s.runs;
@@ -149,6 +150,7 @@ std::vector<MethodSummary> summarize(const CompareOptions& o, const std::vector<
       cp.push_back(r.client_peak_mb);
       sd.push_back(r.server_drift_mb);
       cd.push_back(r.client_drift_mb);
+      eps.push_back(r.epsilon);
     }
     s.final_value = spread(final_v);
     s.best_value = spread(best_v);
@@ -158,6 +160,7 @@ std::vector<MethodSummary> summarize(const CompareOptions& o, const std::vector<
     s.client_peak = spread(cp);
     s.server_drift = spread(sd);
     s.client_drift = spread(cd);
+    s.epsilon = spread(eps);
     out.push_back(s);
   }
   return out;
@@ -185,15 +188,22 @@ std::string aligned(const std::vector<std::vector<std::string>>& rows) {
   return out;
 }
 
+bool any_privacy(const std::vector<MethodSummary>& summary) {
+  return std::any_of(summary.begin(), summary.end(), [](const MethodSummary& s) { return s.epsilon.n > 0; });
+}
+
 std::string table_text(const CompareOptions& o, const std::vector<MethodSummary>& summary) {
   const std::string& metric = o.goal.name;
+  const bool privacy = any_privacy(summary);
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"method", "runs", "final " + metric, "best " + metric});
+  if (privacy) rows.back().push_back("ε spent");
   if (o.goal.target) rows.back().push_back("rounds to " + jobs::fixed(*o.goal.target, 2));
   rows.back().insert(rows.back().end(), {"wall s", "peak RSS server / client (MiB)", "drift server / client (MiB/round)"});
   for (const auto& s : summary) {
     rows.push_back({s.name, std::to_string(s.completed) + "/" + std::to_string(s.runs), describe(s.final_value, 4),
                     describe(s.best_value, 4)});
+    if (privacy) rows.back().push_back(s.epsilon.n && std::isinf(s.epsilon.mean) ? "∞ (no noise)" : describe(s.epsilon, 3));
     if (o.goal.target)
       rows.back().push_back(describe(s.rounds_to_target, 1) + " (" + std::to_string(s.reached) + " reached)");
     rows.back().insert(rows.back().end(),
@@ -265,6 +275,28 @@ void write_plots(const fs::path& out, const CompareOptions& o, const std::vector
   }
 }
 
+/// privacy.png: each method's final metric against the ε it spent (methods without noise,
+/// ε = ∞, are named in the title).
+void write_privacy_plot(const fs::path& out, const CompareOptions& o, const std::vector<MethodSummary>& summary) {
+  const fs::path series = out / "series" / "privacy.dat";
+  std::string unbounded;
+  {
+    std::ofstream dat(series);
+    for (const auto& s : summary) {
+      if (!s.epsilon.n || !s.final_value.n) continue;
+      if (std::isinf(s.epsilon.mean)) unbounded += (unbounded.empty() ? "" : ", ") + plain(s.name);
+      else dat << s.epsilon.mean << " " << s.final_value.mean << " " << s.final_value.std << " " << plain(s.name) << "\n";
+    }
+  }
+  std::ostringstream gp;
+  gp << "set terminal pngcairo size 1000,650 noenhanced\nset output '" << (out / "privacy.png").string()
+     << "'\nset title 'Final " << plain(o.goal.name) << " against the privacy spent"
+     << (unbounded.empty() ? std::string() : " (without noise, ε = ∞: " + unbounded + ")") << "'\nset xlabel 'ε'\n"
+     << "set ylabel 'final " << plain(o.goal.name) << "'\nset grid\nset key off\nset offsets graph 0.1, graph 0.1, graph 0.1, graph 0.1\n"
+     << "plot '" << series.string() << "' using 1:2:3 with yerrorbars pt 7 ps 1.5, '' using 1:2:4 with labels offset 0,1.2\n";
+  draw(out, gp.str(), "privacy.png");
+}
+
 std::string html_escape(const std::string& s) {
   std::string out;
   for (const char c : s) {
@@ -293,6 +325,7 @@ void write_html(const fs::path& out, const CompareOptions& o, const std::string&
        << "<p>Data: <a href=\"compare.csv\">compare.csv</a> (a row per run), <a href=\"summary.csv\">summary.csv</a>; "
        << "each run's job folder is under <code>runs/</code>.</p>";
   if (fs::exists(out / "accuracy.png")) html << "<h2>Global " << html_escape(o.goal.name) << "</h2><img src=\"accuracy.png\">";
+  if (fs::exists(out / "privacy.png")) html << "<h2>Privacy</h2><img src=\"privacy.png\">";
   if (fs::exists(out / "rss.png")) html << "<h2>Memory</h2><img src=\"rss.png\">";
   html << "</body></html>\n";
 }
@@ -307,12 +340,12 @@ std::string write_outputs(const fs::path& out, const CompareOptions& o, const st
                     cell(r.final_value, 4), cell(r.best_value, 4),
                     r.rounds_to_target ? std::to_string(*r.rounds_to_target) : "", jobs::fixed(r.wall_s, 1),
                     jobs::fixed(r.server_peak_mb, 1), jobs::fixed(r.client_peak_mb, 1), jobs::fixed(r.server_drift_mb, 3),
-                    jobs::fixed(r.client_drift_mb, 3)});
+                    jobs::fixed(r.client_drift_mb, 3), cell(r.epsilon, 4)});
   }
   write_csv(out / "compare.csv",
             {"method", "repeat", "seed", "status", "rounds", "final_" + metric, "best_" + metric, "rounds_to_target",
              "wall_s", "server_peak_rss_mb", "client_peak_rss_mb", "server_drift_mb_per_round",
-             "client_drift_mb_per_round"},
+             "client_drift_mb_per_round", "epsilon"},
             rows);
   const auto summary = summarize(o, runs);
   rows.clear();
@@ -322,16 +355,17 @@ std::string write_outputs(const fs::path& out, const CompareOptions& o, const st
     rows.push_back({s.name, std::to_string(s.runs), std::to_string(s.completed), mean(s.final_value, 4),
                     sd(s.final_value, 4), mean(s.best_value, 4), sd(s.best_value, 4), mean(s.rounds_to_target, 1),
                     std::to_string(s.reached), mean(s.wall_s, 1), sd(s.wall_s, 1), mean(s.server_peak, 1),
-                    mean(s.client_peak, 1), mean(s.server_drift, 3), mean(s.client_drift, 3)});
+                    mean(s.client_peak, 1), mean(s.server_drift, 3), mean(s.client_drift, 3), mean(s.epsilon, 4)});
   }
   write_csv(out / "summary.csv",
             {"method", "runs", "completed", "final_" + metric + "_mean", "final_" + metric + "_std",
              "best_" + metric + "_mean", "best_" + metric + "_std", "rounds_to_target_mean", "reached_target",
              "wall_s_mean", "wall_s_std", "server_peak_rss_mb_mean", "client_peak_rss_mb_mean",
-             "server_drift_mb_per_round_mean", "client_drift_mb_per_round_mean"},
+             "server_drift_mb_per_round_mean", "client_drift_mb_per_round_mean", "epsilon_mean"},
             rows);
   const std::string table = table_text(o, summary);
   write_plots(out, o, runs, first_job);
+  if (any_privacy(summary)) write_privacy_plot(out, o, summary);
   write_html(out, o, table, finished);
   return table;
 }

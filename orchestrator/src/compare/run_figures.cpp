@@ -16,7 +16,9 @@ RunFigures read_run(const fs::path& job, const MetricGoal& goal) {
   const auto dir = jobs::JobDirectory::at(job);
   RunFigures f;
   if (auto status = dir.read_status()) f.status = jobs::to_string(status->state);
-  f.rounds = static_cast<std::int64_t>(jobs::read_rounds(dir.rounds_csv()).size());
+  const auto rounds = jobs::read_rounds(dir.rounds_csv());
+  f.rounds = static_cast<std::int64_t>(rounds.size());
+  f.epsilon = jobs::privacy_spent(rounds);
   for (const auto& m : jobs::read_metrics(dir.metrics_csv())) {
     auto it = m.metrics.find(goal.name);
     if (m.site != "global" || it == m.metrics.end() || m.round < 0) continue;

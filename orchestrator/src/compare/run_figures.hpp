@@ -38,6 +38,8 @@ struct RunFigures {
   /// Least-squares RSS slope (MiB/round) from round 10 (or 1 in a shorter run) to the
   /// last: the server; the largest of the client processes.
   double server_drift_mb = 0, client_drift_mb = 0;
+  /// The privacy spent (ε after the last round), for a run with [privacy].
+  std::optional<double> epsilon;
 };
 
 /// Reads the job folder `job` of one run.

@@ -81,6 +81,85 @@ SimulationSettings read_simulation(const Args& sim) {
   return s;
 }
 
+/// A number of `table`'s `key` (in `range`), or nothing where its value is the string `word`
+/// (`fallback_word` when absent).
+std::optional<double> number_or_word(const Args& table, std::string_view key, std::string_view word, Range range,
+                                     std::optional<double> fallback) {
+  if (!table.has(key)) return fallback;
+  try {
+    return table.required<double>(key, range);
+  } catch (const ConfigError& as_number) {
+    std::string text;
+    try {
+      text = table.required<std::string>(key);
+    } catch (const ConfigError&) {
+      throw as_number;
+    }
+    if (text != word)
+      table.fail(key, "expected a number or \"" + std::string(word) + "\", found \"" + text + "\"");
+    return std::nullopt;
+  }
+}
+
+/// Fails at `key` unless `value` (when there is one) is above 0.
+template <class T>
+T positive(const Args& table, std::string_view key, T value) {
+  if (value && !(*value > 0)) table.fail(key, "must be above 0");
+  return value;
+}
+
+/// `[privacy]`: each key on its own; what needs the workflow or the sites is checked by the
+/// recipe layer (recipe::check_privacy).
+PrivacySettings read_privacy(const Args& table) {
+  PrivacySettings p;
+  if (!table.has("mode")) {
+    for (const char* key : {"clip_at", "clipping_norm", "noise_multiplier", "target_epsilon", "target_delta"})
+      if (table.has(key)) table.fail(key, "[privacy] needs mode = \"central\" or \"local\" first");
+    table.finish();
+    return p;
+  }
+  using Mode = PrivacySettings::Mode;
+  const auto mode = table.choice("mode", "central", {"central", "local"});
+  p.mode = mode == "local" ? Mode::local : Mode::central;
+  p.where_mode = table.where("mode");
+  p.clip_at = table.choice("clip_at", "site", {"site", "server"}) == "server" ? PrivacySettings::ClipAt::server
+                                                                            : PrivacySettings::ClipAt::site;
+  if (p.mode == Mode::local && table.has("clip_at"))
+    table.fail("clip_at", "applies to mode = \"central\"; in local mode each site clips its own update");
+  if (!table.has("clipping_norm"))
+    table.fail("mode", "needs clipping_norm: the L2 norm each update is clipped to (a number, or \"adaptive\")");
+  const auto norm = positive(table, "clipping_norm", number_or_word(table, "clipping_norm", "adaptive", {}, std::nullopt));
+  p.adaptive = !norm;
+  p.clipping_norm = norm ? *norm
+                         : *positive(table, "initial_clipping_norm",
+                                     std::optional<double>(table.get<double>("initial_clipping_norm", 0.1)));
+  if (p.adaptive) {
+    if (p.mode == Mode::local)
+      table.fail("clipping_norm", "\"adaptive\" needs mode = \"central\": the norm follows a noised count that only an aggregator sees");
+    if (p.clip_at != PrivacySettings::ClipAt::server)
+      table.fail("clipping_norm", "\"adaptive\" needs clip_at = \"server\": the server must see each update's norm to count the ones at or below it");
+    p.target_quantile = table.get<double>("target_quantile", 0.5, between(0, 1));
+    if (p.target_quantile <= 0 || p.target_quantile >= 1) table.fail("target_quantile", "must be above 0 and below 1");
+    p.clip_learning_rate = *positive(table, "clip_learning_rate", std::optional<double>(table.get<double>("clip_learning_rate", 0.2)));
+    p.clipped_count_stddev = positive(table, "clipped_count_stddev", table.optional<double>("clipped_count_stddev"));
+  }
+  p.where_noise = table.where("noise_multiplier");
+  p.noise_multiplier = number_or_word(table, "noise_multiplier", "auto", at_least(0), std::optional<double>(std::nullopt));
+  p.target_epsilon = positive(table, "target_epsilon", table.optional<double>("target_epsilon"));
+  if (!p.noise_multiplier && !p.target_epsilon)
+    table.fail(table.has("noise_multiplier") ? "noise_multiplier" : "mode",
+               table.has("noise_multiplier") ? "\"auto\" needs target_epsilon (and target_delta) to solve for"
+                                             : "needs noise_multiplier (z: the noise's standard deviation over the clipping norm) or target_epsilon");
+  if (!table.has("target_delta"))
+    table.fail("mode", "needs target_delta: ε is reported at this δ (take it well below 1 / sites, e.g. 1e-5)");
+  p.target_delta = table.required<double>("target_delta");
+  if (!(p.target_delta > 0 && p.target_delta < 1)) table.fail("target_delta", "must be above 0 and below 1");
+  p.where_delta = table.where("target_delta");
+  p.seed = table.optional<std::int64_t>("seed");
+  table.finish();
+  return p;
+}
+
 /// The workflow-independent keys of [memory].
 MemorySettings read_memory(const Args& mem) {
   MemorySettings m;
@@ -123,6 +202,7 @@ RecipeFile parse_recipe_file(std::string_view text, const fs::path& file, const 
   recipe.memory_table = root.table("memory");
   recipe.memory = read_memory(recipe.memory_table);
   recipe.simulation = read_simulation(root.table("simulation"));
+  recipe.privacy = read_privacy(root.table("privacy"));
   recipe.model = root.table("model");
   for (const Args& hook : root.tables("hooks")) recipe.hooks.push_back(read_plugin_section(hook));
   root.finish();

@@ -70,6 +70,38 @@ struct SimulationSettings {
   std::int64_t chunk_kib = 1024;
 };
 
+/// `[privacy]`: differential privacy of the sites' updates (README, "Privacy").
+struct PrivacySettings {
+  enum class Mode { off, central, local };
+  enum class ClipAt { site, server };
+  /// "central": the server adds the noise to the average (user-level DP-FedAvg); "local":
+  /// each site clips and noises its own update before it leaves the site.
+  Mode mode = Mode::off;
+  /// Central mode: who clips, the sites (trusted) or the server (sites it does not trust).
+  ClipAt clip_at = ClipAt::site;
+  /// C: the L2 norm an update is clipped to; with `adaptive`, the initial norm.
+  double clipping_norm = 0;
+  /// clipping_norm = "adaptive" (Andrew et al. 2021): C follows a quantile of the sites'
+  /// update norms, C ← C·exp(−lr·(fraction at or below C − quantile)).
+  bool adaptive = false;
+  double target_quantile = 0.5;
+  double clip_learning_rate = 0.2;
+  /// σ_b, the noise on the count of updates at or below C; unset: m / 20 for m sites sampled.
+  std::optional<double> clipped_count_stddev;
+  /// z; unset ("auto"): solved from target_epsilon, target_delta and the rounds planned.
+  std::optional<double> noise_multiplier;
+  /// Stop the job before a round that would take ε past this (at target_delta).
+  std::optional<double> target_epsilon;
+  /// δ, at which ε is reported.
+  double target_delta = 0;
+  /// A fixed seed for the noise (tests only: the job's log says so).
+  std::optional<std::int64_t> seed;
+  /// Where `mode` and `target_delta` are, for the checks that need the plugins and sites.
+  SourceLocation where_mode, where_delta, where_noise;
+
+  bool on() const { return mode != Mode::off; }
+};
+
 /// A recipe's sections, parsed and checked as far as that is possible without plugins.
 struct RecipeFile {
   std::filesystem::path file;
@@ -84,6 +116,7 @@ struct RecipeFile {
   Args model;
   MemorySettings memory;
   SimulationSettings simulation;
+  PrivacySettings privacy;
   /// `plugin_path`, made absolute against the recipe's folder.
   std::vector<std::filesystem::path> plugin_path;
   /// The `[memory]` table, for read_workflow_memory().

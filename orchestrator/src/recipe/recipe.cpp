@@ -2,6 +2,7 @@
 
 #include "config/text_file.hpp"
 #include "config/toml_file.hpp"
+#include "privacy/accountant.hpp"
 
 #include <toml++/toml.h>
 
@@ -13,6 +14,52 @@
 namespace fs = std::filesystem;
 
 namespace cohort::recipe {
+
+namespace {
+
+std::string number(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+}  // namespace
+
+void check_privacy(const Recipe& recipe, const Controller& controller) {
+  const auto& p = recipe.privacy;
+  if (!p.on()) return;
+  const std::string name(recipe.controller_plugin->name());
+  if (recipe.client_controlled || !controller.averages_results())
+    throw ConfigError(p.where_mode,
+                      "privacy.mode: controller '" + name + "' does not average the sites' results through the SDK's "
+                      "WeightedAverage, so there is no average to clip and noise. [privacy] works with fedavg and fedopt "
+                      "(and a controller whose averages_results() is true); cyclic passes one site's model on to the next, "
+                      "with nothing to hide an update in, and swarm's sites aggregate among themselves, out of the server's reach");
+  const auto sites = static_cast<double>(!recipe.job.sites.empty() ? static_cast<std::int64_t>(recipe.job.sites.size())
+                                         : recipe.simulation.clients > 0 ? recipe.simulation.clients
+                                                                         : recipe.job.min_clients);
+  if (p.target_delta >= 1 / sites)
+    throw ConfigError(p.where_delta, "privacy.target_delta: " + number(p.target_delta) + " is not below 1 / sites = " +
+                                         number(1 / sites) + ": a δ that large allows one site's data to leak outright");
+  if (!p.target_epsilon) return;
+  // The plan: min_clients sampled a round (FedAvg's default), one step a round.
+  const bool local = p.mode == config::PrivacySettings::Mode::local;
+  const double q = local ? 1.0 : std::min(1.0, static_cast<double>(recipe.job.min_clients) / sites);
+  if (!p.noise_multiplier) {
+    try {
+      privacy::solve_noise_multiplier(*p.target_epsilon, p.target_delta, q, recipe.job.num_rounds);
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError(p.where_noise, std::string("privacy.noise_multiplier: \"auto\": ") + e.what());
+    }
+    return;
+  }
+  const double first = privacy::RdpAccountant().after(q, *p.noise_multiplier).epsilon(p.target_delta);
+  if (first > *p.target_epsilon)
+    throw ConfigError(p.where_noise, "privacy.noise_multiplier: z = " + number(*p.noise_multiplier) +
+                                         " spends ε = " + number(first) + " in the first round alone (q = " + number(q) +
+                                         ", δ = " + number(p.target_delta) + "), past target_epsilon = " +
+                                         number(*p.target_epsilon) + ": raise z, or set it to \"auto\"");
+}
 
 Recipe parse_recipe(std::string_view text, const fs::path& file, const std::vector<fs::path>& search_path,
                     const config::Overrides& overrides) {
@@ -35,7 +82,9 @@ Recipe parse_recipe(std::string_view text, const fs::path& file, const std::vect
 
   // Each plugin parses its own args into its typed config now, so that a bad value is
   // reported at load with its position, not in the middle of a round.
-  recipe.controller_plugin->make_controller(PluginConfig{recipe.controller.args, recipe.job, recipe.model});
+  const auto controller_made =
+      recipe.controller_plugin->make_controller(PluginConfig{recipe.controller.args, recipe.job, recipe.model});
+  check_privacy(recipe, *controller_made);
   recipe.executor_plugin->make_executor(PluginConfig{recipe.executor.args, recipe.job, recipe.model});
   for (std::size_t i = 0; i < recipe.hooks.size(); ++i)
     recipe.hook_plugins[i]->make_hook(PluginConfig{recipe.hooks[i].args, recipe.job, recipe.model});
@@ -132,6 +181,23 @@ std::string render(const Recipe& r) {
   const auto& s = r.simulation;
   out << "\n[simulation]\nclients = " << s.clients << "\nworkers = " << s.workers
       << "\ninsecure = " << (s.insecure ? "true" : "false") << "\nchunk_kib = " << s.chunk_kib << "\n";
+
+  if (const auto& p = r.privacy; p.on()) {
+    using P = config::PrivacySettings;
+    out << "\n[privacy]\nmode = " << quoted(p.mode == P::Mode::local ? "local" : "central");
+    if (p.mode == P::Mode::central) out << "\nclip_at = " << quoted(p.clip_at == P::ClipAt::server ? "server" : "site");
+    if (p.adaptive) {
+      out << "\nclipping_norm = \"adaptive\"\ninitial_clipping_norm = " << p.clipping_norm
+          << "\ntarget_quantile = " << p.target_quantile << "\nclip_learning_rate = " << p.clip_learning_rate;
+      if (p.clipped_count_stddev) out << "\nclipped_count_stddev = " << *p.clipped_count_stddev;
+    } else {
+      out << "\nclipping_norm = " << p.clipping_norm;
+    }
+    out << "\nnoise_multiplier = " << (p.noise_multiplier ? number(*p.noise_multiplier) : "\"auto\"");
+    if (p.target_epsilon) out << "\ntarget_epsilon = " << *p.target_epsilon;
+    out << "\ntarget_delta = " << p.target_delta << "\n";
+    if (p.seed) out << "seed = " << *p.seed << "\n";
+  }
 
   for (const auto& h : r.hooks) {
     out << "\n[[hooks]]\nplugin = " << quoted(h.plugin) << "\n";

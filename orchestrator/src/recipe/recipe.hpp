@@ -34,6 +34,11 @@ Recipe load_recipe(const std::filesystem::path& file, const std::vector<std::fil
 Recipe parse_recipe(std::string_view text, const std::filesystem::path& file,
                     const std::vector<std::filesystem::path>& search_path, const config::Overrides& overrides = {});
 
+/// Checks `[privacy]` against the workflow and the sites: a controller that averages
+/// through the SDK (`controller`, as the recipe made it), δ below 1 / sites, a budget that
+/// the noise can meet (min_clients sampled a round). ConfigError at the key at fault.
+void check_privacy(const Recipe& recipe, const Controller& controller);
+
 /// The files that travel with the recipe's job (what `cohort job submit` sends with it):
 /// every file its plugins named by a relative path (Args::file), with the rest of its
 /// folder and below where the plugin asked for it, leaving out hidden names and

@@ -28,6 +28,7 @@ struct WeightedAverage::State {
   };
 
   Options options;
+  std::shared_ptr<AveragePrivacy> privacy;
   std::vector<std::unique_ptr<Slot>> slots;
   std::map<std::string, std::size_t, std::less<>> index;
   std::mutex mutex;
@@ -141,7 +142,10 @@ double WeightedAverage::steps_weight(const ResultInfo& info) {
   return info.num_steps && *info.num_steps > 0 ? static_cast<double>(*info.num_steps) : 1.0;
 }
 
+void WeightedAverage::set_privacy(std::shared_ptr<AveragePrivacy> privacy) { state_->privacy = std::move(privacy); }
+
 std::unique_ptr<ResultSink> WeightedAverage::open(const ResultInfo& info) {
+  if (state_->privacy) return state_->privacy->wrap(info, std::make_unique<AverageSink>(state_, info.site, 1.0));
   double weight = state_->options.weight(info);
   if (!(weight >= 0)) weight = 0;  // negative or NaN weights count for nothing
   return std::make_unique<AverageSink>(state_, info.site, weight);
@@ -157,6 +161,40 @@ double WeightedAverage::total_weight() const {
   return state_->total_weight;
 }
 
+namespace {
+
+/// With privacy: reference + (sum of the updates) / m + noise, for one floating tensor.
+/// `sum` holds the results' sum and `delivered[e]` the results that delivered element e.
+at::Tensor private_average(WeightedAverage::State& state, WeightedAverage::State::Slot& slot, const at::Tensor& previous) {
+  AveragePrivacy& privacy = *state.privacy;
+  at::Tensor out = slot.sum.defined() ? slot.sum : previous.clone();
+  if (slot.sum.defined()) {
+    at::Tensor flat = out.view({-1});
+    const at::Tensor reference = previous.reshape({-1});
+    const std::int64_t n = flat.numel();
+    std::sort(slot.partial.begin(), slot.partial.end());
+    double partial_weight = 0;
+    for (const auto& p : slot.partial) partial_weight += p.second;
+    std::int64_t begin = 0;
+    auto finish = [&](std::int64_t end, double delivered) {
+      if (end <= begin) return;
+      at::Tensor part = flat.narrow(0, begin, end - begin);
+      const at::Tensor g = reference.narrow(0, begin, end - begin);
+      part.sub_(g, delivered).div_(privacy.denominator()).add_(g);  // g + Σ(x − g) / m
+      begin = end;
+    };
+    for (const auto& [elements, weight] : slot.partial) {
+      finish(std::min(elements, n), slot.weight + partial_weight);
+      partial_weight -= weight;
+    }
+    finish(n, slot.weight);
+  }
+  privacy.add_noise(out);
+  return out;
+}
+
+}  // namespace
+
 Model WeightedAverage::result(const Model& reference) {
   Model out;
   out.round = reference.round;
@@ -164,7 +202,12 @@ Model WeightedAverage::result(const Model& reference) {
     State::Slot& slot = *state_->slots[i];
     const at::Tensor& previous = reference.tensors.at(i).tensor;
     std::lock_guard lock(slot.mutex);
-    if (slot.excluded || !slot.sum.defined() || (slot.weight == 0 && slot.partial.empty())) {
+    if (state_->privacy && !slot.excluded && at::isFloatingType(slot.info.dtype)) {
+      out.tensors.push_back({slot.info.name, private_average(*state_, slot, previous)});
+      slot.sum = at::Tensor();
+      continue;
+    }
+    if (slot.excluded || state_->privacy || !slot.sum.defined() || (slot.weight == 0 && slot.partial.empty())) {
       out.tensors.push_back({slot.info.name, previous});
       slot.sum = at::Tensor();
       continue;

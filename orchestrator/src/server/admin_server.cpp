@@ -258,6 +258,7 @@ json AdminServer::handle(const AdminIdentity& admin, const AdminRequest& request
     if (auto why = refusal(admin, Action::view, &*job); !why.empty()) return log_refusal(why);
     json out = to_json(*job);
     out["rounds_completed"] = std::max(job->rounds_completed, count_rounds(directory.rounds_csv()));
+    if (const auto epsilon = jobs::privacy_spent(jobs::read_rounds(directory.rounds_csv()))) out["epsilon"] = *epsilon;
     return json{{"ok", true}, {"job", out}};
   }
   if (request.command == Command::abort) {

@@ -232,6 +232,19 @@ void JobRunner::set_global_model(Model model) {
 
 BroadcastOutcome JobRunner::broadcast(const Task& task, const std::vector<std::string>& targets, Reducer& reducer,
                                       const BroadcastOptions& options) {
+  // A training average is one step of the privacy mechanism: clipped, noised, accounted.
+  auto* average = privacy_ ? dynamic_cast<WeightedAverage*>(&reducer) : nullptr;
+  std::shared_ptr<privacy::PrivateAverage> private_average;
+  auto meta = task.meta;
+  if (average) {
+    if (auto why = privacy_->refuses(targets.size())) {
+      stop_for_budget(*why);
+      return {};
+    }
+    private_average = privacy_->begin_average(task.model, targets.size(), task.round);
+    if (private_average) average->set_privacy(private_average);
+    meta.merge(privacy_->task_meta(task.round));
+  }
   const std::int64_t index = broadcasts_in_round_++;
   auto mark = [this, round = task.round, index, name = task.name](const std::string& site, const char* event) {
     this->mark(round, index, name, site, event);
@@ -246,7 +259,7 @@ BroadcastOutcome JobRunner::broadcast(const Task& task, const std::vector<std::s
     header.round = task.round;
     header.site_index = site_index(site);
     header.num_sites = static_cast<std::int64_t>(participants_.size());
-    header.meta = task.meta;
+    header.meta = meta;
     header.has_model = true;
     header.epoch = setup_.epoch;
     server_.send_task(site, std::move(header), task.model, broadcast->pending_for(site));
@@ -254,6 +267,7 @@ BroadcastOutcome JobRunner::broadcast(const Task& task, const std::vector<std::s
   }
   BroadcastOutcome outcome = broadcast->wait(options, [this] { return abort_requested(); });
   mark("server", "broadcast_ended");
+  if (average) privacy_->end_average(task.round, targets, private_average.get());
   for (const auto& r : outcome.received) fire(EventType::result_received, task.round, r.site);
   for (const auto& r : outcome.received) fire(EventType::result_aggregated, task.round, r.site);
   round_received_ += outcome.received.size();
@@ -308,6 +322,10 @@ void JobRunner::round_started(std::int64_t round) {
 }
 
 void JobRunner::round_ended(std::int64_t round) {
+  if (privacy_ && privacy_->take_round_steps() == 0)
+    throw JobError("[privacy] is set, but round " + std::to_string(round + 1) + " averaged no result through the SDK's "
+                   "WeightedAverage: controller '" + setup_.recipe.controller.plugin + "' aggregates in a way the server "
+                   "cannot clip and noise");
   fire(EventType::round_ended, round);  // the periodic cleanup runs here, after persist
   const double seconds = std::chrono::duration<double>(Clock::now() - round_start_).count();
   std::vector<jobs::TimelineRow> timeline;
@@ -334,6 +352,11 @@ void JobRunner::round_ended(std::int64_t round) {
   row.server_rss_before_round_mb = mib(rss_before_round_);
   if (tensors) row.server_tensor_mb = mib(*tensors);
   row.model_mb = mib(global_.byte_size());
+  if (privacy_) {
+    row.epsilon = privacy_->epsilon();
+    log_->info("round {}/{}: privacy spent ε = {:.6g}", round + 1, job_.num_rounds, *row.epsilon);
+    if (auto why = privacy_->budget_reached_after(round)) stop_for_budget(*why);
+  }
   rounds_->append(row);
   if (auto it = parts.find(round); it != parts.end()) log_->info("round {}/{}: {}", round + 1, job_.num_rounds, jobs::describe(it->second));
   log_->info("round {}/{} done in {:.2f} s: {} results, {} failed; server rss {:.1f} MiB (before the round {:.1f}, "
@@ -398,6 +421,7 @@ void JobRunner::restore(const jobs::ResumeState& state) {
     in >> rng_;
     if (!in) throw std::runtime_error(folder.string() + ": the site sampler's saved state is unreadable");
   }
+  if (auto it = state.runner.find("privacy"); it != state.runner.end()) resumed_privacy_ = it->second;
   rounds_completed_ = state.round + 1;
   if (monitor_) monitor_->set_round(rounds_completed_);
 }
@@ -417,6 +441,7 @@ void JobRunner::save_resume_state(std::int64_t round) {
   std::ostringstream rng;
   rng << rng_;
   state.runner["rng"] = rng.str();
+  if (privacy_) state.runner["privacy"] = privacy_->save();
   state.participants = participants_;
   for (const auto& file : results_files()) {
     std::error_code ec;
@@ -550,9 +575,25 @@ void JobRunner::announce_job(bool resumed) {
   fire(EventType::job_started, -1);
 }
 
+void JobRunner::start_privacy() {
+  if (!setup_.recipe.privacy.on()) return;
+  privacy_ = std::make_unique<privacy::JobPrivacy>(setup_.recipe.privacy, participants_.size(), job_.num_rounds,
+                                                   directory_.root(), *log_);
+  if (!resumed_privacy_.empty()) privacy_->restore(resumed_privacy_);
+  log_->info("{}", privacy_->describe());
+}
+
+void JobRunner::stop_for_budget(std::string why) {
+  if (budget_reached_) return;
+  log_->info("{}: the job ends here", why);
+  budget_message_ = std::move(why);
+  budget_reached_ = true;
+}
+
 JobResult JobRunner::run_rounds() {
   JobResult result;
   try {
+    start_privacy();
     if (model_from_site_ && global_.tensors.empty()) initial_model_from_site();
     controller_->run(*this);
     result.state = abort_ ? jobs::JobState::aborted : jobs::JobState::completed;
@@ -560,7 +601,11 @@ JobResult JobRunner::run_rounds() {
   } catch (const std::exception& e) {
     result.state = abort_ ? jobs::JobState::aborted : jobs::JobState::execution_exception;
     result.message = abort_ ? abort_reason() : e.what();
-    log_->error("job {} failed: {}", job_.id, e.what());
+    if (!budget_reached_ || abort_) log_->error("job {} failed: {}", job_.id, e.what());
+  }
+  if (budget_reached_ && !abort_) {  // a controller may fail its round on the refused broadcast: not an error
+    result.state = jobs::JobState::completed;
+    result.message = budget_message_;
   }
   try {
     checkpoints_->flush();  // the job has ended only once its checkpoints are on disk

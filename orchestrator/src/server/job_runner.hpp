@@ -9,6 +9,7 @@
 #include "jobs/job_directory.hpp"
 #include "jobs/job_files.hpp"
 #include "jobs/resume_state.hpp"
+#include "privacy/job_privacy.hpp"
 #include "recipe/recipe.hpp"
 #include "server/checkpoint_writer.hpp"
 #include "server/server.hpp"
@@ -87,7 +88,7 @@ class JobRunner final : public ControllerContext, public SiteListener {
   void round_ended(std::int64_t round) override;
   void persist(const Model& model, std::string_view tag) override;
   void record_metrics(std::int64_t round, const std::string& site, const Metrics& metrics) override;
-  bool abort_requested() const override { return abort_.load(); }
+  bool abort_requested() const override { return abort_.load() || budget_reached_.load(); }
 
   // SiteListener
   void site_joined(const std::string& site) override;
@@ -136,6 +137,10 @@ class JobRunner final : public ControllerContext, public SiteListener {
   void initial_model_from_site();
   /// Queues the state after `round` behind the round's checkpoints (resumable controllers).
   void save_resume_state(std::int64_t round);
+  /// [privacy]: the job's account, made once its sites are known (restored on a resume).
+  void start_privacy();
+  /// Ends the job COMPLETED before its next training step: the privacy budget is spent.
+  void stop_for_budget(std::string why);
   /// Records an event of the current round's timeline (any thread).
   void mark(std::int64_t round, std::int64_t broadcast, const std::string& task, const std::string& site,
             const char* event);
@@ -181,6 +186,11 @@ class JobRunner final : public ControllerContext, public SiteListener {
   std::condition_variable reports_ready_;
   std::deque<SiteReport> reports_;
   std::mt19937_64 rng_;
+  std::unique_ptr<privacy::JobPrivacy> privacy_;
+  /// The privacy state of a resumed job, for start_privacy().
+  std::string resumed_privacy_;
+  std::atomic<bool> budget_reached_{false};
+  std::string budget_message_;  // set on the job's thread before budget_reached_
   std::chrono::steady_clock::time_point round_start_;
   std::uint64_t rss_before_round_ = 0;
   std::size_t round_received_ = 0;

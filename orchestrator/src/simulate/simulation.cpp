@@ -304,7 +304,9 @@ class Progress {
       if (r.results) s_.out << "  " << *r.results << " results";
       if (r.failed.value_or(0) > 0) s_.out << ", " << *r.failed << " failed";
       s_.out << "  server rss " << std::setprecision(1) << r.server_rss_before_round_mb << " MiB between rounds, "
-             << r.server_round_peak_rss_mb << " at peak\n" << std::flush;
+             << r.server_round_peak_rss_mb << " at peak";
+      if (r.epsilon) s_.out << "  ε " << std::setprecision(3) << *r.epsilon;
+      s_.out << "\n" << std::flush;
     }
   }
 

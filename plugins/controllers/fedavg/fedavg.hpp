@@ -63,6 +63,7 @@ class FedAvg : public Controller {
   /// Resumes after a round: the next round and the best key metric so far (sampling is
   /// the server's, and it resumes its own generator).
   bool resumable() const override { return true; }
+  bool averages_results() const override { return true; }
   ControllerState save_state(std::int64_t round) const override;
   void restore_state(std::int64_t round, const ControllerState& state) override;
 

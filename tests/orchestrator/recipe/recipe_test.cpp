@@ -228,3 +228,62 @@ TEST_CASE("recipe: the files that travel with a python job are its script and th
             .empty());
   CHECK(recipe::travelling_files(parse(kValid)).empty());
 }
+
+namespace {
+
+/// kValid with 20 sites and a [privacy] section of `keys`.
+std::string with_privacy(const std::string& keys, const std::string& controller = "fedavg") {
+  return valid_with("plugin = \"fedavg\"", "plugin = \"" + controller + "\"") + "\n[simulation]\nclients = 20\n\n[privacy]\n" +
+         keys;
+}
+
+}  // namespace
+
+TEST_CASE("recipe: [privacy] is read with its defaults and rendered") {
+  const auto r = parse(with_privacy("mode = \"central\"\nclipping_norm = 0.5\nnoise_multiplier = 1.1\ntarget_delta = 1e-5\n"));
+  CHECK(r.privacy.on());
+  CHECK(r.privacy.clip_at == cohort::config::PrivacySettings::ClipAt::site);
+  CHECK(r.privacy.clipping_norm == 0.5);
+  CHECK(*r.privacy.noise_multiplier == 1.1);
+  CHECK(recipe::render(r).find("[privacy]\nmode = 'central'\nclip_at = 'site'\nclipping_norm = 0.5") != std::string::npos);
+  const auto adaptive = parse(with_privacy("mode = \"central\"\nclip_at = \"server\"\nclipping_norm = \"adaptive\"\n"
+                                           "noise_multiplier = \"auto\"\ntarget_epsilon = 8\ntarget_delta = 1e-5\n"));
+  CHECK(adaptive.privacy.adaptive);
+  CHECK(adaptive.privacy.clipping_norm == 0.1);
+  CHECK(adaptive.privacy.target_quantile == 0.5);
+  CHECK(!adaptive.privacy.noise_multiplier);
+}
+
+TEST_CASE("recipe: bad [privacy] settings are refused with their position") {
+  const std::string delta = "target_delta = 1e-5\n";
+  CHECK(error_of(with_privacy("mode = \"centrall\"\nclipping_norm = 1\nnoise_multiplier = 1\n" + delta))
+            .find("privacy.mode") != std::string::npos);
+  CHECK(error_of(with_privacy("mode = \"central\"\nclipping_norm = 0\nnoise_multiplier = 1\n" + delta)) ==
+        "22:17: privacy.clipping_norm: must be above 0");
+  CHECK(error_of(with_privacy("mode = \"central\"\nclipping_norm = 1\nnoise_multiplier = -1\n" + delta))
+            .find("23:20: privacy.noise_multiplier: ") == 0);
+  CHECK(error_of(with_privacy("mode = \"central\"\nclipping_norm = 1\nnoise_multiplier = 1\ntarget_delta = 1\n")) ==
+        "24:16: privacy.target_delta: must be above 0 and below 1");
+  CHECK(error_of(with_privacy("mode = \"central\"\nclipping_norm = 1\nnoise_multiplier = 1\ntarget_delta = 0.1\n"))
+            .find("24:16: privacy.target_delta: 0.1 is not below 1 / sites = 0.05") == 0);
+  CHECK(error_of(with_privacy("mode = \"central\"\nclipping_norm = 1\nnoise_multiplier = 1\n"))
+            .find("privacy.mode: needs target_delta") != std::string::npos);
+  CHECK(error_of(with_privacy("mode = \"central\"\nclipping_norm = \"adaptive\"\nnoise_multiplier = 1\n" + delta))
+            .find("needs clip_at = \"server\"") != std::string::npos);
+  CHECK(error_of(with_privacy("mode = \"local\"\nclipping_norm = \"adaptive\"\nnoise_multiplier = 1\n" + delta))
+            .find("needs mode = \"central\"") != std::string::npos);
+  CHECK(error_of(with_privacy("clipping_norm = 1\n")).find("privacy.clipping_norm: [privacy] needs mode") != std::string::npos);
+  // A fixed z whose first round alone passes the budget; a budget no z reaches.
+  CHECK(error_of(with_privacy("mode = \"central\"\nclipping_norm = 1\nnoise_multiplier = 0.3\ntarget_epsilon = 1\n" + delta))
+            .find("spends ε = ") != std::string::npos);
+  CHECK(error_of(with_privacy("mode = \"local\"\nclipping_norm = 1\nnoise_multiplier = \"auto\"\ntarget_epsilon = 1e-6\n" + delta))
+            .find("privacy.noise_multiplier: \"auto\": no noise multiplier") != std::string::npos);
+}
+
+TEST_CASE("recipe: [privacy] is refused for a workflow that does not average through the SDK, saying which do") {
+  const std::string keys = "mode = \"central\"\nclipping_norm = 1\nnoise_multiplier = 1\ntarget_delta = 1e-5\n";
+  const auto cyclic = error_of(with_privacy(keys, "cyclic"));
+  CHECK(cyclic.find("21:8: privacy.mode: controller 'cyclic' does not average") == 0);
+  CHECK(cyclic.find("works with fedavg and fedopt") != std::string::npos);
+  CHECK(error_of(with_privacy(keys, "fedopt")) == "no error");
+}
