@@ -3,11 +3,13 @@
 #include "support/processes.hpp"
 #include "jobs/job_directory.hpp"
 #include "jobs/job_files.hpp"
+#include "privacy/accountant.hpp"
 #include "support/temp_dir.hpp"
 
 #include <cohort/model.hpp>
 
 #include <ATen/ops/allclose.h>
+#include <ATen/ops/cat.h>
 #include <ATen/ops/full_like.h>
 
 #include <doctest/doctest.h>
@@ -121,4 +123,24 @@ TEST_CASE("python: the shipped Fashion-MNIST script reaches the C++ trainer's ac
   }
   MESSAGE("the Python recipe's accuracy after 3 rounds: " << accuracy);
   CHECK(accuracy >= 0.80);
+}
+
+TEST_CASE("python: local DP: each script's update is clipped and noised at its site before it leaves") {
+  TempDir dir;
+  // Each site adds i + 1 to every element (norm ≫ 1): clipped to norm 1, then N(0, 1) noise
+  // (z = 1, C = 1) on every element at the site. The average (weights 1/3, 2/3) spreads by
+  // √(1/9 + 4/9) a round; ε is the Gaussian mechanism's, for the rounds each site took part in.
+  const auto done = simulate(dir, "local-dp",
+                             recipe("fedavg", "final_validation = false", "full") +
+                                 "[privacy]\nmode = \"local\"\nclipping_norm = 1.0\nnoise_multiplier = 1.0\n"
+                                 "target_delta = 1e-3\nseed = 11\n");
+  REQUIRE(done.run.status == 0);
+  const auto model = cohort::load_checkpoint(done.job / "global_model.pt");
+  at::Tensor all = at::cat({model.tensors[0].tensor.flatten(), model.tensors[1].tensor.flatten()});
+  CHECK(all.std().item<double>() == doctest::Approx(std::sqrt(2 * 5.0 / 9)).epsilon(0.05));
+  CHECK(std::abs(all.mean().item<double>() - 0.5) < 0.1);
+  const auto rounds = cohort::jobs::read_rounds(cohort::jobs::JobDirectory::at(done.job).rounds_csv());
+  REQUIRE(rounds.size() == 2);
+  CHECK(*rounds[1].epsilon == cohort::privacy::RdpAccountant().after(1.0, 1.0, 2).epsilon(1e-3));
+  CHECK(read_text(done.job / "logs" / "server.log").find("privacy: local DP") != std::string::npos);
 }

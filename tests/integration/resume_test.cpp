@@ -59,6 +59,12 @@ std::map<std::pair<std::string, std::string>, int> rows(const fs::path& csv, boo
   return out;
 }
 
+std::vector<std::string> column(const fs::path& csv, const std::string& name) {
+  std::vector<std::string> out;
+  for (const auto& row : cohort::jobs::CsvTable::read(csv).rows()) out.push_back(row.text(name));
+  return out;
+}
+
 int completed_rounds(const KitProject& project, const std::string& id) {
   const auto csv = job_folder(project, id) / "rounds.csv";
   return fs::exists(csv) ? static_cast<int>(cohort::jobs::CsvTable::read(csv).rows().size()) : 0;
@@ -124,6 +130,8 @@ void check_resume(const std::string& workflow, const std::string& recipe_text,
   CHECK(rows(b / "rounds.csv", false) == rows(a / "rounds.csv", false));
   CHECK(rows(b / "metrics.csv", true) == rows(a / "metrics.csv", true));
   CHECK(cohort::jobs::CsvTable::read(b / "rounds.csv").rows().size() == kRounds);
+  // The privacy spent after each round (empty without [privacy]), to the last bit.
+  CHECK(column(b / "rounds.csv", "epsilon") == column(a / "rounds.csv", "epsilon"));
   // The state of a finished job is gone with it.
   CHECK_FALSE(fs::exists(b / "state"));
 }
@@ -149,6 +157,14 @@ auto at_end(int round) {
 
 TEST_CASE("resume: FedAvg killed at the start, middle and end of rounds ends with the same model as without") {
   check_resume("fedavg", recipe("fedavg"), {at_start(2), in_middle(4), at_end(5)});
+}
+
+TEST_CASE("resume: FedAvg with central DP, clipped at the server, ends with the same model and ε, bit for bit") {
+  // The noise is seeded per round (a test seed), so the model is the same too.
+  check_resume("fedavg-dp",
+               recipe("fedavg") + "[privacy]\nmode = \"central\"\nclip_at = \"server\"\nclipping_norm = 50.0\n"
+                                  "noise_multiplier = 0.8\ntarget_delta = 1e-2\nseed = 9\n",
+               {at_start(2), in_middle(4)});
 }
 
 TEST_CASE("resume: FedOpt (Adam) killed at the start, middle and end of rounds ends with the same model as without") {
