@@ -20,6 +20,7 @@ std::vector<Row> scale(const Context& ctx);
 std::vector<Row> light_commands(const Context& ctx);
 std::vector<Row> python(const Context& ctx);
 std::vector<Row> study(const Context& ctx);
+std::vector<Row> privacy(const Context& ctx);
 /// Only when built with MPI (COHORT_MPI).
 std::vector<Row> mpi(const Context& ctx);
 

@@ -132,6 +132,7 @@ void check_resume(const std::string& workflow, const std::string& recipe_text,
   CHECK(cohort::jobs::CsvTable::read(b / "rounds.csv").rows().size() == kRounds);
   // The privacy spent after each round (empty without [privacy]), to the last bit.
   CHECK(column(b / "rounds.csv", "epsilon") == column(a / "rounds.csv", "epsilon"));
+  if (recipe_text.find("[privacy]") != std::string::npos) CHECK(project.show(id, "privacy").find("ε = ") == 0);
   // The state of a finished job is gone with it.
   CHECK_FALSE(fs::exists(b / "state"));
 }

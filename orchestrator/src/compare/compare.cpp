@@ -280,14 +280,20 @@ void write_plots(const fs::path& out, const CompareOptions& o, const std::vector
 void write_privacy_plot(const fs::path& out, const CompareOptions& o, const std::vector<MethodSummary>& summary) {
   const fs::path series = out / "series" / "privacy.dat";
   std::string unbounded;
+  std::size_t points = 0;
   {
     std::ofstream dat(series);
     for (const auto& s : summary) {
       if (!s.epsilon.n || !s.final_value.n) continue;
-      if (std::isinf(s.epsilon.mean)) unbounded += (unbounded.empty() ? "" : ", ") + plain(s.name);
-      else dat << s.epsilon.mean << " " << s.final_value.mean << " " << s.final_value.std << " " << plain(s.name) << "\n";
+      if (std::isinf(s.epsilon.mean)) {
+        unbounded += (unbounded.empty() ? "" : ", ") + plain(s.name);
+        continue;
+      }
+      dat << s.epsilon.mean << " " << s.final_value.mean << " " << s.final_value.std << " " << plain(s.name) << "\n";
+      ++points;
     }
   }
+  if (points == 0) return;  // nothing with a finite ε yet
   std::ostringstream gp;
   gp << "set terminal pngcairo size 1000,650 noenhanced\nset output '" << (out / "privacy.png").string()
      << "'\nset title 'Final " << plain(o.goal.name) << " against the privacy spent"
