@@ -100,6 +100,8 @@ class JobRecord:
     rounds_completed: int = 0
     resumes: int = 0
     last_error: str = ""
+    #: The privacy spent after the last round (jobs with ``[privacy]``; None without noise).
+    epsilon: Optional[float] = None
 
     @classmethod
     def from_json(cls, data: dict) -> "JobRecord":

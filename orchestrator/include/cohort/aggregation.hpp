@@ -29,8 +29,10 @@ namespace cohort {
 /// gives one to the WeightedAverage of each training broadcast (set_privacy); controllers
 /// do nothing. With one, every result weighs 1, the sum of the updates (result minus
 /// reference) is divided by denominator() whatever number of results arrive (a site that
-/// sends nothing counts as no update), and add_noise() is applied to every averaged floating
-/// tensor; integer tensors (counters) keep the reference's values.
+/// sends nothing counts as no update), and every averaged floating tensor gets the noise;
+/// integer tensors (counters) keep the reference's values. The noise does not depend on the
+/// results, so it is drawn while the sites train: set_privacy() starts a thread that fills
+/// each tensor's sum with it (times the denominator) before any result is folded there.
 class AveragePrivacy {
  public:
   virtual ~AveragePrivacy() = default;
@@ -39,8 +41,9 @@ class AveragePrivacy {
   virtual std::unique_ptr<ResultSink> wrap(const ResultInfo& info, std::unique_ptr<ResultSink> fold) = 0;
   /// What the sum of the updates is divided by: the number of sites sampled.
   virtual double denominator() const = 0;
-  /// Adds the noise to one averaged tensor, in place.
-  virtual void add_noise(at::Tensor& average) = 0;
+  /// Fills `sum` (a tensor's sum of results, before any is added) with the noise times
+  /// denominator(). Called on the average's own thread, one tensor after another.
+  virtual void fill_noise(at::Tensor& sum) = 0;
 };
 
 /// Weighted average of result models, computed as results stream in.

@@ -3,6 +3,7 @@
 #include "cli/commands.hpp"
 
 #include "cli/admin_kit.hpp"
+#include "config/recipe_file.hpp"
 #include "config/text_file.hpp"
 #include "config/toml_file.hpp"
 #include "jobs/job_directory.hpp"
@@ -120,8 +121,7 @@ std::vector<fs::path> travelling_files(const JobArgs& a) {
 admin::AdminRequest submission(const JobArgs& a) {
   // The overrides are applied here: the server stores and runs the recipe they make, which
   // names them in its first line.
-  admin::AdminRequest request{admin::Command::submit, "",
-                              config::apply_overrides(config::read_text_file(a.recipe), a.recipe, a.overrides),
+  admin::AdminRequest request{admin::Command::submit, "", config::read_recipe_file(a.recipe, a.overrides).text,
                               a.recipe};
   const fs::path recipe = fs::absolute(a.recipe).lexically_normal();
   auto files = travelling_files(a);

@@ -5,6 +5,7 @@
 #include "hooks/builtin_hooks.hpp"
 #include "hooks/hook_bus.hpp"
 #include "hooks/memory_monitor.hpp"
+#include "privacy/mechanism.hpp"
 #include "recipe/recipe.hpp"
 
 #include <atomic>
@@ -63,6 +64,8 @@ class ClientJob {
   /// The references to the current task's received and sent models; the reference
   /// release hook drops them after the result is on the wire.
   hooks::ModelReferences& references() { return references_; }
+  /// The copy of a task's model that site-side privacy measures the update against.
+  privacy::ReferenceCopy& privacy_reference() { return privacy_reference_; }
   /// Rounds after which the periodic cleanup ran.
   std::vector<std::int64_t> cleaned_rounds() const { return cleanup_->cleaned_rounds(); }
 
@@ -76,6 +79,7 @@ class ClientJob {
   std::shared_ptr<Executor> executor_;
   // Before the monitor: destroyed after it, so its last sample sees what the job held.
   hooks::ModelReferences references_;
+  privacy::ReferenceCopy privacy_reference_;
   std::unique_ptr<hooks::HookBus> hooks_;
   std::shared_ptr<hooks::PeriodicCleanup> cleanup_;
   std::unique_ptr<hooks::MemoryMonitor> monitor_;

@@ -409,10 +409,10 @@ Model ClientProcess::execute(SiteLink& link, ClientJob* job, std::optional<SiteE
   job->references().received = task.model;  // a reference, not a copy
   const std::string name = task.name;
   // [privacy] at the site: the update is clipped (and, in local mode, noised) against the
-  // model the task brought, kept as it arrived (an executor may train it in place).
+  // model the task brought, copied as it arrived (an executor may train it in place).
   const auto meta = task.meta;
-  const std::optional<Model> started_from =
-      privacy::site_privacy_asked(meta) ? std::optional<Model>(task.model.clone()) : std::nullopt;
+  const Model* started_from =
+      privacy::site_privacy_asked(meta) ? &job->privacy_reference().copy_of(task.model) : nullptr;
   try {
     result = job->executor().execute(std::move(task), *ctx);
     if (started_from) privacy::apply_site_privacy(result, *started_from, meta, ctx->site_index());

@@ -275,31 +275,40 @@ void write_plots(const fs::path& out, const CompareOptions& o, const std::vector
   }
 }
 
-/// privacy.png: each method's final metric against the ε it spent (methods without noise,
-/// ε = ∞, are named in the title).
+/// A method's name as a gnuplot string (inside single quotes).
+std::string gnuplot_text(const std::string& name) {
+  std::string out;
+  for (const char c : name) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out;
+}
+
+/// privacy.png: each method's final metric against the ε it spent (log scale); a method
+/// without a finite ε (no [privacy], or no noise: ε = ∞) is a dashed line to compare with.
 void write_privacy_plot(const fs::path& out, const CompareOptions& o, const std::vector<MethodSummary>& summary) {
   const fs::path series = out / "series" / "privacy.dat";
-  std::string unbounded;
+  std::string references;
   std::size_t points = 0;
   {
     std::ofstream dat(series);
     for (const auto& s : summary) {
-      if (!s.epsilon.n || !s.final_value.n) continue;
-      if (std::isinf(s.epsilon.mean)) {
-        unbounded += (unbounded.empty() ? "" : ", ") + plain(s.name);
+      if (!s.final_value.n) continue;
+      if (!s.epsilon.n || std::isinf(s.epsilon.mean)) {
+        references += ", " + std::to_string(s.final_value.mean) + " with lines dt 2 lw 2 title '" +
+                      gnuplot_text(s.name) + (s.epsilon.n ? " (ε = ∞)" : "") + "'";
         continue;
       }
-      dat << s.epsilon.mean << " " << s.final_value.mean << " " << s.final_value.std << " " << plain(s.name) << "\n";
+      dat << s.epsilon.mean << " " << s.final_value.mean << " " << s.final_value.std << " \"" << s.name << "\"\n";
       ++points;
     }
   }
   if (points == 0) return;  // nothing with a finite ε yet
   std::ostringstream gp;
   gp << "set terminal pngcairo size 1000,650 noenhanced\nset output '" << (out / "privacy.png").string()
-     << "'\nset title 'Final " << plain(o.goal.name) << " against the privacy spent"
-     << (unbounded.empty() ? std::string() : " (without noise, ε = ∞: " + unbounded + ")") << "'\nset xlabel 'ε'\n"
-     << "set ylabel 'final " << plain(o.goal.name) << "'\nset grid\nset key off\nset offsets graph 0.1, graph 0.1, graph 0.1, graph 0.1\n"
-     << "plot '" << series.string() << "' using 1:2:3 with yerrorbars pt 7 ps 1.5, '' using 1:2:4 with labels offset 0,1.2\n";
+     << "'\nset title 'Final " << plain(o.goal.name) << " against the privacy spent (mean over repeats)'\n"
+     << "set xlabel 'ε (log scale)'\nset logscale x\nset ylabel 'final " << plain(o.goal.name)
+     << "'\nset grid\nset key right bottom\nset offsets graph 0.15, graph 0.15, graph 0.1, graph 0.1\n"
+     << "plot '" << series.string() << "' using 1:2:3 with yerrorbars pt 7 ps 1.5 notitle, '' using 1:2:4 with labels "
+     << "offset 0,1.2 notitle" << references << "\n";
   draw(out, gp.str(), "privacy.png");
 }
 

@@ -183,9 +183,10 @@ MemorySettings read_memory(const Args& mem) {
 
 RecipeFile parse_recipe_file(std::string_view text, const fs::path& file, const Overrides& overrides) {
   const std::string file_name = file.string();
-  const Args root = parse_toml(text, file_name, overrides);
+  auto [root, applied] = parse_toml_with_text(text, file_name, overrides);
   RecipeFile recipe;
   recipe.file = file;
+  recipe.text = std::move(applied);
   const fs::path base = file.parent_path();
 
   for (const auto& p : root.get<std::vector<std::string>>("plugin_path", {})) {

@@ -105,6 +105,8 @@ struct PrivacySettings {
 /// A recipe's sections, parsed and checked as far as that is possible without plugins.
 struct RecipeFile {
   std::filesystem::path file;
+  /// The recipe as run: the file's text with the overrides applied (a job's recipe.toml).
+  std::string text;
   JobInfo job;
   /// `[job] on_server_restart`: "resume" or "abnormal"; "" leaves it to the server's
   /// project setting (read_restart_policy).

@@ -72,20 +72,24 @@ toml::table parse_with_overrides(std::string_view text, const std::string& file,
 }  // namespace
 
 Args parse_toml(std::string_view text, const std::string& file, const Overrides& overrides) {
+  return parse_toml_with_text(text, file, overrides).root;
+}
+
+TomlWithText parse_toml_with_text(std::string_view text, const std::string& file, const Overrides& overrides) {
   auto document = std::make_shared<toml::table>(parse_with_overrides(text, file, overrides));
+  std::string applied(text);
+  if (!overrides.empty()) {
+    std::ostringstream out;
+    out << "# " << file;
+    for (const auto& o : overrides) out << " --set " << o;
+    out << "\n" << toml::toml_formatter(*document) << "\n";
+    applied = out.str();
+  }
   const toml::table* root = document.get();
-  return make_args(std::move(document), root, file, "", SourceLocation{file, 1, 1});
+  return {make_args(std::move(document), root, file, "", SourceLocation{file, 1, 1}), std::move(applied)};
 }
 
 Args read_toml_file(const std::filesystem::path& file) { return parse_toml(read_text_file(file), file.string()); }
 
-std::string apply_overrides(std::string_view text, const std::string& file, const Overrides& overrides) {
-  if (overrides.empty()) return std::string(text);
-  std::ostringstream out;
-  out << "# " << file;
-  for (const auto& o : overrides) out << " --set " << o;
-  out << "\n" << toml::toml_formatter(parse_with_overrides(text, file, overrides)) << "\n";
-  return out.str();
-}
 
 }  // namespace cohort::config

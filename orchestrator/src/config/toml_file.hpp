@@ -25,11 +25,16 @@ using Overrides = std::vector<std::string>;
 /// naming it.
 COHORT_API Args parse_toml(std::string_view text, const std::string& file, const Overrides& overrides = {});
 
+/// parse_toml's root table, and the text the overrides make of `text`, from one parse:
+/// `text` itself when there are none, else the merged document (comments are not kept),
+/// headed by a comment naming them (what a job keeps as its recipe.toml).
+struct TomlWithText {
+  Args root;
+  std::string text;
+};
+COHORT_API TomlWithText parse_toml_with_text(std::string_view text, const std::string& file, const Overrides& overrides);
+
 /// Reads `file` and parses it; a file that cannot be read is a ConfigError naming it.
 COHORT_API Args read_toml_file(const std::filesystem::path& file);
-
-/// The TOML text of `text` with `overrides` applied: `text` itself when there are none,
-/// else the merged document (comments are not kept), headed by a comment naming them.
-COHORT_API std::string apply_overrides(std::string_view text, const std::string& file, const Overrides& overrides);
 
 }  // namespace cohort::config

@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/sub.h>
 
 #include <sys/random.h>
 
@@ -27,14 +28,21 @@ void check_matching(const Model& result, const Model& reference) {
 
 }  // namespace
 
-/// Σ (r − g)² in double, a chunk of 1 Mi elements at a time (no tensor-sized temporary).
+/// Σ (r − g)², a chunk of 1 Mi elements at a time through a buffer this thread keeps (a
+/// fresh temporary per chunk would be a fresh mapping to fault in, every round). Each
+/// chunk's sum is ATen's cascade sum in the tensor's dtype; the chunks add up in double.
 double squared_distance(const at::Tensor& r, const at::Tensor& g) {
   constexpr std::int64_t kChunk = 1 << 20;
+  thread_local at::Tensor buffer;
   const at::Tensor a = r.reshape({-1}), b = g.reshape({-1});
+  if (!buffer.defined() || buffer.scalar_type() != a.scalar_type())
+    buffer = at::empty({kChunk}, at::TensorOptions().dtype(a.scalar_type()));
   double squares = 0;
   for (std::int64_t begin = 0; begin < a.numel(); begin += kChunk) {
     const std::int64_t count = std::min(kChunk, a.numel() - begin);
-    squares += a.narrow(0, begin, count).sub(b.narrow(0, begin, count)).square().sum(at::kDouble).item<double>();
+    at::Tensor diff = buffer.narrow(0, 0, count);
+    at::sub_out(diff, a.narrow(0, begin, count), b.narrow(0, begin, count));
+    squares += diff.mul_(diff).sum().item<double>();
   }
   return squares;
 }
@@ -62,6 +70,21 @@ double clip_update(Model& result, const Model& reference, double clip) {
     }
   }
   return norm;
+}
+
+const Model& ReferenceCopy::copy_of(const Model& received) {
+  const bool same = kept_.tensors.size() == received.tensors.size() &&
+                    std::equal(kept_.tensors.begin(), kept_.tensors.end(), received.tensors.begin(),
+                               [](const NamedTensor& a, const NamedTensor& b) {
+                                 return a.name == b.name && a.tensor.sizes() == b.tensor.sizes() &&
+                                        a.tensor.scalar_type() == b.tensor.scalar_type();
+                               });
+  if (!same) {
+    kept_ = received.clone();
+    return kept_;
+  }
+  for (std::size_t i = 0; i < kept_.tensors.size(); ++i) kept_.tensors[i].tensor.copy_(received.tensors[i].tensor);
+  return kept_;
 }
 
 std::uint64_t os_random_seed() {

@@ -28,6 +28,19 @@ double update_norm(const Model& result, const Model& reference);
 /// norm 0 stays as it is.
 double clip_update(Model& result, const Model& reference, double clip);
 
+/// A copy of the model a task brought, for measuring the update against once the executor
+/// is done (it may train that model in place). The copy's memory is kept for the next task
+/// of the same shapes, so its pages are faulted in once, not every round: one model of
+/// memory per client process while site-side privacy is on.
+class ReferenceCopy {
+ public:
+  /// `received`, copied (into the kept tensors where names, shapes and dtypes match).
+  const Model& copy_of(const Model& received);
+
+ private:
+  Model kept_;
+};
+
 /// 64 bits from the operating system's cryptographic source (getrandom).
 std::uint64_t os_random_seed();
 

@@ -148,6 +148,6 @@ std::unique_ptr<ResultSink> PrivateAverage::wrap(const ResultInfo&, std::unique_
   return std::make_unique<ClippingSink>(*this, std::move(fold));
 }
 
-void PrivateAverage::add_noise(at::Tensor& average) { noise_.add(average, options_.noise_stddev); }
+void PrivateAverage::fill_noise(at::Tensor& sum) { noise_.add(sum, options_.noise_stddev * denominator()); }
 
 }  // namespace cohort::privacy

@@ -39,7 +39,7 @@ class PrivateAverage final : public AveragePrivacy {
 
   std::unique_ptr<ResultSink> wrap(const ResultInfo& info, std::unique_ptr<ResultSink> fold) override;
   double denominator() const override { return static_cast<double>(options_.sampled); }
-  void add_noise(at::Tensor& average) override;
+  void fill_noise(at::Tensor& sum) override;
 
   /// Results clipped at the server that arrived whole, and those of them whose update's
   /// norm was at or below the clipping norm (adaptive clipping's count).

@@ -155,7 +155,7 @@ void add_recipe_command(CLI::App& app, GlobalOptions& global, Command& run) {
                                   {"controller", recipe.controller.plugin},
                                   {"executor", recipe.executor.plugin},
                                   {"num_rounds", recipe.job.num_rounds},
-                                  {"text", config::apply_overrides(config::read_text_file(file), file, overrides)},
+                                  {"text", recipe.text},
                                   {"files", files},
                                   {"resolved", recipe::render(recipe)}}
                        .dump()

@@ -14,8 +14,7 @@ namespace cohort::runtime {
 
 LoadedJob load_job(const SingleJob& job) {
   const std::string text = config::read_text_file(job.recipe_file);
-  LoadedJob loaded{recipe::parse_recipe(text, job.recipe_file, job.plugin_dirs, job.overrides),
-                   config::apply_overrides(text, job.recipe_file, job.overrides), {}};
+  LoadedJob loaded{recipe::parse_recipe(text, job.recipe_file, job.plugin_dirs, job.overrides), {}};
   loaded.model = models::parse_spec(loaded.recipe.model, loaded.recipe.job.seed);  // a wrong [model] fails here, located
   if (!job.sites.empty()) loaded.recipe.job.sites = job.sites;
   return loaded;
@@ -35,7 +34,7 @@ server::JobResult run_single_job(server::Server& server, const SingleJob& job, L
       directory.memory_csv(job.process_name),
       hooks::MonitorSettings{mem.monitor_interval, mem.warn_percent, mem.critical_percent, mem.cuda_empty_cache},
       job_log);
-  setup.recipe_text = std::move(loaded.text);
+  setup.recipe_text = loaded.recipe.text;
   setup.workspace = job.workspace;
   setup.initial_model = make_initial_model(loaded.model);
   setup.recipe = std::move(loaded.recipe);

@@ -37,8 +37,6 @@ struct SingleJob {
 /// when it is wrong.
 struct LoadedJob {
   recipe::Recipe recipe;
-  /// The recipe's text with the overrides applied (kept as the job's recipe.toml).
-  std::string text;
   /// Its [model], for the initial global model.
   models::ModelSpec model;
 };

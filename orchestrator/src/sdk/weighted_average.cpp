@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <map>
 #include <stdexcept>
+#include <thread>
 
 namespace cohort {
 
@@ -29,6 +30,9 @@ struct WeightedAverage::State {
 
   Options options;
   std::shared_ptr<AveragePrivacy> privacy;
+  /// With privacy: fills the floating sums with the noise (set_privacy to result()).
+  std::thread noise;
+  std::exception_ptr noise_failed;
   std::vector<std::unique_ptr<Slot>> slots;
   std::map<std::string, std::size_t, std::less<>> index;
   std::mutex mutex;
@@ -37,6 +41,14 @@ struct WeightedAverage::State {
 };
 
 namespace {
+
+/// A slot's running sum, zeroed: floating tensors sum in their own dtype, integers in double.
+void allocate_sum(WeightedAverage::State::Slot& slot) {
+  auto dtype = at::isFloatingType(slot.info.dtype) ? slot.info.dtype : at::kDouble;
+  slot.sum = at::empty(slot.info.shape, at::TensorOptions().dtype(dtype));
+  memory::prepare_for_filling(slot.sum.data_ptr(), slot.sum.nbytes());
+  slot.sum.zero_();
+}
 
 class AverageSink final : public ResultSink {
  public:
@@ -70,12 +82,7 @@ class AverageSink final : public ResultSink {
     at::Tensor incoming = at::from_blob(const_cast<std::byte*>(data.data()), {count},
                                         at::TensorOptions().dtype(slot.info.dtype));
     std::lock_guard lock(slot.mutex);
-    if (!slot.sum.defined()) {
-      auto dtype = at::isFloatingType(slot.info.dtype) ? slot.info.dtype : at::kDouble;
-      slot.sum = at::empty(slot.info.shape, at::TensorOptions().dtype(dtype));
-      memory::prepare_for_filling(slot.sum.data_ptr(), slot.sum.nbytes());
-      slot.sum.zero_();
-    }
+    if (!slot.sum.defined()) allocate_sum(slot);
     slot.sum.view({-1}).narrow(0, first, count).add_(incoming, weight_);
   }
 
@@ -136,13 +143,31 @@ WeightedAverage::WeightedAverage(const Model& reference, Options options)
   }
 }
 
-WeightedAverage::~WeightedAverage() = default;
+WeightedAverage::~WeightedAverage() {
+  if (state_->noise.joinable()) state_->noise.join();
+}
 
 double WeightedAverage::steps_weight(const ResultInfo& info) {
   return info.num_steps && *info.num_steps > 0 ? static_cast<double>(*info.num_steps) : 1.0;
 }
 
-void WeightedAverage::set_privacy(std::shared_ptr<AveragePrivacy> privacy) { state_->privacy = std::move(privacy); }
+void WeightedAverage::set_privacy(std::shared_ptr<AveragePrivacy> privacy) {
+  state_->privacy = std::move(privacy);
+  // Each floating sum starts as the noise (times m), under its slot's lock: a result's
+  // chunk for a tensor waits until that tensor's noise is drawn.
+  state_->noise = std::thread([state = state_.get()] {
+    try {
+      for (auto& slot : state->slots) {
+        if (slot->excluded || !at::isFloatingType(slot->info.dtype)) continue;
+        std::lock_guard lock(slot->mutex);
+        if (!slot->sum.defined()) allocate_sum(*slot);
+        state->privacy->fill_noise(slot->sum);
+      }
+    } catch (...) {
+      state->noise_failed = std::current_exception();
+    }
+  });
+}
 
 std::unique_ptr<ResultSink> WeightedAverage::open(const ResultInfo& info) {
   if (state_->privacy) return state_->privacy->wrap(info, std::make_unique<AverageSink>(state_, info.site, 1.0));
@@ -163,39 +188,38 @@ double WeightedAverage::total_weight() const {
 
 namespace {
 
-/// With privacy: reference + (sum of the updates) / m + noise, for one floating tensor.
-/// `sum` holds the results' sum and `delivered[e]` the results that delivered element e.
+/// With privacy: reference + (sum of the updates + m·noise) / m, for one floating tensor;
+/// `sum` holds the noise and the results, and `delivered` the results that delivered each
+/// element.
 at::Tensor private_average(WeightedAverage::State& state, WeightedAverage::State::Slot& slot, const at::Tensor& previous) {
-  AveragePrivacy& privacy = *state.privacy;
-  at::Tensor out = slot.sum.defined() ? slot.sum : previous.clone();
-  if (slot.sum.defined()) {
-    at::Tensor flat = out.view({-1});
-    const at::Tensor reference = previous.reshape({-1});
-    const std::int64_t n = flat.numel();
-    std::sort(slot.partial.begin(), slot.partial.end());
-    double partial_weight = 0;
-    for (const auto& p : slot.partial) partial_weight += p.second;
-    std::int64_t begin = 0;
-    auto finish = [&](std::int64_t end, double delivered) {
-      if (end <= begin) return;
-      at::Tensor part = flat.narrow(0, begin, end - begin);
-      const at::Tensor g = reference.narrow(0, begin, end - begin);
-      part.sub_(g, delivered).div_(privacy.denominator()).add_(g);  // g + Σ(x − g) / m
-      begin = end;
-    };
-    for (const auto& [elements, weight] : slot.partial) {
-      finish(std::min(elements, n), slot.weight + partial_weight);
-      partial_weight -= weight;
-    }
-    finish(n, slot.weight);
+  const double m = state.privacy->denominator();
+  at::Tensor flat = slot.sum.view({-1});
+  const at::Tensor reference = previous.reshape({-1});
+  const std::int64_t n = flat.numel();
+  std::sort(slot.partial.begin(), slot.partial.end());
+  double partial_weight = 0;
+  for (const auto& p : slot.partial) partial_weight += p.second;
+  std::int64_t begin = 0;
+  auto finish = [&](std::int64_t end, double delivered) {
+    if (end <= begin) return;
+    at::Tensor part = flat.narrow(0, begin, end - begin);
+    const at::Tensor g = reference.narrow(0, begin, end - begin);
+    part.sub_(g, delivered).div_(m).add_(g);  // g + (Σ(x − g) + m·noise) / m
+    begin = end;
+  };
+  for (const auto& [elements, weight] : slot.partial) {
+    finish(std::min(elements, n), slot.weight + partial_weight);
+    partial_weight -= weight;
   }
-  privacy.add_noise(out);
-  return out;
+  finish(n, slot.weight);
+  return slot.sum;
 }
 
 }  // namespace
 
 Model WeightedAverage::result(const Model& reference) {
+  if (state_->noise.joinable()) state_->noise.join();
+  if (state_->noise_failed) std::rethrow_exception(std::exchange(state_->noise_failed, nullptr));
   Model out;
   out.round = reference.round;
   for (std::size_t i = 0; i < state_->slots.size(); ++i) {

@@ -11,7 +11,6 @@
 
 using cohort::Args;
 using cohort::test::config_error_of;
-using cohort::config::apply_overrides;
 using cohort::config::parse_toml;
 
 namespace {
@@ -65,9 +64,11 @@ TEST_CASE("overrides: a malformed one is refused, naming it") {
 }
 
 TEST_CASE("overrides: the recipe a server sends its sites is the file with them applied") {
-  CHECK(apply_overrides(kText, "r.toml", {}) == kText);
-  const std::string text = apply_overrides(kText + "[executor]\nplugin = 's'\n", "r.toml",
-                                           {"job.num_rounds=7", "job.min_clients=1", "controller.args.optimizer=adam"});
+  CHECK(cohort::config::parse_toml_with_text(kText, "r.toml", {}).text == kText);
+  const std::string text =
+      cohort::config::parse_recipe_file(kText + "[executor]\nplugin = 's'\n", "r.toml",
+                                        {"job.num_rounds=7", "job.min_clients=1", "controller.args.optimizer=adam"})
+          .text;
   CHECK(text.rfind("# r.toml --set job.num_rounds=7 --set job.min_clients=1 --set controller.args.optimizer=adam\n", 0) ==
         0);
   const auto recipe = cohort::config::parse_recipe_file(text, "r.toml");
