@@ -289,21 +289,10 @@ int run_memprofile(const MemprofileOptions& o, spdlog::logger& log) {
   for (auto n : o.gc_rounds) {
     Setting s{n, out / ("gc" + std::to_string(n)), {}};
     // Each setting in its own process tree: nothing one leaves behind skews the next.
-    std::vector<std::string> argv{process::self_executable().string(), "memprofile", "--single", std::to_string(n),
-                                  "--num-rounds", std::to_string(o.num_rounds), "--num-clients",
-                                  std::to_string(o.num_clients), "--model-size", std::to_string(o.model_size_mb),
-                                  "--allocator", o.allocator, "--output", s.dir.string()};
-    if (o.arena_max) {
-      argv.push_back("--arena-max");
-      argv.push_back(std::to_string(*o.arena_max));
-    }
-    if (o.mmap_threshold_kib) {
-      argv.push_back("--mmap-threshold");
-      argv.push_back(std::to_string(*o.mmap_threshold_kib));
-    }
-    if (o.heaptrack) argv.push_back("--heaptrack");
-    if (o.insecure) argv.push_back("--insecure");
-    argv.insert(argv.end(), {"--transport", o.transport});
+    process::MemprofileLaunch setting = o;
+    setting.single = n;
+    setting.output = s.dir;
+    const auto argv = process::command_line(process::self_executable().string(), {}, setting);
     std::cout << "running " << setting_name(n) << " ..." << std::flush;
     process::ChildProcess child(argv, {}, out / ("gc" + std::to_string(n) + ".out"));
     const int status = child.wait_for(std::chrono::hours(24)).value_or(-1);

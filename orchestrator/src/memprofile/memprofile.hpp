@@ -11,6 +11,8 @@
 // server, the other ranks the clients, one per rank. `--compare A B` puts two such
 // folders side by side, process by process, with the change in percent.
 
+#include "process/launch.hpp"
+
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -23,26 +25,10 @@ class logger;
 
 namespace cohort::memprofile {
 
-struct MemprofileOptions {
+/// The experiment: its settings (process::MemprofileLaunch, what a setting's own process
+/// tree is started with) and the cleanup settings to compare.
+struct MemprofileOptions : process::MemprofileLaunch {
   std::vector<std::int64_t> gc_rounds{0, 5, 1};
-  std::int64_t num_rounds = 10;
-  std::int64_t num_clients = 2;
-  double model_size_mb = 100;
-  /// Run only this setting, in this process tree (what the parent runs per setting).
-  std::optional<std::int64_t> single;
-  /// "glibc" or "jemalloc" (preloaded into server and clients).
-  std::string allocator = "glibc";
-  /// MALLOC_ARENA_MAX for every process (default: the role's, 4 and 2).
-  std::optional<std::int64_t> arena_max;
-  /// MALLOC_MMAP_THRESHOLD_ in KiB for every process (default: cohort's, 4096; 0: glibc's
-  /// dynamic threshold, as in NVIDIA FLARE's experiment).
-  std::optional<std::int64_t> mmap_threshold_kib;
-  bool heaptrack = false;
-  bool insecure = false;
-  /// "tls" (`cohort simulate`) or "mpi" (`mpirun -n clients+1 cohort mpi`).
-  std::string transport = "tls";
-  /// Parent: where the timestamped folder goes. Single: the folder of this setting.
-  std::filesystem::path output = "memprofile";
 };
 
 /// RSS figures of one process over one run, in MiB.

@@ -13,6 +13,7 @@
 #include "process/logging.hpp"
 
 #include <charconv>
+#include <filesystem>
 #include <cstdint>
 #include <map>
 #include <sstream>
@@ -208,6 +209,51 @@ struct RecipeProbeLaunch {
   static void options(Self& s, Option&& option) {
     RecipeLaunch::options(s.recipe, option);
     option("--sites", s.sites, "The job's number of sites (the probed site's share of the data)", at_least(1));
+  }
+};
+
+/// `cohort memprofile`'s settings of one experiment: what the command takes besides its list
+/// of cleanup settings, and what it passes to `cohort memprofile --single N`, which runs one
+/// of them in a process tree of its own.
+struct MemprofileLaunch {
+  static constexpr const char* kCommand = "memprofile";
+
+  std::int64_t num_rounds = 10;
+  std::int64_t num_clients = 2;
+  double model_size_mb = 100;
+  /// Run only this setting, in this process tree (what the parent runs per setting).
+  std::optional<std::int64_t> single;
+  /// "glibc" or "jemalloc" (preloaded into server and clients).
+  std::string allocator = "glibc";
+  /// MALLOC_ARENA_MAX for every process (default: the role's, 4 and 2).
+  std::optional<std::int64_t> arena_max;
+  /// MALLOC_MMAP_THRESHOLD_ in KiB for every process (default: cohort's, 4096; 0: glibc's
+  /// dynamic threshold, as in NVIDIA FLARE's experiment).
+  std::optional<std::int64_t> mmap_threshold_kib;
+  bool heaptrack = false;
+  bool insecure = false;
+  /// "tls" (`cohort simulate`) or "mpi" (`mpirun -n clients+1 cohort mpi`).
+  std::string transport = "tls";
+  /// Parent: where the timestamped folder goes. Single: the folder of this setting.
+  std::filesystem::path output = "memprofile";
+
+  template <class Self, class Option>
+  static void options(Self& s, Option&& option) {
+    option("--num-rounds", s.num_rounds, "FL rounds per setting", at_least(1));
+    option("-n,--num-clients", s.num_clients, "Clients, one process each (with --transport mpi: mpirun -n N+1)",
+           at_least(1));
+    option("--model-size", s.model_size_mb, "Model size in MB", positive_number());
+    option("--single", s.single, "Run only gc_rounds=N in this process tree", at_least(0));
+    option("--allocator", s.allocator, "glibc or jemalloc (preloaded)", CLI::IsMember({"glibc", "jemalloc"}));
+    option("--arena-max", s.arena_max, "MALLOC_ARENA_MAX for every process", at_least(1));
+    option("--mmap-threshold", s.mmap_threshold_kib,
+           "MALLOC_MMAP_THRESHOLD_ in KiB for every process (0: glibc's dynamic threshold)", between(0, 32 * 1024));
+    option("--heaptrack", s.heaptrack, "Run server and clients under heaptrack: peak heap, leaks, flame graphs");
+    option("--insecure", s.insecure, "Plain TCP instead of mutual TLS");
+    option("--transport", s.transport,
+           "tls: cohort simulate's processes; mpi: under mpirun, rank 0 the server, a client per other rank",
+           CLI::IsMember({"tls", "mpi"}));
+    option("--output", s.output, "Folder for the timestamped results");
   }
 };
 

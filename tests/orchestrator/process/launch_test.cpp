@@ -163,3 +163,30 @@ TEST_CASE("launch: the value after a log flag is not the command") {
   CHECK_FALSE(is_valued_log_flag("--verbose"));
   CHECK_FALSE(is_valued_log_flag("server"));
 }
+
+TEST_CASE("launch: memprofile's run of one setting parses back into the same description") {
+  MemprofileLaunch setting;
+  setting.single = 5;
+  setting.num_rounds = 3;
+  setting.num_clients = 4;
+  setting.model_size_mb = 12.5;
+  setting.allocator = "jemalloc";
+  setting.mmap_threshold_kib = 0;
+  setting.heaptrack = true;
+  setting.transport = "mpi";
+  setting.output = "/tmp/a folder/gc5";
+  const auto argv = command_line("cohort", {}, setting);
+  CHECK(std::find(argv.begin(), argv.end(), "--arena-max") == argv.end());  // unset: left out
+  const auto [log, back] = parse_back<MemprofileLaunch>(argv);
+  CHECK(*back.single == 5);
+  CHECK(back.num_rounds == 3);
+  CHECK(back.num_clients == 4);
+  CHECK(back.model_size_mb == 12.5);
+  CHECK(back.allocator == "jemalloc");
+  CHECK(!back.arena_max);
+  CHECK(*back.mmap_threshold_kib == 0);
+  CHECK(back.heaptrack);
+  CHECK(!back.insecure);
+  CHECK(back.transport == "mpi");
+  CHECK(back.output == setting.output);
+}
