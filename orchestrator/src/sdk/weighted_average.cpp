@@ -188,30 +188,37 @@ double WeightedAverage::total_weight() const {
 
 namespace {
 
-/// With privacy: reference + (sum of the updates + m·noise) / m, for one floating tensor;
-/// `sum` holds the noise and the results, and `delivered` the results that delivered each
-/// element.
-at::Tensor private_average(WeightedAverage::State& state, WeightedAverage::State::Slot& slot, const at::Tensor& previous) {
-  const double m = state.privacy->denominator();
-  at::Tensor flat = slot.sum.view({-1});
-  const at::Tensor reference = previous.reshape({-1});
-  const std::int64_t n = flat.numel();
+/// Calls `f(begin, end, weight)` for each run [begin, end) of a slot's `n` elements that the
+/// same results delivered, `weight` theirs: the whole deliveries plus the cut-off ones whose
+/// prefix covers the run.
+template <class F>
+void for_each_delivered_run(WeightedAverage::State::Slot& slot, std::int64_t n, F&& f) {
   std::sort(slot.partial.begin(), slot.partial.end());
   double partial_weight = 0;
   for (const auto& p : slot.partial) partial_weight += p.second;
   std::int64_t begin = 0;
-  auto finish = [&](std::int64_t end, double delivered) {
+  auto run = [&](std::int64_t end, double weight) {
     if (end <= begin) return;
-    at::Tensor part = flat.narrow(0, begin, end - begin);
-    const at::Tensor g = reference.narrow(0, begin, end - begin);
-    part.sub_(g, delivered).div_(m).add_(g);  // g + (Σ(x − g) + m·noise) / m
+    f(begin, end, weight);
     begin = end;
   };
   for (const auto& [elements, weight] : slot.partial) {
-    finish(std::min(elements, n), slot.weight + partial_weight);
+    run(std::min(elements, n), slot.weight + partial_weight);
     partial_weight -= weight;
   }
-  finish(n, slot.weight);
+  run(n, slot.weight);
+}
+
+/// With privacy: reference + (sum of the updates + m·noise) / m, for one floating tensor
+/// (its sum holds the noise and the results).
+at::Tensor private_average(WeightedAverage::State& state, WeightedAverage::State::Slot& slot, const at::Tensor& previous) {
+  const double m = state.privacy->denominator();
+  at::Tensor flat = slot.sum.view({-1});
+  const at::Tensor reference = previous.reshape({-1});
+  for_each_delivered_run(slot, flat.numel(), [&](std::int64_t begin, std::int64_t end, double delivered) {
+    const at::Tensor g = reference.narrow(0, begin, end - begin);
+    flat.narrow(0, begin, end - begin).sub_(g, delivered).div_(m).add_(g);  // g + (Σ(x − g) + m·noise) / m
+  });
   return slot.sum;
 }
 
@@ -236,26 +243,13 @@ Model WeightedAverage::result(const Model& reference) {
       slot.sum = at::Tensor();
       continue;
     }
+    // Each element is divided by the weight of the results that delivered it.
     at::Tensor flat = slot.sum.view({-1});
-    const std::int64_t n = flat.numel();
-    // Element i is divided by the weight of every result that delivered it: the whole
-    // deliveries plus the cut-off ones whose prefix covers i.
-    std::sort(slot.partial.begin(), slot.partial.end());
-    double partial_weight = 0;
-    for (const auto& p : slot.partial) partial_weight += p.second;
-    std::int64_t begin = 0;
-    auto divide = [&](std::int64_t end, double denominator) {
-      if (end <= begin) return;
+    for_each_delivered_run(slot, flat.numel(), [&](std::int64_t begin, std::int64_t end, double weight) {
       at::Tensor part = flat.narrow(0, begin, end - begin);
-      if (denominator > 0) part.div_(denominator);
+      if (weight > 0) part.div_(weight);
       else part.copy_(previous.view({-1}).narrow(0, begin, end - begin));
-      begin = end;
-    };
-    for (const auto& [elements, weight] : slot.partial) {
-      divide(std::min(elements, n), slot.weight + partial_weight);
-      partial_weight -= weight;
-    }
-    divide(n, slot.weight);
+    });
     at::Tensor averaged = slot.sum;
     if (averaged.scalar_type() != slot.info.dtype) averaged = averaged.round().to(slot.info.dtype);
     out.tensors.push_back({slot.info.name, std::move(averaged)});
