@@ -100,7 +100,7 @@ class JobRecord:
     rounds_completed: int = 0
     resumes: int = 0
     last_error: str = ""
-    #: The privacy spent after the last round (jobs with ``[privacy]``; None without noise).
+    #: The privacy spent after the last round (ε; None without ``[privacy]`` or without noise).
     epsilon: Optional[float] = None
 
     @classmethod

@@ -41,7 +41,7 @@ TEST_CASE("command line: bad numbers and paths are refused with what is expected
       {{"memprofile", "--single", "-1"}, "--single: must be a whole number of at least 0, not '-1'"},
       {{"memprofile", "--arena-max", "0"}, "--arena-max: must be a whole number of at least 1, not '0'"},
       {{"memprofile", "--mmap-threshold", "99999"}, "--mmap-threshold: must be a whole number from 0 to 32768, not '99999'"},
-      {{"memprofile", "-n", "0"}, "-n: must be a whole number of at least 1, not '0'"},
+      {{"memprofile", "-n", "0"}, "--num-clients: must be a whole number of at least 1, not '0'"},  // -n is --num-clients
       {{"memprofile", "--compare", nowhere, nowhere}, "--compare: no such folder: '" + nowhere + "'"},
       {{"poc", "prepare", "-n", "0"}, "--clients: must be a whole number from 1 to 100, not '0'"},
       {{"poc", "start", "--timeout", "0"}, "--timeout: must be a whole number of at least 1, not '0'"},

@@ -84,8 +84,8 @@ void print_job(const json& j) {
             << when(j.value("submitted_at", std::int64_t{0})) << "\nstarted    " << when(j.value("started_at", std::int64_t{0}))
             << "\nended      " << when(j.value("ended_at", std::int64_t{0})) << "\nresumed    "
             << j.value("resumes", 0) << (j.value("resumes", 0) == 1 ? " time" : " times") << "\n";
-  if (j.contains("epsilon"))
-    std::cout << "privacy    ε = " << (j["epsilon"].is_number() ? std::to_string(j["epsilon"].get<double>()) : "inf") << " spent\n";
+  if (j.contains("epsilon") && j["epsilon"].is_number())
+    std::cout << "privacy    ε = " << j["epsilon"].get<double>() << " spent\n";
   if (!j.value("message", "").empty()) std::cout << "message    " << j.value("message", "") << "\n";
   if (!j.value("last_error", "").empty()) std::cout << "last error " << j.value("last_error", "") << "\n";
 }

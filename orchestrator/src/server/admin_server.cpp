@@ -13,6 +13,7 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/logger.h>
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -28,14 +29,6 @@ namespace {
 /// A refusal: "kind" tells a program what happened (the admin protocol's error kinds).
 json error(const std::string& message, const char* kind = "refused") {
   return json{{"ok", false}, {"error", message}, {"kind", kind}};
-}
-
-std::int64_t count_rounds(const fs::path& rounds_csv) {
-  std::ifstream in(rounds_csv);
-  std::int64_t lines = 0;
-  std::string line;
-  while (std::getline(in, line)) lines += line.empty() ? 0 : 1;
-  return std::max<std::int64_t>(0, lines - 1);
 }
 
 /// A log's text from byte `cursor` on (at most 1 MiB), or without a cursor its last 64 KiB;
@@ -93,7 +86,9 @@ asio::awaitable<void> send_files(asio::ssl::stream<asio::ip::tcp::socket>& strea
 
 }  // namespace
 
-json to_json(const jobs::JobRecord& r) {
+json to_json(const jobs::JobRecord& r, const fs::path& workspace) {
+  const auto rounds = jobs::read_rounds(jobs::JobDirectory(workspace, r.id).rounds_csv());
+  const auto epsilon = jobs::privacy_spent(rounds);
   return json{{"id", r.id},
               {"name", r.name},
               {"status", std::string(jobs::to_string(r.state))},
@@ -105,9 +100,10 @@ json to_json(const jobs::JobRecord& r) {
               {"ended_at", r.ended_at},
               {"message", r.message},
               {"num_rounds", r.num_rounds},
-              {"rounds_completed", r.rounds_completed},
+              {"rounds_completed", std::max(r.rounds_completed, static_cast<std::int64_t>(rounds.size()))},
               {"resumes", r.resumes},
-              {"last_error", r.last_error}};
+              {"last_error", r.last_error},
+              {"epsilon", epsilon && std::isfinite(*epsilon) ? json(*epsilon) : json()}};
 }
 
 AdminServer::AdminServer(AdminServerOptions options, server::JobScheduler& scheduler, jobs::JobStore& store,
@@ -248,7 +244,7 @@ json AdminServer::handle(const AdminIdentity& admin, const AdminRequest& request
   if (request.command == Command::list) {
     if (auto why = refusal(admin, Action::view); !why.empty()) return log_refusal(why);
     json jobs = json::array();
-    for (const auto& r : store_.list()) jobs.push_back(to_json(r));
+    for (const auto& r : store_.list()) jobs.push_back(to_json(r, options_.workspace));
     return json{{"ok", true}, {"jobs", jobs}};
   }
   const auto job = store_.get(request.job_id);
@@ -256,10 +252,7 @@ json AdminServer::handle(const AdminIdentity& admin, const AdminRequest& request
   const jobs::JobDirectory directory(options_.workspace, job->id);
   if (request.command == Command::show) {
     if (auto why = refusal(admin, Action::view, &*job); !why.empty()) return log_refusal(why);
-    json out = to_json(*job);
-    out["rounds_completed"] = std::max(job->rounds_completed, count_rounds(directory.rounds_csv()));
-    if (const auto epsilon = jobs::privacy_spent(jobs::read_rounds(directory.rounds_csv()))) out["epsilon"] = *epsilon;
-    return json{{"ok", true}, {"job", out}};
+    return json{{"ok", true}, {"job", to_json(*job, options_.workspace)}};
   }
   if (request.command == Command::abort) {
     if (auto why = refusal(admin, Action::manage, &*job); !why.empty()) return log_refusal(why);
@@ -278,7 +271,7 @@ json AdminServer::handle(const AdminIdentity& admin, const AdminRequest& request
     return json{{"ok", true}, {"rows", rows}};
   }
   // download
-  return json{{"ok", true}, {"job", to_json(*job)}, {"files", job_files(directory, files)}};
+  return json{{"ok", true}, {"job", to_json(*job, options_.workspace)}, {"files", job_files(directory, files)}};
 }
 
 }  // namespace cohort::admin

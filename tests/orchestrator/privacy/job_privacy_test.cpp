@@ -113,7 +113,7 @@ TEST_CASE("adaptive clipping, without noise, converges to the chosen quantile of
   CHECK(job.clipping_norm() <= 4.0);
 }
 
-TEST_CASE("local mode: the site clips and noises its own update; ε counts the site's own steps") {
+TEST_CASE("local mode: the site clips and noises its own update, and ε counts the site's own steps") {
   cohort::test::TempDir dir;
   PrivacySettings settings = central(1.0, 2.0);
   settings.mode = PrivacySettings::Mode::local;

@@ -36,7 +36,7 @@ TEST_CASE("clipping scales the update over all tensors together to the norm, exa
   CHECK(small.tensors[0].tensor[0].item<float>() == 1.3f);
 }
 
-TEST_CASE("an all-zero update is clipped without a division by zero; integer tensors take the reference") {
+TEST_CASE("an all-zero update is clipped without a division by zero, and integer tensors take the reference") {
   Model reference = two_tensors({1, 2}, {3, 4});
   reference.tensors.push_back({"count", at::tensor(std::vector<std::int64_t>{7}, at::kLong)});
   Model result = reference.clone();
@@ -59,7 +59,7 @@ TEST_CASE("the noise has the standard deviation asked for, within 1 % over 10^7 
   CHECK(std::abs(mean) < 3 * sigma / std::sqrt(static_cast<double>(n)));
 }
 
-TEST_CASE("a fixed seed gives the same noise; the operating system's seeds differ") {
+TEST_CASE("a fixed seed gives the same noise, and the operating system's seeds differ") {
   at::Tensor a = at::zeros({1000}, at::kFloat), b = at::zeros({1000}, at::kFloat), c = at::zeros({1000}, at::kFloat);
   GaussianNoise(42).add(a, 1.0);
   GaussianNoise(42).add(b, 1.0);
