@@ -72,6 +72,9 @@ TEST_CASE("privacy: a central-DP FedAvg job (20 sites, 5 a round) reports after 
     CHECK(*done.rounds[r].epsilon == expected[r]);  // bit for bit: rounds.csv keeps 17 digits
   }
   CHECK(done.run.output.find("privacy spent: ε = ") != std::string::npos);
+  // Said before it runs, with the noise per element.
+  CHECK(done.run.output.find("warning: [privacy] central noise with 5 sites a round: each element of the average gets "
+                             "noise of standard deviation z·C/5 = 0.22") != std::string::npos);
   // Each site's update (+1 .. +20 on every element) is clipped to norm 1 at the site; the
   // server adds N(0, (z·C/m)²) = N(0, 0.22²) per round: after 3 rounds the elements spread
   // with standard deviation 0.22·√3 around 3 / √d.

@@ -4,6 +4,7 @@
 #include "config/toml_file.hpp"
 
 #include <set>
+#include <sstream>
 
 namespace fs = std::filesystem;
 
@@ -255,6 +256,19 @@ void read_workflow_memory(RecipeFile& recipe, std::string_view workflow, bool cl
     m.client_memory_gc_rounds = mem.get<std::int64_t>("client_memory_gc_rounds", default_client_gc_rounds, at_least(0));
   }
   mem.finish();
+}
+
+std::optional<std::string> privacy_warning(const PrivacySettings& privacy, std::int64_t sampled) {
+  if (privacy.mode != PrivacySettings::Mode::central || sampled >= kFewSitesForCentralNoise) return std::nullopt;
+  if (privacy.noise_multiplier && *privacy.noise_multiplier == 0) return std::nullopt;
+  std::ostringstream out;
+  out << "warning: [privacy] central noise with " << sampled << " sites a round: each element of the average gets noise of "
+      << "standard deviation z·C/" << sampled;
+  if (privacy.noise_multiplier && !privacy.adaptive)
+    out << " = " << *privacy.noise_multiplier * privacy.clipping_norm / static_cast<double>(sampled);
+  out << ", while the whole averaged update's norm is at most C; at this size the noise drowns the update (central DP "
+         "is meant for hundreds of sites a round; see the README's Privacy study)";
+  return out.str();
 }
 
 }  // namespace cohort::config

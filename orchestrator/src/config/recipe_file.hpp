@@ -102,6 +102,15 @@ struct PrivacySettings {
   bool on() const { return mode != Mode::off; }
 };
 
+/// Central noise on fewer sites a round than this drowns the update: the recipe check and
+/// the job's log warn.
+inline constexpr std::int64_t kFewSitesForCentralNoise = 10;
+
+/// The warning a recipe with central noise and fewer than kFewSitesForCentralNoise sites
+/// sampled a round (its min_clients) gets before it runs, saying what the noise does at
+/// that size; nothing otherwise.
+COHORT_API std::optional<std::string> privacy_warning(const PrivacySettings& privacy, std::int64_t sampled);
+
 /// A recipe's sections, parsed and checked as far as that is possible without plugins.
 struct RecipeFile {
   std::filesystem::path file;

@@ -119,7 +119,7 @@ std::shared_ptr<PrivateAverage> JobPrivacy::begin_average(const Model& global, s
   if (settings_.clip_at == config::PrivacySettings::ClipAt::server) options.clip = clip_;
   options.spill_folder = spill_folder_;
   if (settings_.seed) options.seed = derive_seed(*settings_.seed, round, 1);
-  if (sampled < 10 && round_steps_ == 0 && account_.empty()) {
+  if (static_cast<std::int64_t>(sampled) < config::kFewSitesForCentralNoise && round_steps_ == 0 && account_.empty()) {
     std::int64_t elements = 0;
     for (const auto& t : global.tensors) elements += t.tensor.numel();
     log_.warn("privacy: central noise with {} sites a round: each element of the average gets noise of standard deviation "

@@ -144,6 +144,7 @@ void add_recipe_command(CLI::App& app, GlobalOptions& global, Command& run) {
     run = [check] {
       const auto& [file, paths, overrides] = check->recipe;
       const auto recipe = load_checked(file, paths, overrides);
+      if (auto warning = config::privacy_warning(recipe.privacy, recipe.job.min_clients)) std::cerr << *warning << "\n";
       if (check->format == "text") {
         std::cout << recipe::render(recipe);
         return process::kExitOk;

@@ -201,6 +201,7 @@ void set_up(const Simulation& s, const WorkerChoice& w, const std::string& job_i
         << "), " << s.clients() << " sites in " << w.workers << " client processes, " << s.recipe.job.num_rounds << " rounds, "
         << (s.insecure ? "plain TCP" : "mutual TLS") << "\n  " << w.line << "\n  workspace " << s.workspace.string()
         << "\n  job       " << job_id << "\n" << std::flush;
+  if (auto warning = config::privacy_warning(s.recipe.privacy, s.recipe.job.min_clients)) s.out << "  " << *warning << "\n";
 }
 
 /// Starts process `name` of the simulation from its launch description: its log in the

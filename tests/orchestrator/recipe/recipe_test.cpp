@@ -287,3 +287,14 @@ TEST_CASE("recipe: [privacy] is refused for a workflow that does not average thr
   CHECK(cyclic.find("works with fedavg and fedopt") != std::string::npos);
   CHECK(error_of(with_privacy(keys, "fedopt")) == "no error");
 }
+
+TEST_CASE("recipe: central noise on fewer than 10 sites a round is warned about, with its size") {
+  const auto few = parse(with_privacy("mode = \"central\"\nclipping_norm = 2\nnoise_multiplier = 1\ntarget_delta = 1e-5\n"));
+  const auto warning = cohort::config::privacy_warning(few.privacy, few.job.min_clients);
+  REQUIRE(warning);
+  CHECK(warning->find("central noise with 2 sites a round") != std::string::npos);
+  CHECK(warning->find("z·C/2 = 1,") != std::string::npos);
+  CHECK(!cohort::config::privacy_warning(few.privacy, 10));
+  const auto local = parse(with_privacy("mode = \"local\"\nclipping_norm = 2\nnoise_multiplier = 1\ntarget_delta = 1e-5\n"));
+  CHECK(!cohort::config::privacy_warning(local.privacy, 2));
+}
