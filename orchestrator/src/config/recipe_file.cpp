@@ -55,21 +55,29 @@ JobInfo read_job(const Args& job, const fs::path& file, std::string& on_server_r
   return info;
 }
 
-/// `workers`: "auto" (0) or a number of processes.
-std::int64_t read_workers(const Args& sim) {
-  if (!sim.has("workers")) return 0;
+/// `table`'s `key`: a number in `range` (`what` says of what), or nothing where it is absent
+/// or the string `word` ("auto", "adaptive").
+template <class T>
+std::optional<T> number_or_word(const Args& table, std::string_view key, std::string_view word, Range range,
+                                const std::string& what) {
+  if (!table.has(key)) return std::nullopt;
   try {
-    return sim.required<std::int64_t>("workers", between(1, 1024));
+    return table.required<T>(key, range);
   } catch (const ConfigError& as_number) {
     std::string text;
     try {
-      text = sim.required<std::string>("workers");
+      text = table.required<std::string>(key);
     } catch (const ConfigError&) {
       throw as_number;
     }
-    if (text != "auto") sim.fail("workers", "expected \"auto\" or a number of client processes, found \"" + text + "\"");
-    return 0;
+    if (text != word) table.fail(key, "expected \"" + std::string(word) + "\" or " + what + ", found \"" + text + "\"");
+    return std::nullopt;
   }
+}
+
+/// `workers`: "auto" (0) or a number of processes.
+std::int64_t read_workers(const Args& sim) {
+  return number_or_word<std::int64_t>(sim, "workers", "auto", between(1, 1024), "a number of client processes").value_or(0);
 }
 
 SimulationSettings read_simulation(const Args& sim) {
@@ -80,26 +88,6 @@ SimulationSettings read_simulation(const Args& sim) {
   s.chunk_kib = sim.get<std::int64_t>("chunk_kib", 1024, between(4, 64 * 1024));
   sim.finish();
   return s;
-}
-
-/// A number of `table`'s `key` (in `range`), or nothing where its value is the string `word`
-/// (`fallback_word` when absent).
-std::optional<double> number_or_word(const Args& table, std::string_view key, std::string_view word, Range range,
-                                     std::optional<double> fallback) {
-  if (!table.has(key)) return fallback;
-  try {
-    return table.required<double>(key, range);
-  } catch (const ConfigError& as_number) {
-    std::string text;
-    try {
-      text = table.required<std::string>(key);
-    } catch (const ConfigError&) {
-      throw as_number;
-    }
-    if (text != word)
-      table.fail(key, "expected a number or \"" + std::string(word) + "\", found \"" + text + "\"");
-    return std::nullopt;
-  }
 }
 
 /// Fails at `key` unless `value` (when there is one) is above 0.
@@ -129,7 +117,7 @@ PrivacySettings read_privacy(const Args& table) {
     table.fail("clip_at", "applies to mode = \"central\"; in local mode each site clips its own update");
   if (!table.has("clipping_norm"))
     table.fail("mode", "needs clipping_norm: the L2 norm each update is clipped to (a number, or \"adaptive\")");
-  const auto norm = positive(table, "clipping_norm", number_or_word(table, "clipping_norm", "adaptive", {}, std::nullopt));
+  const auto norm = positive(table, "clipping_norm", number_or_word<double>(table, "clipping_norm", "adaptive", {}, "a norm"));
   p.adaptive = !norm;
   p.clipping_norm = norm ? *norm
                          : *positive(table, "initial_clipping_norm",
@@ -145,7 +133,7 @@ PrivacySettings read_privacy(const Args& table) {
     p.clipped_count_stddev = positive(table, "clipped_count_stddev", table.optional<double>("clipped_count_stddev"));
   }
   p.where_noise = table.where("noise_multiplier");
-  p.noise_multiplier = number_or_word(table, "noise_multiplier", "auto", at_least(0), std::optional<double>(std::nullopt));
+  p.noise_multiplier = number_or_word<double>(table, "noise_multiplier", "auto", at_least(0), "a noise multiplier");
   p.target_epsilon = positive(table, "target_epsilon", table.optional<double>("target_epsilon"));
   if (!p.noise_multiplier && !p.target_epsilon)
     table.fail(table.has("noise_multiplier") ? "noise_multiplier" : "mode",

@@ -80,6 +80,19 @@ double log_a_fractional(double q, double z, double alpha) {
 
 }  // namespace
 
+std::string exact_text(double value) {
+  char text[40];
+  std::snprintf(text, sizeof text, "%a", value);
+  return text;
+}
+
+double read_exact(const std::string& text, const std::string& what) {
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0') throw std::invalid_argument(what + " '" + text + "' is malformed");
+  return value;
+}
+
 double sampled_gaussian_rdp(double q, double z, double order) {
   if (q <= 0) return 0;
   if (z <= 0) return kInf;
@@ -134,11 +147,7 @@ RdpAccountant::Spent RdpAccountant::spent(double delta) const {
 
 std::string RdpAccountant::save() const {
   std::ostringstream out;
-  for (std::size_t i = 0; i < rdp_.size(); ++i) {
-    char text[40];
-    std::snprintf(text, sizeof text, "%a", rdp_[i]);
-    out << (i ? " " : "") << text;
-  }
+  for (std::size_t i = 0; i < rdp_.size(); ++i) out << (i ? " " : "") << exact_text(rdp_[i]);
   return out.str();
 }
 
@@ -148,9 +157,8 @@ RdpAccountant RdpAccountant::restore(const std::string& text) {
   std::string word;
   std::size_t i = 0;
   while (in >> word) {
-    char* end = nullptr;
-    const double value = std::strtod(word.c_str(), &end);
-    if (i >= account.rdp_.size() || *end != '\0' || !(value >= 0))
+    const double value = read_exact(word, "the privacy account's number");
+    if (i >= account.rdp_.size() || !(value >= 0))
       throw std::invalid_argument("the privacy account '" + text.substr(0, 40) + "...' is malformed");
     account.rdp_[i++] = value;
   }

@@ -11,6 +11,12 @@
 
 namespace cohort::privacy {
 
+/// `value` as a hexadecimal floating-point literal (%a): text that reads back bit for bit
+/// (the privacy state in a job's resume record).
+std::string exact_text(double value);
+/// What exact_text() wrote; throws std::invalid_argument saying `what` was malformed.
+double read_exact(const std::string& text, const std::string& what);
+
 /// RDP of order `order` of one step of the sampled Gaussian mechanism: each record
 /// (here: each site) is in the step with probability `q`, and Gaussian noise of `z` times
 /// the sensitivity is added. 0 for q = 0; infinite for z = 0 (no noise) with q > 0.

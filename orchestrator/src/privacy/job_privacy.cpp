@@ -15,18 +15,7 @@ namespace {
 
 using Mode = config::PrivacySettings::Mode;
 
-std::string hex(double value) {
-  char text[40];
-  std::snprintf(text, sizeof text, "%a", value);
-  return text;
-}
-
-double from_hex(const std::string& text) {
-  char* end = nullptr;
-  const double value = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0') throw std::invalid_argument("the privacy state's number '" + text + "' is malformed");
-  return value;
-}
+double from_hex(const std::string& text) { return read_exact(text, "the privacy number"); }
 
 /// A seed of its own for each round and purpose, from the recipe's fixed seed.
 std::uint64_t derive_seed(std::int64_t seed, std::int64_t round, std::uint64_t purpose) {
@@ -83,14 +72,24 @@ double JobPrivacy::noise_multiplier(std::size_t sampled) {
   return *z_;
 }
 
+std::int64_t JobPrivacy::most_steps_of_a_site() const {
+  std::int64_t most = 0;
+  for (const auto& [site, n] : participation_) most = std::max(most, n);
+  return most;
+}
+
+double JobPrivacy::count_stddev(double sampled) const { return settings_.clipped_count_stddev.value_or(sampled / 20); }
+
+double JobPrivacy::epsilon_after_one_more(double q, double z) const {
+  return settings_.mode == Mode::local ? RdpAccountant().after(1.0, z, most_steps_of_a_site() + 1).epsilon(settings_.target_delta)
+                                       : account_.after(q, z).epsilon(settings_.target_delta);
+}
+
 std::optional<std::string> JobPrivacy::refuses(std::size_t sampled) const {
   if (!settings_.target_epsilon) return std::nullopt;
   const double z =
       z_ ? *z_ : solve_noise_multiplier(*settings_.target_epsilon, settings_.target_delta, q(sampled), rounds_);
-  std::int64_t most = 0;
-  for (const auto& [site, n] : participation_) most = std::max(most, n);
-  const double next = settings_.mode == Mode::local ? RdpAccountant().after(1.0, z, most + 1).epsilon(settings_.target_delta)
-                                                    : account_.after(q(sampled), z).epsilon(settings_.target_delta);
+  const double next = epsilon_after_one_more(q(sampled), z);
   if (next <= *settings_.target_epsilon) return std::nullopt;
   char text[200];
   std::snprintf(text, sizeof text, "privacy budget reached: ε = %.6g, and one more step would make it %.6g (target_epsilon %g)",
@@ -105,7 +104,7 @@ std::shared_ptr<PrivateAverage> JobPrivacy::begin_average(const Model& global, s
   double z_model = z;
   if (settings_.adaptive && z > 0) {
     // The count of updates at or below C is released too; its noise takes part of the budget.
-    const double sigma_b = settings_.clipped_count_stddev.value_or(m / 20);
+    const double sigma_b = count_stddev(m);
     if (2 * sigma_b <= z)
       throw std::runtime_error("[privacy] adaptive clipping: the count's noise σ_b = " + std::to_string(sigma_b) +
                                " must be above z / 2 = " + std::to_string(z / 2) +
@@ -133,8 +132,8 @@ std::shared_ptr<PrivateAverage> JobPrivacy::begin_average(const Model& global, s
 std::map<std::string, std::string> JobPrivacy::task_meta(std::int64_t round) const {
   std::map<std::string, std::string> meta;
   const bool site_clips = settings_.mode == Mode::local || settings_.clip_at == config::PrivacySettings::ClipAt::site;
-  if (site_clips) meta[kClipMeta] = hex(clip_);
-  if (settings_.mode == Mode::local) meta[kNoiseMeta] = hex(*z_ * clip_);
+  if (site_clips) meta[kClipMeta] = exact_text(clip_);
+  if (settings_.mode == Mode::local) meta[kNoiseMeta] = exact_text(*z_ * clip_);
   if (settings_.seed) meta[kSeedMeta] = std::to_string(derive_seed(*settings_.seed, round, 2));
   return meta;
 }
@@ -150,7 +149,7 @@ void JobPrivacy::end_average(std::int64_t round, const std::vector<std::string>&
   account_.add(last_q_, z);
   if (settings_.adaptive && average) {
     const double m = static_cast<double>(sampled.size());
-    const double sigma_b = settings_.clipped_count_stddev.value_or(m / 20);
+    const double sigma_b = count_stddev(m);
     GaussianNoise noise(settings_.seed ? std::optional<std::uint64_t>(derive_seed(*settings_.seed, round, 3))
                                        : std::nullopt);
     const double count = static_cast<double>(average->at_or_below_norm()) + (z > 0 ? noise.sample(sigma_b) : 0.0);
@@ -166,17 +165,13 @@ std::int64_t JobPrivacy::take_round_steps() { return std::exchange(round_steps_,
 
 double JobPrivacy::epsilon() const {
   if (settings_.mode != Mode::local) return account_.epsilon(settings_.target_delta);
-  std::int64_t most = 0;
-  for (const auto& [site, n] : participation_) most = std::max(most, n);
+  const std::int64_t most = most_steps_of_a_site();
   return most == 0 ? 0.0 : RdpAccountant().after(1.0, *z_, most).epsilon(settings_.target_delta);
 }
 
 std::optional<std::string> JobPrivacy::budget_reached_after(std::int64_t round) const {
   if (!settings_.target_epsilon || !z_) return std::nullopt;
-  std::int64_t most = 0;
-  for (const auto& [site, n] : participation_) most = std::max(most, n);
-  const double next = settings_.mode == Mode::local ? RdpAccountant().after(1.0, *z_, most + 1).epsilon(settings_.target_delta)
-                                                    : account_.after(last_q_, *z_).epsilon(settings_.target_delta);
+  const double next = epsilon_after_one_more(last_q_, *z_);
   if (next <= *settings_.target_epsilon) return std::nullopt;
   char text[240];
   std::snprintf(text, sizeof text,
@@ -200,7 +195,7 @@ std::string JobPrivacy::describe() const {
 
 std::string JobPrivacy::save() const {
   std::ostringstream out;
-  out << "z " << (z_ ? hex(*z_) : "none") << "\nclip " << hex(clip_) << "\nlast_q " << hex(last_q_) << "\nrdp "
+  out << "z " << (z_ ? exact_text(*z_) : "none") << "\nclip " << exact_text(clip_) << "\nlast_q " << exact_text(last_q_) << "\nrdp "
       << account_.save() << "\n";
   for (const auto& [site, n] : participation_) out << "site " << n << " " << site << "\n";
   return out.str();

@@ -73,6 +73,12 @@ class JobPrivacy {
  private:
   double noise_multiplier(std::size_t sampled);
   double q(std::size_t sampled) const;
+  /// Local mode: the steps of the site that took part most (whose account is the job's).
+  std::int64_t most_steps_of_a_site() const;
+  /// σ_b, the noise on adaptive clipping's count, for `sampled` sites.
+  double count_stddev(double sampled) const;
+  /// ε after one more step of (q, z) (local mode: of the busiest site, q = 1).
+  double epsilon_after_one_more(double q, double z) const;
 
   config::PrivacySettings settings_;
   std::size_t sites_;
