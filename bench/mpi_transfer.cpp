@@ -12,7 +12,7 @@
 #include "model_receiver.hpp"
 #include "mpi/mpi_transport.hpp"
 
-#include <cohort/memory.hpp>
+#include "memory/memory.hpp"
 
 #include <ATen/ops/full.h>
 #include <mpi.h>

@@ -6,7 +6,7 @@
 #include "config/toml_file.hpp"
 #include "plugin/registry.hpp"
 
-#include <cohort/memory.hpp>
+#include "memory/memory.hpp"
 #include <cohort/plugin.hpp>
 
 #include <spdlog/logger.h>

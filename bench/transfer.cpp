@@ -9,7 +9,7 @@
 #include "net/connection.hpp"
 #include "tls/tls.hpp"
 
-#include <cohort/memory.hpp>
+#include "memory/memory.hpp"
 #include <cohort/stream.hpp>
 
 #include <ATen/ops/full.h>

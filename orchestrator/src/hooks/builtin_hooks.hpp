@@ -2,7 +2,7 @@
 // The hooks every cohort process installs.
 
 #include <cohort/hooks.hpp>
-#include <cohort/memory.hpp>
+#include "memory/memory.hpp"
 #include <cohort/model.hpp>
 
 #include <atomic>

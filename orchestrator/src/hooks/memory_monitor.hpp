@@ -5,7 +5,7 @@
 
 #include "jobs/job_files.hpp"
 
-#include <cohort/memory.hpp>
+#include "memory/memory.hpp"
 
 #include <atomic>
 #include <chrono>

@@ -4,7 +4,7 @@
 #include "process/runtime_commands.hpp"
 #include "process/signals.hpp"
 
-#include <cohort/memory.hpp>
+#include "memory/memory.hpp"
 
 #include "client/client_process.hpp"
 #include "net/fault_injection.hpp"

@@ -5,7 +5,7 @@
 
 #include "process/role_environment.hpp"
 
-#include <cohort/memory.hpp>
+#include "memory/memory.hpp"
 
 #include <filesystem>
 #include <fstream>

@@ -18,7 +18,7 @@
 #include "process/signals.hpp"
 #include "server/server.hpp"
 
-#include <cohort/memory.hpp>
+#include "memory/memory.hpp"
 
 #include <spdlog/logger.h>
 

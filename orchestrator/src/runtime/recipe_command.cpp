@@ -10,7 +10,7 @@
 #include "plugin/registry.hpp"
 #include "recipe/recipe.hpp"
 
-#include <cohort/memory.hpp>
+#include "memory/memory.hpp"
 
 #include "config/text_file.hpp"
 #include "config/toml_file.hpp"

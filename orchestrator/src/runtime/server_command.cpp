@@ -7,7 +7,7 @@
 #include "process/runtime_commands.hpp"
 #include "process/signals.hpp"
 
-#include <cohort/memory.hpp>
+#include "memory/memory.hpp"
 
 #include "provisioning/local_project.hpp"
 #include "model_zoo.hpp"

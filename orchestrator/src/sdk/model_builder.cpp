@@ -1,4 +1,4 @@
-#include <cohort/memory.hpp>
+#include "memory/memory.hpp"
 #include <cohort/stream.hpp>
 
 #include <ATen/ops/empty.h>

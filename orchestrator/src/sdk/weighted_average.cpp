@@ -1,5 +1,5 @@
 #include <cohort/aggregation.hpp>
-#include <cohort/memory.hpp>
+#include "memory/memory.hpp"
 
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/from_blob.h>

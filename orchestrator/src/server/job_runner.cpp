@@ -5,7 +5,7 @@
 #include "config/text_file.hpp"
 #include "jobs/round_timeline.hpp"
 
-#include <cohort/memory.hpp>
+#include "memory/memory.hpp"
 
 #include <ATen/ops/empty.h>
 

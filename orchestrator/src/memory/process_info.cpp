@@ -1,5 +1,5 @@
 // What this process and the machine use, from /proc.
-#include <cohort/memory.hpp>
+#include "memory/memory.hpp"
 
 #include <sys/mman.h>
 #include <unistd.h>

@@ -3,7 +3,7 @@
 // RSS says how much memory a process holds; it cannot say whether that is tensors kept
 // alive by a forgotten reference or memory the allocator keeps after they died. Counting
 // tensor storage at the allocator tells the two apart.
-#include <cohort/memory.hpp>
+#include "memory/memory.hpp"
 
 #include <c10/core/CPUAllocator.h>
 

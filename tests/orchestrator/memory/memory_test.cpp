@@ -1,4 +1,4 @@
-#include <cohort/memory.hpp>
+#include "memory/memory.hpp"
 
 #include "support/sanitizers.hpp"
 #include "support/temp_dir.hpp"

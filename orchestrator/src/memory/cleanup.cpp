@@ -1,5 +1,5 @@
 // cleanup_memory(): caches, then the allocator, then CUDA.
-#include <cohort/memory.hpp>
+#include "memory/memory.hpp"
 
 #include <spdlog/logger.h>
 

@@ -1,5 +1,5 @@
 // Allocator detection, trimming, purging and statistics.
-#include <cohort/memory.hpp>
+#include "memory/memory.hpp"
 
 #include <dlfcn.h>
 #include <malloc.h>

@@ -1,5 +1,5 @@
 // A thread that samples the memory of a process.
-#include <cohort/memory.hpp>
+#include "memory/memory.hpp"
 
 #include <atomic>
 #include <condition_variable>
