@@ -23,3 +23,15 @@ endfunction()
 function(cohort_hide_symbols target)
   set_target_properties(${target} PROPERTIES CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
 endfunction()
+
+# cohort_shared_library(<target> <export-name> <source>...): one of the shared libraries
+# (config, memory, sdk): versioned, symbols hidden unless COHORT_API, alias and installed
+# export cohort::<export-name>.
+function(cohort_shared_library target export_name)
+  add_library(${target} SHARED ${ARGN})
+  add_library(cohort::${export_name} ALIAS ${target})
+  set_target_properties(${target} PROPERTIES OUTPUT_NAME ${target} VERSION ${PROJECT_VERSION}
+                        SOVERSION ${PROJECT_VERSION_MAJOR}.${PROJECT_VERSION_MINOR} EXPORT_NAME ${export_name})
+  cohort_hide_symbols(${target})
+  install(TARGETS ${target} EXPORT cohortTargets LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+endfunction()

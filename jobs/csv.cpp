@@ -1,5 +1,6 @@
 #include "jobs/csv.hpp"
 
+#include <cohort/error.hpp>
 #include <csv.h>
 
 #include <cstdlib>
@@ -14,7 +15,7 @@ CsvWriter::CsvWriter(const std::filesystem::path& file, std::vector<std::string>
   std::error_code ec;
   const bool fresh = !std::filesystem::exists(file, ec) || std::filesystem::file_size(file, ec) == 0;
   file_ = std::fopen(file.c_str(), "a");
-  if (!file_) throw std::runtime_error("cannot write " + file.string());
+  if (!file_) throw IoError(file, "cannot write");
   if (fresh) write_row(columns);
 }
 
@@ -99,7 +100,7 @@ CsvTable CsvTable::read(const std::filesystem::path& file) {
       csv_fini(&parser, on_field, on_row, &parsed) != 0) {
     const std::string error = csv_strerror(csv_error(&parser));
     csv_free(&parser);
-    throw std::runtime_error(file.string() + ": " + error);
+    throw IoError(file, error);
   }
   csv_free(&parser);
   if (parsed.rows.empty()) return table;

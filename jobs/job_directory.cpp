@@ -1,5 +1,6 @@
 #include "jobs/job_directory.hpp"
 
+#include <cohort/error.hpp>
 #include <ctime>
 
 #include "config/text_file.hpp"
@@ -69,7 +70,7 @@ JobDirectory JobDirectory::only_job(const std::filesystem::path& workspace) {
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(workspace / "jobs", ec)) found.push_back(e.path());
   if (found.size() != 1)
-    throw std::runtime_error("expected one job in " + workspace.string() + ", found " + std::to_string(found.size()));
+    throw IoError(workspace, "expected one job, found " + std::to_string(found.size()));
   return at(found.front());
 }
 

@@ -1,5 +1,6 @@
 #include "jobs/job_store.hpp"
 
+#include <cohort/error.hpp>
 #include <sqlite3.h>
 
 #include <chrono>
@@ -43,7 +44,7 @@ class Statement {
 
  private:
   [[noreturn]] void fail(const char* what) const {
-    throw std::runtime_error("job store " + file_.string() + ": " + what + ": " + sqlite3_errmsg(db_));
+    throw IoError(file_, std::string("job store: ") + what + ": " + sqlite3_errmsg(db_));
   }
   sqlite3* db_;
   std::filesystem::path file_;
@@ -63,7 +64,7 @@ JobStore::JobStore(const std::filesystem::path& file) : file_(file) {
       SQLITE_OK) {
     const std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
-    throw std::runtime_error("cannot open the job store " + file.string() + ": " + message);
+    throw IoError(file, "cannot open the job store: " + message);
   }
   sqlite3_busy_timeout(db_, 5000);
   // WAL with synchronous=FULL: a committed change survives a crash of the process or machine.
@@ -94,7 +95,7 @@ void JobStore::exec(const std::string& sql) const {
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
     const std::string message = error ? error : "unknown error";
     sqlite3_free(error);
-    throw std::runtime_error("job store " + file_.string() + ": " + message);
+    throw IoError(file_, "job store: " + message);
   }
 }
 

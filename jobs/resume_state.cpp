@@ -2,6 +2,7 @@
 
 #include "config/text_file.hpp"
 
+#include <cohort/error.hpp>
 #include <nlohmann/json.hpp>
 
 #include <stdexcept>
@@ -65,11 +66,11 @@ std::optional<ResumeState> read_resume_state(const JobDirectory& job) {
     s.participants = record.at("participants").get<std::vector<std::string>>();
     s.file_sizes = record.at("file_sizes").get<std::map<std::string, std::uintmax_t>>();
   } catch (const std::exception& e) {
-    throw std::runtime_error(file.string() + ": not a job state cohort can resume from: " + e.what());
+    throw IoError(file, std::string("not a job state cohort can resume from: ") + e.what());
   }
   for (const auto& name : {s.global_model, s.controller_tensors}) {
     if (!name.empty() && !fs::exists(state_folder(job) / name))
-      throw std::runtime_error(file.string() + ": names " + name + ", which is missing from " +
+      throw IoError(file, "names " + name + ", which is missing from " +
                                state_folder(job).string());
   }
   return s;

@@ -6,6 +6,7 @@
 #include "process/signals.hpp"
 #include "provisioning/startup_kit.hpp"
 
+#include <cohort/error.hpp>
 #include <signal.h>
 
 #include <fstream>
@@ -59,7 +60,7 @@ int run_kit(const fs::path& kit, const fs::path& cohort_executable, spdlog::logg
   const KitFiles files(kit);
   const KitConfig config = load_kit(files.startup);
   if (config.role != "server" && config.role != "client")
-    throw std::invalid_argument("kit " + files.startup.string() + " is an " + config.role +
+    throw ConfigError({}, "kit " + files.startup.string() + " is an " + config.role +
                                 " kit: only server and client kits run a process");
   process::block_termination_signals();
   write_pid(files.watchdog_pid(), ::getpid());

@@ -4,6 +4,7 @@
 
 #include "config/toml_file.hpp"
 
+#include <cohort/error.hpp>
 #include <algorithm>
 #include <fstream>
 #include <set>
@@ -87,7 +88,7 @@ Project parse_project(std::string_view text, const std::filesystem::path& file) 
 
 Project read_project(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read the project file " + file.string());
+  if (!in) throw IoError(file, "cannot read the project file");
   std::stringstream text;
   text << in.rdbuf();
   return parse_project(text.str(), file);

@@ -1,5 +1,6 @@
 #include "model_zoo.hpp"
 
+#include <cohort/error.hpp>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/conv.h>
@@ -139,9 +140,9 @@ void bind(Network& network, const Model& model) {
   torch::NoGradGuard no_grad;
   auto assign = [&](const std::string& name, at::Tensor& slot) {
     const at::Tensor* incoming = model.find(name);
-    if (!incoming) throw std::runtime_error("the received model has no tensor '" + name + "'");
+    if (!incoming) throw ProtocolError("the received model has no tensor '" + name + "'");
     if (incoming->sizes() != slot.sizes() || incoming->scalar_type() != slot.scalar_type())
-      throw std::runtime_error("the received tensor '" + name + "' does not fit the network");
+      throw ProtocolError("the received tensor '" + name + "' does not fit the network");
     slot.set_data(*incoming);
   };
   for (auto& p : network.module().named_parameters()) assign(p.key(), p.value());

@@ -61,7 +61,7 @@ TEST_CASE("kit runner: an edited kit or an admin kit starts nothing") {
   std::ofstream(kits.dir / "kits" / "site-1" / "startup" / "start.sh", std::ios::app) << "echo extra\n";
   CHECK_THROWS_WITH_AS(kits.run("site-1"), doctest::Contains("start.sh was modified after provisioning"), KitError);
   CHECK_THROWS_WITH_AS(kits.run("boss@a"), doctest::Contains("only server and client kits run a process"),
-                       std::invalid_argument);
+                       cohort::ConfigError);
   CHECK_FALSE(fs::exists(kits.calls));
   CHECK_FALSE(stop_kit(kits.dir / "kits" / "site-1"));
 }

@@ -2,6 +2,7 @@
 
 #include "admin/admin_protocol.hpp"
 
+#include <cohort/error.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -31,8 +32,8 @@ json admin_request(const AdminEndpoint& endpoint, const AdminRequest& request, c
   stream.handshake(asio::ssl::stream_base::client, ec);
   if (ec) throw ServerUnreachable("TLS handshake with " + where + " failed: " + ec.message(), false);
   if (const auto name = tls::peer_common_name(stream.native_handle()); name != endpoint.server_name)
-    throw std::runtime_error("the server at " + where + " presented a certificate for '" + name + "', not '" +
-                             endpoint.server_name + "'");
+    throw ProtocolError("the server at " + where,
+                        "presented a certificate for '" + name + "', not '" + endpoint.server_name + "'");
 
   asio::write(stream, asio::buffer(encode_message(to_json(request))), ec);
   for (const auto& file : request.files) {
@@ -48,11 +49,11 @@ json admin_request(const AdminEndpoint& endpoint, const AdminRequest& request, c
   try {
     size = message_length(header);
   } catch (const AdminProtocolError& e) {
-    throw std::runtime_error("reply from " + where + ": " + e.what());
+    throw ProtocolError("the server at " + where, std::string("its reply: ") + e.what());
   }
   std::string text(size, '\0');
   asio::read(stream, asio::buffer(text), ec);
-  if (ec) throw std::runtime_error("reply from " + where + " cut short: " + ec.message());
+  if (ec) throw ProtocolError("the server at " + where, "its reply was cut short: " + ec.message());
   json reply = json::parse(text);
   if (reply.value("ok", false) && reply.contains("files") && !download_to.empty()) {
     const fs::path root = fs::absolute(download_to).lexically_normal();
@@ -60,7 +61,7 @@ json admin_request(const AdminEndpoint& endpoint, const AdminRequest& request, c
     for (const auto& f : reply["files"]) {
       const fs::path relative = fs::path(f.at("path").get<std::string>()).lexically_normal();
       if (relative.is_absolute() || relative.empty() || *relative.begin() == "..")
-        throw std::runtime_error("the server sent a file outside the job folder: " + relative.string());
+        throw ProtocolError("the server at " + where, "sent a file outside the job folder: " + relative.string());
       const fs::path target = root / relative;
       fs::create_directories(target.parent_path());
       const fs::path partial = target.string() + ".partial";
@@ -68,7 +69,7 @@ json admin_request(const AdminEndpoint& endpoint, const AdminRequest& request, c
       for (std::uintmax_t left = f.at("size").get<std::uintmax_t>(); left > 0;) {
         const auto n = static_cast<std::size_t>(std::min<std::uintmax_t>(left, buffer.size()));
         asio::read(stream, asio::buffer(buffer.data(), n), ec);
-        if (ec) throw std::runtime_error("download cut short in " + relative.string() + ": " + ec.message());
+        if (ec) throw ProtocolError("the server at " + where, "the download was cut short in " + relative.string() + ": " + ec.message());
         out.write(buffer.data(), static_cast<std::streamsize>(n));
         left -= n;
       }

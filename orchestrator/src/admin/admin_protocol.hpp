@@ -24,6 +24,8 @@
 
 #include "jobs/job_directory.hpp"
 
+#include <cohort/error.hpp>
+
 #include <nlohmann/json.hpp>
 
 #include <array>
@@ -39,9 +41,9 @@ namespace cohort::admin {
 inline constexpr std::uint32_t kMaxAdminMessage = 16u << 20;
 
 /// A request that breaks the protocol; what() says which field and why.
-class AdminProtocolError : public std::runtime_error {
+class AdminProtocolError : public ProtocolError {
  public:
-  using std::runtime_error::runtime_error;
+  using ProtocolError::ProtocolError;
 };
 
 enum class Command { submit, list, show, abort, download, logs, status, metrics };

@@ -3,6 +3,7 @@
 #include "provisioning/local_project.hpp"
 #include "provisioning/startup_kit.hpp"
 
+#include <cohort/error.hpp>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -12,13 +13,13 @@ admin::AdminEndpoint admin_endpoint(const std::string& kit) {
   std::string kit_dir = kit;
   if (kit_dir.empty()) {
     const char* env = std::getenv("COHORT_ADMIN_KIT");
-    if (!env || !*env) throw std::invalid_argument("give --kit DIR (an admin startup kit) or set COHORT_ADMIN_KIT");
+    if (!env || !*env) throw ConfigError({}, "give --kit DIR (an admin startup kit) or set COHORT_ADMIN_KIT");
     kit_dir = env;
   }
   const auto startup = provisioning::startup_folder(kit_dir);
   const auto loaded = provisioning::load_kit(startup);
   if (loaded.role != "admin")
-    throw std::invalid_argument("kit " + startup.string() + " is a " + loaded.role + " kit, not an admin kit");
+    throw ConfigError({"--kit"}, startup.string() + " is a " + loaded.role + " kit, not an admin kit");
   return admin::AdminEndpoint{loaded.server.host, static_cast<std::uint16_t>(loaded.server.admin_port),
                               loaded.server.name,
                               tls::TlsFiles{startup / provisioning::kRootCertificateFile,

@@ -14,6 +14,7 @@
 #include "provisioning/local_project.hpp"
 #include "provisioning/startup_kit.hpp"
 
+#include <cohort/error.hpp>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -96,7 +97,7 @@ void print_job(const json& j) {
 std::vector<fs::path> travelling_files(const JobArgs& a) {
   char listing[] = "/tmp/cohort-submit-XXXXXX";
   const int fd = ::mkstemp(listing);
-  if (fd < 0) throw std::runtime_error("cannot create a temporary file in /tmp");
+  if (fd < 0) throw IoError::from_errno(listing, "create a temporary file", errno);
   ::close(fd);
   const process::RecipeFilesLaunch files_of{{a.recipe, a.plugin_path, a.overrides}};
   const int status = process::run_to_end(process::command_line(process::runtime_executable().string(), {}, files_of), listing);
@@ -138,7 +139,7 @@ admin::AdminRequest submission(const JobArgs& a) {
   for (const auto& file : files) {
     total += fs::file_size(file);
     if (total > jobs::kMaxAppBytes || request.files.size() == jobs::kMaxAppFiles)
-      throw std::invalid_argument(a.recipe + ": the files that travel with the job (under " + root.string() +
+      throw ConfigError({a.recipe}, "the files that travel with the job (under " + root.string() +
                                   ") come to more than " + std::to_string(jobs::kMaxAppFiles) + " files or " +
                                   std::to_string(jobs::kMaxAppBytes >> 20) +
                                   " MiB; keep data out of the script's folder");

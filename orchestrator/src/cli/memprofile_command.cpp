@@ -3,6 +3,7 @@
 
 #include "memprofile/memprofile.hpp"
 
+#include <cohort/error.hpp>
 #include <sstream>
 
 namespace cohort::cli {
@@ -33,7 +34,7 @@ void add_memprofile_command(CLI::App& app, GlobalOptions& global, Command& run) 
         } catch (...) {
         }
         if (n < 0 || used != item.size())
-          throw std::invalid_argument("--gc-rounds: '" + item + "' is not a non-negative integer");
+          throw ConfigError({"--gc-rounds"}, "'" + item + "' is not a non-negative integer");
         options.gc_rounds.push_back(n);
       }
       auto log = process::make_logger("memprofile", global.log);

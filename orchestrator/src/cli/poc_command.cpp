@@ -10,6 +10,7 @@
 #include "process/child_process.hpp"
 #include "provisioning/startup_kit.hpp"
 
+#include <cohort/error.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
@@ -45,14 +46,14 @@ std::uint16_t free_port() {
 
 provisioning::Project load(const PocArgs& a) {
   const fs::path file = fs::path(a.workspace) / "project.toml";
-  if (!fs::exists(file)) throw std::invalid_argument("no POC project in " + a.workspace + ": run `cohort poc prepare` first");
+  if (!fs::exists(file)) throw ConfigError({}, "no POC project in " + a.workspace + ": run `cohort poc prepare` first");
   return provisioning::read_project(file);
 }
 
 int prepare(const PocArgs& a) {
   const fs::path ws(a.workspace);
   if (fs::exists(ws)) {
-    if (!a.force) throw std::invalid_argument(a.workspace + " exists: `cohort poc clean` first, or --force");
+    if (!a.force) throw ConfigError({}, a.workspace + " exists: `cohort poc clean` first, or --force");
     fs::remove_all(ws);
   }
   fs::create_directories(ws);

@@ -9,6 +9,7 @@
 #include "process/runtime_commands.hpp"
 #include "provisioning/startup_kit.hpp"
 
+#include <cohort/error.hpp>
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
@@ -79,7 +80,7 @@ std::map<std::string, std::string> mpi_environment(const process::MpiLaunch& mpi
   for (auto& a : command) args.push_back(a.data());
   args.push_back(nullptr);
   ::execvp(args[0], args.data());
-  throw std::runtime_error("cannot run " + command.front() + ": " + std::strerror(errno));
+  throw IoError::from_errno(command.front(), "run", errno);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include "jobs/job_directory.hpp"
 
+#include <cohort/error.hpp>
 #include <spdlog/logger.h>
 #include <spdlog/sinks/basic_file_sink.h>
 
@@ -20,15 +21,14 @@ ClientMemory client_memory(const recipe::Recipe& recipe) {
     char* end = nullptr;
     long long n = std::strtoll(v, &end, 10);
     if (*end != '\0' || n < 0)
-      throw std::invalid_argument(std::string("COHORT_CLIENT_MEMORY_GC_ROUNDS='") + v +
-                                  "': expected a non-negative integer");
+      throw ConfigError({}, std::string("COHORT_CLIENT_MEMORY_GC_ROUNDS='") + v + "': expected a non-negative integer");
     m.gc_rounds = n;
   }
   if (const char* v = std::getenv("COHORT_CUDA_EMPTY_CACHE"); v && *v) {
     const std::string s(v);
     if (s == "true" || s == "1") m.cuda_empty_cache = true;
     else if (s == "false" || s == "0") m.cuda_empty_cache = false;
-    else throw std::invalid_argument("COHORT_CUDA_EMPTY_CACHE='" + s + "': expected true or false");
+    else throw ConfigError({}, "COHORT_CUDA_EMPTY_CACHE='" + s + "': expected true or false");
   }
   return m;
 }

@@ -4,6 +4,7 @@
 #include "jobs/job_directory.hpp"
 #include "privacy/job_privacy.hpp"
 
+#include <cohort/error.hpp>
 #include <spdlog/logger.h>
 
 #include <algorithm>
@@ -163,7 +164,7 @@ std::filesystem::path write_app(const jobs::JobDirectory& directory, const Model
                                 const std::string& recipe_path) {
   for (const auto& [path, bytes] : files.tensors) {
     if (bytes.scalar_type() != at::kByte || bytes.dim() != 1)
-      throw std::runtime_error("job file '" + path + "' did not arrive as bytes");
+      throw ProtocolError("the server", "job file '" + path + "' did not arrive as bytes");
     const auto* data = static_cast<const char*>(bytes.data_ptr());
     directory.write_app_file({path, data ? std::string(data, static_cast<std::size_t>(bytes.numel())) : ""});
   }

@@ -7,6 +7,7 @@
 #include "process/child_process.hpp"
 #include "process/launch.hpp"
 
+#include <cohort/error.hpp>
 #include <spdlog/logger.h>
 
 #include <algorithm>
@@ -476,12 +477,12 @@ MethodRun run_method(const CompareOptions& o, const Method& m, const Checked& c,
 }
 
 int run_compare(const CompareOptions& options, spdlog::logger& log) {
-  if (options.methods.empty()) throw std::invalid_argument("compare needs at least one recipe");
+  if (options.methods.empty()) throw ConfigError({}, "compare needs at least one recipe");
   CompareOptions o = options;
   for (auto& m : o.methods) m.recipe = fs::absolute(m.recipe);
   std::map<std::string, int> seen;
   for (const auto& m : o.methods)
-    if (++seen[m.name] > 1) throw std::invalid_argument("two methods are named '" + m.name + "': give --name after each");
+    if (++seen[m.name] > 1) throw ConfigError({"--name"}, "two methods are named '" + m.name + "': give --name after each");
   const auto checked = check_methods(o);
   if (!checked) return 2;
   const fs::path out = fs::absolute(o.output) / jobs::timestamp("%Y%m%d_%H%M%S");

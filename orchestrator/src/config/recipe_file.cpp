@@ -3,6 +3,7 @@
 #include "config/text_file.hpp"
 #include "config/toml_file.hpp"
 
+#include <cohort/error.hpp>
 #include <set>
 #include <sstream>
 
@@ -211,12 +212,12 @@ std::vector<std::string> hosted_sites(const RecipeFile& recipe, std::optional<st
   if (sites.empty()) {
     for (std::int64_t i = 1; i <= clients; ++i) sites.push_back("site-" + std::to_string(i));
   } else if (static_cast<std::int64_t>(sites.size()) != clients) {
-    throw std::invalid_argument("--clients " + std::to_string(clients) + " does not match the " +
-                                std::to_string(sites.size()) + " sites the recipe names");
+    throw ConfigError({"--clients"}, std::to_string(clients) + " does not match the " + std::to_string(sites.size()) +
+                                        " sites the recipe names");
   }
   if (clients < recipe.job.min_clients) {
-    throw std::invalid_argument(std::to_string(clients) + " clients are fewer than the recipe's min_clients (" +
-                                std::to_string(recipe.job.min_clients) + ")");
+    throw ConfigError({"--clients"}, std::to_string(clients) + " clients are fewer than the recipe's min_clients (" +
+                                        std::to_string(recipe.job.min_clients) + ")");
   }
   return sites;
 }

@@ -28,7 +28,7 @@ void write_text_file(const std::filesystem::path& file, const std::string& text,
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
     out << text;
     out.flush();
-    if (!out) throw std::runtime_error("cannot write " + temporary);
+    if (!out) throw IoError(temporary, "cannot write");
   }
   ::chmod(temporary.c_str(), mode);
   std::filesystem::rename(temporary, file);

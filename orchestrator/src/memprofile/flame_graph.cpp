@@ -1,5 +1,6 @@
 #include "memprofile/flame_graph.hpp"
 
+#include <cohort/error.hpp>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -83,7 +84,7 @@ int depth_of(const Frame& f) {
 std::size_t write_flame_graph(const std::filesystem::path& folded, const std::filesystem::path& html,
                               const std::string& title) {
   std::ifstream in(folded);
-  if (!in) throw std::runtime_error("cannot read " + folded.string());
+  if (!in) throw IoError(folded, "cannot read");
   Frame root;
   std::size_t stacks = 0;
   std::string line;

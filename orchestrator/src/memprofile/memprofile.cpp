@@ -10,6 +10,7 @@
 #include "jobs/job_directory.hpp"
 #include "jobs/job_files.hpp"
 
+#include <cohort/error.hpp>
 #include <spdlog/logger.h>
 
 #include <unistd.h>
@@ -276,11 +277,11 @@ std::vector<ProcessFigures> figures_of(const fs::path& job) {
 
 int run_memprofile(const MemprofileOptions& o, spdlog::logger& log) {
   if (o.allocator != "glibc" && o.allocator != "jemalloc")
-    throw std::invalid_argument("--allocator: expected glibc or jemalloc, got '" + o.allocator + "'");
+    throw ConfigError({"--allocator"}, "expected glibc or jemalloc, got '" + o.allocator + "'");
   if (o.allocator == "jemalloc" && !process::find_jemalloc())
-    throw std::invalid_argument("--allocator jemalloc: no jemalloc installed (apt-get install libjemalloc2)");
+    throw ConfigError({"--allocator"}, "jemalloc: no jemalloc installed (apt-get install libjemalloc2)");
   if (o.transport != "tls" && o.transport != "mpi")
-    throw std::invalid_argument("--transport: expected tls or mpi, got '" + o.transport + "'");
+    throw ConfigError({"--transport"}, "expected tls or mpi, got '" + o.transport + "'");
   if (o.single) return run_single(o, *o.single, log);
 
   const fs::path out = fs::absolute(o.output) / jobs::timestamp("%Y%m%d_%H%M%S");
@@ -334,7 +335,7 @@ int compare_memprofiles(const fs::path& a, const fs::path& b, const fs::path& ou
   auto read = [](const fs::path& folder) {
     const fs::path file = folder / "summary.csv";
     if (!fs::exists(file))
-      throw std::invalid_argument(folder.string() + " is not a memprofile folder (it has no summary.csv)");
+      throw IoError(folder, "is not a memprofile folder (it has no summary.csv)");
     std::map<Key, Figures> out;
     for (const auto& row : jobs::CsvTable::read(file).rows()) {
       out[{row.text("setting"), row.text("process")}] = {row.number("initial_mb").value_or(0),
@@ -368,7 +369,7 @@ int compare_memprofiles(const fs::path& a, const fs::path& b, const fs::path& ou
           << change(x.final, y.final) << std::setw(10) << x.peak << std::setw(10) << y.peak << std::setw(10)
           << change(x.peak, y.peak) << "\n";
   }
-  if (shared == 0) throw std::invalid_argument("the two memprofile folders have no setting and process in common");
+  if (shared == 0) throw ConfigError({}, "the two memprofile folders have no setting and process in common");
   std::cout << table.str() << "\n(MiB of RSS; change from A to B)\nwritten to " << (output / "compare.csv").string() << "\n";
   return 0;
 }

@@ -6,6 +6,8 @@
 
 #include "net/protocol.hpp"
 
+#include <cohort/error.hpp>
+
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -14,10 +16,7 @@
 namespace cohort::net {
 
 /// The peer broke the protocol; the connection is closed with this message.
-class ProtocolError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using cohort::ProtocolError;
 
 /// The frame type carrying `message`.
 FrameType frame_type(const Message& message);

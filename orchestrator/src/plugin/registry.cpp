@@ -2,6 +2,7 @@
 
 #include "config/suggest.hpp"
 
+#include <cohort/error.hpp>
 #include <cohort/site_workflow.hpp>
 
 #include <boost/dll/runtime_symbol_info.hpp>
@@ -162,7 +163,7 @@ std::vector<Listing> Registry::list() {
 
 std::shared_ptr<LoadedPlugin> Registry::load_file(const fs::path& file) {
   std::error_code ec;
-  if (!fs::exists(file, ec)) throw std::runtime_error("plugin file " + file.string() + " does not exist");
+  if (!fs::exists(file, ec)) throw IoError(file, "no such plugin file");
   fs::path canonical = fs::weakly_canonical(file);
   auto it = cache_.find(canonical);
   if (it == cache_.end()) it = cache_.emplace(canonical, inspect(canonical)).first;

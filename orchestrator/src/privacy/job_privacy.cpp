@@ -1,5 +1,6 @@
 #include "privacy/job_privacy.hpp"
 
+#include <cohort/error.hpp>
 #include <spdlog/logger.h>
 
 #include <algorithm>
@@ -53,7 +54,7 @@ JobPrivacy::JobPrivacy(const config::PrivacySettings& settings, std::size_t site
                   "[privacy] target_delta = %g is not below 1 / sites = %g: a δ that large allows one site's "
                   "data to leak outright",
                   settings_.target_delta, 1.0 / static_cast<double>(sites_));
-    throw std::invalid_argument(text);
+    throw ConfigError({}, text);
   }
   if (settings_.seed) log_.warn("privacy: the noise comes from the fixed seed {} (for tests only: not private)", *settings_.seed);
 }
@@ -106,7 +107,7 @@ std::shared_ptr<PrivateAverage> JobPrivacy::begin_average(const Model& global, s
     // The count of updates at or below C is released too; its noise takes part of the budget.
     const double sigma_b = count_stddev(m);
     if (2 * sigma_b <= z)
-      throw std::runtime_error("[privacy] adaptive clipping: the count's noise σ_b = " + std::to_string(sigma_b) +
+      throw JobError("[privacy] adaptive clipping: the count's noise σ_b = " + std::to_string(sigma_b) +
                                " must be above z / 2 = " + std::to_string(z / 2) +
                                " (z_eff = (z⁻² − (2σ_b)⁻²)^-½); raise clipped_count_stddev or sample more sites");
     z_model = 1 / std::sqrt(1 / (z * z) - 1 / (4 * sigma_b * sigma_b));

@@ -1,5 +1,6 @@
 #include "privacy/mechanism.hpp"
 
+#include <cohort/error.hpp>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
@@ -22,7 +23,7 @@ namespace {
 
 void check_matching(const Model& result, const Model& reference) {
   if (result.tensors.size() != reference.tensors.size())
-    throw std::runtime_error("the result has " + std::to_string(result.tensors.size()) + " tensors, the model it started from " +
+    throw ProtocolError("the result has " + std::to_string(result.tensors.size()) + " tensors, the model it started from " +
                              std::to_string(reference.tensors.size()));
 }
 

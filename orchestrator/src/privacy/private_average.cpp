@@ -1,5 +1,6 @@
 #include "privacy/private_average.hpp"
 
+#include <cohort/error.hpp>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/from_blob.h>
 
@@ -22,7 +23,7 @@ int open_spill_file(const std::filesystem::path& folder) {
   if (fd >= 0) return fd;
   std::string name = (folder / "result-XXXXXX").string();
   fd = ::mkstemp(name.data());
-  if (fd < 0) throw std::runtime_error("cannot open a file in " + folder.string() + ": " + std::strerror(errno));
+  if (fd < 0) throw IoError::from_errno(folder, "open a file in it", errno);
   ::unlink(name.c_str());
   return fd;
 }
@@ -66,9 +67,9 @@ class ClippingSink final : public ResultSink {
 
   void begin_tensor(const TensorInfo& info) override {
     const at::Tensor* reference = owner_.options_.reference.find(info.name);
-    if (!reference) throw std::runtime_error("sent tensor '" + info.name + "', which the model does not have");
+    if (!reference) throw ProtocolError("sent tensor '" + info.name + "', which the model does not have");
     if (reference->scalar_type() != info.dtype || reference->sizes().vec() != info.shape)
-      throw std::runtime_error("sent tensor '" + info.name + "' with another dtype or shape than the global model's");
+      throw ProtocolError("sent tensor '" + info.name + "' with another dtype or shape than the global model's");
     tensors_.push_back({info, file_size_, reference->contiguous()});
   }
 
@@ -76,7 +77,7 @@ class ClippingSink final : public ResultSink {
     Kept& t = tensors_.back();
     const auto element = static_cast<std::int64_t>(t.reference.element_size());
     if (offset != t.received || offset + data.size() > t.info.nbytes || data.size() % element != 0)
-      throw std::runtime_error("sent a chunk outside tensor '" + t.info.name + "' or out of order");
+      throw ProtocolError("sent a chunk outside tensor '" + t.info.name + "' or out of order");
     write_all(fd_, data.data(), data.size(), file_size_);
     file_size_ += data.size();
     t.received += data.size();
@@ -89,7 +90,7 @@ class ClippingSink final : public ResultSink {
 
   void end_tensor() override {
     const Kept& t = tensors_.back();
-    if (t.received != t.info.nbytes) throw std::runtime_error("ended tensor '" + t.info.name + "' early");
+    if (t.received != t.info.nbytes) throw ProtocolError("ended tensor '" + t.info.name + "' early");
   }
 
   void commit() override {

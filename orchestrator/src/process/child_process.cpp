@@ -1,6 +1,7 @@
 #include "process/child_process.hpp"
 #include "process/runtime_commands.hpp"
 
+#include <cohort/error.hpp>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -66,7 +67,7 @@ void ChildProcess::start(const std::vector<std::string>& argv, const std::map<st
   const int rc = posix_spawnp(&pid_, argv_ptrs[0], &actions, &attributes, argv_ptrs.data(), env_ptrs.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
-  if (rc != 0) throw std::runtime_error("cannot start " + argv.front() + ": " + std::strerror(rc));
+  if (rc != 0) throw IoError::from_errno(argv.front(), "start", rc);
 }
 
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept : pid_(other.pid_), status_(other.status_) {

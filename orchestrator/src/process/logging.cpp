@@ -1,5 +1,6 @@
 #include "process/logging.hpp"
 
+#include <cohort/error.hpp>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
@@ -12,7 +13,7 @@ spdlog::level::level_enum parse_level(const std::string& name) {
     auto level = static_cast<spdlog::level::level_enum>(i);
     if (spdlog::level::to_string_view(level) == name) return level;
   }
-  throw std::invalid_argument("unknown log level '" + name +
+  throw ConfigError({"--log-level"}, "unknown log level '" + name +
                               "': expected trace, debug, info, warn, error, critical or off");
 }
 

@@ -1,5 +1,6 @@
 #include "process/role_environment.hpp"
 
+#include <cohort/error.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
@@ -20,7 +21,8 @@ std::map<std::string, std::string> role_environment(std::int64_t arena_max, std:
   const char* preload = std::getenv("COHORT_ENABLE_JEMALLOC_PRELOAD");
   if (preload && std::string(preload) == "true") {
     auto jemalloc = find_jemalloc();
-    if (!jemalloc) throw std::runtime_error("COHORT_ENABLE_JEMALLOC_PRELOAD=true but no jemalloc is installed (apt-get install libjemalloc2)");
+    if (!jemalloc)
+      throw ConfigError({}, "COHORT_ENABLE_JEMALLOC_PRELOAD=true but no jemalloc is installed (apt-get install libjemalloc2)");
     const char* existing = std::getenv("LD_PRELOAD");
     env["LD_PRELOAD"] = existing && *existing ? std::string(existing) + ":" + *jemalloc : *jemalloc;
     const char* conf = std::getenv("MALLOC_CONF");

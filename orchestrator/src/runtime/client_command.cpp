@@ -12,6 +12,7 @@
 #include "provisioning/startup_kit.hpp"
 #include "plugin/registry.hpp"
 
+#include <cohort/error.hpp>
 #include <cstdlib>
 
 namespace cohort::runtime {
@@ -31,7 +32,7 @@ void apply_kit(ClientArgs& a) {
   const auto startup = provisioning::startup_folder(a.kit);
   const auto kit = provisioning::load_kit(startup);
   if (kit.role != "client")
-    throw std::invalid_argument("kit " + startup.string() + " is a " + kit.role + " kit, not a client kit");
+    throw ConfigError({"--kit"}, startup.string() + " is a " + kit.role + " kit, not a client kit");
   a.server = kit.server.host + ":" + std::to_string(kit.server.fl_port);
   a.server_name = kit.server.name;
   a.process.workspace = std::filesystem::absolute(startup).parent_path().string();
@@ -48,7 +49,7 @@ int run_client(ClientArgs a, const GlobalOptions& global) {
   auto log = process_logger(a.process, global);
   client::ClientOptions options;
   const auto colon = a.server.rfind(':');
-  if (colon == std::string::npos) throw std::invalid_argument("--server: expected HOST:PORT, got '" + a.server + "'");
+  if (colon == std::string::npos) throw ConfigError({"--server"}, "expected HOST:PORT, got '" + a.server + "'");
   options.server_host = a.server.substr(0, colon);
   options.server_port = static_cast<std::uint16_t>(std::stoul(a.server.substr(colon + 1)));
   options.server_name = a.server_name;
@@ -60,10 +61,10 @@ int run_client(ClientArgs a, const GlobalOptions& global) {
   options.connection.on_model_bytes = net::kill_after_upload_bytes_from_environment(log);
   options.plugin_dirs = plugin_dirs(a.process);
   if (a.process.insecure) {
-    if (!a.identities.empty()) throw std::invalid_argument("--insecure takes --site NAME, not --identity");
+    if (!a.identities.empty()) throw ConfigError({"--insecure"}, "takes --site NAME, not --identity");
     for (const auto& s : a.sites) options.sites.push_back({s, std::nullopt});
   } else {
-    if (!a.sites.empty()) throw std::invalid_argument("--site is for --insecure; give each site's --identity DIR");
+    if (!a.sites.empty()) throw ConfigError({}, "--site is for --insecure; give each site's --identity DIR");
     for (const auto& id : a.identities) {
       const std::filesystem::path dir(id);
       // The site's name is the folder's name, which is its certificate's CN.
@@ -72,7 +73,7 @@ int run_client(ClientArgs a, const GlobalOptions& global) {
                                              dir / provisioning::kCertificateFile, dir / provisioning::kKeyFile}});
     }
   }
-  if (options.sites.empty()) throw std::invalid_argument("no site to host: give --identity DIR (or --insecure --site NAME)");
+  if (options.sites.empty()) throw ConfigError({}, "no site to host: give --identity DIR (or --insecure --site NAME)");
   client::ClientProcess process(options, log);
   process::SignalWatcher signals([&](int signal) {
     log->info("signal {}: stopping", signal);

@@ -23,7 +23,7 @@ namespace {
 struct ScratchDir {
   ScratchDir() {
     char name[] = "/tmp/cohort-model-XXXXXX";
-    if (!::mkdtemp(name)) throw std::runtime_error("cannot create a scratch folder in /tmp");
+    if (!::mkdtemp(name)) throw IoError::from_errno(name, "create a scratch folder", errno);
     path = name;
   }
   ~ScratchDir() {

@@ -7,6 +7,7 @@
 
 #include "memory/memory.hpp"
 
+#include <cohort/error.hpp>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -102,7 +103,7 @@ fs::path job_folder(const fs::path& path) {
       newest_time = e.last_write_time();
     }
   }
-  if (newest.empty()) throw std::invalid_argument("no job under " + path.string());
+  if (newest.empty()) throw IoError(path, "holds no job");
   return newest;
 }
 

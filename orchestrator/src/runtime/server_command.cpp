@@ -20,6 +20,7 @@
 #include "provisioning/startup_kit.hpp"
 #include "jobs/job_store.hpp"
 
+#include <cohort/error.hpp>
 #include <condition_variable>
 #include <mutex>
 
@@ -59,7 +60,7 @@ int run_kit_server(const ServerArgs& a, const GlobalOptions& global) {
   const auto startup = provisioning::startup_folder(a.kit);
   const auto kit = provisioning::load_kit(startup);
   if (kit.role != "server")
-    throw std::invalid_argument("kit " + startup.string() + " is a " + kit.role + " kit, not a server kit");
+    throw ConfigError({"--kit"}, startup.string() + " is a " + kit.role + " kit, not a server kit");
   const auto workspace = std::filesystem::absolute(startup).parent_path();
   process::block_termination_signals();
   raise_open_file_limit();
@@ -123,9 +124,9 @@ int run_kit_server(const ServerArgs& a, const GlobalOptions& global) {
 int run_server(const ServerArgs& a, const GlobalOptions& global) {
   if (!a.kit.empty()) return run_kit_server(a, global);
   if (a.run_job.empty()) {
-    throw std::invalid_argument("cohort server needs --kit DIR (a long-running server) or --run-job RECIPE (one job)");
+    throw ConfigError({}, "cohort server needs --kit DIR (a long-running server) or --run-job RECIPE (one job)");
   }
-  if (a.process.insecure == !a.identity.empty()) throw std::invalid_argument("give either --identity DIR or --insecure");
+  if (a.process.insecure == !a.identity.empty()) throw ConfigError({}, "give either --identity DIR or --insecure");
   process::block_termination_signals();
   raise_open_file_limit();
   memory::enable_tensor_accounting();

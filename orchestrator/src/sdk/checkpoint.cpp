@@ -6,6 +6,7 @@
 // one extra copy of the model in memory. Here the same archive (a pickled dict whose
 // tensors live in records data/0, data/1, ...) goes through PyTorchStreamWriter straight
 // into a file, record by record, from each tensor's own storage.
+#include <cohort/error.hpp>
 #include <cohort/model.hpp>
 
 #include <ATen/core/Dict.h>
@@ -31,8 +32,8 @@ namespace cohort {
 
 namespace {
 
-[[noreturn]] void fail_io(const std::string& what, const fs::path& file) {
-  throw std::runtime_error(what + " " + file.string() + ": " + std::strerror(errno));
+[[noreturn]] void fail_io(const std::string& action, const fs::path& file) {
+  throw IoError::from_errno(file, action, errno);
 }
 
 // Flushes a directory entry (the rename) to disk.
@@ -64,7 +65,7 @@ void save_checkpoint(const Model& model, const fs::path& file) {
   if (!file.parent_path().empty()) fs::create_directories(file.parent_path());
   const fs::path temporary = file.string() + ".partial";
   std::FILE* out = std::fopen(temporary.c_str(), "wb");
-  if (!out) fail_io("cannot create", temporary);
+  if (!out) fail_io("create", temporary);
   bool write_failed = false;
   try {
     caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, std::size_t size) -> std::size_t {
@@ -84,10 +85,10 @@ void save_checkpoint(const Model& model, const fs::path& file) {
     std::fclose(out);
     std::remove(temporary.c_str());
     errno = saved;
-    fail_io("cannot write", temporary);
+    fail_io("write", temporary);
   }
   std::fclose(out);
-  if (std::rename(temporary.c_str(), file.c_str()) != 0) fail_io("cannot rename onto", file);
+  if (std::rename(temporary.c_str(), file.c_str()) != 0) fail_io("rename onto", file);
   sync_directory(file.parent_path());
 }
 
@@ -423,9 +424,9 @@ Model load_checkpoint(const fs::path& file) {
       model.tensors.push_back({key->text, tensor->tensor});
     }
   } catch (const c10::Error& e) {
-    throw std::runtime_error("cannot read checkpoint " + file.string() + ": " + e.what_without_backtrace());
+    throw IoError(file, std::string("not a checkpoint cohort can read: ") + e.what_without_backtrace());
   } catch (const std::runtime_error& e) {
-    throw std::runtime_error("cannot read checkpoint " + file.string() + ": " + e.what());
+    throw IoError(file, std::string("not a checkpoint cohort can read: ") + e.what());
   }
   return model;
 }

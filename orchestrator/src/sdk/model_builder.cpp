@@ -1,4 +1,5 @@
 #include "memory/memory.hpp"
+#include <cohort/error.hpp>
 #include <cohort/stream.hpp>
 
 #include <ATen/ops/empty.h>
@@ -37,7 +38,7 @@ void ModelBuilder::begin_tensor(const TensorInfo& info) {
     memory::prepare_for_filling(t.data_ptr(), t.nbytes());  // before the bytes land
   }
   if (static_cast<std::uint64_t>(t.nbytes()) != info.nbytes) {
-    throw std::runtime_error("tensor '" + info.name + "' announces " + std::to_string(info.nbytes) +
+    throw ProtocolError("tensor '" + info.name + "' announces " + std::to_string(info.nbytes) +
                              " bytes but its shape and dtype make " + std::to_string(t.nbytes()));
   }
   model_.tensors.push_back({info.name, std::move(t)});

@@ -1,3 +1,4 @@
+#include <cohort/error.hpp>
 #include <cohort/aggregation.hpp>
 #include "memory/memory.hpp"
 
@@ -111,7 +112,7 @@ class AverageSink final : public ResultSink {
  private:
   using State = WeightedAverage::State;
   [[noreturn]] void fail(const std::string& what) {
-    throw std::runtime_error("site '" + site_ + "' " + what);
+    throw ProtocolError("site '" + site_ + "'", what);
   }
 
   std::shared_ptr<State> state_;

@@ -7,6 +7,7 @@
 
 #include "memory/memory.hpp"
 
+#include <cohort/error.hpp>
 #include <ATen/ops/empty.h>
 
 #include <spdlog/logger.h>
@@ -110,7 +111,7 @@ void JobRunner::read_app_files() {
     auto bytes = at::empty({static_cast<std::int64_t>(std::filesystem::file_size(file))}, at::kByte);
     std::ifstream in(file, std::ios::binary);
     in.read(static_cast<char*>(bytes.data_ptr()), bytes.numel());
-    if (!in) throw std::runtime_error("cannot read the job's file " + file.string());
+    if (!in) throw IoError(file, "cannot read the job's file");
     files.tensors.push_back({path, std::move(bytes)});
   }
   app_ = App{std::move(*recipe), std::move(files)};
@@ -419,7 +420,7 @@ void JobRunner::restore(const jobs::ResumeState& state) {
   if (auto it = state.runner.find("rng"); it != state.runner.end()) {
     std::istringstream in(it->second);
     in >> rng_;
-    if (!in) throw std::runtime_error(folder.string() + ": the site sampler's saved state is unreadable");
+    if (!in) throw IoError(folder, "the site sampler's saved state is unreadable");
   }
   if (auto it = state.runner.find("privacy"); it != state.runner.end()) resumed_privacy_ = it->second;
   rounds_completed_ = state.round + 1;

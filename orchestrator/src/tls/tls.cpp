@@ -1,5 +1,6 @@
 #include "tls/tls.hpp"
 
+#include <cohort/error.hpp>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -21,13 +22,13 @@ ssl::context make_context(const TlsFiles& files, bool server) {
   auto load = [](const std::filesystem::path& file, const char* what, auto&& fn) {
     boost::system::error_code ec;
     fn(file.string(), ec);
-    if (ec) throw std::runtime_error(std::string("cannot load ") + what + " " + file.string() + ": " + ec.message());
+    if (ec) throw IoError(file, std::string("cannot load the ") + what + ": " + ec.message());
   };
   load(files.ca, "CA certificate", [&](const std::string& f, auto& ec) { ctx.load_verify_file(f, ec); });
   load(files.cert, "certificate", [&](const std::string& f, auto& ec) { ctx.use_certificate_chain_file(f, ec); });
   load(files.key, "private key", [&](const std::string& f, auto& ec) { ctx.use_private_key_file(f, ssl::context::pem, ec); });
   if (SSL_CTX_check_private_key(ctx.native_handle()) != 1)
-    throw std::runtime_error("private key " + files.key.string() + " does not match certificate " + files.cert.string());
+    throw IoError(files.key, "this private key does not match certificate " + files.cert.string());
   ctx.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
   return ctx;
 }

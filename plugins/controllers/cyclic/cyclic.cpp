@@ -1,5 +1,6 @@
 #include "cyclic.hpp"
 
+#include <cohort/error.hpp>
 #include <cohort/aggregation.hpp>
 
 #include <spdlog/logger.h>
@@ -73,7 +74,7 @@ void Cyclic::restore_state(std::int64_t round, const ControllerState& state) {
     std::istringstream in(value("rng"));
     rng_.emplace();
     in >> *rng_;
-    if (!in) throw std::runtime_error("Cyclic: the saved order generator is unreadable");
+    if (!in) throw JobError("Cyclic: the saved order generator is unreadable");
   }
   if (state.values.count("previous_last")) previous_last_ = value("previous_last");
 }

@@ -1,5 +1,6 @@
 #include "server_optimizer.hpp"
 
+#include <cohort/error.hpp>
 #include <torch/optim/adagrad.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/sgd.h>
@@ -221,7 +222,7 @@ void ServerOptimizer::apply_restored() {
   const ControllerState state = std::move(*restored_);
   restored_.reset();
   if (std::stoul(state.values.at("optimizer.params")) != params_.size())
-    throw std::runtime_error("the saved server optimizer has " + state.values.at("optimizer.params") +
+    throw JobError("the saved server optimizer has " + state.values.at("optimizer.params") +
                              " parameters, the model " + std::to_string(params_.size()));
   auto find = [&](const char* what, std::size_t i) {
     for (const auto& t : state.tensors.tensors)

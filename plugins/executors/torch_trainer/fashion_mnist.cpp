@@ -1,5 +1,6 @@
 #include "fashion_mnist.hpp"
 
+#include <cohort/error.hpp>
 #include <ATen/ops/empty.h>
 
 #include <zlib.h>
@@ -13,8 +14,8 @@ namespace cohort::trainer {
 
 at::Tensor read_idx(const std::filesystem::path& file) {
   std::unique_ptr<gzFile_s, int (*)(gzFile)> in(gzopen(file.c_str(), "rb"), &gzclose);
-  if (!in) throw std::runtime_error("cannot open " + file.string() + " (is dataset-fashion-mnist installed?)");
-  auto fail = [&](const std::string& what) { throw std::runtime_error(file.string() + ": " + what); };
+  if (!in) throw IoError(file, "cannot open (is dataset-fashion-mnist installed?)");
+  auto fail = [&](const std::string& what) { throw IoError(file, what); };
   auto read_u32 = [&]() {
     std::array<unsigned char, 4> b{};
     if (gzread(in.get(), b.data(), 4) != 4) fail("truncated header");
@@ -48,7 +49,7 @@ FashionMnist load_fashion_mnist(const std::filesystem::path& dir) {
     at::Tensor labels = read_idx(dir / (prefix + "-labels-idx1-ubyte.gz"));
     if (images.dim() != 3 || images.size(1) != 28 || images.size(2) != 28 || labels.dim() != 1 ||
         labels.size(0) != images.size(0))
-      throw std::runtime_error("Fashion-MNIST " + prefix + " files in " + dir.string() + " have unexpected shapes");
+      throw IoError(dir, "the Fashion-MNIST " + prefix + " files in it have unexpected shapes");
     s.images = images.unsqueeze(1);
     s.labels = labels.to(at::kLong);
     return s;

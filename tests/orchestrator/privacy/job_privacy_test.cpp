@@ -157,5 +157,5 @@ TEST_CASE("δ at or above 1 / sites is refused") {
   cohort::test::TempDir dir;
   auto settings = central(1.0, 1.0);
   settings.target_delta = 0.1;
-  CHECK_THROWS_AS(JobPrivacy(settings, 10, 5, dir.path(), quiet()), std::invalid_argument);
+  CHECK_THROWS_AS(JobPrivacy(settings, 10, 5, dir.path(), quiet()), cohort::ConfigError);
 }

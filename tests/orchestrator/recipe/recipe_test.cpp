@@ -129,7 +129,7 @@ TEST_CASE("recipe rejects: a plugin of the wrong kind") {
 
 TEST_CASE("recipe rejects: a plugin file that does not exist") {
   CHECK(error_of(valid_with("plugin = \"synthetic\"", "plugin = \"./nowhere/libx.so\"")) ==
-        "11:10: plugin file ./nowhere/libx.so does not exist");
+        "11:10: ./nowhere/libx.so: no such plugin file");
 }
 
 TEST_CASE("recipe rejects: an unknown key in a plugin's args") {

@@ -126,6 +126,6 @@ TEST_CASE("checkpoint: reading garbage says which file") {
   cohort::test::TempDir dir;
   cohort::test::write_text(dir / "bad.pt", "not a zip");
   CHECK_THROWS_WITH_AS(cohort::load_checkpoint(dir / "bad.pt"),
-                       doctest::Contains(("cannot read checkpoint " + (dir / "bad.pt").string()).c_str()),
+                       doctest::Contains(((dir / "bad.pt").string() + ": not a checkpoint cohort can read").c_str()),
                        std::runtime_error);
 }

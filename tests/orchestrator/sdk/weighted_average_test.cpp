@@ -175,9 +175,9 @@ TEST_CASE("weighted average: a tensor of another shape or name is rejected") {
   WeightedAverage avg(reference(), {});
   auto sink = avg.open(ResultInfo{"bad", 0, 1, {}});
   CHECK_THROWS_WITH(sink->begin_tensor({"a", at::kFloat, {4}, 16, 0}),
-                    "site 'bad' sent tensor 'a' with another dtype or shape than the global model's");
+                    "site 'bad': sent tensor 'a' with another dtype or shape than the global model's");
   CHECK_THROWS_WITH(sink->begin_tensor({"zzz", at::kFloat, {8}, 32, 0}),
-                    "site 'bad' sent tensor 'zzz', which the model does not have");
+                    "site 'bad': sent tensor 'zzz', which the model does not have");
 }
 
 TEST_CASE("weighted average: no result leaves the reference model") {

@@ -16,7 +16,7 @@ TEST_CASE("fashion-mnist: Debian's files are read whole") {
 
 TEST_CASE("fashion-mnist: a missing folder names the file") {
   CHECK_THROWS_WITH(cohort::trainer::load_fashion_mnist("/nonexistent"),
-                    "cannot open /nonexistent/train-images-idx3-ubyte.gz (is dataset-fashion-mnist installed?)");
+                    "/nonexistent/train-images-idx3-ubyte.gz: cannot open (is dataset-fashion-mnist installed?)");
 }
 
 TEST_CASE("fashion-mnist: a file that is not IDX is refused") {
