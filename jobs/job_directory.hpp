@@ -75,6 +75,10 @@ class JobDirectory {
   std::filesystem::path metrics_csv() const { return root_ / "metrics.csv"; }
   std::filesystem::path rounds_csv() const { return root_ / "rounds.csv"; }
   std::filesystem::path timeline_csv() const { return root_ / "timeline.csv"; }
+  /// What TensorBoard reads: tracking/<source>/events.out.tfevents.* ("server", "global", a
+  /// site), and every scalar again as JSON lines in tracking/metrics.jsonl.
+  std::filesystem::path tracking_folder() const { return root_ / "tracking"; }
+  std::filesystem::path metrics_jsonl() const { return tracking_folder() / "metrics.jsonl"; }
   std::filesystem::path memory_csv(const std::string& process) const { return root_ / "memory" / (process + ".csv"); }
   std::filesystem::path log(const std::string& process) const { return root_ / "logs" / (process + ".log"); }
   std::filesystem::path memory_folder() const { return root_ / "memory"; }

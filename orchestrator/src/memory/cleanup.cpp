@@ -35,8 +35,6 @@ EmptyCacheFn cuda_empty_cache_function() {
   return fn;
 }
 
-double mib(std::uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
-
 std::atomic<std::uint64_t> cleanups{0};
 
 }  // namespace

@@ -21,6 +21,9 @@ class logger;
 
 namespace cohort::memory {
 
+/// `bytes` in MiB, as the logs and the job's files give memory.
+inline double mib(std::uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
+
 /// The malloc implementation serving this process.
 enum class Allocator { glibc, jemalloc, unknown };
 

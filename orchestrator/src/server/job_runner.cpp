@@ -1,13 +1,12 @@
 #include "server/job_runner.hpp"
 
 #include "server/broadcast.hpp"
+#include "server/job_resume.hpp"
 
 #include "config/text_file.hpp"
-#include "jobs/round_timeline.hpp"
-
-#include "memory/memory.hpp"
 
 #include <cohort/error.hpp>
+
 #include <ATen/ops/empty.h>
 
 #include <spdlog/logger.h>
@@ -21,8 +20,6 @@ namespace cohort::server {
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-double mib(std::uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
 
 /// Collects one whole result model (send-and-wait).
 class Collect final : public Reducer {
@@ -45,6 +42,7 @@ JobRunner::JobRunner(Server& server, JobSetup setup, std::shared_ptr<spdlog::log
       log_(std::move(log)),
       directory_(setup_.workspace, setup_.job_id),
       job_(setup_.recipe.job),
+      sites_(server),
       hooks_(log_),
       rng_(static_cast<std::uint64_t>(setup_.recipe.job.seed)) {
   job_.id = setup_.job_id;
@@ -54,16 +52,12 @@ JobRunner::JobRunner(Server& server, JobSetup setup, std::shared_ptr<spdlog::log
 }
 
 void JobRunner::initial_model_from_site() {
-  const std::string& site = participants_.front();
+  const std::string& site = sites_.participants().front();
   log_->info("job {}: asking site '{}' for the initial model ([model] from_site)", job_.id, site);
   SendOptions options;
   options.timeout = setup_.start_timeout;
   SendResult answer = send(Task{kGetParametersTask, -1, {}, {}}, site, options);
-  {
-    std::lock_guard lock(timeline_mutex_);
-    timeline_.clear();  // not a round's
-  }
-  broadcasts_in_round_ = 0;
+  recorder_->forget_timeline();  // not a round's
   if (!answer.ok) throw JobError("[model] from_site: site '" + site + "' gave no initial model: " + answer.error);
   if (answer.model.tensors.empty())
     throw JobError("[model] from_site: site '" + site + "' answered get_parameters without tensors");
@@ -79,26 +73,17 @@ void JobRunner::initial_model_from_site() {
 
 JobRunner::~JobRunner() { server_.remove_listener(this); }
 
-bool JobRunner::participates(const std::string& site) const {
-  return std::find(participants_.begin(), participants_.end(), site) != participants_.end();
-}
-
-std::int64_t JobRunner::site_index(const std::string& site) const {
-  auto it = std::find(participants_.begin(), participants_.end(), site);
-  return it == participants_.end() ? 0 : it - participants_.begin();
-}
-
 void JobRunner::fire(EventType type, std::int64_t round, const std::string& site) {
   hooks_.fire(Event{type, Role::server, job_.id, round, site});
 }
 
 void JobRunner::announce(const std::string& site) {
   if (!app_) {
-    server_.send(site, net::JobAnnounce{job_.id, setup_.recipe.file.string(), setup_.recipe_text, participants_,
+    server_.send(site, net::JobAnnounce{job_.id, setup_.recipe.file.string(), setup_.recipe_text, sites_.participants(),
                                         false, setup_.epoch});
     return;
   }
-  server_.send(site, net::JobAnnounce{job_.id, app_->recipe, setup_.recipe_text, participants_, true, setup_.epoch},
+  server_.send(site, net::JobAnnounce{job_.id, app_->recipe, setup_.recipe_text, sites_.participants(), true, setup_.epoch},
                app_->files);
 }
 
@@ -118,11 +103,11 @@ void JobRunner::read_app_files() {
 }
 
 bool JobRunner::may_relay(const std::string& from, const std::string& to) const {
-  return started_ && participates(from) && participates(to);
+  return sites_.started() && sites_.participates(from) && sites_.participates(to);
 }
 
 std::unique_ptr<ResultSink> JobRunner::on_report(const std::string& site, const net::Report& report) {
-  if (!participates(site)) {
+  if (!sites_.participates(site)) {
     log_->warn("report '{}' from '{}', which is not a site of this job: dropped", report.message.name, site);
     return nullptr;
   }
@@ -167,23 +152,13 @@ std::optional<SiteReport> JobRunner::next_report(std::chrono::milliseconds timeo
 }
 
 void JobRunner::site_joined(const std::string& site) {
-  {
-    std::lock_guard lock(joined_mutex_);
-    if (!started_ || !participates(site)) return;
-    if (!joined_.insert(site).second) return;  // already counted when the job started
-  }
+  if (!sites_.joined(site)) return;
   announce(site);
   fire(EventType::site_joined, -1, site);
 }
 
 void JobRunner::site_returned(const std::string& site) {
-  {
-    std::lock_guard lock(joined_mutex_);
-    if (!started_ || !participates(site)) return;
-    joined_.insert(site);
-  }
-  // It may be a new client process that has not heard of the job.
-  announce(site);
+  if (sites_.returned(site)) announce(site);
 }
 
 void JobRunner::abort(std::string reason) {
@@ -201,22 +176,12 @@ std::string JobRunner::abort_reason() const {
 }
 
 void JobRunner::site_lost(const std::string& site, const std::string& reason) {
-  if (!started_ || !participates(site)) return;
-  {
-    std::lock_guard lock(joined_mutex_);
-    joined_.erase(site);
-  }
+  if (!sites_.lost(site)) return;
   log_->warn("site '{}' lost: {}", site, reason);
   fire(EventType::site_lost, -1, site);
 }
 
-std::vector<std::string> JobRunner::sites() const {
-  std::vector<std::string> out;
-  for (const auto& s : server_.connected_sites()) {
-    if (participates(s)) out.push_back(s);
-  }
-  return out;
-}
+std::vector<std::string> JobRunner::sites() const { return sites_.connected(); }
 
 std::vector<std::string> JobRunner::sample(std::size_t n) {
   auto available = sites();
@@ -246,9 +211,9 @@ BroadcastOutcome JobRunner::broadcast(const Task& task, const std::vector<std::s
     if (private_average) average->set_privacy(private_average);
     meta.merge(privacy_->task_meta(task.round));
   }
-  const std::int64_t index = broadcasts_in_round_++;
-  auto mark = [this, round = task.round, index, name = task.name](const std::string& site, const char* event) {
-    this->mark(round, index, name, site, event);
+  auto mark = [recorder = recorder_.get(), round = task.round, index = recorder_->next_broadcast(),
+               name = task.name](const std::string& site, const char* event) {
+    recorder->mark(round, index, name, site, event);
   };
   mark("server", "broadcast_began");
   auto broadcast = std::make_shared<Broadcast>(reducer, targets, mark, task.model);
@@ -258,8 +223,8 @@ BroadcastOutcome JobRunner::broadcast(const Task& task, const std::vector<std::s
     header.job_id = job_.id;
     header.name = task.name;
     header.round = task.round;
-    header.site_index = site_index(site);
-    header.num_sites = static_cast<std::int64_t>(participants_.size());
+    header.site_index = sites_.index(site);
+    header.num_sites = static_cast<std::int64_t>(sites_.participants().size());
     header.meta = meta;
     header.has_model = true;
     header.epoch = setup_.epoch;
@@ -271,8 +236,7 @@ BroadcastOutcome JobRunner::broadcast(const Task& task, const std::vector<std::s
   if (average) privacy_->end_average(task.round, targets, private_average.get());
   for (const auto& r : outcome.received) fire(EventType::result_received, task.round, r.site);
   for (const auto& r : outcome.received) fire(EventType::result_aggregated, task.round, r.site);
-  round_received_ += outcome.received.size();
-  round_failed_ += outcome.failed.size();
+  recorder_->count(outcome.received.size(), outcome.failed.size());
   // Checkpoints queued before went to disk while the tasks ran; from here on the
   // controller may change the persisted model in place.
   checkpoints_->flush();
@@ -299,25 +263,8 @@ SendResult JobRunner::send(const Task& task, const std::string& site, const Send
   return result;
 }
 
-void JobRunner::mark(std::int64_t round, std::int64_t broadcast, const std::string& task, const std::string& site,
-                     const char* event) {
-  const auto now = Clock::now();
-  std::lock_guard lock(timeline_mutex_);
-  timeline_.push_back({round, broadcast, task, site, event, std::chrono::duration<double>(now - timeline_start_).count()});
-}
-
 void JobRunner::round_started(std::int64_t round) {
-  round_start_ = Clock::now();
-  {
-    std::lock_guard lock(timeline_mutex_);
-    timeline_start_ = round_start_;
-  }
-  broadcasts_in_round_ = 0;
-  // Between rounds: the global model is loaded, nothing else of the round yet.
-  rss_before_round_ = memory::process_memory().rss_bytes;
-  memory::reset_peak_rss();
-  round_received_ = round_failed_ = 0;
-  if (monitor_) monitor_->set_round(round);
+  recorder_->round_started(round);
   log_->info("round {}/{} started", round + 1, job_.num_rounds);
   fire(EventType::round_started, round);
 }
@@ -328,45 +275,15 @@ void JobRunner::round_ended(std::int64_t round) {
                    "WeightedAverage: controller '" + setup_.recipe.controller.plugin + "' aggregates in a way the server "
                    "cannot clip and noise");
   fire(EventType::round_ended, round);  // the periodic cleanup runs here, after persist
-  const double seconds = std::chrono::duration<double>(Clock::now() - round_start_).count();
-  std::vector<jobs::TimelineRow> timeline;
-  {
-    std::lock_guard lock(timeline_mutex_);
-    timeline.swap(timeline_);
-  }
-  timeline.push_back({round, -1, "", "server", "round_ended", seconds});
-  for (const auto& row : timeline) timeline_writer_->append(row);
-  const auto parts = jobs::round_parts(timeline);
-  const auto mem = memory::process_memory();
-  const auto alloc = memory::allocator_stats();
-  const auto tensors = memory::tensor_bytes();
-  jobs::RoundRow row;
-  row.round = round;
-  row.seconds = seconds;
-  if (!setup_.recipe.client_controlled) {  // else the sites gather the results: no count here
-    row.results = static_cast<std::int64_t>(round_received_);
-    row.failed = static_cast<std::int64_t>(round_failed_);
-  }
-  row.server_rss_mb = mib(mem.rss_bytes);
-  row.server_round_peak_rss_mb = mib(mem.peak_rss_bytes);
-  row.server_alloc_free_mb = mib(alloc.free_bytes);
-  row.server_rss_before_round_mb = mib(rss_before_round_);
-  if (tensors) row.server_tensor_mb = mib(*tensors);
-  row.model_mb = mib(global_.byte_size());
+  std::optional<double> epsilon;
   if (privacy_) {
-    row.epsilon = privacy_->epsilon();
-    log_->info("round {}/{}: privacy spent ε = {:.6g}", round + 1, job_.num_rounds, *row.epsilon);
+    epsilon = privacy_->epsilon();
+    log_->info("round {}/{}: privacy spent ε = {:.6g}", round + 1, job_.num_rounds, *epsilon);
     if (auto why = privacy_->budget_reached_after(round)) stop_for_budget(*why);
   }
-  rounds_->append(row);
-  if (auto it = parts.find(round); it != parts.end()) log_->info("round {}/{}: {}", round + 1, job_.num_rounds, jobs::describe(it->second));
-  log_->info("round {}/{} done in {:.2f} s: {} results, {} failed; server rss {:.1f} MiB (before the round {:.1f}, "
-             "peak in the round {:.1f}), tensors {} MiB, allocator free {:.1f} MiB",
-             round + 1, job_.num_rounds, seconds, round_received_, round_failed_, mib(mem.rss_bytes),
-             mib(rss_before_round_), mib(mem.peak_rss_bytes),
-             tensors ? fmt::format("{:.1f}", mib(*tensors)) : std::string("n/a"), mib(alloc.free_bytes));
+  recorder_->round_ended(round, global_.byte_size(), epsilon);
   rounds_completed_ = round + 1;
-  if (monitor_) monitor_->set_round(round + 1);
+  recorder_->set_rounds_completed(rounds_completed_);
   if (controller_->resumable()) save_resume_state(round);
   if (setup_.on_round) setup_.on_round(rounds_completed_);
 }
@@ -386,84 +303,32 @@ void JobRunner::persist(const Model& model, std::string_view tag) {
   checkpoints_->write(model, directory_.artifact(std::string(tag)));
 }
 
-std::vector<std::filesystem::path> JobRunner::results_files() const {
-  return {directory_.metrics_csv(), directory_.rounds_csv(), directory_.timeline_csv()};
-}
-
-std::optional<jobs::ResumeState> JobRunner::read_resume_state() {
-  auto state = jobs::read_resume_state(directory_);
-  for (const auto& file : results_files()) {
-    if (!std::filesystem::exists(file)) continue;
-    if (!state) {
-      std::filesystem::remove(file);  // rows of a round 0 that did not end
-      continue;
-    }
-    const auto it = state->file_sizes.find(file.filename().string());
-    if (it != state->file_sizes.end() && std::filesystem::file_size(file) > it->second)
-      std::filesystem::resize_file(file, it->second);
-  }
-  return state;
-}
-
 void JobRunner::restore(const jobs::ResumeState& state) {
-  const auto folder = jobs::state_folder(directory_);
-  if (state.round >= 0) {
-    global_ = load_checkpoint(folder / state.global_model);
-    global_.round = state.round;
-    // As after the round itself: a best model equal to it becomes a link to that file, not
-    // a write that a controller stepping the global in place (FedOpt) could race.
-    checkpoints_->adopt(global_, folder / state.global_model);
-  }
-  ControllerState controller{state.controller, {}};
-  if (!state.controller_tensors.empty()) controller.tensors = load_checkpoint(folder / state.controller_tensors);
-  controller_->restore_state(state.round, controller);
+  resume::restore(directory_, state, global_, *controller_, *checkpoints_);
   if (auto it = state.runner.find("rng"); it != state.runner.end()) {
     std::istringstream in(it->second);
     in >> rng_;
-    if (!in) throw IoError(folder, "the site sampler's saved state is unreadable");
+    if (!in) throw IoError(jobs::state_folder(directory_), "the site sampler's saved state is unreadable");
   }
   if (auto it = state.runner.find("privacy"); it != state.runner.end()) resumed_privacy_ = it->second;
   rounds_completed_ = state.round + 1;
-  if (monitor_) monitor_->set_round(rounds_completed_);
+  recorder_->set_rounds_completed(rounds_completed_);
 }
 
 void JobRunner::save_resume_state(std::int64_t round) {
   // The resume state names global_model.pt of this round: the controller persisted it, or
   // it is persisted here. Before round 0 the initial model is the seed's: not saved.
   if (round >= 0 && persisted_global_ != identities(global_)) persist(global_, "global");
-  jobs::ResumeState state;
-  state.round = round;
-  state.epoch = setup_.epoch;
-  if (round >= 0) state.global_model = jobs::state_global_model(directory_, round).filename().string();
-  ControllerState controller = controller_->save_state(round);
-  state.controller = std::move(controller.values);
-  if (!controller.tensors.tensors.empty())
-    state.controller_tensors = jobs::state_controller_tensors(directory_, round).filename().string();
+  resume::Snapshot snapshot{round, setup_.epoch, controller_->save_state(round), {}, sites_.participants()};
   std::ostringstream rng;
   rng << rng_;
-  state.runner["rng"] = rng.str();
-  if (privacy_) state.runner["privacy"] = privacy_->save();
-  state.participants = participants_;
-  for (const auto& file : results_files()) {
-    std::error_code ec;
-    const auto size = std::filesystem::file_size(file, ec);
-    state.file_sizes[file.filename().string()] = ec ? 0 : size;
-  }
-  // Behind the round's checkpoints: the record is written once the files it names are.
-  checkpoints_->then([this, state = std::move(state), tensors = std::move(controller.tensors)] {
-    const auto start = Clock::now();
-    std::filesystem::create_directories(jobs::state_folder(directory_));  // also for a record without files
-    if (!state.global_model.empty())
-      link_checkpoint(directory_.artifact("global"), jobs::state_folder(directory_) / state.global_model);
-    if (!state.controller_tensors.empty()) save_checkpoint(tensors, jobs::state_folder(directory_) / state.controller_tensors);
-    jobs::write_resume_state(directory_, state);
-    log_->debug("resume state after round {} written in {:.1f} ms ({:.1f} MiB of controller tensors)", state.round + 1,
-                std::chrono::duration<double, std::milli>(Clock::now() - start).count(), mib(tensors.byte_size()));
-  });
+  snapshot.runner["rng"] = rng.str();
+  if (privacy_) snapshot.runner["privacy"] = privacy_->save();
+  resume::save(directory_, *checkpoints_, std::move(snapshot), log_);
 }
 
 void JobRunner::record_metrics(std::int64_t round, const std::string& site, const Metrics& metrics) {
-  metrics_->append(jobs::MetricsRow{round, site, metrics});
+  recorder_->record_metrics(round, site, metrics);
 }
 
 JobResult JobRunner::failure(jobs::JobState state, std::string message) {
@@ -475,17 +340,16 @@ JobResult JobRunner::failure(jobs::JobState state, std::string message) {
 }
 
 void JobRunner::open_records() {
-  metrics_ = std::make_unique<jobs::MetricsWriter>(directory_.metrics_csv());
   checkpoints_ = std::make_unique<CheckpointWriter>(log_);
-  rounds_ = std::make_unique<jobs::RoundsWriter>(directory_.rounds_csv());
-  timeline_writer_ = std::make_unique<jobs::TimelineWriter>(directory_.timeline_csv());
   const auto& mem = setup_.recipe.memory;
-  monitor_ = setup_.monitor ? std::move(setup_.monitor)
-                            : std::make_unique<hooks::MemoryMonitor>(
-                                  directory_.memory_csv(setup_.process_name),
-                                  hooks::MonitorSettings{mem.monitor_interval, mem.warn_percent,
-                                                         mem.critical_percent, mem.cuda_empty_cache},
-                                  log_);
+  auto monitor = setup_.monitor ? std::move(setup_.monitor)
+                                : std::make_unique<hooks::MemoryMonitor>(
+                                      directory_.memory_csv(setup_.process_name),
+                                      hooks::MonitorSettings{mem.monitor_interval, mem.warn_percent,
+                                                             mem.critical_percent, mem.cuda_empty_cache},
+                                      log_);
+  recorder_ = std::make_unique<RoundRecorder>(directory_, std::move(monitor), log_, job_.num_rounds);
+  recorder_->set_counts_results(!setup_.recipe.client_controlled);  // else the sites gather the results
 }
 
 std::optional<JobResult> JobRunner::make_plugins() {
@@ -528,27 +392,7 @@ std::optional<JobResult> JobRunner::gather_sites(const std::optional<jobs::Resum
   // min_clients are.
   server_.add_listener(this);
   const auto min_clients = static_cast<std::size_t>(job_.min_clients);
-  const std::vector<std::string>& named = resumed ? resumed->participants : job_.sites;
-  bool ready;
-  if (!named.empty()) {
-    ready = server_.wait_for_sites(
-        [&](const std::vector<std::string>& connected) {
-          return std::all_of(named.begin(), named.end(), [&](const std::string& s) {
-            return std::find(connected.begin(), connected.end(), s) != connected.end();
-          });
-        },
-        setup_.start_timeout);
-    participants_ = named;
-    if (!ready) {
-      const auto connected = server_.connected_sites();
-      ready = static_cast<std::size_t>(std::count_if(connected.begin(), connected.end(),
-                                                     [&](const std::string& s) { return participates(s); })) >= min_clients;
-    }
-  } else {
-    ready = server_.wait_for_sites([&](const std::vector<std::string>& c) { return c.size() >= min_clients; },
-                                   setup_.start_timeout);
-    participants_ = server_.connected_sites();
-  }
+  const bool ready = sites_.gather(resumed ? resumed->participants : job_.sites, min_clients, setup_.start_timeout);
   if (abort_) return failure(jobs::JobState::aborted, abort_reason() + " before it started");
   if (!ready)
     return failure(jobs::JobState::can_not_schedule, "fewer than " + std::to_string(min_clients) +
@@ -559,18 +403,9 @@ std::optional<JobResult> JobRunner::gather_sites(const std::optional<jobs::Resum
 
 void JobRunner::announce_job(bool resumed) {
   read_app_files();
-  {
-    // Under the lock that site_joined takes: every site is announced exactly once, by
-    // this loop or by its join.
-    std::lock_guard lock(joined_mutex_);
-    started_ = true;
-    for (const auto& s : sites()) {
-      joined_.insert(s);
-      announce(s);
-    }
-  }
+  sites_.start([this](const std::string& site) { announce(site); });  // each exactly once, here or at its join
   log_->info("job {} ('{}') started: {} with {} sites, {} rounds", job_.id, job_.name,
-             setup_.recipe.controller.plugin, participants_.size(), job_.num_rounds);
+             setup_.recipe.controller.plugin, sites_.participants().size(), job_.num_rounds);
   // Its sites, for a resume before the first round ends.
   if (controller_->resumable() && !resumed) save_resume_state(-1);
   fire(EventType::job_started, -1);
@@ -578,7 +413,7 @@ void JobRunner::announce_job(bool resumed) {
 
 void JobRunner::start_privacy() {
   if (!setup_.recipe.privacy.on()) return;
-  privacy_ = std::make_unique<privacy::JobPrivacy>(setup_.recipe.privacy, participants_.size(), job_.num_rounds,
+  privacy_ = std::make_unique<privacy::JobPrivacy>(setup_.recipe.privacy, sites_.participants().size(), job_.num_rounds,
                                                    directory_.root(), *log_);
   if (!resumed_privacy_.empty()) privacy_->restore(resumed_privacy_);
   log_->info("{}", privacy_->describe());
@@ -619,12 +454,12 @@ JobResult JobRunner::run_rounds() {
 void JobRunner::end_job(const JobResult& result) {
   fire(EventType::job_ended, -1);
   // The sites release the job's executor and monitor (a long-running client runs many jobs).
-  for (const auto& site : participants_) server_.send(site, net::JobEnd{job_.id, std::string(jobs::to_string(result.state))});
-  started_ = false;  // nothing of this job fires after job_ended
+  for (const auto& site : sites_.participants()) server_.send(site, net::JobEnd{job_.id, std::string(jobs::to_string(result.state))});
+  sites_.stop();  // nothing of this job fires after job_ended
   server_.remove_listener(this);
   log_->info("job {} ended {} after {:.1f} s{}{}", job_.id, std::string(jobs::to_string(result.state)), result.seconds,
              result.message.empty() ? "" : ": ", result.message);
-  monitor_.reset();
+  recorder_->close();
 }
 
 JobResult JobRunner::run() {
@@ -636,7 +471,7 @@ JobResult JobRunner::run() {
   std::optional<jobs::ResumeState> resumed;
   if (setup_.resume) {
     try {
-      resumed = read_resume_state();  // before the records open: it cuts them back
+      resumed = resume::read(directory_);  // before the records open: it cuts them back
     } catch (const std::exception& e) {
       return failure(jobs::JobState::abnormal, std::string("cannot resume: ") + e.what());
     }

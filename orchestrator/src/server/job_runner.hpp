@@ -1,17 +1,21 @@
 #pragma once
 // Runs one job on the server: waits for its sites, announces it to them, drives the
 // controller's run() on the calling thread as the controller's ControllerContext, and
-// writes the job's results (models, metrics, rounds, timeline, memory, log).
+// writes the job's results (models, metrics, rounds, timeline, memory, log). It sequences
+// its parts: JobSites (gathering the sites, who is connected), RoundRecorder (each round's
+// rows and the server's memory), resume:: (the state read back and saved after each round),
+// CheckpointWriter (model files off the job's thread) and privacy::JobPrivacy.
 
 #include "hooks/builtin_hooks.hpp"
 #include "hooks/hook_bus.hpp"
-#include "hooks/memory_monitor.hpp"
 #include "jobs/job_directory.hpp"
 #include "jobs/job_files.hpp"
 #include "jobs/resume_state.hpp"
 #include "privacy/job_privacy.hpp"
 #include "recipe/recipe.hpp"
 #include "server/checkpoint_writer.hpp"
+#include "server/job_sites.hpp"
+#include "server/round_recorder.hpp"
 #include "server/server.hpp"
 
 #include <cohort/controller.hpp>
@@ -118,18 +122,11 @@ class JobRunner final : public ControllerContext, public SiteListener {
   /// Fires job_ended, tells the sites, stops listening.
   void end_job(const JobResult& result);
 
-  bool participates(const std::string& site) const;
-  std::int64_t site_index(const std::string& site) const;
   void fire(EventType type, std::int64_t round, const std::string& site = {});
   /// Sends the job to `site`, with its files when it carries some.
   void announce(const std::string& site);
   /// Reads the files the job carries (app/), once, before the first announcement.
   void read_app_files();
-  /// The results files a resume cuts back (jobs::ResumeState::file_sizes).
-  std::vector<std::filesystem::path> results_files() const;
-  /// Reads the resume state, cuts the results files back to it (or removes them when there
-  /// is none); before the writers open them.
-  std::optional<jobs::ResumeState> read_resume_state();
   /// Restores the global model, the controller and the runner's generator from `state`.
   void restore(const jobs::ResumeState& state);
   /// [model] from_site: asks the first site for its initial parameters (a get_parameters
@@ -141,9 +138,6 @@ class JobRunner final : public ControllerContext, public SiteListener {
   void start_privacy();
   /// Ends the job COMPLETED before its next training step: the privacy budget is spent.
   void stop_for_budget(std::string why);
-  /// Records an event of the current round's timeline (any thread).
-  void mark(std::int64_t round, std::int64_t broadcast, const std::string& task, const std::string& site,
-            const char* event);
 
   Server& server_;
   JobSetup setup_;
@@ -154,23 +148,10 @@ class JobRunner final : public ControllerContext, public SiteListener {
   Model global_;
   /// The initial model comes from a site (JobSetup::initial_model was nothing).
   bool model_from_site_ = false;
-  std::vector<std::string> participants_;
+  JobSites sites_;
   hooks::HookBus hooks_;
-  std::unique_ptr<hooks::MemoryMonitor> monitor_;
-  std::unique_ptr<jobs::MetricsWriter> metrics_;
-  std::unique_ptr<jobs::RoundsWriter> rounds_;
-  std::unique_ptr<jobs::TimelineWriter> timeline_writer_;
-  /// This round's timeline so far, from its start (guarded: sites' steps come from the
-  /// I/O threads).
-  std::mutex timeline_mutex_;
-  std::chrono::steady_clock::time_point timeline_start_;
-  std::vector<jobs::TimelineRow> timeline_;
-  std::int64_t broadcasts_in_round_ = 0;
+  std::unique_ptr<RoundRecorder> recorder_;
   std::unique_ptr<CheckpointWriter> checkpoints_;
-  /// Participants connected as far as this job knows (guarded: the server calls the
-  /// listener from its I/O threads while the job runs on its own).
-  std::mutex joined_mutex_;
-  std::set<std::string> joined_;
   /// What a job that carries files announces: its recipe's path among them, and the files,
   /// shared by every announcement (at most jobs::kMaxAppBytes).
   struct App {
@@ -180,7 +161,6 @@ class JobRunner final : public ControllerContext, public SiteListener {
   std::optional<App> app_;
   std::atomic<bool> abort_{false};
   std::string abort_reason_;  // under reports_mutex_
-  std::atomic<bool> started_{false};
   std::string abort_reason() const;
   mutable std::mutex reports_mutex_;
   std::condition_variable reports_ready_;
@@ -191,10 +171,6 @@ class JobRunner final : public ControllerContext, public SiteListener {
   std::string resumed_privacy_;
   std::atomic<bool> budget_reached_{false};
   std::string budget_message_;  // set on the job's thread before budget_reached_
-  std::chrono::steady_clock::time_point round_start_;
-  std::uint64_t rss_before_round_ = 0;
-  std::size_t round_received_ = 0;
-  std::size_t round_failed_ = 0;
   std::int64_t rounds_completed_ = 0;
   /// The tensors last persisted as "global" (identity only): the resume state links that file.
   std::vector<const void*> persisted_global_;

@@ -1,0 +1,60 @@
+#pragma once
+// A job's tracking/ folder: its scalars as TensorBoard event files, one folder per source
+// (tracking/server: the server's own series per round; tracking/global: the global model's
+// metrics; tracking/<site>: what each site reported), and every scalar again as a line of
+// tracking/metrics.jsonl: {"source", "tag", "step", "value", "wall_time"}.
+// `tensorboard --logdir <job>/tracking` shows them, a run per source.
+
+#include "jobs/event_file.hpp"
+#include "jobs/job_directory.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace cohort::jobs {
+
+/// One scalar of a job.
+struct TrackedScalar {
+  std::string source;
+  std::string tag;
+  std::int64_t step = 0;
+  double value = 0;
+  double wall_time = 0;
+};
+
+/// Writes a job's scalars. Thread-safe.
+class Tracking {
+ public:
+  explicit Tracking(const JobDirectory& job);
+  ~Tracking();
+  Tracking(const Tracking&) = delete;
+  Tracking& operator=(const Tracking&) = delete;
+
+  /// Records `value` of `tag` at `step` for `source`, now. A value that is not finite is
+  /// not written (TensorBoard and JSON have no place for it): it is counted in dropped().
+  void add(const std::string& source, const std::string& tag, double value, std::int64_t step);
+  /// The scalars not written, for a value that was not finite.
+  std::uint64_t dropped() const { return dropped_; }
+
+ private:
+  std::filesystem::path folder_;
+  std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<EventFileWriter>> files_;
+  std::FILE* lines_ = nullptr;
+  std::atomic<std::uint64_t> dropped_{0};
+};
+
+/// The folder name of `source` under tracking/: its name where that is a plain file name,
+/// else with each character outside [A-Za-z0-9._@-] as '_' ("." and ".." become "_").
+std::string tracking_folder_name(const std::string& source);
+
+/// The scalars of tracking/metrics.jsonl (what is there so far; a torn last line is left out).
+std::vector<TrackedScalar> read_tracked(const JobDirectory& job);
+
+}  // namespace cohort::jobs
