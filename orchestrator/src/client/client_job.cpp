@@ -83,10 +83,9 @@ void ClientJob::task_done(std::int64_t round, const std::string& site) {
   const auto mem = memory::process_memory();
   const auto alloc = memory::allocator_stats();
   const auto tensors = memory::tensor_bytes();
-  constexpr double MiB = 1024.0 * 1024.0;
   log_->info("round {} done for site '{}': rss {:.1f} MiB (peak {:.1f}), tensors {} MiB, allocator free {:.1f} MiB",
-             round, site, mem.rss_bytes / MiB, mem.peak_rss_bytes / MiB,
-             tensors ? fmt::format("{:.1f}", *tensors / MiB) : std::string("n/a"), alloc.free_bytes / MiB);
+             round, site, memory::mib(mem.rss_bytes), memory::mib(mem.peak_rss_bytes),
+             tensors ? fmt::format("{:.1f}", memory::mib(*tensors)) : std::string("n/a"), memory::mib(alloc.free_bytes));
 }
 
 }  // namespace cohort::client

@@ -18,17 +18,16 @@ void MemoryMonitor::set_round(std::int64_t round) {
 }
 
 void MemoryMonitor::on_sample(const memory::Sample& s) {
-  constexpr double MiB = 1024.0 * 1024.0;
   jobs::MemoryRow row;
   row.elapsed_s = s.elapsed_seconds;
-  row.rss_mb = s.process.rss_bytes / MiB;
-  row.peak_rss_mb = s.process.peak_rss_bytes / MiB;
-  row.children_rss_mb = s.children_rss_bytes / MiB;
-  row.alloc_live_mb = s.allocator.live_bytes / MiB;
-  row.alloc_free_mb = s.allocator.free_bytes / MiB;
-  if (s.tensor_bytes) row.tensor_mb = *s.tensor_bytes / MiB;
-  row.sys_total_mb = s.system.total_bytes / MiB;
-  row.sys_available_mb = s.system.available_bytes / MiB;
+  row.rss_mb = memory::mib(s.process.rss_bytes);
+  row.peak_rss_mb = memory::mib(s.process.peak_rss_bytes);
+  row.children_rss_mb = memory::mib(s.children_rss_bytes);
+  row.alloc_live_mb = memory::mib(s.allocator.live_bytes);
+  row.alloc_free_mb = memory::mib(s.allocator.free_bytes);
+  if (s.tensor_bytes) row.tensor_mb = memory::mib(*s.tensor_bytes);
+  row.sys_total_mb = memory::mib(s.system.total_bytes);
+  row.sys_available_mb = memory::mib(s.system.available_bytes);
   row.sys_used_percent = s.system.used_percent;
   row.cpu_percent = s.cpu_percent;
   row.cleanups = s.cleanups;
@@ -52,7 +51,7 @@ void MemoryMonitor::on_sample(const memory::Sample& s) {
     }
   } else if (percent >= settings_.warn_percent && cooled(last_warning_ms_)) {
     log_->warn("system RAM {:.1f}% used (warning at {:.0f}%); this process holds {:.1f} MiB", percent,
-               settings_.warn_percent, s.process.rss_bytes / (1024.0 * 1024.0));
+               settings_.warn_percent, memory::mib(s.process.rss_bytes));
   }
 }
 

@@ -105,10 +105,9 @@ int probe_task(const recipe::Recipe& recipe, std::int64_t num_sites) {
   children_peak = std::max<std::uint64_t>(children_peak, children_kept);
   done = true;
   sampler.join();
-  constexpr double mib = 1024.0 * 1024.0;
-  std::cout << "peak_rss_mb " << static_cast<double>(memory::process_memory().peak_rss_bytes) / mib << "\n"
-            << "children_peak_rss_mb " << static_cast<double>(children_peak) / mib << "\n"
-            << "children_kept_rss_mb " << static_cast<double>(children_kept) / mib << "\n"
+  std::cout << "peak_rss_mb " << memory::mib(memory::process_memory().peak_rss_bytes) << "\n"
+            << "children_peak_rss_mb " << memory::mib(children_peak) << "\n"
+            << "children_kept_rss_mb " << memory::mib(children_kept) << "\n"
             << "seconds " << std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()
             << "\n";
   executor.reset();  // stops what it started before the process exits

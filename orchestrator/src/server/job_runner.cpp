@@ -4,6 +4,7 @@
 #include "server/job_resume.hpp"
 
 #include "config/text_file.hpp"
+#include "memory/memory.hpp"
 
 #include <cohort/error.hpp>
 
@@ -65,10 +66,8 @@ void JobRunner::initial_model_from_site() {
   global_.round = -1;
   global_.num_steps.reset();
   global_.metrics.clear();
-  std::uint64_t bytes = 0;
-  for (const auto& t : global_.tensors) bytes += t.tensor.nbytes();
   log_->info("job {}: the initial model is site '{}''s: {} tensors, {:.1f} MiB", job_.id, site, global_.tensors.size(),
-             static_cast<double>(bytes) / (1 << 20));
+             memory::mib(global_.byte_size()));
 }
 
 JobRunner::~JobRunner() { server_.remove_listener(this); }
