@@ -53,6 +53,7 @@ std::string synthetic_recipe(const SyntheticJob& job) {
   r << "[job]\nname = \"" << job.name << "\"\nnum_rounds = " << job.rounds << "\nmin_clients = " << job.clients
     << "\n[controller]\nplugin = \"fedavg\"\n[controller.args]\nfinal_validation = false\n"
     << "[executor]\nplugin = \"synthetic\"\n[executor.args]\ncompute_ms = " << job.compute_ms
+    << "\nlog_scalars = " << job.log_scalars
     << "\n[model]\narch = \"synthetic\"\nsize_mb = " << job.model_mb << "\ntensors = 4\n[memory]\nmonitor_interval_ms = 500\n"
     << job.memory << "\n[simulation]\nclients = " << job.clients << "\nworkers = " << (job.workers ? job.workers : job.clients)
     << "\ninsecure = " << (job.insecure ? "true" : "false") << "\n";

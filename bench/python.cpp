@@ -40,6 +40,7 @@ class BenchSite final : public ExecutorContext {
   const JobInfo& job() const override { return job_; }
   spdlog::logger& log() override { return log_; }
   bool abort_requested() const override { return false; }
+  void log_scalar(const std::string&, double, std::int64_t) override {}
 
  private:
   std::string site_ = "site-1";

@@ -21,6 +21,7 @@ std::vector<Row> light_commands(const Context& ctx);
 std::vector<Row> python(const Context& ctx);
 std::vector<Row> study(const Context& ctx);
 std::vector<Row> privacy(const Context& ctx);
+std::vector<Row> tracking(const Context& ctx);
 /// Only when built with MPI (COHORT_MPI).
 std::vector<Row> mpi(const Context& ctx);
 

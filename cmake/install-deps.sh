@@ -14,6 +14,7 @@ packages=(
   libtorch-dev python3-torch python3-numpy
   libtomlplusplus-dev libspdlog-dev doctest-dev libcli11-dev
   libjemalloc2 libjemalloc-dev libsqlite3-dev nlohmann-json3-dev libcsv-dev libdeflate-dev
+  prometheus-cpp-dev
   # real data and profiling
   dataset-fashion-mnist heaptrack gnuplot-nox time
   # ss -K (the reconnect tests and bench/soak.sh cut connections), ip netns (multi-host)
@@ -22,6 +23,8 @@ packages=(
   openmpi-bin libopenmpi-dev
   # clang reads the SDK's headers for the plugin ABI test (cmake/plugin_abi.py)
   clang
+  # the metrics endpoint's test scrapes it with Prometheus and checks it with promtool
+  prometheus
 )
 if [ "${1:-}" = "fuzz" ]; then
   packages+=(libclang-rt-dev)

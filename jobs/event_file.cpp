@@ -113,6 +113,7 @@ EventFileWriter::EventFileWriter(const std::filesystem::path& folder) {
   out_ = std::fopen(file_.c_str(), "wb");
   if (!out_) throw IoError::from_errno(file_, "create", errno);
   write(tfrecord(file_version_event(now)));
+  flush();
 }
 
 EventFileWriter::~EventFileWriter() {
@@ -120,13 +121,22 @@ EventFileWriter::~EventFileWriter() {
 }
 
 void EventFileWriter::add_scalar(std::string_view tag, float value, std::int64_t step, double wall_time) {
+  append_scalar(tag, value, step, wall_time);
+  flush();
+}
+
+void EventFileWriter::append_scalar(std::string_view tag, float value, std::int64_t step, double wall_time) {
   write(tfrecord(scalar_event(wall_time, step, tag, value)));
+}
+
+void EventFileWriter::flush() {
+  std::lock_guard lock(mutex_);
+  if (std::fflush(out_) != 0) throw IoError::from_errno(file_, "write", errno);
 }
 
 void EventFileWriter::write(const std::string& record) {
   std::lock_guard lock(mutex_);
-  if (std::fwrite(record.data(), 1, record.size(), out_) != record.size() || std::fflush(out_) != 0)
-    throw IoError::from_errno(file_, "write", errno);
+  if (std::fwrite(record.data(), 1, record.size(), out_) != record.size()) throw IoError::from_errno(file_, "write", errno);
 }
 
 }  // namespace cohort::jobs

@@ -35,9 +35,9 @@ std::string tfrecord(std::string_view record);
 /// The seconds since the epoch now, to the microsecond.
 double wall_time_now();
 
-/// Appends scalar events to a new event file of `folder`. Thread-safe; each scalar is
-/// written whole and flushed, so that TensorBoard reading the file meanwhile sees whole
-/// records.
+/// Appends scalar events to a new event file of `folder`. Thread-safe; each record is
+/// written whole, and add_scalar (or flush, after append_scalar) flushes, so that
+/// TensorBoard reading the file meanwhile sees whole records.
 class EventFileWriter {
  public:
   /// Creates `folder` and events.out.tfevents.<seconds>.<host> in it, with its first record.
@@ -47,6 +47,9 @@ class EventFileWriter {
   EventFileWriter& operator=(const EventFileWriter&) = delete;
 
   void add_scalar(std::string_view tag, float value, std::int64_t step, double wall_time);
+  /// add_scalar without the flush: for a batch, then flush().
+  void append_scalar(std::string_view tag, float value, std::int64_t step, double wall_time);
+  void flush();
   const std::filesystem::path& file() const { return file_; }
 
  private:

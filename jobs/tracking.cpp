@@ -32,19 +32,43 @@ Tracking::~Tracking() {
 }
 
 void Tracking::add(const std::string& source, const std::string& tag, double value, std::int64_t step) {
-  if (!std::isfinite(value)) {
-    ++dropped_;
-    return;
-  }
+  add_all({TrackedScalar{source, tag, step, value, 0}});
+}
+
+void Tracking::add_all(const std::vector<TrackedScalar>& scalars) {
   const double now = wall_time_now();
-  const std::string line =
-      nlohmann::json{{"source", source}, {"tag", tag}, {"step", step}, {"value", value}, {"wall_time", now}}.dump() + "\n";
   std::lock_guard lock(mutex_);
-  auto& file = files_[source];
-  if (!file) file = std::make_unique<EventFileWriter>(folder_ / tracking_folder_name(source));
-  file->add_scalar(tag, static_cast<float>(value), step, now);
-  if (std::fwrite(line.data(), 1, line.size(), lines_) != line.size() || std::fflush(lines_) != 0)
+  for (const auto& scalar : scalars) {
+    if (!std::isfinite(scalar.value)) {
+      ++dropped_;
+      continue;
+    }
+    TrackedScalar stamped = scalar;
+    if (!(std::isfinite(stamped.wall_time) && stamped.wall_time > 0)) stamped.wall_time = now;
+    write(stamped);
+  }
+  flush();
+}
+
+void Tracking::write(const TrackedScalar& scalar) {
+  auto& file = files_[scalar.source];
+  if (!file) file = std::make_unique<EventFileWriter>(folder_ / tracking_folder_name(scalar.source));
+  file->append_scalar(scalar.tag, static_cast<float>(scalar.value), scalar.step, scalar.wall_time);
+  // A tag is the site's text: bytes that are not UTF-8 become U+FFFD rather than an error.
+  const std::string line = nlohmann::json{{"source", scalar.source},
+                                          {"tag", scalar.tag},
+                                          {"step", scalar.step},
+                                          {"value", scalar.value},
+                                          {"wall_time", scalar.wall_time}}
+                               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                           "\n";
+  if (std::fwrite(line.data(), 1, line.size(), lines_) != line.size())
     throw IoError::from_errno(folder_ / "metrics.jsonl", "write", errno);
+}
+
+void Tracking::flush() {
+  for (auto& [source, file] : files_) file->flush();
+  if (std::fflush(lines_) != 0) throw IoError::from_errno(folder_ / "metrics.jsonl", "write", errno);
 }
 
 std::vector<TrackedScalar> read_tracked(const JobDirectory& job) {

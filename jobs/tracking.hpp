@@ -39,6 +39,9 @@ class Tracking {
   /// Records `value` of `tag` at `step` for `source`, now. A value that is not finite is
   /// not written (TensorBoard and JSON have no place for it): it is counted in dropped().
   void add(const std::string& source, const std::string& tag, double value, std::int64_t step);
+  /// Records `scalars` (each of its source, at its wall time; now where that is not set), as
+  /// add() does, with one flush of each file.
+  void add_all(const std::vector<TrackedScalar>& scalars);
   /// The scalars not written, for a value that was not finite.
   std::uint64_t dropped() const { return dropped_; }
 
@@ -48,6 +51,11 @@ class Tracking {
   std::map<std::string, std::unique_ptr<EventFileWriter>> files_;
   std::FILE* lines_ = nullptr;
   std::atomic<std::uint64_t> dropped_{0};
+
+  /// Writes `scalar` to its source's event file and metrics.jsonl, unflushed (mutex_ held).
+  void write(const TrackedScalar& scalar);
+  /// Flushes what write() wrote (mutex_ held).
+  void flush();
 };
 
 /// The folder name of `source` under tracking/: its name where that is a plain file name,

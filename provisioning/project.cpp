@@ -3,6 +3,7 @@
 #include "config/recipe_file.hpp"
 
 #include "config/toml_file.hpp"
+#include "telemetry/http_server.hpp"
 
 #include <cohort/error.hpp>
 #include <algorithm>
@@ -24,6 +25,21 @@ void check_name(const Args& table, const std::string& key, const std::string& na
 }
 
 }  // namespace
+
+std::string read_metrics_address(const Args& args, const std::string& key, const ProjectServer& server) {
+  const auto text = args.get<std::string>(key, "");
+  if (text.empty()) return text;
+  telemetry::ListenAddress address;
+  try {
+    address = telemetry::parse_listen_address(text);
+  } catch (const std::invalid_argument& e) {
+    args.fail(key, e.what());
+  }
+  if (address.port == server.fl_port || address.port == server.admin_port)
+    args.fail(key, "port " + std::to_string(address.port) + " is the server's " +
+                       (address.port == server.fl_port ? "fl_port" : "admin_port") + ": metrics need a port of their own");
+  return text;
+}
 
 Project parse_project(std::string_view text, const std::filesystem::path& file) {
   const std::string file_name = file.string();
@@ -53,6 +69,7 @@ Project parse_project(std::string_view text, const std::filesystem::path& file) 
   p.server.on_server_restart = config::read_restart_policy(server, "resume");
   p.server.reconnect_grace_s =
       server.get<std::int64_t>("reconnect_grace_s", config::kReconnectGraceSeconds, between(0, 3600));
+  p.server_metrics_address = read_metrics_address(server, "metrics_address", p.server);
   server.finish();
 
   const Args memory = root.table("memory");
@@ -66,7 +83,7 @@ Project parse_project(std::string_view text, const std::filesystem::path& file) 
   std::set<std::string> names{p.server.name};
   for (const Args& c : root.tables("clients")) {
     ProjectClient client{c.required<std::string>("name"), c.get<std::string>("org", ""),
-                         c.get<bool>("accept_job_code", true)};
+                         c.get<bool>("accept_job_code", true), read_metrics_address(c, "metrics_address", p.server)};
     check_name(c, "name", client.name);
     if (!names.insert(client.name).second) c.fail("name", "'" + client.name + "' names another participant too");
     c.finish();

@@ -10,12 +10,15 @@
 //               its last completed round; "abnormal": it ends ABNORMAL; a recipe's [job]
 //               on_server_restart wins), reconnect_grace_s (10: how long a site whose
 //               connection dropped keeps its tasks in flight, to come back and deliver
-//               them; 0 fails them at once)
+//               them; 0 fails them at once), metrics_address ("HOST:PORT": serve
+//               Prometheus's /metrics and the /healthz, /readyz probes there; off when
+//               unset; never the fl_port or admin_port)
 //   [memory]    server_malloc_arena_max (4), client_malloc_arena_max (2),
 //               server_malloc_mmap_threshold_kib, client_malloc_mmap_threshold_kib (4096;
 //               0 leaves glibc's dynamic threshold, see README "Memory")
 //   [[clients]] name, org, accept_job_code (true: runs jobs that carry code, such as a
-//               Python script; false refuses them, and the job's status says so)
+//               Python script; false refuses them, and the job's status says so),
+//               metrics_address (as the server's, for that client)
 //   [[admins]]  name, org, role = project_admin | org_admin | lead | member
 //
 // Errors are ConfigErrors naming file:line:col.
@@ -50,6 +53,8 @@ struct ProjectServer {
 struct ProjectClient {
   std::string name, org;
   bool accept_job_code = true;
+  /// Where the client serves /metrics, /healthz and /readyz ("" : it does not).
+  std::string metrics_address;
 };
 
 struct ProjectAdmin {
@@ -61,6 +66,8 @@ struct Project {
   KeyType key_type = KeyType::ec_p256;
   std::int64_t validity_days = 360;
   ProjectServer server;
+  /// Where the server serves /metrics, /healthz and /readyz ("" : it does not).
+  std::string server_metrics_address;
   std::int64_t server_malloc_arena_max = 4;
   std::int64_t client_malloc_arena_max = 2;
   std::int64_t server_malloc_mmap_threshold_kib = 4096;
@@ -71,6 +78,9 @@ struct Project {
 
 /// Parses a project file; `file` names it in errors.
 Project parse_project(std::string_view text, const std::filesystem::path& file);
+/// Checks a participant's `key` (metrics_address) of `args`: HOST:PORT, and not the
+/// server's fl_port or admin_port. Returns it ("" when unset).
+std::string read_metrics_address(const Args& args, const std::string& key, const ProjectServer& server);
 /// Reads and parses `file`.
 Project read_project(const std::filesystem::path& file);
 

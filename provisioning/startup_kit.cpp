@@ -117,6 +117,7 @@ std::string kit_toml(const KitConfig& k) {
     kit.insert("malloc_mmap_threshold_kib", k.malloc_mmap_threshold_kib);
   }
   if (k.role == "client") kit.insert("accept_job_code", k.accept_job_code);
+  if (!k.metrics_address.empty()) kit.insert("metrics_address", k.metrics_address);
   toml::table server{{"name", k.server.name}, {"host", k.server.host}, {"fl_port", k.server.fl_port},
                      {"admin_port", k.server.admin_port}};
   if (k.role == "server") {
@@ -166,12 +167,14 @@ std::vector<KitConfig> kit_configs(const Project& project) {
   std::vector<KitConfig> kits{base(project.server.name, "server", "")};
   kits.back().malloc_arena_max = project.server_malloc_arena_max;
   kits.back().malloc_mmap_threshold_kib = project.server_malloc_mmap_threshold_kib;
+  kits.back().metrics_address = project.server_metrics_address;
   for (const auto& c : project.clients) kits.back().clients.push_back(c.name);
   for (const auto& c : project.clients) {
     KitConfig k = base(c.name, "client", c.org);
     k.malloc_arena_max = project.client_malloc_arena_max;
     k.malloc_mmap_threshold_kib = project.client_malloc_mmap_threshold_kib;
     k.accept_job_code = c.accept_job_code;
+    k.metrics_address = c.metrics_address;
     kits.push_back(k);
   }
   for (const auto& a : project.admins) {
@@ -302,6 +305,7 @@ KitConfig parse_kit_toml(std::string_view text, const fs::path& file) {
     k.malloc_mmap_threshold_kib = kit.get<std::int64_t>("malloc_mmap_threshold_kib", 0, at_least(0));
   }
   if (k.role == "client") k.accept_job_code = kit.get<bool>("accept_job_code", true);
+  if (k.role != "admin") k.metrics_address = kit.get<std::string>("metrics_address", "");
   const Args server = root.table("server");
   k.server.name = server.required<std::string>("name");
   k.server.host = server.required<std::string>("host");

@@ -45,6 +45,9 @@ struct KitConfig {
   std::int64_t malloc_mmap_threshold_kib = 0;
   /// Client kits: whether the client runs jobs that carry code.
   bool accept_job_code = true;
+  /// Server and client kits: where the process serves /metrics, /healthz and /readyz
+  /// ("": nowhere).
+  std::string metrics_address;
   /// Server kits: the clients the project knows.
   std::vector<std::string> clients;
 

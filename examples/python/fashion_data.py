@@ -45,7 +45,8 @@ def evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, f
 
 def train(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: float, seed: int,
           batch_size: int = 64, momentum: float = 0.9, on_loss=None) -> tuple[int, float]:
-    """SGD over (x, y); returns (steps, mean loss). `on_loss(loss, step)` hears each batch's."""
+    """SGD over (x, y); returns (steps, mean loss). `on_loss(loss, step)` hears each batch's
+    loss, `step` counting the batches from 0."""
     net.train()
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
     generator = torch.Generator().manual_seed(seed)
@@ -57,7 +58,7 @@ def train(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: flo
             loss.backward()
             optimizer.step()
             loss_sum += loss.item()
-            steps += 1
             if on_loss is not None:
                 on_loss(loss.item(), steps)
+            steps += 1
     return steps, loss_sum / max(steps, 1)

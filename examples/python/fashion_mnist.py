@@ -9,6 +9,7 @@ share of the test set.
 """
 
 import argparse
+import math
 
 import torch
 import torch.nn.functional as F
@@ -53,8 +54,11 @@ def main() -> None:
             continue
 
         seed = args.seed * 1000003 + received.current_round * 131 + cohort.site_index
-        steps, loss = train(net, train_x, train_y, args.epochs, args.lr, seed, args.batch_size, args.momentum)
-        cohort.log("loss", loss, step=steps)
+        # Each batch's loss, as it happens, to the job's tracking/ (TensorBoard): one step per
+        # batch, counted over the whole job.
+        first_step = received.current_round * args.epochs * math.ceil(len(train_y) / args.batch_size)
+        steps, loss = train(net, train_x, train_y, args.epochs, args.lr, seed, args.batch_size, args.momentum,
+                            on_loss=lambda value, step: cohort.log("batch/loss", value, step=first_step + step))
         metrics.update(loss=loss, examples=len(train_y))
         cohort.send(cohort.Model(params=net.state_dict(), metrics=metrics, num_steps=steps))
         print(f"round {received.current_round}: {steps} steps, loss {loss:.4f}, "

@@ -20,6 +20,7 @@ broadcasts what it receives to the other ranks.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from enum import Enum
@@ -84,6 +85,7 @@ class _State:
         self.task: Optional[dict[str, Any]] = None  # the task in hand, until send()
         self.region: Optional[Region] = None
         self.model: Optional[Model] = None
+        self.steps: dict[str, int] = {}  # each tag's last step, for a log() without one
 
 
 _state = _State()
@@ -288,9 +290,22 @@ def _send_parameters(channel: Channel, model: Model) -> None:
 _ALIGNMENT = 64
 
 
-def log(key: str, value: float, step: Optional[int] = None) -> None:
-    """Reports a metric in the middle of a task; it appears in the site's log."""
-    _channel("log").send({"op": "log", "metrics": {key: float(value)}, "step": step})
+def log(tag: str, value: float, step: Optional[int] = None) -> None:
+    """Records scalar ``value`` of ``tag`` at ``step`` as it happens: it reaches the server
+    while the task runs, which writes it to the job's ``tracking/<site>`` (TensorBoard's
+    event files) and ``tracking/metrics.jsonl``. Without ``step``, one more than the tag's
+    last. Never blocks training: a value that is not finite, a tag longer than 256 bytes
+    or a flood that outruns the site's queue is dropped, and the drops are counted and
+    reported with the site's metrics."""
+    if not isinstance(tag, str):
+        raise TypeError(f"cohort.log: the tag must be a str, not {type(tag).__name__}")
+    number = float(value)
+    if step is None:
+        step = _state.steps.get(tag, -1) + 1
+    step = int(step)
+    _state.steps[tag] = step
+    # JSON has no NaN or infinity: null stands for them, and the site counts it as dropped.
+    _channel("log").send({"op": "log", "metrics": {tag: number if math.isfinite(number) else None}, "step": step})
 
 
 def _task_kind() -> str:

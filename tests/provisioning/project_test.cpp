@@ -61,3 +61,21 @@ TEST_CASE("project: every bad value is named with file:line:col") {
   CHECK(error_of("[project\n").find("TOML syntax error") != std::string::npos);
   CHECK(error_of(kGood + "[memroy]\n").find("did you mean") != std::string::npos);
 }
+
+TEST_CASE("project: metrics_address is off unless set, HOST:PORT, never the fl_port or admin_port") {
+  const auto off = parse_project(kGood, "project.toml");
+  CHECK(off.server_metrics_address.empty());
+  CHECK(off.clients[0].metrics_address.empty());
+  const std::string head = "[project]\nname = \"p\"\n[server]\nhost = \"h\"\n";
+  const auto on = parse_project(head + "metrics_address = \"127.0.0.1:9400\"\n[[clients]]\nname = \"site-1\"\n"
+                                       "metrics_address = \"0.0.0.0:9401\"\n",
+                                "project.toml");
+  CHECK(on.server_metrics_address == "127.0.0.1:9400");
+  CHECK(on.clients[0].metrics_address == "0.0.0.0:9401");
+  CHECK(error_of(head + "metrics_address = \"127.0.0.1:8002\"\n") ==
+        "project.toml:5:19: server.metrics_address: port 8002 is the server's fl_port: metrics need a port of their own");
+  CHECK(error_of(head + "metrics_address = \"localhost:9400\"\n").find("project.toml:5:19: server.metrics_address: "
+                                                                      "\"localhost:9400\": \"localhost\" is not an IP address") == 0);
+  CHECK(error_of(head + "[[clients]]\nname = \"site-1\"\nmetrics_address = \"9400\"\n")
+            .find("project.toml:7:19: clients[0].metrics_address: \"9400\" is not HOST:PORT") == 0);
+}

@@ -34,7 +34,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def project(name, fl_port, admin_port):
+def project(name, fl_port, admin_port, server_metrics="", site_metrics=""):
+    """A project of two sites and three admins; with *_metrics ("HOST:PORT"), the server and
+    site-1 serve /metrics there."""
+    server_line = f'metrics_address = "{server_metrics}"' if server_metrics else ""
+    site_line = f'metrics_address = "{site_metrics}"' if site_metrics else ""
     return f"""[project]
 name = "{name}"
 [server]
@@ -43,9 +47,11 @@ host = "localhost"
 fl_port = {fl_port}
 admin_port = {admin_port}
 reconnect_grace_s = 10
+{server_line}
 [[clients]]
 name = "site-1"
 org = "org-a"
+{site_line}
 [[clients]]
 name = "site-2"
 org = "org-b"
@@ -86,12 +92,18 @@ tensors = 2
     return str(path)
 
 
-class SessionTest(unittest.TestCase):
+class RunningProject(unittest.TestCase):
+    """A project running on this machine for the tests of a class: its server and two
+    clients started from their kits, and the project admin's Session (`boss`)."""
+
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="cohort-session-")
         root = Path(cls.dir)
-        (root / "project.toml").write_text(project("session", free_port(), free_port()))
+        cls.server_metrics = f"127.0.0.1:{free_port()}"
+        cls.site_metrics = f"127.0.0.1:{free_port()}"
+        (root / "project.toml").write_text(project("session", free_port(), free_port(), cls.server_metrics,
+                                                   cls.site_metrics))
         run("provision", str(root / "project.toml"), "-o", str(root / "kits"))
         (root / "foreign.toml").write_text(project("foreign", free_port(), free_port()))
         run("provision", str(root / "foreign.toml"), "-o", str(root / "foreign"))
@@ -117,6 +129,9 @@ class SessionTest(unittest.TestCase):
 
     def admin(self, name):
         return cohort.Session(kit=str(self.kits / name), cohort=COHORT)
+
+
+class SessionTest(RunningProject):
 
     def test_submit_wait_metrics_download_and_load_the_model(self):
         job = self.boss.submit(recipe(self.dir, "watched", 3), set={"job.num_rounds": 4})

@@ -37,6 +37,49 @@ class TrackingTest(unittest.TestCase):
         self.assertIn("server", sources)
         self.assertTrue({"site-1", "site-2"} <= sources, sources)
 
+    def test_what_a_script_logs_reaches_its_site_s_event_file_step_0_included(self):
+        folder = Path(tempfile.mkdtemp(prefix="cohort-tracking-"))
+        script = Path(__file__).resolve().parents[1] / "fixtures" / "python" / "scripted_site.py"
+        recipe_file = folder / "logged.toml"
+        # Each task of scripted_site.py's "log" mode logs loss 0.25 at step 7, batch_loss
+        # 1, 1/2, 1/3 at the next three steps of its own (from 0), and a NaN (dropped).
+        recipe_file.write_text(f"""[job]
+name = "logged"
+num_rounds = 2
+min_clients = 2
+[controller]
+plugin = "fedavg"
+[executor]
+plugin = "python"
+[executor.args]
+script = "{script}"
+args = ["log"]
+[model]
+arch = "synthetic"
+size_mb = 0.01
+tensors = 2
+[simulation]
+clients = 2
+workers = 2
+""")
+        result = cohort.simulate(str(recipe_file), workspace=str(folder / "ws"), cohort=COHORT)
+        self.assertTrue(result.completed)
+        for site in ("site-1", "site-2"):
+            read = {}
+            for events_file in (result.folder / "tracking" / site).glob("events.out.tfevents.*"):
+                for event in list(events(events_file))[1:]:
+                    for tag, value in event["scalars"]:
+                        read.setdefault(tag, []).append((event["step"], value))
+            tasks = len(read["loss"])
+            self.assertGreaterEqual(tasks, 2)
+            self.assertEqual(read["loss"], [(7, 0.25)] * tasks)
+            batch = sorted(read["batch_loss"])
+            self.assertEqual([step for step, _ in batch], list(range(3 * tasks)))  # step 0 kept
+            for step, value in batch:
+                self.assertAlmostEqual(value, 1.0 / (step % 3 + 1), places=6)
+            self.assertNotIn("diverged", read)
+            self.assertEqual(max(value for _, value in read["scalars/dropped"]), tasks)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -3,6 +3,7 @@
 /// The client side of a workflow: an Executor runs tasks for sites.
 
 #include <cohort/controller.hpp>
+#include <cohort/metrics.hpp>
 #include <cohort/model.hpp>
 #include <cohort/stream.hpp>
 
@@ -32,6 +33,13 @@ class ExecutorContext {
   virtual spdlog::logger& log() = 0;
   /// True once the task should stop early (job aborted, server gone).
   virtual bool abort_requested() const = 0;
+  /// Records `value` of the scalar `tag` at `step` for the site, as it happens: the site
+  /// sends it to the server while the task runs (between the chunks of a model it sends),
+  /// which writes it to the job's tracking/<site> (TensorBoard's event files) and
+  /// tracking/metrics.jsonl. Never blocks: a scalar that does not fit the site's bounded
+  /// queue, is not finite or has a tag of more than kMaxScalarTagBytes is dropped, and
+  /// the drops are counted and reported to the server.
+  virtual void log_scalar(const std::string& tag, double value, std::int64_t step) = 0;
 };
 
 /// Runs tasks. One executor serves every site of a client process, one task at a time;

@@ -7,6 +7,7 @@
 #include <cohort/export.hpp>
 #include <cohort/stream.hpp>
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +30,9 @@ inline constexpr std::string_view test_examples = "test_examples";
 /// Seconds the task took on the site (the client measures it around the executor).
 inline constexpr std::string_view seconds = "seconds";
 }  // namespace metric
+
+/// Longest tag of a scalar a site logs while it runs (ExecutorContext::log_scalar).
+inline constexpr std::size_t kMaxScalarTagBytes = 256;
 
 /// The mean of metric `name` over `results`, each weighted by the test examples it
 /// reports (1 when missing or not positive); values that are not finite are skipped.

@@ -35,7 +35,8 @@ inline constexpr std::uint64_t kPluginMagic = 0x636f686f72747031ULL;
 /// 5: Controller::averages_results; AveragePrivacy and WeightedAverage::set_privacy.
 /// 6: the memory toolkit (cohort::memory) left the SDK for the host's libcohort_memory;
 ///    IoError and ProtocolError (error.hpp).
-inline constexpr std::uint32_t kPluginAbiVersion = 6;
+/// 7: ExecutorContext::log_scalar (and kMaxScalarTagBytes).
+inline constexpr std::uint32_t kPluginAbiVersion = 7;
 /// The exported alias; its name carries the ABI version a host looks for first.
 inline constexpr const char* kPluginSymbol = "cohort_plugin_v1";
 

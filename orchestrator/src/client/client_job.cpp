@@ -1,5 +1,7 @@
 #include "client/client_job.hpp"
 
+#include "client/site_link.hpp"
+#include "jobs/event_file.hpp"
 #include "jobs/job_directory.hpp"
 
 #include <cohort/error.hpp>
@@ -86,6 +88,10 @@ void ClientJob::task_done(std::int64_t round, const std::string& site) {
   log_->info("round {} done for site '{}': rss {:.1f} MiB (peak {:.1f}), tensors {} MiB, allocator free {:.1f} MiB",
              round, site, memory::mib(mem.rss_bytes), memory::mib(mem.peak_rss_bytes),
              tensors ? fmt::format("{:.1f}", memory::mib(*tensors)) : std::string("n/a"), memory::mib(alloc.free_bytes));
+}
+
+void SiteExecutorContext::log_scalar(const std::string& tag, double value, std::int64_t step) {
+  link_.log_scalar(job_.info().id, job_.epoch(), net::Scalar{tag, step, value, jobs::wall_time_now()});
 }
 
 }  // namespace cohort::client

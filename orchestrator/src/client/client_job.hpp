@@ -24,6 +24,8 @@ class logger;
 
 namespace cohort::client {
 
+class SiteLink;
+
 /// Memory settings of a client for one job.
 struct ClientMemory {
   std::int64_t gc_rounds = 0;
@@ -91,14 +93,16 @@ class SiteExecutorContext final : public ExecutorContext {
   /// Site `site`, `index` of `count` in the job's partition order; `stopping` says when the
   /// task should stop early.
   SiteExecutorContext(std::string site, std::int64_t index, std::int64_t count, ClientJob& job,
-                      std::function<bool()> stopping)
-      : site_(std::move(site)), index_(index), count_(count), job_(job), stopping_(std::move(stopping)) {}
+                      std::function<bool()> stopping, SiteLink& link)
+      : site_(std::move(site)), index_(index), count_(count), job_(job), stopping_(std::move(stopping)), link_(link) {}
   const std::string& site() const override { return site_; }
   std::int64_t site_index() const override { return index_; }
   std::int64_t num_sites() const override { return count_; }
   const JobInfo& job() const override { return job_.info(); }
   spdlog::logger& log() override { return job_.log(); }
   bool abort_requested() const override { return stopping_(); }
+  /// Queued on the site's link (SiteLink::log_scalar), stamped with the time now.
+  void log_scalar(const std::string& tag, double value, std::int64_t step) override;
 
  private:
   std::string site_;
@@ -106,6 +110,7 @@ class SiteExecutorContext final : public ExecutorContext {
   std::int64_t count_;
   ClientJob& job_;
   std::function<bool()> stopping_;
+  SiteLink& link_;
 };
 
 }  // namespace cohort::client

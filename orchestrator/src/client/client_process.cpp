@@ -347,7 +347,7 @@ void ClientProcess::run_task(SiteLink& link, net::Link& connection, const net::T
     return;
   }
   std::optional<SiteExecutorContext> ctx;
-  if (job) ctx.emplace(link.site(), header.site_index, header.num_sites, *job, [this] { return stopping_.load(); });
+  if (job) ctx.emplace(link.site(), header.site_index, header.num_sites, *job, [this] { return stopping_.load(); }, link);
   connection.send(net::TaskAccepted{header.task_id});  // this site takes the task now
   Task task{header.name, header.round, {}, header.meta};
   if (header.has_model) {
@@ -366,6 +366,7 @@ void ClientProcess::run_task(SiteLink& link, net::Link& connection, const net::T
   const auto start = Clock::now();
   Model result = execute(link, job, ctx, std::move(task), result_header);
   result.metrics["seconds"] = std::chrono::duration<double>(Clock::now() - start).count();
+  link.flush_scalars();  // what the task logged goes before its result
   result_header.num_steps = result.num_steps;
   result_header.metrics = result.metrics;
   result_header.has_model = result_header.ok && !result.tensors.empty();
@@ -441,6 +442,14 @@ void ClientProcess::send_result(SiteLink& link, net::ResultHeader header, Model 
   link.send_result(std::move(header), std::move(result), settled);
   std::unique_lock lock(sent->mutex);
   sent->done.wait(lock, [&] { return sent->finished || stopping_.load(); });
+}
+
+std::vector<std::string> ClientProcess::connected_sites() const {
+  std::vector<std::string> sites;
+  for (const auto& link : links_) {
+    if (link->connection()) sites.push_back(link->site());
+  }
+  return sites;
 }
 
 }  // namespace cohort::client

@@ -72,6 +72,8 @@ class ClientProcess {
   const std::shared_ptr<spdlog::logger>& logger() const { return log_; }
   boost::asio::io_context& io() { return io_; }
   bool stopping() const { return stopping_.load(); }
+  /// The hosted sites connected to the server now (welcomed).
+  std::vector<std::string> connected_sites() const;
 
   struct TaskModel;
   /// Called by site links (on their strands). `files`, when the job carries some, fills in

@@ -147,6 +147,21 @@ void SiteLink::forget_job(const std::string& job_id) {
   for (auto& s : settled) s();
 }
 
+void SiteLink::log_scalar(const std::string& job_id, std::int64_t epoch, net::Scalar scalar) {
+  if (scalars_.push(job_id, epoch, std::move(scalar), ScalarQueue::Clock::now())) send_scalars(false);
+}
+
+void SiteLink::flush_scalars() { send_scalars(true); }
+
+void SiteLink::send_scalars(bool flush) {
+  const auto link = connection();
+  if (!link) return;
+  while (auto batch = scalars_.take(ScalarQueue::Clock::now(), flush)) {
+    const std::size_t count = batch->scalars.size();
+    link->send(std::move(*batch), [self = shared_from_this(), count](bool) { self->scalars_.settled(count); });
+  }
+}
+
 void SiteLink::schedule_reconnect() {
   if (process_.stopping() || final_refusal_) return;
   process_.log().info("site '{}': reconnecting in {} ms", site(), backoff_.count());

@@ -8,6 +8,7 @@
 // those and sends only the others again.
 
 #include "client/client_process.hpp"
+#include "client/scalar_queue.hpp"
 
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -44,12 +45,20 @@ class SiteLink final : public net::LinkHandler, public std::enable_shared_from_t
   void send_result(net::ResultHeader header, Model result, std::function<void()> settled);
   /// Drops the results kept of a job that ended.
   void forget_job(const std::string& job_id);
+  /// Queues a scalar the site's executor logged in job `job_id` (ScalarQueue: never
+  /// blocks, bounded), and sends a batch when one is due.
+  void log_scalar(const std::string& job_id, std::int64_t epoch, net::Scalar scalar);
+  /// Sends all the site has logged (before a task's result goes).
+  void flush_scalars();
 
  private:
   /// Queues result `id` on `connection` unless it is queued already.
   void transmit(std::uint64_t id, const std::shared_ptr<net::Link>& connection);
   /// The server acknowledged result `id`.
   void received(std::uint64_t id);
+  /// Sends the batches of logged scalars that are due (all of them with `flush`), when
+  /// connected: otherwise they wait in the queue.
+  void send_scalars(bool flush);
   boost::asio::awaitable<void> connect();
   void schedule_reconnect();
 
@@ -72,6 +81,7 @@ class SiteLink final : public net::LinkHandler, public std::enable_shared_from_t
   };
   std::map<std::uint64_t, Outgoing> outbox_;
   bool final_refusal_ = false;
+  ScalarQueue scalars_;
 };
 
 }  // namespace cohort::client

@@ -67,8 +67,10 @@ Model SiteWorkflowHost::execute(Task task) {
   const auto& all = job_.participants();
   const auto index = std::find(all.begin(), all.end(), site()) - all.begin();
   SiteExecutorContext ctx(site(), index, static_cast<std::int64_t>(all.size()), job_,
-                          [this] { return process_.stopping(); });
-  return job_.executor().execute(std::move(task), ctx);
+                          [this] { return process_.stopping(); }, *link_);
+  Model result = job_.executor().execute(std::move(task), ctx);
+  link_->flush_scalars();
+  return result;
 }
 
 void SiteWorkflowHost::schedule(std::chrono::milliseconds delay, Timer timer) {

@@ -1,5 +1,7 @@
 #include "net/codec.hpp"
 
+#include <cohort/metrics.hpp>
+
 #include <c10/core/ScalarType.h>
 
 #include <algorithm>
@@ -32,6 +34,7 @@ template <> constexpr FrameType kFrameOf<Report> = FrameType::report;
 template <> constexpr FrameType kFrameOf<StreamAbort> = FrameType::stream_abort;
 template <> constexpr FrameType kFrameOf<JobEnd> = FrameType::job_end;
 template <> constexpr FrameType kFrameOf<ResultReceived> = FrameType::received;
+template <> constexpr FrameType kFrameOf<Scalars> = FrameType::scalars;
 
 }  // namespace
 
@@ -56,6 +59,7 @@ const char* to_string(FrameType type) {
     case FrameType::stream_abort: return "STREAM_ABORT";
     case FrameType::job_end: return "JOB_END";
     case FrameType::received: return "RECEIVED";
+    case FrameType::scalars: return "SCALARS";
   }
   return "UNKNOWN";
 }
@@ -81,8 +85,10 @@ constexpr std::size_t kMaxText = 64 * 1024;
 constexpr std::size_t kMaxPath = 4096;
 constexpr std::size_t kMaxRecipe = 1024 * 1024;
 constexpr std::size_t kMaxHeldTasks = 64 * 1024;
+constexpr std::size_t kMaxScalarsPerFrame = 64 * 1024;
 // Smallest encodings of a map entry, and of a string: bound a count by the bytes left.
 constexpr std::size_t kMinMetaEntry = 8, kMinMetricEntry = 12, kMinString = 4;
+constexpr std::size_t kMinScalar = kMinString + 3 * 8;
 
 using Meta = std::map<std::string, std::string>;
 
@@ -187,6 +193,20 @@ void fields(Io& io, M& m) {
   io("job_id", m.job_id, kMaxId);
   io("status", m.status, 64);
 }
+template <class Io, Is<Scalar> M>
+void fields(Io& io, M& m) {
+  io("tag", m.tag, kMaxScalarTagBytes);
+  io("step", m.step);
+  io("value", m.value);
+  io("wall_time", m.wall_time);
+}
+template <class Io, Is<Scalars> M>
+void fields(Io& io, M& m) {
+  io("job_id", m.job_id, kMaxId);
+  io("epoch", m.epoch);
+  io("scalars", m.scalars, kMaxScalarsPerFrame);
+  io("dropped", m.dropped);
+}
 template <class Io, Is<Bye> M>
 void fields(Io& io, M& m) {
   io("reason", m.reason, kMaxText);
@@ -212,6 +232,7 @@ class Encoder {
     const auto* p = reinterpret_cast<const std::byte*>(s.data());
     bytes_.insert(bytes_.end(), p, p + s.size());
   }
+  void operator()(const char*, const Scalar& s) { fields(*this, s); }
   void operator()(const char* field, const std::optional<std::int64_t>& v) {
     (*this)(field, v.has_value());
     (*this)(field, v.value_or(0));
@@ -319,6 +340,12 @@ class Decoder {
     if (n > most) fail(field, "lists " + std::to_string(n) + " entries, more than " + std::to_string(most));
     items.resize(n);
     for (auto& item : items) (*this)(field, item);
+  }
+  void operator()(const char* field, std::vector<Scalar>& items, std::size_t most) {
+    const std::uint32_t n = count(field, kMinScalar);
+    if (n > most) fail(field, "lists " + std::to_string(n) + " entries, more than " + std::to_string(most));
+    items.resize(n);
+    for (auto& item : items) fields(*this, item);
   }
   void operator()(const char* field, std::vector<std::string>& items, std::size_t most) {
     const std::uint32_t n = count(field, kMinString);
@@ -454,7 +481,7 @@ std::pair<FrameType, std::uint32_t> decode_header(std::span<const std::byte, kFr
   std::uint32_t length = 0;
   for (int i = 0; i < 4; ++i) length |= static_cast<std::uint32_t>(std::to_integer<std::uint8_t>(h[i])) << (8 * i);
   const auto type = std::to_integer<std::uint8_t>(h[4]);
-  if (type < static_cast<std::uint8_t>(FrameType::hello) || type > static_cast<std::uint8_t>(FrameType::received))
+  if (type < static_cast<std::uint8_t>(FrameType::hello) || type > static_cast<std::uint8_t>(FrameType::scalars))
     throw ProtocolError("unknown frame type " + std::to_string(type));
   return {static_cast<FrameType>(type), length};
 }

@@ -1,4 +1,5 @@
 #include "net/connection.hpp"
+#include "net/traffic.hpp"
 
 #include "net/model_writer.hpp"
 #include "tls/tls.hpp"
@@ -115,12 +116,14 @@ asio::awaitable<void> Connection::run(std::shared_ptr<Connection> self) {
 asio::awaitable<void> Connection::read_exact(std::span<std::byte> into) {
   if (channel_) co_await channel_->read_exact(into);
   else co_await asio::async_read(socket_, asio::buffer(into.data(), into.size()), use_awaitable);
+  count_received(into.size());
   last_read_ = Clock::now();
 }
 
 asio::awaitable<void> Connection::write_all(std::span<const asio::const_buffer> buffers) {
   if (channel_) co_await channel_->write_all(buffers);
   else co_await asio::async_write(socket_, buffers, use_awaitable);
+  count_sent(asio::buffer_size(buffers));
   last_write_ = Clock::now();
 }
 
@@ -153,7 +156,20 @@ asio::awaitable<void> Connection::write_model(const Model& model) {
     co_await write_all(buffers);
     model_bytes_written_ = before + writer.model_bytes();
     if (options_.on_model_bytes && !(*piece)[1].empty()) options_.on_model_bytes(model_bytes_written_, cut);
+    while (auto between = queue_.pop_between_chunks()) co_await write_item(std::move(*between));
   }
+}
+
+asio::awaitable<void> Connection::write_item(Outgoing item) {
+  try {
+    co_await write_all(std::array{asio::const_buffer(asio::buffer(item.frame))});
+    if (item.model) co_await write_model(*item.model);
+  } catch (...) {
+    if (item.done) item.done(false);
+    throw;
+  }
+  item.model.reset();  // the sent tensors are released as soon as they are on the wire
+  if (item.done) item.done(true);
 }
 
 asio::awaitable<void> Connection::write_loop() {
@@ -166,18 +182,10 @@ asio::awaitable<void> Connection::write_loop() {
       co_await wake_writer_.async_wait(asio::redirect_error(use_awaitable, ec));
     }
     if (closed_) co_return;
-    Outgoing item = std::move(*pick);
-    try {
-      co_await write_all(std::array{asio::const_buffer(asio::buffer(item.frame))});
-      if (item.model) co_await write_model(*item.model);
-    } catch (...) {
-      if (item.done) item.done(false);
-      throw;
-    }
-    item.model.reset();  // the sent tensors are released as soon as they are on the wire
-    if (item.done) item.done(true);
-    if (item.close_after) {
-      close_on_strand(*item.close_after);
+    auto close_after = std::move(pick->close_after);
+    co_await write_item(std::move(*pick));
+    if (close_after) {
+      close_on_strand(*close_after);
       co_return;
     }
   }
@@ -222,7 +230,9 @@ void Connection::post(Outgoing item) {
 }
 
 void Connection::send(Message message, Done done) {
-  post(Outgoing{.frame = encode_frame(message), .done = std::move(done)});
+  // A site's scalars do not wait for a model being written: they go between its chunks.
+  const bool between_chunks = std::holds_alternative<Scalars>(message);
+  post(Outgoing{.frame = encode_frame(message), .done = std::move(done), .between_chunks = between_chunks});
 }
 
 void Connection::send(Message message, Model model, Done done) {

@@ -86,6 +86,8 @@ class Connection final : public Link, public std::enable_shared_from_this<Connec
   asio::awaitable<void> write_loop();
   asio::awaitable<void> heartbeat_loop();
   asio::awaitable<void> write_model(const Model& model);
+  /// Writes one queued item (its frame, then its model's stream) and tells its done.
+  asio::awaitable<void> write_item(Outgoing item);
   asio::awaitable<void> read_exact(std::span<std::byte> into);
   asio::awaitable<void> write_all(std::span<const asio::const_buffer> buffers);
   /// Queues `item` from any thread.

@@ -135,6 +135,9 @@ bool FrameReader::on_payload() {
   if (!established_ && type_ != FrameType::hello && type_ != FrameType::welcome && type_ != FrameType::refuse)
     throw ProtocolError(str(type_) + " frame before the handshake");
   if (std::holds_alternative<Heartbeat>(message)) return false;
+  // A site's scalars may come anywhere, even between two chunks of a tensor: they are not
+  // part of the model stream, which goes on after them.
+  if (std::holds_alternative<Scalars>(message)) return handler_.on_message(message).hold;
 
   Stream& in = *stream_;
   if (auto* abort = std::get_if<StreamAbort>(&message)) {

@@ -8,6 +8,7 @@
 //   session = HELLO -> WELCOME | REFUSE, then control frames; any frame announcing a model
 //             (has_model) is followed by exactly one model stream:
 //   model   = MODEL_BEGIN, (TENSOR, CHUNK*)*, MODEL_END | ... STREAM_ABORT
+//   SCALARS frames may come anywhere after the handshake, inside a model stream too.
 
 #include "net/codec.hpp"
 #include "net/link.hpp"

@@ -6,7 +6,9 @@
 //             JOB [+ model], TASK [+ model], ACCEPT, RESULT [+ model], HEARTBEAT, BYE,
 //             RELAY [+ model] (site -> server -> DELIVER [+ model] to another site),
 //             REPORT [+ model] (site -> server), JOB_END (server -> site),
-//             RECEIVED (server -> site: a result arrived whole)
+//             RECEIVED (server -> site: a result arrived whole),
+//             SCALARS (site -> server: what the site's executor logged; may also come
+//             between the frames of a model the site sends, even inside a tensor)
 //   model   = MODEL_BEGIN, (TENSOR, CHUNK*)*, MODEL_END | STREAM_ABORT
 //
 // CHUNK payloads are raw tensor bytes, written from the tensor's storage and read into
@@ -29,7 +31,8 @@ namespace cohort::net {
 
 /// Bumped on any incompatible change; the handshake refuses a mismatch naming both.
 /// 5: HELLO lists the tasks a reconnecting site still holds; RECEIVED acknowledges a result.
-inline constexpr std::uint16_t kProtocolVersion = 5;
+/// 6: SCALARS.
+inline constexpr std::uint16_t kProtocolVersion = 6;
 /// First bytes of a HELLO: tells a cohort peer from a stray connection.
 inline constexpr char kMagic[8] = {'C', 'O', 'H', 'O', 'R', 'T', 'F', 'L'};
 /// Bytes of a frame header.
@@ -55,6 +58,7 @@ enum class FrameType : std::uint8_t {
   stream_abort = 17,
   job_end = 18,
   received = 19,
+  scalars = 20,
 };
 
 /// Name for logs ("TASK").
@@ -196,6 +200,24 @@ struct ResultReceived {
   std::uint64_t task_id = 0;
 };
 
+/// One scalar a site's executor logged (ExecutorContext::log_scalar).
+struct Scalar {
+  std::string tag;
+  std::int64_t step = 0;
+  double value = 0;
+  /// When it was logged: seconds since the epoch, at the site.
+  double wall_time = 0;
+};
+
+/// Scalars a site logged for a job (site -> server), and how many it has dropped so far
+/// in that job (its queue full, a value not finite, a tag too long).
+struct Scalars {
+  std::string job_id;
+  std::int64_t epoch = 0;
+  std::vector<Scalar> scalars{};
+  std::uint64_t dropped = 0;
+};
+
 struct Bye {
   std::string reason;
   /// The peer is going away for good (the client should not reconnect).
@@ -204,6 +226,6 @@ struct Bye {
 
 using Message = std::variant<Hello, Welcome, Refuse, Heartbeat, JobAnnounce, TaskHeader,
                              ResultHeader, ModelBegin, TensorInfo, ModelEnd, Bye, TaskAccepted, Relay,
-                             Deliver, Report, StreamAbort, JobEnd, ResultReceived>;
+                             Deliver, Report, StreamAbort, JobEnd, ResultReceived, Scalars>;
 
 }  // namespace cohort::net

@@ -16,6 +16,14 @@ std::optional<Outgoing> WriteQueue::pop() {
   return item;
 }
 
+std::optional<Outgoing> WriteQueue::pop_between_chunks() {
+  const auto it = std::find_if(items_.begin(), items_.end(), [](const Outgoing& o) { return o.between_chunks; });
+  if (it == items_.end()) return std::nullopt;
+  Outgoing item = std::move(*it);
+  items_.erase(it);
+  return item;
+}
+
 std::deque<Outgoing> WriteQueue::take_all() {
   std::deque<Outgoing> all;
   all.swap(items_);

@@ -1,7 +1,10 @@
 #pragma once
 // A link's queue of things to write, whatever carries them (TCP, MPI), with the one rule of
 // relayed streams: while a relayed stream is open, only that stream's frames go out, so
-// nothing is written between the frame that opens it and the one that closes it.
+// nothing is written between the frame that opens it and the one that closes it; and the
+// one exception to a model's frames going out together: a small frame marked
+// between_chunks may be written between two of its chunks, so that it does not wait for
+// a model of gigabytes.
 
 #include <cohort/model.hpp>
 
@@ -26,6 +29,8 @@ struct Outgoing {
   std::uint64_t stream = 0;
   bool opens = false;
   bool closes = false;
+  /// A frame that may go out between the chunks of a model being written (SCALARS).
+  bool between_chunks = false;
 };
 
 class WriteQueue {
@@ -35,6 +40,8 @@ class WriteQueue {
   /// The next item to write; nothing when the queue is empty or holds only other frames
   /// while a relayed stream is open.
   std::optional<Outgoing> pop();
+  /// The next item that may go out between the chunks of the model being written.
+  std::optional<Outgoing> pop_between_chunks();
   /// Every item still queued, in order (the link closed: they fail).
   std::deque<Outgoing> take_all();
 

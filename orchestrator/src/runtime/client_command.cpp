@@ -8,11 +8,14 @@
 
 #include "client/client_process.hpp"
 #include "net/fault_injection.hpp"
+#include "net/traffic.hpp"
 #include "provisioning/local_project.hpp"
 #include "provisioning/startup_kit.hpp"
 #include "plugin/registry.hpp"
+#include "telemetry/process_metrics.hpp"
 
 #include <cohort/error.hpp>
+#include <spdlog/logger.h>
 #include <cstdlib>
 
 namespace cohort::runtime {
@@ -24,6 +27,8 @@ struct ClientArgs : process::ClientLaunch {
   bool accept_job_code = true;
   /// The site's name when the identity folder is not named after it (kits: startup/).
   std::string site_name;
+  /// The kit's metrics_address ("": no /metrics).
+  std::string metrics_address;
 };
 
 /// A long-running client from its startup kit: the kit's server, identity and name; the
@@ -40,6 +45,28 @@ void apply_kit(ClientArgs& a) {
   a.identities = {startup.string()};
   a.site_name = kit.participant;
   a.accept_job_code = kit.accept_job_code;
+  a.metrics_address = kit.metrics_address;
+}
+
+/// The client's /metrics, /healthz and /readyz (ready while a site is connected) on
+/// `address`, serving now.
+std::unique_ptr<telemetry::MetricsEndpoint> serve_metrics(const std::string& address, const client::ClientProcess& process,
+                                                          std::shared_ptr<spdlog::logger> log) {
+  auto snapshot = [&process] {
+    telemetry::Snapshot s;
+    s.resident_bytes["client"] = memory::process_memory().rss_bytes;
+    s.resident_bytes["client_children"] = memory::children_rss_bytes();  // e.g. the sites' Python scripts
+    s.bytes_sent = net::bytes_sent();
+    s.bytes_received = net::bytes_received();
+    s.sites_connected = process.connected_sites();
+    return s;
+  };
+  auto endpoint = std::make_unique<telemetry::MetricsEndpoint>(
+      telemetry::parse_listen_address(address), std::make_shared<telemetry::ProcessMetrics>(), std::move(snapshot),
+      [&process] { return !process.connected_sites().empty(); }, log);
+  endpoint->start();
+  log->info("metrics: /metrics, /healthz and /readyz on http://{}", address);
+  return endpoint;
 }
 
 int run_client(ClientArgs a, const GlobalOptions& global) {
@@ -75,6 +102,7 @@ int run_client(ClientArgs a, const GlobalOptions& global) {
   }
   if (options.sites.empty()) throw ConfigError({}, "no site to host: give --identity DIR (or --insecure --site NAME)");
   client::ClientProcess process(options, log);
+  auto endpoint = a.metrics_address.empty() ? nullptr : serve_metrics(a.metrics_address, process, log);
   process::SignalWatcher signals([&](int signal) {
     log->info("signal {}: stopping", signal);
     process.stop(0);

@@ -53,6 +53,8 @@ class ProbeContext final : public ExecutorContext {
   const JobInfo& job() const override { return job_; }
   spdlog::logger& log() override { return *log_; }
   bool abort_requested() const override { return false; }
+  /// The probe sizes processes: what its task logs goes nowhere.
+  void log_scalar(const std::string&, double, std::int64_t) override {}
 
  private:
   JobInfo job_;

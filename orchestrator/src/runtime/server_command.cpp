@@ -19,8 +19,13 @@
 #include "server/admin_server.hpp"
 #include "provisioning/startup_kit.hpp"
 #include "jobs/job_store.hpp"
+#include "net/traffic.hpp"
+#include "telemetry/process_metrics.hpp"
 
 #include <cohort/error.hpp>
+#include <spdlog/logger.h>
+
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 
@@ -54,6 +59,29 @@ void raise_open_file_limit() {
   }
 }
 
+/// The server's /metrics, /healthz and /readyz on the kit's metrics_address, serving now.
+std::unique_ptr<telemetry::MetricsEndpoint> serve_metrics(const provisioning::KitConfig& kit,
+                                                          std::shared_ptr<telemetry::ProcessMetrics> metrics,
+                                                          const server::Server& server, const jobs::JobStore& store,
+                                                          const std::atomic<bool>& ready,
+                                                          std::shared_ptr<spdlog::logger> log) {
+  auto snapshot = [&server, &store] {
+    telemetry::Snapshot s;
+    s.resident_bytes["server"] = memory::process_memory().rss_bytes;
+    s.bytes_sent = net::bytes_sent();
+    s.bytes_received = net::bytes_received();
+    s.sites_connected = server.connected_sites();
+    for (const auto& job : store.list()) ++s.jobs_by_state[std::string(jobs::to_string(job.state))];
+    return s;
+  };
+  auto endpoint = std::make_unique<telemetry::MetricsEndpoint>(
+      telemetry::parse_listen_address(kit.metrics_address), std::move(metrics), std::move(snapshot),
+      [&ready] { return ready.load(); }, log);
+  endpoint->start();
+  log->info("metrics: /metrics, /healthz and /readyz on http://{}", kit.metrics_address);
+  return endpoint;
+}
+
 /// A long-running server from its startup kit: FL port for sites (only the project's
 /// clients), admin port for admins, a job store in <kit>/../jobs.db; runs until SIGTERM.
 int run_kit_server(const ServerArgs& a, const GlobalOptions& global) {
@@ -82,6 +110,9 @@ int run_kit_server(const ServerArgs& a, const GlobalOptions& global) {
   options.connection.chunk_bytes = chunk_bytes(a.process);
   options.reconnect_grace = std::chrono::seconds(kit.server.reconnect_grace_s);
   server::Server server(options, log);
+  auto metrics = kit.metrics_address.empty() ? nullptr : std::make_shared<telemetry::ProcessMetrics>();
+  std::atomic<bool> ready{false};
+  auto endpoint = metrics ? serve_metrics(kit, metrics, server, store, ready, log) : nullptr;
   server.start();
 
   server::SchedulerOptions scheduling;
@@ -92,12 +123,14 @@ int run_kit_server(const ServerArgs& a, const GlobalOptions& global) {
   scheduling.initial_model = [](const recipe::Recipe& r) { return make_initial_model(models::parse_spec(r.model, r.job.seed)); };
   scheduling.job_logger = [log](const jobs::JobDirectory& d) { return process::make_child_logger(log, "server", d.log("server")); };
   scheduling.on_server_restart = kit.server.on_server_restart;
+  scheduling.metrics = metrics;
   server::JobScheduler scheduler(server, store, scheduling, log);
   scheduler.start();
 
   admin::AdminServer admin_server({kit.server.listen_host, static_cast<std::uint16_t>(kit.server.admin_port), tls, workspace},
                                   scheduler, store, log);
   admin_server.start();
+  ready = true;
   log->info("server '{}' of project '{}' serving on {}: sites on port {}, admins on port {}, {} known clients",
             kit.participant, kit.project, kit.server.listen_host, server.port(), admin_server.port(), kit.clients.size());
 

@@ -105,6 +105,14 @@ bool JobRunner::may_relay(const std::string& from, const std::string& to) const 
   return sites_.started() && sites_.participates(from) && sites_.participates(to);
 }
 
+void JobRunner::on_scalars(const std::string& site, const net::Scalars& scalars) {
+  if (!sites_.participates(site)) return;
+  std::vector<jobs::TrackedScalar> tracked;
+  tracked.reserve(scalars.scalars.size());
+  for (const auto& s : scalars.scalars) tracked.push_back({site, s.tag, s.step, s.value, s.wall_time});
+  recorder_->record_site_scalars(site, std::move(tracked), scalars.dropped);
+}
+
 std::unique_ptr<ResultSink> JobRunner::on_report(const std::string& site, const net::Report& report) {
   if (!sites_.participates(site)) {
     log_->warn("report '{}' from '{}', which is not a site of this job: dropped", report.message.name, site);
@@ -280,11 +288,12 @@ void JobRunner::round_ended(std::int64_t round) {
     log_->info("round {}/{}: privacy spent ε = {:.6g}", round + 1, job_.num_rounds, *epsilon);
     if (auto why = privacy_->budget_reached_after(round)) stop_for_budget(*why);
   }
-  recorder_->round_ended(round, global_.byte_size(), epsilon);
+  const auto row = recorder_->round_ended(round, global_.byte_size(), epsilon);
   rounds_completed_ = round + 1;
   recorder_->set_rounds_completed(rounds_completed_);
   if (controller_->resumable()) save_resume_state(round);
   if (setup_.on_round) setup_.on_round(rounds_completed_);
+  if (setup_.on_round_row) setup_.on_round_row(row);
 }
 
 namespace {

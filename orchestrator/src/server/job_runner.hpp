@@ -53,6 +53,8 @@ struct JobSetup {
   bool resume = false;
   /// Hears the number of completed rounds after each round (the server's job store).
   std::function<void(std::int64_t)> on_round;
+  /// Hears each completed round's row of rounds.csv (the process's metrics).
+  std::function<void(const jobs::RoundRow&)> on_round_row;
 };
 
 struct JobResult {
@@ -102,6 +104,7 @@ class JobRunner final : public ControllerContext, public SiteListener {
   std::int64_t listened_epoch() const override { return setup_.epoch; }
   bool may_relay(const std::string& from, const std::string& to) const override;
   std::unique_ptr<ResultSink> on_report(const std::string& site, const net::Report& report) override;
+  void on_scalars(const std::string& site, const net::Scalars& scalars) override;
 
  private:
   // The steps of run(), in order. A step that returns a result has ended the job.

@@ -231,6 +231,11 @@ void JobScheduler::launch(const jobs::JobRecord& record, recipe::Recipe recipe, 
   setup.start_timeout = setup.resume ? std::max<std::chrono::milliseconds>(options_.schedule_timeout, std::chrono::minutes(2))
                                      : std::chrono::seconds(30);
   setup.on_round = [this, id = record.id](std::int64_t rounds) { store_.set_progress(id, rounds); };
+  if (options_.metrics) {
+    setup.on_round_row = [metrics = options_.metrics, id = record.id](const jobs::RoundRow& row) {
+      metrics->round_completed(id, row.seconds, static_cast<std::size_t>(row.failed.value_or(0)));
+    };
+  }
   auto running = std::make_unique<Running>();
   Running* r = running.get();
   std::lock_guard lock(mutex_);
@@ -268,6 +273,7 @@ void JobScheduler::run_job(Running& r, const std::string& id, const std::string&
     result.message = e.what();
   }
   store_.set_progress(id, result.rounds_completed);
+  if (options_.metrics) options_.metrics->job_ended(id);
   if (result.state == jobs::JobState::aborted && r.aborted_by == kShutdown && policy == "resume" &&
       r.runner->resumable()) {
     // Not the end of the job: the next start resumes it.

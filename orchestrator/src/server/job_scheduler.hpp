@@ -13,6 +13,7 @@
 #include "recipe/recipe.hpp"
 #include "server/job_runner.hpp"
 #include "server/server.hpp"
+#include "telemetry/process_metrics.hpp"
 
 #include <atomic>
 #include <functional>
@@ -36,6 +37,8 @@ struct SchedulerOptions {
   /// What a restart does to the jobs that were running (a recipe's own setting wins):
   /// "resume" or "abnormal" (config::read_restart_policy).
   std::string on_server_restart = "resume";
+  /// The server's Prometheus metrics, when it serves them: each job's rounds go there.
+  std::shared_ptr<telemetry::ProcessMetrics> metrics;
 };
 
 /// Who submitted a job.

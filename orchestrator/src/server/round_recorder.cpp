@@ -2,6 +2,8 @@
 
 #include "memory/memory.hpp"
 
+#include <cohort/metrics.hpp>
+
 #include <spdlog/logger.h>
 
 namespace cohort::server {
@@ -25,6 +27,7 @@ std::vector<std::filesystem::path> RoundRecorder::files(const jobs::JobDirectory
 }
 
 void RoundRecorder::round_started(std::int64_t round) {
+  round_ = round;
   round_start_ = Clock::now();
   {
     std::lock_guard lock(timeline_mutex_);
@@ -58,7 +61,7 @@ void RoundRecorder::count(std::size_t received, std::size_t failed) {
   failed_ += failed;
 }
 
-void RoundRecorder::round_ended(std::int64_t round, std::uint64_t model_bytes, std::optional<double> epsilon) {
+jobs::RoundRow RoundRecorder::round_ended(std::int64_t round, std::uint64_t model_bytes, std::optional<double> epsilon) {
   const double seconds = std::chrono::duration<double>(Clock::now() - round_start_).count();
   std::vector<jobs::TimelineRow> timeline;
   {
@@ -94,6 +97,7 @@ void RoundRecorder::round_ended(std::int64_t round, std::uint64_t model_bytes, s
              round + 1, num_rounds_, seconds, received_, failed_, mib(mem.rss_bytes), mib(rss_before_round_),
              mib(mem.peak_rss_bytes), tensors ? fmt::format("{:.1f}", mib(*tensors)) : std::string("n/a"),
              mib(alloc.free_bytes));
+  return row;
 }
 
 void RoundRecorder::track(const jobs::RoundRow& row, const std::map<std::int64_t, jobs::RoundParts>& parts) {
@@ -130,7 +134,27 @@ void RoundRecorder::set_rounds_completed(std::int64_t rounds) {
 void RoundRecorder::record_metrics(std::int64_t round, const std::string& site,
                                    const std::map<std::string, double>& metrics) {
   metrics_.append(jobs::MetricsRow{round, site, metrics});
-  for (const auto& [name, value] : metrics) tracking_.add(site, name, value, round);
+  // Under round/: a site's own scalars (log_scalar) may use the same names at steps of their own.
+  for (const auto& [name, value] : metrics) tracking_.add(site, "round/" + name, value, round);
+}
+
+void RoundRecorder::record_site_scalars(const std::string& site, std::vector<jobs::TrackedScalar> scalars,
+                                        std::uint64_t dropped) {
+  std::uint64_t before = 0;
+  {
+    std::lock_guard lock(dropped_mutex_);
+    auto& known = site_dropped_[site];
+    before = known;
+    known = std::max(known, dropped);
+  }
+  if (dropped > before) {
+    log_->warn("site '{}' dropped {} scalars it logged ({} in this job): its queue was full, or a value was not finite "
+               "or a tag longer than {} bytes",
+               site, dropped - before, dropped, kMaxScalarTagBytes);
+    scalars.push_back({site, "scalars/dropped", round_.load(), static_cast<double>(dropped), 0});
+  }
+  for (auto& scalar : scalars) scalar.source = site;
+  tracking_.add_all(scalars);
 }
 
 }  // namespace cohort::server

@@ -12,6 +12,7 @@
 #include "jobs/round_timeline.hpp"
 #include "jobs/tracking.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -56,11 +57,15 @@ class RoundRecorder {
   void set_counts_results(bool counts) { counts_results_ = counts; }
 
   /// Ends `round`: its timeline rows, its row of rounds.csv (with `epsilon` when the job has
-  /// [privacy]) and the log lines that say where its time and memory went.
-  void round_ended(std::int64_t round, std::uint64_t model_bytes, std::optional<double> epsilon);
+  /// [privacy]) and the log lines that say where its time and memory went. Returns the row.
+  jobs::RoundRow round_ended(std::int64_t round, std::uint64_t model_bytes, std::optional<double> epsilon);
   /// Tells the memory monitor how many rounds are done (after a round or a resume).
   void set_rounds_completed(std::int64_t rounds);
   void record_metrics(std::int64_t round, const std::string& site, const std::map<std::string, double>& metrics);
+  /// Scalars `site` logged while it ran (any thread), to tracking/<site>; `dropped` is how
+  /// many it has dropped in this job so far: when that grows, a warning says so, and the
+  /// site's series scalars/dropped records it.
+  void record_site_scalars(const std::string& site, std::vector<jobs::TrackedScalar> scalars, std::uint64_t dropped);
   /// Stops the memory monitor (after its last sample); says what tracking/ left out.
   void close();
 
@@ -76,6 +81,11 @@ class RoundRecorder {
   bool counts_results_ = true;
   /// The round's row as scalars of the server's series in tracking/.
   void track(const jobs::RoundRow& row, const std::map<std::int64_t, jobs::RoundParts>& parts);
+
+  /// The drops each site reported so far (guarded: the sites' I/O threads report).
+  std::mutex dropped_mutex_;
+  std::map<std::string, std::uint64_t> site_dropped_;
+  std::atomic<std::int64_t> round_{0};
 
   Clock::time_point round_start_;
   std::uint64_t rss_before_round_ = 0;

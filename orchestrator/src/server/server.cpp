@@ -333,6 +333,16 @@ net::Reception Server::report(const std::string& site, const net::Report& report
   return net::Reception{job->on_report(site, report), false};
 }
 
+void Server::scalars(const std::string& site, const net::Scalars& scalars) {
+  SiteListener* job = listener_for(scalars.job_id);
+  if (!job || scalars.epoch != job->listened_epoch()) {
+    log_->debug("{} scalars from '{}' for job {} (epoch {}), which is not running: dropped", scalars.scalars.size(),
+                site, scalars.job_id, scalars.epoch);
+    return;
+  }
+  job->on_scalars(site, scalars);
+}
+
 void Server::add_listener(SiteListener* listener) {
   std::lock_guard lock(mutex_);
   listeners_.push_back(listener);

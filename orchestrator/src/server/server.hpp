@@ -73,6 +73,8 @@ class SiteListener {
   virtual bool may_relay(const std::string& from, const std::string& to) const = 0;
   /// A site's report; returns the sink for the model that follows, if any.
   virtual std::unique_ptr<ResultSink> on_report(const std::string& site, const net::Report& report) = 0;
+  /// Scalars `site` logged while it ran (called on its I/O thread).
+  virtual void on_scalars(const std::string& site, const net::Scalars& scalars) = 0;
 };
 
 class Server {
@@ -113,6 +115,9 @@ class Server {
   net::Reception relay(SiteSession& from, const net::Relay& relay);
   /// A REPORT from `site`: hands it to the job it names.
   net::Reception report(const std::string& site, const net::Report& report);
+  /// SCALARS from `site`: hands them to the job they name (dropped for one not running,
+  /// or of another epoch).
+  void scalars(const std::string& site, const net::Scalars& scalars);
 
   /// Jobs register to hear of sites joining and leaving, and to announce themselves to
   /// sites that join later.

@@ -26,6 +26,10 @@ net::Reception SiteSession::on_message(net::Link&, net::Message& message) {
   if (auto* result = std::get_if<net::ResultHeader>(&message)) return on_result(*result);
   if (auto* relay = std::get_if<net::Relay>(&message)) return server_.relay(*this, *relay);
   if (auto* report = std::get_if<net::Report>(&message)) return server_.report(site_, *report);
+  if (auto* scalars = std::get_if<net::Scalars>(&message)) {
+    server_.scalars(site_, *scalars);
+    return {};
+  }
   if (auto* accepted = std::get_if<net::TaskAccepted>(&message)) {
     std::shared_ptr<PendingTask> pending;
     {

@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <mutex>
 #include <set>
 
@@ -228,15 +229,18 @@ class PythonExecutor final : public cohort::Executor {
             {"tensors", tensors}};
   }
 
+  // cohort.log(tag, value, step): each metric becomes a scalar of the site
+  // (ExecutorContext::log_scalar); null stands for a value JSON cannot hold (NaN,
+  // infinity), which the site counts as dropped. The line in the site's log is debug.
   static void log_metric(const nlohmann::json& body, cohort::ExecutorContext& ctx) {
-    std::string text;
-    if (body.contains("metrics") && body["metrics"].is_object()) {
-      for (const auto& [key, value] : body["metrics"].items()) {
-        text += (text.empty() ? "" : ", ") + key + " = " + value.dump();
-      }
+    const auto& step_field = body.contains("step") ? body["step"] : nlohmann::json();
+    const std::int64_t step = step_field.is_number_integer() ? step_field.get<std::int64_t>() : 0;
+    if (!body.contains("metrics") || !body["metrics"].is_object()) return;
+    for (const auto& [tag, value] : body["metrics"].items()) {
+      const double number = value.is_number() ? value.get<double>() : std::numeric_limits<double>::quiet_NaN();
+      ctx.log_scalar(tag, number, step);
+      ctx.log().debug("site '{}': {} = {} (step {})", ctx.site(), tag, value.dump(), step);
     }
-    if (body.contains("step") && !body["step"].is_null()) text += " (step " + body["step"].dump() + ")";
-    ctx.log().info("site '{}': {}", ctx.site(), text);
   }
 
   // The script's result, checked against the task's model: every tensor it sends must be

@@ -6,7 +6,8 @@
 //   metrics        = loss 1 / (r + 1 + i), accuracy r / (r + 1)
 // so every controller's aggregate can be checked against a hand computation. A
 // "validate" task returns the metrics only. compute_ms simulates training time;
-// fail_sites make chosen sites throw (error-policy tests).
+// fail_sites make chosen sites throw (error-policy tests); log_scalars = N logs N scalars
+// per task while it runs ("synthetic/scalar", steps r*N .. r*N + N-1, value the step).
 #include <cohort/metrics.hpp>
 #include <cohort/plugin.hpp>
 
@@ -25,6 +26,7 @@ struct SyntheticConfig {
   bool steps_by_site = false;
   std::int64_t compute_ms = 0;
   std::vector<std::string> fail_sites;
+  std::int64_t log_scalars = 0;
 };
 
 class SyntheticExecutor final : public cohort::Executor {
@@ -35,6 +37,10 @@ class SyntheticExecutor final : public cohort::Executor {
     if (std::find(config_.fail_sites.begin(), config_.fail_sites.end(), ctx.site()) != config_.fail_sites.end())
       throw std::runtime_error("synthetic failure requested for site '" + ctx.site() + "'");
     if (config_.compute_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(config_.compute_ms));
+    for (std::int64_t k = 0; k < config_.log_scalars; ++k) {
+      const std::int64_t step = task.round * config_.log_scalars + k;
+      ctx.log_scalar("synthetic/scalar", static_cast<double>(step), step);
+    }
 
     const auto i = ctx.site_index();
     const auto r = task.round;
@@ -64,6 +70,7 @@ std::unique_ptr<cohort::Executor> make(const cohort::PluginConfig& config) {
   c.steps_by_site = args.get<bool>("steps_by_site", false);
   c.compute_ms = args.get<std::int64_t>("compute_ms", 0, cohort::between(0, 3600 * 1000));
   c.fail_sites = args.get<std::vector<std::string>>("fail_sites", {});
+  c.log_scalars = args.get<std::int64_t>("log_scalars", 0, cohort::between(0, 1000000));
   args.finish();
   return std::make_unique<SyntheticExecutor>(std::move(c));
 }

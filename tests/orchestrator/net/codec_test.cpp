@@ -1,5 +1,7 @@
 #include "net/codec.hpp"
 
+#include <cohort/metrics.hpp>
+
 #include <doctest/doctest.h>
 
 using namespace cohort::net;
@@ -57,6 +59,23 @@ TEST_CASE("codec: every control message survives a round trip") {
   auto e = std::get<JobEnd>(decode(FrameType::job_end, payload_of(end), {}));
   CHECK(e.job_id == "job-1");
   CHECK(e.status == "COMPLETED");
+  Scalars scalars{"job-1", 2, {{"loss", 0, 0.5, 1.7e9}, {"batch/loss", 41, -1.25, 1.8e9}}, 3};
+  auto sc = std::get<Scalars>(decode(FrameType::scalars, payload_of(scalars), {}));
+  CHECK(sc.job_id == "job-1");
+  CHECK(sc.epoch == 2);
+  CHECK(sc.dropped == 3);
+  REQUIRE(sc.scalars.size() == 2);
+  CHECK(sc.scalars[1].tag == "batch/loss");
+  CHECK(sc.scalars[1].step == 41);
+  CHECK(sc.scalars[1].value == -1.25);
+  CHECK(sc.scalars[1].wall_time == 1.8e9);
+}
+
+TEST_CASE("codec rejects: a scalar's tag longer than kMaxScalarTagBytes") {
+  Scalars scalars{"job-1", 0, {{std::string(cohort::kMaxScalarTagBytes + 1, 'x'), 0, 1.0, 0}}, 0};
+  CHECK(decode_error(FrameType::scalars, payload_of(scalars)).find("tag") != std::string::npos);
+  scalars.scalars[0].tag.pop_back();
+  CHECK(std::get<Scalars>(decode(FrameType::scalars, payload_of(scalars), {})).scalars.size() == 1);
 }
 
 TEST_CASE("codec rejects: an unknown frame type") {

@@ -193,6 +193,27 @@ TEST_CASE("frame reader: a message without a model stream, heartbeats, and the h
   CHECK(handler.messages.size() == 2);  // the heartbeat is not handed on
 }
 
+TEST_CASE("frame reader: SCALARS between two chunks of a tensor reach the handler, the model goes on") {
+  Model model;
+  model.tensors.push_back({"w", at::arange(0, 64, at::kFloat)});
+  Receiver receiver;
+  auto& [handler, log, reader] = receiver;
+  Bytes stream = established_task();
+  const Bytes model_bytes = written(model, 64);  // 256 bytes of floats: 4 chunks
+  // Cut after the first chunk's payload: MODEL_BEGIN, TENSOR, CHUNK header and 64 bytes.
+  const Bytes begin = frame(ModelBegin{1, 256});
+  const Bytes tensor = frame(cohort::TensorInfo{"w", c10::ScalarType::Float, {64}, 256, 0});
+  const std::size_t cut = begin.size() + tensor.size() + kFrameHeaderBytes + 64;
+  stream.insert(stream.end(), model_bytes.begin(), model_bytes.begin() + cut);
+  append(stream, frame(Scalars{"job", 0, {{"loss", 3, 0.5, 0}}, 0}));
+  stream.insert(stream.end(), model_bytes.begin() + cut, model_bytes.end());
+  feed(reader, stream);
+  REQUIRE(log.committed);
+  CHECK(at::equal(log.model.tensors[0].tensor, model.tensors[0].tensor));
+  REQUIRE(handler.messages.size() == 2);
+  CHECK(std::get<Scalars>(handler.messages[1]).scalars.at(0).tag == "loss");
+}
+
 TEST_CASE("frame reader: a reception with hold pauses reading, and so does a sink after each chunk") {
   Model model;
   model.tensors.push_back({"w", at::arange(0, 64, at::kFloat)});

@@ -54,3 +54,16 @@ TEST_CASE("write queue: take_all hands back what is left, in order") {
   CHECK(static_cast<int>(all[1].frame[0]) == 2);
   CHECK(queue.empty());
 }
+
+TEST_CASE("write queue: a frame marked between_chunks can be taken ahead of the others") {
+  WriteQueue queue;
+  queue.push(frame(1));
+  Outgoing scalars = frame(2);
+  scalars.between_chunks = true;
+  queue.push(std::move(scalars));
+  queue.push(frame(3));
+  CHECK(tag_of(queue.pop_between_chunks()) == 2);
+  CHECK_FALSE(queue.pop_between_chunks());
+  CHECK(tag_of(queue.pop()) == 1);
+  CHECK(tag_of(queue.pop()) == 3);
+}

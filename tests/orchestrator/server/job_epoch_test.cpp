@@ -37,8 +37,12 @@ struct Listener final : server::SiteListener {
     reports.push_back(report.message.name);
     return nullptr;
   }
+  void on_scalars(const std::string& site, const net::Scalars& scalars) override {
+    for (const auto& s : scalars.scalars) this->scalars.push_back(site + ":" + s.tag);
+  }
   std::string job = "job-1";
   std::vector<std::string> reports;
+  std::vector<std::string> scalars;
 };
 
 net::TaskHeader task(std::uint64_t id, std::int64_t epoch) {
@@ -88,7 +92,7 @@ TEST_CASE("job epoch: a result of another epoch fails its task, one of the task'
   server.stop("test over", true);
 }
 
-TEST_CASE("job epoch: reports and relays of another epoch are dropped, not handed to the job") {
+TEST_CASE("job epoch: reports, scalars and relays of another epoch are dropped, not handed to the job") {
   server::ServerOptions options;
   options.listen = false;
   server::Server server(options, std::make_shared<spdlog::logger>("test"));
@@ -108,6 +112,17 @@ TEST_CASE("job epoch: reports and relays of another epoch are dropped, not hande
   report.epoch = 2;
   link->say(report);
   CHECK(job.reports == std::vector<std::string>{"round_done"});
+
+  // Scalars go to the job they name, in its epoch, as the site the link authenticated.
+  net::Scalars scalars{.job_id = "job-1", .epoch = 1, .scalars = {{"loss", 0, 0.5, 0}}};
+  link->say(scalars);
+  scalars.job_id = "job-2";
+  scalars.epoch = 2;
+  link->say(scalars);
+  CHECK(job.scalars.empty());
+  scalars.job_id = "job-1";
+  link->say(scalars);
+  CHECK(job.scalars == std::vector<std::string>{"site-1:loss"});
 
   net::Relay relay;
   relay.job_id = "job-1";

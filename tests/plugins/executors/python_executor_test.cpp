@@ -13,6 +13,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <filesystem>
 
 namespace fs = std::filesystem;
@@ -39,6 +40,16 @@ class FakeSite final : public cohort::ExecutorContext {
   const cohort::JobInfo& job() const override { return job_; }
   spdlog::logger& log() override { return log_; }
   bool abort_requested() const override { return false; }
+  void log_scalar(const std::string& tag, double value, std::int64_t step) override {
+    scalars.push_back({tag, value, step});
+  }
+  struct Logged {
+    std::string tag;
+    double value;
+    std::int64_t step;
+  };
+  /// What the script logged, in order.
+  std::vector<Logged> scalars;
   /// Everything logged so far, one line each.
   std::string logged() const {
     std::string text;
@@ -178,7 +189,7 @@ TEST_CASE("python executor: launched once, one script serves every task of a sit
   CHECK(count_starts() == 3);
 }
 
-TEST_CASE("python executor: a validate task returns metrics only, mid-task metrics reach the log") {
+TEST_CASE("python executor: a validate task returns metrics only, mid-task scalars reach the site") {
   TempDir dir;
   FakeSite site("site-1", 0);
   auto loaded = make_executor(dir, script_args("log"));
@@ -188,7 +199,19 @@ TEST_CASE("python executor: a validate task returns metrics only, mid-task metri
   CHECK(result.tensors.empty());
   CHECK(result.metrics.at("accuracy") == 0.5);
   check_shifted(run(*loaded.executor, site, train_task()), 1.0f);
-  CHECK(contains(site.logged(), "site 'site-1': loss = 0.25 (step 7)"));
+  // The script logs loss 0.25 at step 7, then batch_loss at steps 0, 1, 2 without one,
+  // then a NaN (null on the channel: the site counts it as dropped).
+  REQUIRE(site.scalars.size() >= 5);
+  CHECK(site.scalars[0].tag == "loss");
+  CHECK(site.scalars[0].value == 0.25);
+  CHECK(site.scalars[0].step == 7);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(site.scalars[1 + i].tag == "batch_loss");
+    CHECK(site.scalars[1 + i].step == i);
+    CHECK(site.scalars[1 + i].value == doctest::Approx(1.0 / (i + 1)));
+  }
+  CHECK(site.scalars[4].tag == "diverged");
+  CHECK(std::isnan(site.scalars[4].value));
 }
 
 TEST_CASE("python executor: a bad script fails its task with its name, the site and its last lines") {

@@ -1,0 +1,165 @@
+#include "telemetry/http_server.hpp"
+
+#include <utility>  // before Asio: its awaitable.hpp uses std::exchange without including it
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/logger.h>
+
+#include <charconv>
+#include <chrono>
+#include <stdexcept>
+
+namespace cohort::telemetry {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr std::size_t kHeadLimit = 8 * 1024;
+constexpr std::chrono::seconds kIdle{10};
+
+http::response<http::string_body> reply(const HttpResponse& r, unsigned version, bool keep_alive, bool head) {
+  http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+  res.set(http::field::server, "cohort");
+  res.set(http::field::content_type, r.content_type);
+  res.set(http::field::cache_control, "no-store");
+  res.keep_alive(keep_alive);
+  res.body() = r.body;
+  res.prepare_payload();
+  if (head) res.body().clear();
+  return res;
+}
+
+}  // namespace
+
+std::string ListenAddress::text() const {
+  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+ListenAddress parse_listen_address(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
+    throw std::invalid_argument("\"" + text + "\" is not HOST:PORT (e.g. \"127.0.0.1:9400\")");
+  std::string host = text.substr(0, colon);
+  if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const std::string port_text = text.substr(colon + 1);
+  unsigned port = 0;
+  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 || port > 65535)
+    throw std::invalid_argument("\"" + text + "\": the port must be a number in [1, 65535]");
+  boost::system::error_code bad;
+  asio::ip::make_address(host, bad);
+  if (bad) throw std::invalid_argument("\"" + text + "\": \"" + host + "\" is not an IP address");
+  return {host, static_cast<std::uint16_t>(port)};
+}
+
+struct HttpServer::State {
+  ListenAddress address;
+  std::map<std::string, HttpRoute> routes;
+  std::shared_ptr<spdlog::logger> log;
+  asio::io_context io{1};
+  tcp::acceptor acceptor{io};
+
+  HttpResponse route(const http::request<http::empty_body>& req) const {
+    if (req.method() != http::verb::get && req.method() != http::verb::head)
+      return {405, "text/plain; charset=utf-8", "method not allowed: only GET and HEAD\n"};
+    std::string path(req.target());
+    path = path.substr(0, path.find('?'));
+    const auto it = routes.find(path);
+    if (it == routes.end()) return {404, "text/plain; charset=utf-8", "not found: " + path + "\n"};
+    try {
+      return it->second();
+    } catch (const std::exception& e) {
+      log->warn("http {}: {}", path, e.what());
+      return {500, "text/plain; charset=utf-8", std::string("error: ") + e.what() + "\n"};
+    }
+  }
+
+  asio::awaitable<void> serve(tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    try {
+      while (true) {
+        http::request_parser<http::empty_body> parser;
+        parser.header_limit(kHeadLimit);
+        parser.body_limit(0);
+        stream.expires_after(kIdle);
+        boost::system::error_code ec;
+        co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+        if (ec == http::error::end_of_stream || ec == beast::error::timeout) break;
+        if (ec) {
+          HttpResponse bad{400, "text/plain; charset=utf-8", "bad request: " + ec.message() + "\n"};
+          co_await http::async_write(stream, reply(bad, 11, false, false), asio::use_awaitable);
+          break;
+        }
+        const auto& req = parser.get();
+        auto res = reply(route(req), req.version(), req.keep_alive(), req.method() == http::verb::head);
+        co_await http::async_write(stream, res, asio::use_awaitable);
+        if (!res.keep_alive()) break;
+      }
+    } catch (const std::exception& e) {
+      log->debug("http: a connection ended: {}", e.what());
+    }
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  }
+
+  asio::awaitable<void> accept() {
+    while (acceptor.is_open()) {
+      boost::system::error_code ec;
+      tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        if (!acceptor.is_open()) co_return;
+        continue;
+      }
+      asio::co_spawn(io, serve(std::move(socket)), asio::detached);
+    }
+  }
+};
+
+HttpServer::HttpServer(ListenAddress address, std::map<std::string, HttpRoute> routes,
+                       std::shared_ptr<spdlog::logger> log)
+    : state_(std::make_unique<State>()) {
+  state_->address = std::move(address);
+  state_->routes = std::move(routes);
+  state_->log = std::move(log);
+}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::start() {
+  const tcp::endpoint endpoint(asio::ip::make_address(state_->address.host), state_->address.port);
+  boost::system::error_code ec;
+  auto& acceptor = state_->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw std::runtime_error("cannot listen for HTTP on " + state_->address.text() + ": " + ec.message());
+  port_ = acceptor.local_endpoint().port();
+  asio::co_spawn(state_->io, state_->accept(), asio::detached);
+  thread_ = std::thread([this] { state_->io.run(); });
+}
+
+void HttpServer::stop() {
+  if (!thread_.joinable()) return;
+  asio::post(state_->io, [this] {
+    boost::system::error_code ignored;
+    state_->acceptor.close(ignored);
+    state_->io.stop();
+  });
+  thread_.join();
+}
+
+}  // namespace cohort::telemetry
