@@ -8,8 +8,11 @@
 
 #include "jobs/job_directory.hpp"
 #include "jobs/job_files.hpp"
+#include "jobs/tracking.hpp"
 
 #include <doctest/doctest.h>
+
+#include <algorithm>
 
 using namespace cohort::test;
 namespace fs = std::filesystem;
@@ -92,8 +95,11 @@ TEST_CASE("own model: an NVIDIA FLARE Client API script runs unchanged: FedAvg r
   const double accuracy = final_accuracy(dir / "fedavg");
   MESSAGE("FLARE script, FedAvg, 3 rounds: accuracy " << accuracy);
   CHECK(accuracy >= 0.80);
-  // The script's SummaryWriter reaches the site's log.
-  CHECK(read_text(only_job(dir / "fedavg") / "logs" / "client-1.log").find("loss_for_each_batch") != std::string::npos);
+  // The script's SummaryWriter reaches the job's tracking/, as the site's scalars.
+  const auto tracked = cohort::jobs::read_tracked(cohort::jobs::JobDirectory::at(only_job(dir / "fedavg")));
+  CHECK(std::any_of(tracked.begin(), tracked.end(), [](const cohort::jobs::TrackedScalar& s) {
+    return s.source == "site-1" && s.tag == "loss_for_each_batch" && s.step == 0;
+  }));
   // The other workflows, briefly: each site's share cut to 2000 samples.
   for (const std::string controller : {"fedopt", "cyclic"}) {
     const auto done = simulate(dir, controller, {recipe, "--set", "executor.args.args=[\"--limit\", \"2000\"]", "--set",
