@@ -36,6 +36,14 @@ class TrackingTest(unittest.TestCase):
         sources = {source for source, _, _, _ in read}
         self.assertIn("server", sources)
         self.assertTrue({"site-1", "site-2"} <= sources, sources)
+        # Every process's memory, and what the server's links moved: 1 MB models both ways.
+        for site in ("site-1", "site-2"):
+            rss = [value for source, tag, _, value in read if source == site and tag == "memory/client_rss_mb"]
+            self.assertGreaterEqual(len(rss), 2)
+            self.assertTrue(all(value > 10 for value in rss), rss)
+        sent = [value for source, tag, _, value in read if source == "server" and tag == "network/sent_mb"]
+        self.assertEqual(len(sent), 2)
+        self.assertTrue(all(value >= 2 for value in sent), sent)  # the model to each of 2 sites
 
     def test_what_a_script_logs_reaches_its_site_s_event_file_step_0_included(self):
         folder = Path(tempfile.mkdtemp(prefix="cohort-tracking-"))

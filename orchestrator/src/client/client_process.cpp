@@ -1,7 +1,9 @@
 #include "client/client_process.hpp"
 
 #include "client/site_link.hpp"
+#include "jobs/event_file.hpp"
 #include "jobs/job_directory.hpp"
+#include "memory/memory.hpp"
 #include "privacy/job_privacy.hpp"
 
 #include <cohort/error.hpp>
@@ -366,6 +368,7 @@ void ClientProcess::run_task(SiteLink& link, net::Link& connection, const net::T
   const auto start = Clock::now();
   Model result = execute(link, job, ctx, std::move(task), result_header);
   result.metrics["seconds"] = std::chrono::duration<double>(Clock::now() - start).count();
+  if (job) track_memory(link, *job, header.round);
   link.flush_scalars();  // what the task logged goes before its result
   result_header.num_steps = result.num_steps;
   result_header.metrics = result.metrics;
@@ -426,6 +429,17 @@ Model ClientProcess::execute(SiteLink& link, ClientJob* job, std::optional<SiteE
   }
   job->references().sent = result;
   return result;
+}
+
+void ClientProcess::track_memory(SiteLink& link, const ClientJob& job, std::int64_t round) {
+  // The memory of the process that hosts the site, and of the processes it started (a
+  // site's Python script), as the site's scalars: the job's tracking/ holds every
+  // process's, a step per round.
+  const double now = jobs::wall_time_now();
+  link.log_scalar(job.info().id, job.epoch(),
+                  net::Scalar{"memory/client_rss_mb", round, memory::mib(memory::process_memory().rss_bytes), now});
+  link.log_scalar(job.info().id, job.epoch(),
+                  net::Scalar{"memory/client_children_rss_mb", round, memory::mib(memory::children_rss_bytes()), now});
 }
 
 void ClientProcess::send_result(SiteLink& link, net::ResultHeader header, Model result) {

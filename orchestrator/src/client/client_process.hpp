@@ -115,6 +115,8 @@ class ClientProcess {
                                      Executor* executor, std::optional<SiteExecutorContext>& ctx,
                                      const std::shared_ptr<TaskModel>& slot);
   /// Runs the task (or says why this site cannot) into `result_header`; returns the result.
+  /// Logs the client's RSS (and its children's) after a task, as site `link`'s scalars.
+  void track_memory(SiteLink& link, const ClientJob& job, std::int64_t round);
   Model execute(SiteLink& link, ClientJob* job, std::optional<SiteExecutorContext>& ctx, Task task,
                 net::ResultHeader& result_header);
   /// Hands the result to the site's link and waits until it is written, or kept for a reconnect.

@@ -1,6 +1,7 @@
 #include "server/round_recorder.hpp"
 
 #include "memory/memory.hpp"
+#include "net/traffic.hpp"
 
 #include <cohort/metrics.hpp>
 
@@ -36,6 +37,7 @@ void RoundRecorder::round_started(std::int64_t round) {
   broadcasts_in_round_ = 0;
   // Between rounds: the global model is loaded, nothing else of the round yet.
   rss_before_round_ = memory::process_memory().rss_bytes;
+  bytes_at_round_start_ = {net::bytes_sent(), net::bytes_received()};
   memory::reset_peak_rss();
   received_ = failed_ = 0;
   if (monitor_) monitor_->set_round(round);
@@ -118,6 +120,9 @@ void RoundRecorder::track(const jobs::RoundRow& row, const std::map<std::int64_t
   if (row.server_tensor_mb) add("memory/server_tensor_mb", *row.server_tensor_mb);
   add("model/mb", row.model_mb);
   if (row.epsilon) add("privacy/epsilon", *row.epsilon);
+  // What the server's links moved in the round (every job's, when several run at once).
+  add("network/sent_mb", mib(net::bytes_sent() - bytes_at_round_start_.first));
+  add("network/received_mb", mib(net::bytes_received() - bytes_at_round_start_.second));
 }
 
 void RoundRecorder::close() {

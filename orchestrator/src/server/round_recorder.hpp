@@ -2,8 +2,9 @@
 // What a job leaves of each round on the server: rounds.csv (time, results, server memory,
 // privacy spent), metrics.csv, timeline.csv (when each part of a round happened), the
 // server's memory/<process>.csv (its memory monitor), and the same figures as scalars for
-// TensorBoard in tracking/ (jobs/tracking.hpp): the server's series, the global model's and
-// each site's metrics, a step per round. The job runner tells it when rounds
+// TensorBoard in tracking/ (jobs/tracking.hpp): the server's series (with the bytes its
+// links moved in the round), the global model's and each site's metrics, a step per round,
+// and what the sites logged while they ran. The job runner tells it when rounds
 // start and end; the sites' I/O threads mark the timeline.
 
 #include "hooks/memory_monitor.hpp"
@@ -89,6 +90,8 @@ class RoundRecorder {
 
   Clock::time_point round_start_;
   std::uint64_t rss_before_round_ = 0;
+  /// net::bytes_sent() and bytes_received() when the round started.
+  std::pair<std::uint64_t, std::uint64_t> bytes_at_round_start_{0, 0};
   std::size_t received_ = 0;
   std::size_t failed_ = 0;
   std::int64_t broadcasts_in_round_ = 0;
