@@ -25,6 +25,8 @@ packages=(
   clang
   # the metrics endpoint's test scrapes it with Prometheus and checks it with promtool
   prometheus
+  # the dashboard's test drives the page in headless Chromium (WebDriver)
+  chromium chromium-driver python3-selenium
 )
 if [ "${1:-}" = "fuzz" ]; then
   packages+=(libclang-rt-dev)
@@ -36,6 +38,12 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+
+# npm fetches the dashboard's pinned front-end library (uPlot) when CMake configures; a
+# machine with Node.js from elsewhere has its own npm.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -4,9 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <fstream>
+#include <limits>
 
 namespace cohort::jobs {
 
@@ -19,6 +21,14 @@ std::string tracking_folder_name(const std::string& source) {
     if (!plain) c = '_';
   }
   return out;
+}
+
+nlohmann::json to_json(const TrackedScalar& scalar) {
+  return nlohmann::json{{"source", scalar.source},
+                        {"tag", scalar.tag},
+                        {"step", scalar.step},
+                        {"value", scalar.value},
+                        {"wall_time", scalar.wall_time}};
 }
 
 Tracking::Tracking(const JobDirectory& job) : folder_(job.tracking_folder()) {
@@ -55,13 +65,7 @@ void Tracking::write(const TrackedScalar& scalar) {
   if (!file) file = std::make_unique<EventFileWriter>(folder_ / tracking_folder_name(scalar.source));
   file->append_scalar(scalar.tag, static_cast<float>(scalar.value), scalar.step, scalar.wall_time);
   // A tag is the site's text: bytes that are not UTF-8 become U+FFFD rather than an error.
-  const std::string line = nlohmann::json{{"source", scalar.source},
-                                          {"tag", scalar.tag},
-                                          {"step", scalar.step},
-                                          {"value", scalar.value},
-                                          {"wall_time", scalar.wall_time}}
-                               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
-                           "\n";
+  const std::string line = to_json(scalar).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   if (std::fwrite(line.data(), 1, line.size(), lines_) != line.size())
     throw IoError::from_errno(folder_ / "metrics.jsonl", "write", errno);
 }
@@ -72,15 +76,32 @@ void Tracking::flush() {
 }
 
 std::vector<TrackedScalar> read_tracked(const JobDirectory& job) {
-  std::vector<TrackedScalar> out;
-  std::ifstream in(job.metrics_jsonl());
-  for (std::string line; std::getline(in, line);) {
-    const auto json = nlohmann::json::parse(line, nullptr, false);
+  return read_tracked(job, 0, std::numeric_limits<std::size_t>::max()).scalars;
+}
+
+TrackedPart read_tracked(const JobDirectory& job, std::uint64_t cursor, std::size_t most_bytes) {
+  TrackedPart part{{}, cursor};
+  std::ifstream in(job.metrics_jsonl(), std::ios::binary | std::ios::ate);
+  if (!in) return part;
+  const auto size = static_cast<std::uint64_t>(in.tellg());
+  if (cursor >= size) return part;
+  const std::uint64_t length = std::min<std::uint64_t>(size - cursor, most_bytes);
+  std::string text(static_cast<std::size_t>(length), '\0');
+  in.seekg(static_cast<std::streamoff>(cursor));
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  const auto end = text.rfind('\n');
+  if (end == std::string::npos) return part;  // no whole line yet
+  part.cursor = cursor + end + 1;
+  for (std::size_t at = 0; at <= end;) {
+    const auto next = text.find('\n', at);
+    const auto json = nlohmann::json::parse(text.begin() + static_cast<std::ptrdiff_t>(at),
+                                            text.begin() + static_cast<std::ptrdiff_t>(next), nullptr, false);
+    at = next + 1;
     if (json.is_discarded() || !json.is_object()) continue;  // a line torn by a crash
-    out.push_back({json.value("source", ""), json.value("tag", ""), json.value("step", std::int64_t{0}),
-                   json.value("value", 0.0), json.value("wall_time", 0.0)});
+    part.scalars.push_back({json.value("source", ""), json.value("tag", ""), json.value("step", std::int64_t{0}),
+                            json.value("value", 0.0), json.value("wall_time", 0.0)});
   }
-  return out;
+  return part;
 }
 
 }  // namespace cohort::jobs

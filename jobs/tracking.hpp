@@ -8,6 +8,8 @@
 #include "jobs/event_file.hpp"
 #include "jobs/job_directory.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -27,6 +29,10 @@ struct TrackedScalar {
   double value = 0;
   double wall_time = 0;
 };
+
+/// A scalar as a line of metrics.jsonl has it: {"source", "tag", "step", "value", "wall_time"}
+/// (what the admin protocol's tracking command sends too).
+nlohmann::json to_json(const TrackedScalar& scalar);
 
 /// Writes a job's scalars. Thread-safe.
 class Tracking {
@@ -64,5 +70,13 @@ std::string tracking_folder_name(const std::string& source);
 
 /// The scalars of tracking/metrics.jsonl (what is there so far; a torn last line is left out).
 std::vector<TrackedScalar> read_tracked(const JobDirectory& job);
+
+/// Part of tracking/metrics.jsonl: the scalars of its whole lines from byte `cursor` on, at
+/// most `most_bytes` of them, and the cursor to go on from (after the last whole line read).
+struct TrackedPart {
+  std::vector<TrackedScalar> scalars;
+  std::uint64_t cursor = 0;
+};
+TrackedPart read_tracked(const JobDirectory& job, std::uint64_t cursor, std::size_t most_bytes);
 
 }  // namespace cohort::jobs

@@ -13,7 +13,8 @@ struct CommandName {
 constexpr CommandName kCommands[] = {{Command::submit, "submit"}, {Command::list, "list"},
                                      {Command::show, "show"},     {Command::abort, "abort"},
                                      {Command::download, "download"}, {Command::logs, "logs"},
-                                     {Command::status, "status"}, {Command::metrics, "metrics"}};
+                                     {Command::status, "status"}, {Command::metrics, "metrics"},
+                                     {Command::tracking, "tracking"}};
 
 /// The fields each command takes besides "command".
 std::set<std::string> fields_of(Command command) {
@@ -21,7 +22,8 @@ std::set<std::string> fields_of(Command command) {
     case Command::submit: return {"recipe", "file", "files"};
     case Command::list:
     case Command::status: return {};
-    case Command::logs: return {"job_id", "cursor"};
+    case Command::logs:
+    case Command::tracking: return {"job_id", "cursor"};
     default: return {"job_id"};
   }
 }
@@ -110,7 +112,7 @@ AdminRequest parse_request(std::string_view text) {
       known = true;
     }
   }
-  if (!known) throw AdminProtocolError("request: unknown command '" + name + "' (submit, list, show, abort, download, logs, status, metrics)");
+  if (!known) throw AdminProtocolError("request: unknown command '" + name + "' (submit, list, show, abort, download, logs, status, metrics, tracking)");
   const auto fields = fields_of(r.command);
   for (const auto& [key, value] : json.items()) {
     if (key != "command" && !fields.count(key))

@@ -6,7 +6,7 @@
 //   request = {"command": "submit", "recipe": TEXT, "file": NAME, "files": [{"path", "size"}]}
 //           | {"command": "list"}
 //           | {"command": "show" | "abort" | "download" | "metrics", "job_id": ID}
-//           | {"command": "logs", "job_id": ID, "cursor": BYTES (optional)}
+//           | {"command": "logs" | "tracking", "job_id": ID, "cursor": BYTES (optional)}
 //           | {"command": "status"}
 //   reply   = {"ok": true, ...} | {"ok": false, "error": "...", "kind": KIND}
 //   KIND    = "not_authorized" (the role may not) | "not_found" (no such job)
@@ -18,6 +18,9 @@
 //   logs: "text" is the server log of the job from byte "cursor" on (without one: its last
 //   64 KiB), at most 1 MiB; the reply's "cursor" is where the next request goes on.
 //   metrics: "rows", each {"round", "site", "metrics": {name: value}}, as metrics.csv has them.
+//   tracking: "scalars", each {"source", "tag", "step", "value", "wall_time"}, the job's
+//   tracking/metrics.jsonl from byte "cursor" on (without one: from its start), whole lines
+//   of at most 1 MiB; the reply's "cursor" is where the next request goes on.
 //   download: the reply lists {"path", "size"} per file; the files' bytes follow, in order.
 //
 // A request is read by parse_request only, and written by to_json only.
@@ -46,14 +49,14 @@ class AdminProtocolError : public ProtocolError {
   using ProtocolError::ProtocolError;
 };
 
-enum class Command { submit, list, show, abort, download, logs, status, metrics };
+enum class Command { submit, list, show, abort, download, logs, status, metrics, tracking };
 
 /// "submit", "list", ...
 const char* to_string(Command command);
 
 struct AdminRequest {
   Command command = Command::list;
-  /// show, abort, download, logs, metrics: the job.
+  /// show, abort, download, logs, metrics, tracking: the job.
   std::string job_id{};
   /// submit: the recipe's text, and its file name (for the locations in its errors).
   std::string recipe{};
@@ -61,7 +64,8 @@ struct AdminRequest {
   /// submit: the files that travel with the recipe (paths in the job's app/); parse_request
   /// sizes their bytes, the connection fills them in.
   std::vector<jobs::AppFile> files{};
-  /// logs: where in the log to go on from (none: its end's last 64 KiB).
+  /// logs, tracking: where in the file to go on from (none: the log's last 64 KiB, the
+  /// tracking's start).
   std::optional<std::uint64_t> cursor{};
 
   bool operator==(const AdminRequest&) const = default;

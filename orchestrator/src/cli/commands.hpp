@@ -13,7 +13,7 @@ using process::Command;
 using process::GlobalOptions;
 
 process::AddSubcommand add_simulate_command, add_compare_command, add_memprofile_command, add_provision_command, add_job_command,
-    add_poc_command, add_kit_command;
+    add_poc_command, add_kit_command, add_dashboard_command;
 
 /// Lists server, client, plugins, recipe and memory-info in `app`'s help; they run in the
 /// runtime (hand_off_to_runtime).

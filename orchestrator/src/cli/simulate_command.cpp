@@ -24,6 +24,7 @@ void add_simulate_command(CLI::App& app, GlobalOptions& global, Command& run) {
       o.workspace = a->workspace;
       o.plugin_dirs.assign(a->plugin_paths.begin(), a->plugin_paths.end());
       o.log_level = global.log.verbose ? "debug" : global.log.level;
+      if (a->dashboard) o.dashboard = a->dashboard_listen;
       return simulate::run_simulation(o, *log);
     };
   });

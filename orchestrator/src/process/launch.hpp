@@ -274,6 +274,9 @@ struct SimulateLaunch {
   std::string workspace;
   std::vector<std::string> plugin_paths;
   std::string format = "text";
+  /// Serve the dashboard for the job while it runs, on dashboard_listen.
+  bool dashboard = false;
+  std::string dashboard_listen = "127.0.0.1:8080";
 
   template <class Self, class Option>
   static void options(Self& s, Option&& option) {
@@ -290,6 +293,8 @@ struct SimulateLaunch {
     option("-p,--plugin-path", s.plugin_paths, "Search DIR for plugins before the defaults");
     option("--format", s.format, "text, or json: the summary as one object on stdout, the rest on stderr",
            CLI::IsMember({"text", "json"}));
+    option("--dashboard", s.dashboard, "Serve the dashboard (cohort dashboard's page) for this job while it runs");
+    option("--dashboard-listen", s.dashboard_listen, "HOST:PORT for --dashboard (port 0: any free one)");
   }
 };
 

@@ -23,6 +23,14 @@ void block_termination_signals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
+int wait_for_termination_signal() {
+  sigset_t set = termination_signals();
+  int signal = 0;
+  while (sigwait(&set, &signal) == 0 && signal == SIGUSR1) {
+  }
+  return signal;
+}
+
 SignalWatcher::SignalWatcher(std::function<void(int)> on_signal) {
   thread_ = std::thread([on_signal = std::move(on_signal)] {
     sigset_t set = termination_signals();

@@ -10,6 +10,10 @@ namespace cohort::process {
 /// Blocks SIGINT and SIGTERM in the calling thread (and the threads it starts later).
 void block_termination_signals();
 
+/// Waits, in the calling thread, for SIGINT or SIGTERM (blocked first, with
+/// block_termination_signals) and returns which came.
+int wait_for_termination_signal();
+
 /// A thread that waits for SIGINT or SIGTERM and calls `on_signal` each time.
 class SignalWatcher {
  public:

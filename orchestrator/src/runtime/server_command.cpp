@@ -26,8 +26,6 @@
 #include <spdlog/logger.h>
 
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
 
 #include <sstream>
 
@@ -134,19 +132,7 @@ int run_kit_server(const ServerArgs& a, const GlobalOptions& global) {
   log->info("server '{}' of project '{}' serving on {}: sites on port {}, admins on port {}, {} known clients",
             kit.participant, kit.project, kit.server.listen_host, server.port(), admin_server.port(), kit.clients.size());
 
-  std::mutex mutex;
-  std::condition_variable stopped;
-  bool stop = false;
-  process::SignalWatcher signals([&](int signal) {
-    log->info("signal {}: shutting down", signal);
-    std::lock_guard lock(mutex);
-    stop = true;
-    stopped.notify_all();
-  });
-  {
-    std::unique_lock lock(mutex);
-    stopped.wait(lock, [&] { return stop; });
-  }
+  log->info("signal {}: shutting down", process::wait_for_termination_signal());
   admin_server.stop();
   scheduler.stop();
   // Not final: the sites reconnect when the server comes back.

@@ -3,6 +3,7 @@
 #include "admin/admin_protocol.hpp"
 #include "jobs/job_directory.hpp"
 #include "jobs/job_files.hpp"
+#include "jobs/tracking.hpp"
 #include "provisioning/project.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -263,6 +264,12 @@ json AdminServer::handle(const AdminIdentity& admin, const AdminRequest& request
   if (request.command == Command::logs) {
     auto [text, cursor] = log_text(directory.log("server"), request.cursor);
     return json{{"ok", true}, {"text", std::move(text)}, {"cursor", cursor}};
+  }
+  if (request.command == Command::tracking) {
+    const auto part = jobs::read_tracked(directory, request.cursor.value_or(0), 1u << 20);
+    json scalars = json::array();
+    for (const auto& s : part.scalars) scalars.push_back(jobs::to_json(s));
+    return json{{"ok", true}, {"scalars", std::move(scalars)}, {"cursor", part.cursor}};
   }
   if (request.command == Command::metrics) {
     json rows = json::array();

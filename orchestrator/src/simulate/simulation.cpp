@@ -1,4 +1,5 @@
 #include "simulate/simulation.hpp"
+#include "simulate/simulation_source.hpp"
 #include "simulate/worker_plan.hpp"
 
 #include "process/child_process.hpp"
@@ -14,6 +15,7 @@
 #include "provisioning/local_project.hpp"
 
 #include <spdlog/logger.h>
+#include <spdlog/sinks/stdout_sinks.h>
 
 #include <csignal>
 #include <ctime>
@@ -379,6 +381,22 @@ void stop(std::vector<process::ChildProcess>& clients) {
   }
 }
 
+/// The dashboard's page for the simulation's job on `listen`, serving now; its abort stops
+/// the simulation as Ctrl-C does.
+std::unique_ptr<dashboard::Dashboard> serve_dashboard(const Simulation& s, const jobs::JobDirectory& job,
+                                                      const std::string& job_id, const std::string& listen) {
+  auto address = telemetry::parse_listen_address(listen, /*any_port=*/true);
+  auto log = std::make_shared<spdlog::logger>("dashboard", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  log->set_level(spdlog::level::warn);
+  auto source = std::make_shared<SimulationSource>(jobs::JobDirectory(s.workspace, job_id), s.recipe.job.name,
+                                                   s.recipe.job.num_rounds, s.sites, [] { interrupted = 1; });
+  auto page = std::make_unique<dashboard::Dashboard>(address, std::move(source), std::move(log));
+  page->start();
+  address.port = page->port();
+  s.out << "  dashboard http://" << address.text() << "/ (while the job runs)\n" << std::flush;
+  return page;
+}
+
 /// The summary (and its JSON); 0 when the job completed and the server exited cleanly.
 int report(const Simulation& s, const jobs::JobDirectory& job, double seconds, std::optional<int> server_status) {
   jobs::print_summary(s.out, job, seconds);
@@ -413,6 +431,7 @@ int run_simulation(const SimulationOptions& options, spdlog::logger&) {
   const auto port = wait_until_listening(s, server, port_file, status);
   if (!port) return interrupted ? 1 : status;
   auto clients = start_clients(s, workers->workers, *port);
+  const auto page = options.dashboard ? serve_dashboard(s, job, job_id, *options.dashboard) : nullptr;
   Progress progress(s, job);
   const auto server_status = watch(server, clients, progress);
   stop(clients);

@@ -45,6 +45,8 @@ struct SimulationOptions {
   /// Print the summary as one JSON object on stdout (jobs::summary_json), everything else on
   /// stderr.
   bool json_summary = false;
+  /// Serve the dashboard for the job on this address ("HOST:PORT") while it runs.
+  std::optional<std::string> dashboard;
 };
 
 /// Runs the simulation; returns 0 when the job completed, 1 otherwise.

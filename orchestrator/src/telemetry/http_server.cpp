@@ -13,6 +13,7 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/logger.h>
 
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <stdexcept>
@@ -43,11 +44,45 @@ http::response<http::string_body> reply(const HttpResponse& r, unsigned version,
 
 }  // namespace
 
+HttpResponse text_response(unsigned status, std::string text) {
+  return {status, "text/plain; charset=utf-8", std::move(text)};
+}
+
+HttpResponse json_response(unsigned status, std::string json_text) {
+  return {status, "application/json", std::move(json_text)};
+}
+
+/// The request's method, path and query parameters.
+HttpRequest to_request(const http::request<http::empty_body>& req) {
+  HttpRequest r;
+  r.method = req.method() == http::verb::head ? "GET" : std::string(req.method_string());
+  const std::string target(req.target());
+  const auto question = target.find('?');
+  r.path = target.substr(0, question);
+  for (const auto& field : req) {
+    std::string name(field.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    r.headers[name] = std::string(field.value());
+  }
+  if (question == std::string::npos) return r;
+  std::string_view query(target);
+  query.remove_prefix(question + 1);
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto pair = query.substr(0, amp);
+    const auto eq = pair.find('=');
+    if (!pair.empty()) r.query[std::string(pair.substr(0, eq))] = eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return r;
+}
+
 std::string ListenAddress::text() const {
   return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
-ListenAddress parse_listen_address(const std::string& text) {
+ListenAddress parse_listen_address(const std::string& text, bool any_port) {
   const auto colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
     throw std::invalid_argument("\"" + text + "\" is not HOST:PORT (e.g. \"127.0.0.1:9400\")");
@@ -56,8 +91,8 @@ ListenAddress parse_listen_address(const std::string& text) {
   const std::string port_text = text.substr(colon + 1);
   unsigned port = 0;
   const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 || port > 65535)
-    throw std::invalid_argument("\"" + text + "\": the port must be a number in [1, 65535]");
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || (port == 0 && !any_port) || port > 65535)
+    throw std::invalid_argument("\"" + text + "\": the port must be a number in [" + (any_port ? "0" : "1") + ", 65535]");
   boost::system::error_code bad;
   asio::ip::make_address(host, bad);
   if (bad) throw std::invalid_argument("\"" + text + "\": \"" + host + "\" is not an IP address");
@@ -66,23 +101,18 @@ ListenAddress parse_listen_address(const std::string& text) {
 
 struct HttpServer::State {
   ListenAddress address;
-  std::map<std::string, HttpRoute> routes;
+  HttpHandler handler;
   std::shared_ptr<spdlog::logger> log;
   asio::io_context io{1};
   tcp::acceptor acceptor{io};
 
   HttpResponse route(const http::request<http::empty_body>& req) const {
-    if (req.method() != http::verb::get && req.method() != http::verb::head)
-      return {405, "text/plain; charset=utf-8", "method not allowed: only GET and HEAD\n"};
-    std::string path(req.target());
-    path = path.substr(0, path.find('?'));
-    const auto it = routes.find(path);
-    if (it == routes.end()) return {404, "text/plain; charset=utf-8", "not found: " + path + "\n"};
+    const HttpRequest request = to_request(req);
     try {
-      return it->second();
+      return handler(request);
     } catch (const std::exception& e) {
-      log->warn("http {}: {}", path, e.what());
-      return {500, "text/plain; charset=utf-8", std::string("error: ") + e.what() + "\n"};
+      log->warn("http {} {}: {}", request.method, request.path, e.what());
+      return text_response(500, std::string("error: ") + e.what() + "\n");
     }
   }
 
@@ -99,8 +129,8 @@ struct HttpServer::State {
         co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
         if (ec == http::error::end_of_stream || ec == beast::error::timeout) break;
         if (ec) {
-          HttpResponse bad{400, "text/plain; charset=utf-8", "bad request: " + ec.message() + "\n"};
-          co_await http::async_write(stream, reply(bad, 11, false, false), asio::use_awaitable);
+          co_await http::async_write(stream, reply(text_response(400, "bad request: " + ec.message() + "\n"), 11, false, false),
+                                     asio::use_awaitable);
           break;
         }
         const auto& req = parser.get();
@@ -128,11 +158,10 @@ struct HttpServer::State {
   }
 };
 
-HttpServer::HttpServer(ListenAddress address, std::map<std::string, HttpRoute> routes,
-                       std::shared_ptr<spdlog::logger> log)
+HttpServer::HttpServer(ListenAddress address, HttpHandler handler, std::shared_ptr<spdlog::logger> log)
     : state_(std::make_unique<State>()) {
   state_->address = std::move(address);
-  state_->routes = std::move(routes);
+  state_->handler = std::move(handler);
   state_->log = std::move(log);
 }
 

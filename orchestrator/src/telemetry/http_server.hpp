@@ -1,9 +1,9 @@
 #pragma once
 // A small HTTP/1.1 server (Boost.Beast) for what a process shows of itself: /metrics and
-// the health probes, later the dashboard. One thread; GET and HEAD only; a request's
-// head of at most 8 KiB and no body; a connection idle for 10 s is closed. A request it
-// cannot parse gets 400, another method 405, an unknown path 404: each closes (or keeps)
-// that one connection, never the server.
+// the health probes, the dashboard. One thread; a request's head of at most 8 KiB and no
+// body; a connection idle for 10 s is closed. A request it cannot parse gets 400 (and its
+// connection closed), a handler that throws 500: one connection's trouble, never the
+// server's. HEAD is answered as GET without the body.
 
 #include <cstdint>
 #include <functional>
@@ -24,8 +24,22 @@ struct HttpResponse {
   std::string body;
 };
 
-/// Answers a GET of one path (the query string is ignored). Runs on the server's thread.
-using HttpRoute = std::function<HttpResponse()>;
+struct HttpRequest {
+  /// "GET" (for HEAD too), "POST", ...
+  std::string method;
+  /// The target's path, and its query's parameters (name=value&..., as they are written).
+  std::string path;
+  std::map<std::string, std::string> query;
+  /// Its header fields, names in lower case.
+  std::map<std::string, std::string> headers;
+};
+
+/// Answers every request. Runs on the server's thread.
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+/// The usual answers.
+HttpResponse text_response(unsigned status, std::string text);
+HttpResponse json_response(unsigned status, std::string json_text);
 
 /// Where to listen: "HOST:PORT" ("127.0.0.1:9400", "[::1]:9400", "0.0.0.0:9400").
 struct ListenAddress {
@@ -34,13 +48,13 @@ struct ListenAddress {
   std::string text() const;
 };
 
-/// Reads "HOST:PORT"; throws std::invalid_argument saying what is wrong (the caller adds
-/// where it was written).
-ListenAddress parse_listen_address(const std::string& text);
+/// Reads "HOST:PORT" (port 0, any free one, only with `any_port`); throws
+/// std::invalid_argument saying what is wrong (the caller adds where it was written).
+ListenAddress parse_listen_address(const std::string& text, bool any_port = false);
 
 class HttpServer {
  public:
-  HttpServer(ListenAddress address, std::map<std::string, HttpRoute> routes, std::shared_ptr<spdlog::logger> log);
+  HttpServer(ListenAddress address, HttpHandler handler, std::shared_ptr<spdlog::logger> log);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

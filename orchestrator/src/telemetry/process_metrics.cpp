@@ -113,16 +113,14 @@ MetricsEndpoint::MetricsEndpoint(ListenAddress address, std::shared_ptr<ProcessM
                                  std::function<Snapshot()> snapshot, std::function<bool()> ready,
                                  std::shared_ptr<spdlog::logger> log)
     : http_(std::move(address),
-            {{"/metrics",
-              [metrics, snapshot] {
-                return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics->scrape(snapshot())};
-              }},
-             {"/healthz", [] { return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"}; }},
-             {"/readyz",
-              [ready] {
-                return ready() ? HttpResponse{200, "text/plain; charset=utf-8", "ready\n"}
-                               : HttpResponse{503, "text/plain; charset=utf-8", "not ready\n"};
-              }}},
+            [metrics, snapshot, ready](const HttpRequest& request) {
+              const bool known = request.path == "/metrics" || request.path == "/healthz" || request.path == "/readyz";
+              if (!known) return text_response(404, "not found: " + request.path + "\n");
+              if (request.method != "GET") return text_response(405, "method not allowed: only GET and HEAD\n");
+              if (request.path == "/healthz") return text_response(200, "ok\n");
+              if (request.path == "/readyz") return ready() ? text_response(200, "ready\n") : text_response(503, "not ready\n");
+              return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics->scrape(snapshot())};
+            },
             std::move(log)) {}
 
 }  // namespace cohort::telemetry

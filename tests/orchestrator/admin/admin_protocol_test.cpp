@@ -25,7 +25,9 @@ TEST_CASE("admin protocol: each request reads back as it was written") {
                                 AdminRequest{Command::abort, "id-2"}, AdminRequest{Command::download, "id-3"},
                                 AdminRequest{Command::logs, "id-4"}, AdminRequest{Command::status},
                                 AdminRequest{Command::metrics, "id-5"},
-                                AdminRequest{Command::logs, "id-6", "", "recipe.toml", {}, std::uint64_t{1234}}}) {
+                                AdminRequest{Command::logs, "id-6", "", "recipe.toml", {}, std::uint64_t{1234}},
+                                AdminRequest{Command::tracking, "id-7"},
+                                AdminRequest{Command::tracking, "id-8", "", "recipe.toml", {}, std::uint64_t{99}}}) {
     CAPTURE(to_string(r.command));
     CHECK(parse_request(to_json(r).dump()) == r);
     const std::string message = encode_message(to_json(r));
@@ -67,7 +69,7 @@ TEST_CASE("admin protocol: a malformed request says which field and why") {
   CHECK(error_of(R"({"job_id": "x"})") == "request: 'command' must be a string");
   CHECK(error_of(R"({"command": 7})") == "request: 'command' must be a string");
   CHECK(error_of(R"({"command": "delete"})") ==
-        "request: unknown command 'delete' (submit, list, show, abort, download, logs, status, metrics)");
+        "request: unknown command 'delete' (submit, list, show, abort, download, logs, status, metrics, tracking)");
   CHECK(error_of(R"({"command": "show"})") == "request: show needs 'job_id'");
   CHECK(error_of(R"({"command": "abort", "job_id": 12})") == "request: 'job_id' must be a string");
   CHECK(error_of(R"({"command": "list", "job_id": "x"})") == "request: list takes no 'job_id'");

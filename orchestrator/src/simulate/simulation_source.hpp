@@ -1,0 +1,37 @@
+#pragma once
+// What `cohort simulate --dashboard` shows: its one job, read from the job's folder (its
+// status, rounds.csv, tracking/metrics.jsonl); abort stops the simulation as Ctrl-C does.
+
+#include "dashboard/dashboard.hpp"
+#include "jobs/job_directory.hpp"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace cohort::simulate {
+
+class SimulationSource final : public dashboard::JobSource {
+ public:
+  SimulationSource(jobs::JobDirectory job, std::string job_name, std::int64_t num_rounds, std::vector<std::string> sites,
+                   std::function<void()> abort);
+  nlohmann::json overview() override;
+  nlohmann::json jobs() override;
+  nlohmann::json tracking(const std::string& job_id, std::uint64_t cursor) override;
+  void abort(const std::string& job_id) override;
+
+ private:
+  /// Throws SourceError 404 unless `job_id` is the simulation's job.
+  void check(const std::string& job_id) const;
+  /// The job's state as the admin protocol names it, while it runs too.
+  std::string status() const;
+
+  jobs::JobDirectory job_;
+  std::string job_id_;
+  std::string job_name_;
+  std::int64_t num_rounds_;
+  std::vector<std::string> sites_;
+  std::function<void()> abort_;
+};
+
+}  // namespace cohort::simulate
