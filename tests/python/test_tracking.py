@@ -88,6 +88,26 @@ workers = 2
             self.assertNotIn("diverged", read)
             self.assertEqual(max(value for _, value in read["scalars/dropped"]), tasks)
 
+    def test_the_shipped_example_logs_each_batch_s_loss_from_step_0(self):
+        # examples/python/fashion_mnist.py, one round: each batch's loss as batch/loss.
+        folder = Path(tempfile.mkdtemp(prefix="cohort-tracking-"))
+        recipe_file = Path(__file__).resolve().parents[2] / "recipes" / "fedavg_fashion_mnist_python.toml"
+        result = cohort.simulate(str(recipe_file), set={"job.num_rounds": 1}, workspace=str(folder / "ws"), cohort=COHORT)
+        self.assertTrue(result.completed)
+        lines = [json.loads(line) for line in (result.folder / "tracking" / "metrics.jsonl").read_text().splitlines()]
+        for site in ("site-1", "site-2"):
+            read = []
+            for events_file in (result.folder / "tracking" / site).glob("events.out.tfevents.*"):
+                for event in list(events(events_file))[1:]:
+                    read += [(event["step"], value) for tag, value in event["scalars"] if tag == "batch/loss"]
+            read.sort()
+            # 30000 examples a site in batches of 64: steps 0..468, each once.
+            self.assertEqual([step for step, _ in read], list(range(469)))
+            self.assertTrue(all(0 < value < 5 for _, value in read))
+            written = sorted((l["step"], struct.unpack("<f", struct.pack("<f", l["value"]))[0]) for l in lines
+                             if l["source"] == site and l["tag"] == "batch/loss")
+            self.assertEqual(read, written)
+
 
 if __name__ == "__main__":
     unittest.main()
