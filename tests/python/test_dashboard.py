@@ -36,6 +36,14 @@ def start_dashboard(kit):
     return process, found.group(0)
 
 
+def get_json(url):
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
 def post(url, headers=None):
     request = urllib.request.Request(url, method="POST", headers=headers or {})
     try:
@@ -84,6 +92,11 @@ class DashboardTest(test_session.RunningProject):
             browser.find_element("css selector", f"button.abort[data-job='{job.id}']").click()
             self.assertEqual(job.wait(timeout=60).status, "ABORTED")
             self.wait_for(lambda: browser.execute_script(page + ".status()") == "ABORTED", "the page to say ABORTED")
+            # Its files: the button lists them, each a link to the file itself.
+            browser.find_element("css selector", f"button.files[data-job='{job.id}']").click()
+            self.wait_for(lambda: "recipe.toml" in browser.find_element("id", "files").text, "the job's files")
+            link = browser.find_element("link text", "recipe.toml").get_attribute("href")
+            self.assertIn('name = "watched-live"', urllib.request.urlopen(link, timeout=30).read().decode())
         finally:
             browser.quit()
 
@@ -96,6 +109,11 @@ class DashboardTest(test_session.RunningProject):
             status, body = post(f"{url}api/jobs/{job.id}/abort", {"X-Cohort-Dashboard": "1"})
             self.assertEqual(status, 403, body)
             self.assertIn("lead", body["error"])
+            self.assertFalse(next(j for j in jobs if j["id"] == job.id)["may_download"])
+            status, body = get_json(f"{url}api/jobs/{job.id}/files")
+            self.assertEqual(status, 403, body)
+            self.assertEqual(get_json(f"{url}api/jobs/..%2F..%2Fetc/files")[0], 400)
+            self.assertEqual(get_json(f"{url}api/jobs/{job.id}/files/..%2F..%2Fkits")[0], 400)
             boss = self.dashboard("boss@org-a")
             self.assertEqual(post(f"{boss}api/jobs/{job.id}/abort")[0], 400)  # no X-Cohort-Dashboard
             self.assertEqual(post(f"{boss}api/jobs/nope/abort", {"X-Cohort-Dashboard": "1"})[0], 404)

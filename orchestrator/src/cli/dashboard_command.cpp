@@ -11,8 +11,11 @@
 #include <cohort/error.hpp>
 #include <spdlog/logger.h>
 
+#include <filesystem>
 #include <iostream>
 #include <stdexcept>
+
+#include <unistd.h>
 
 namespace cohort::cli {
 
@@ -34,9 +37,11 @@ int run_dashboard(const DashboardArgs& a, const GlobalOptions& global) {
   const auto kit = provisioning::load_kit(provisioning::startup_folder(a.kit));
   process::block_termination_signals();
   auto log = process::make_logger("dashboard", global.log);
+  // Downloads go to a folder of this process's own, removed when it stops.
+  const auto cache = std::filesystem::temp_directory_path() / ("cohort-dashboard-" + std::to_string(::getpid()));
   dashboard::Dashboard page(listen,
                             std::make_shared<dashboard::AdminSource>(
-                                endpoint, admin::AdminIdentity{kit.participant, kit.org, kit.admin_role}),
+                                endpoint, admin::AdminIdentity{kit.participant, kit.org, kit.admin_role}, cache),
                             log);
   page.start();
   listen.port = page.port();
@@ -44,6 +49,7 @@ int run_dashboard(const DashboardArgs& a, const GlobalOptions& global) {
             << "/ (Ctrl-C stops it)" << std::endl;
   process::wait_for_termination_signal();
   page.stop();
+  std::filesystem::remove_all(cache);
   return process::kExitOk;
 }
 

@@ -11,6 +11,9 @@
 //                                     tracking/metrics.jsonl on (the admin protocol's
 //                                     tracking command), and the cursor to go on from
 //   POST /api/jobs/ID/abort           aborts the job; 403 when the role may not
+//   GET  /api/jobs/ID/files           fetches the job's files (the admin protocol's
+//                                     download, to this process's cache) and lists them
+//   GET  /api/jobs/ID/files/PATH      one of them, as an attachment, streamed from disk
 //
 // A POST must carry the header X-Cohort-Dashboard (a page of another origin cannot add it
 // without a CORS preflight, which is never answered): a site the browser visits cannot
@@ -25,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -56,23 +60,29 @@ class JobSource {
   /// {"scalars": [...], "cursor"}: the job's tracking/metrics.jsonl from byte `cursor` on.
   virtual nlohmann::json tracking(const std::string& job_id, std::uint64_t cursor) = 0;
   virtual void abort(const std::string& job_id) = 0;
+  /// The folder that holds the job's files: fetched again when `refresh` (the server's,
+  /// through the admin protocol's download; a simulation's is its job folder).
+  virtual std::filesystem::path files(const std::string& job_id, bool refresh) = 0;
 };
 
 /// The FL server, as the admin `identity` reaching it at `endpoint`.
 class AdminSource final : public JobSource {
  public:
-  AdminSource(admin::AdminEndpoint endpoint, admin::AdminIdentity identity)
-      : endpoint_(std::move(endpoint)), identity_(std::move(identity)) {}
+  /// Downloads go under `cache` (a folder of this process's own).
+  AdminSource(admin::AdminEndpoint endpoint, admin::AdminIdentity identity, std::filesystem::path cache);
   nlohmann::json overview() override;
   nlohmann::json jobs() override;
   nlohmann::json tracking(const std::string& job_id, std::uint64_t cursor) override;
   void abort(const std::string& job_id) override;
+  std::filesystem::path files(const std::string& job_id, bool refresh) override;
 
  private:
-  /// The reply to `request`; SourceError for a refusal (403, 404, 400) or no answer (502).
-  nlohmann::json call(const admin::AdminRequest& request) const;
+  /// The reply to `request` (a download's files written under `download_to`); SourceError
+  /// for a refusal (403, 404, 400) or no answer (502).
+  nlohmann::json call(const admin::AdminRequest& request, const std::filesystem::path& download_to = {}) const;
   admin::AdminEndpoint endpoint_;
   admin::AdminIdentity identity_;
+  std::filesystem::path cache_;
 };
 
 class Dashboard {
@@ -90,6 +100,7 @@ class Dashboard {
   telemetry::HttpResponse api(const telemetry::HttpRequest& request) const;
   telemetry::HttpResponse job_api(const telemetry::HttpRequest& request, const std::string& id,
                                   const std::string& action) const;
+  telemetry::HttpResponse files_api(const std::string& id, const std::string& path) const;
 
   std::shared_ptr<JobSource> source_;
   std::shared_ptr<spdlog::logger> log_;

@@ -43,7 +43,8 @@ json SimulationSource::jobs() {
                            {"submitted_at", 0},
                            {"num_rounds", num_rounds_},
                            {"rounds_completed", rounds.size()},
-                           {"may_abort", state == jobs::to_string(jobs::JobState::running)}}});
+                           {"may_abort", state == jobs::to_string(jobs::JobState::running)},
+                           {"may_download", true}}});
 }
 
 json SimulationSource::tracking(const std::string& job_id, std::uint64_t cursor) {
@@ -52,6 +53,11 @@ json SimulationSource::tracking(const std::string& job_id, std::uint64_t cursor)
   json scalars = json::array();
   for (const auto& s : part.scalars) scalars.push_back(jobs::to_json(s));
   return json{{"scalars", std::move(scalars)}, {"cursor", part.cursor}};
+}
+
+std::filesystem::path SimulationSource::files(const std::string& job_id, bool) {
+  check(job_id);
+  return job_.root();
 }
 
 void SimulationSource::abort(const std::string& job_id) {

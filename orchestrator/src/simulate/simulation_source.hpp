@@ -19,6 +19,8 @@ class SimulationSource final : public dashboard::JobSource {
   nlohmann::json jobs() override;
   nlohmann::json tracking(const std::string& job_id, std::uint64_t cursor) override;
   void abort(const std::string& job_id) override;
+  /// The job's folder itself.
+  std::filesystem::path files(const std::string& job_id, bool refresh) override;
 
  private:
   /// Throws SourceError 404 unless `job_id` is the simulation's job.

@@ -42,6 +42,20 @@ http::response<http::string_body> reply(const HttpResponse& r, unsigned version,
   return res;
 }
 
+/// `r.file`'s bytes, streamed from disk as an attachment.
+http::response<http::file_body> file_reply(const HttpResponse& r, unsigned version, bool keep_alive) {
+  http::response<http::file_body> res{static_cast<http::status>(r.status), version};
+  beast::error_code ec;
+  res.body().open(r.file.c_str(), beast::file_mode::scan, ec);
+  if (ec) throw std::runtime_error(r.file.string() + ": cannot open: " + ec.message());
+  res.set(http::field::server, "cohort");
+  res.set(http::field::content_type, r.content_type);
+  res.set(http::field::content_disposition, "attachment; filename=\"" + r.file.filename().string() + "\"");
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  return res;
+}
+
 }  // namespace
 
 HttpResponse text_response(unsigned status, std::string text) {
@@ -52,13 +66,30 @@ HttpResponse json_response(unsigned status, std::string json_text) {
   return {status, "application/json", std::move(json_text)};
 }
 
-/// The request's method, path and query parameters.
+/// `text` with its %XX escapes decoded (an escape that is not one stays as it is).
+std::string percent_decoded(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    unsigned value = 0;
+    if (text[i] == '%' && i + 2 < text.size() &&
+        std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16).ptr == text.data() + i + 3) {
+      out.push_back(static_cast<char>(value));
+      i += 2;
+    } else {
+      out.push_back(text[i]);
+    }
+  }
+  return out;
+}
+
+/// The request's method, path (decoded) and query parameters (decoded).
 HttpRequest to_request(const http::request<http::empty_body>& req) {
   HttpRequest r;
   r.method = req.method() == http::verb::head ? "GET" : std::string(req.method_string());
   const std::string target(req.target());
   const auto question = target.find('?');
-  r.path = target.substr(0, question);
+  r.path = percent_decoded(std::string_view(target).substr(0, question));
   for (const auto& field : req) {
     std::string name(field.name_string());
     for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -71,7 +102,8 @@ HttpRequest to_request(const http::request<http::empty_body>& req) {
     const auto amp = query.find('&');
     const auto pair = query.substr(0, amp);
     const auto eq = pair.find('=');
-    if (!pair.empty()) r.query[std::string(pair.substr(0, eq))] = eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1));
+    if (!pair.empty())
+      r.query[percent_decoded(pair.substr(0, eq))] = eq == std::string_view::npos ? "" : percent_decoded(pair.substr(eq + 1));
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
   }
@@ -134,7 +166,15 @@ struct HttpServer::State {
           break;
         }
         const auto& req = parser.get();
-        auto res = reply(route(req), req.version(), req.keep_alive(), req.method() == http::verb::head);
+        const bool head = req.method() == http::verb::head;
+        const HttpResponse answer = route(req);
+        if (!answer.file.empty() && !head) {
+          auto res = file_reply(answer, req.version(), req.keep_alive());
+          co_await http::async_write(stream, res, asio::use_awaitable);
+          if (!res.keep_alive()) break;
+          continue;
+        }
+        auto res = reply(answer, req.version(), req.keep_alive(), head);
         co_await http::async_write(stream, res, asio::use_awaitable);
         if (!res.keep_alive()) break;
       }

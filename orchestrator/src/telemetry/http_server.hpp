@@ -6,6 +6,7 @@
 // server's. HEAD is answered as GET without the body.
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -22,6 +23,8 @@ struct HttpResponse {
   unsigned status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  /// When set, the body is this file's bytes, streamed from disk (an attachment), not `body`.
+  std::filesystem::path file{};
 };
 
 struct HttpRequest {

@@ -85,6 +85,7 @@ TEST_CASE("telemetry: /metrics in Prometheus's text format, a job's series gone 
 TEST_CASE("telemetry: /healthz, /readyz before and after ready, HEAD") {
   Endpoint e(false);
   CHECK(get(e.endpoint.port(), "/healthz").find("200 OK") != std::string::npos);
+  CHECK(get(e.endpoint.port(), "/he%61lthz").find("200 OK") != std::string::npos);  // the path is decoded
   CHECK(get(e.endpoint.port(), "/readyz").find("503 Service Unavailable") != std::string::npos);
   e.ready = true;
   const auto ready = get(e.endpoint.port(), "/readyz?verbose=1");
