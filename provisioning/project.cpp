@@ -3,7 +3,7 @@
 #include "config/recipe_file.hpp"
 
 #include "config/toml_file.hpp"
-#include "telemetry/http_server.hpp"
+#include "config/listen_address.hpp"
 
 #include <cohort/error.hpp>
 #include <algorithm>
@@ -29,9 +29,9 @@ void check_name(const Args& table, const std::string& key, const std::string& na
 std::string read_metrics_address(const Args& args, const std::string& key, const ProjectServer& server) {
   const auto text = args.get<std::string>(key, "");
   if (text.empty()) return text;
-  telemetry::ListenAddress address;
+  config::ListenAddress address;
   try {
-    address = telemetry::parse_listen_address(text);
+    address = config::parse_listen_address(text);
   } catch (const std::invalid_argument& e) {
     args.fail(key, e.what());
   }

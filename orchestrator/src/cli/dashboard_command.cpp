@@ -27,9 +27,9 @@ struct DashboardArgs {
 };
 
 int run_dashboard(const DashboardArgs& a, const GlobalOptions& global) {
-  telemetry::ListenAddress listen;
+  config::ListenAddress listen;
   try {
-    listen = telemetry::parse_listen_address(a.listen, /*any_port=*/true);
+    listen = config::parse_listen_address(a.listen, /*any_port=*/true);
   } catch (const std::invalid_argument& e) {
     throw ConfigError({"--listen"}, e.what());
   }

@@ -97,7 +97,7 @@ std::filesystem::path AdminSource::files(const std::string& job_id, bool refresh
   return folder;
 }
 
-Dashboard::Dashboard(telemetry::ListenAddress listen, std::shared_ptr<JobSource> source,
+Dashboard::Dashboard(config::ListenAddress listen, std::shared_ptr<JobSource> source,
                      std::shared_ptr<spdlog::logger> log)
     : source_(std::move(source)),
       log_(log),

@@ -88,7 +88,7 @@ class AdminSource final : public JobSource {
 class Dashboard {
  public:
   /// Serves the page on `listen`, its figures from `source`.
-  Dashboard(telemetry::ListenAddress listen, std::shared_ptr<JobSource> source, std::shared_ptr<spdlog::logger> log);
+  Dashboard(config::ListenAddress listen, std::shared_ptr<JobSource> source, std::shared_ptr<spdlog::logger> log);
   void start() { http_.start(); }
   void stop() { http_.stop(); }
   std::uint16_t port() const { return http_.port(); }

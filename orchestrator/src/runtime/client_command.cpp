@@ -62,7 +62,7 @@ std::unique_ptr<telemetry::MetricsEndpoint> serve_metrics(const std::string& add
     return s;
   };
   auto endpoint = std::make_unique<telemetry::MetricsEndpoint>(
-      telemetry::parse_listen_address(address), std::make_shared<telemetry::ProcessMetrics>(), std::move(snapshot),
+      config::parse_listen_address(address), std::make_shared<telemetry::ProcessMetrics>(), std::move(snapshot),
       [&process] { return !process.connected_sites().empty(); }, log);
   endpoint->start();
   log->info("metrics: /metrics, /healthz and /readyz on http://{}", address);

@@ -73,7 +73,7 @@ std::unique_ptr<telemetry::MetricsEndpoint> serve_metrics(const provisioning::Ki
     return s;
   };
   auto endpoint = std::make_unique<telemetry::MetricsEndpoint>(
-      telemetry::parse_listen_address(kit.metrics_address), std::move(metrics), std::move(snapshot),
+      config::parse_listen_address(kit.metrics_address), std::move(metrics), std::move(snapshot),
       [&ready] { return ready.load(); }, log);
   endpoint->start();
   log->info("metrics: /metrics, /healthz and /readyz on http://{}", kit.metrics_address);

@@ -385,7 +385,7 @@ void stop(std::vector<process::ChildProcess>& clients) {
 /// the simulation as Ctrl-C does.
 std::unique_ptr<dashboard::Dashboard> serve_dashboard(const Simulation& s, const jobs::JobDirectory& job,
                                                       const std::string& job_id, const std::string& listen) {
-  auto address = telemetry::parse_listen_address(listen, /*any_port=*/true);
+  auto address = config::parse_listen_address(listen, /*any_port=*/true);
   auto log = std::make_shared<spdlog::logger>("dashboard", std::make_shared<spdlog::sinks::stderr_sink_mt>());
   log->set_level(spdlog::level::warn);
   auto source = std::make_shared<SimulationSource>(jobs::JobDirectory(s.workspace, job_id), s.recipe.job.name,

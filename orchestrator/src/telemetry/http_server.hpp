@@ -5,6 +5,8 @@
 // connection closed), a handler that throws 500: one connection's trouble, never the
 // server's. HEAD is answered as GET without the body.
 
+#include "config/listen_address.hpp"
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -44,16 +46,7 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 HttpResponse text_response(unsigned status, std::string text);
 HttpResponse json_response(unsigned status, std::string json_text);
 
-/// Where to listen: "HOST:PORT" ("127.0.0.1:9400", "[::1]:9400", "0.0.0.0:9400").
-struct ListenAddress {
-  std::string host;
-  std::uint16_t port = 0;
-  std::string text() const;
-};
-
-/// Reads "HOST:PORT" (port 0, any free one, only with `any_port`); throws
-/// std::invalid_argument saying what is wrong (the caller adds where it was written).
-ListenAddress parse_listen_address(const std::string& text, bool any_port = false);
+using config::ListenAddress;
 
 class HttpServer {
  public:

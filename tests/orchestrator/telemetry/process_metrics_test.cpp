@@ -108,13 +108,3 @@ TEST_CASE("telemetry: bad requests get 400, 404 or 405 and the endpoint goes on"
         std::string::npos);
   CHECK(get(port, "/healthz").find("200 OK") != std::string::npos);
 }
-
-TEST_CASE("telemetry: a listen address is HOST:PORT with an IP address") {
-  CHECK(parse_listen_address("127.0.0.1:9400").port == 9400);
-  CHECK(parse_listen_address("[::1]:9400").host == "::1");
-  CHECK(parse_listen_address("[::1]:9400").text() == "[::1]:9400");
-  CHECK_THROWS_WITH(parse_listen_address("9400"), "\"9400\" is not HOST:PORT (e.g. \"127.0.0.1:9400\")");
-  CHECK_THROWS_WITH(parse_listen_address("127.0.0.1:0"), "\"127.0.0.1:0\": the port must be a number in [1, 65535]");
-  CHECK_THROWS_WITH(parse_listen_address("127.0.0.1:x"), "\"127.0.0.1:x\": the port must be a number in [1, 65535]");
-  CHECK_THROWS_WITH(parse_listen_address("example.org:80"), "\"example.org:80\": \"example.org\" is not an IP address");
-}
