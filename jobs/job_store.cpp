@@ -1,9 +1,15 @@
 #include "jobs/job_store.hpp"
 
+#include "jobs/job_directory.hpp"
+#include "jobs/job_files.hpp"
+
 #include <cohort/error.hpp>
+#include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <stdexcept>
 
 namespace cohort::jobs {
@@ -183,6 +189,26 @@ void JobStore::mark_resumed(const std::string& id, const std::string& why) {
               file_);
   s.bind(1, id).bind(2, std::string(to_string(JobState::resumed))).bind(3, why);
   s.step();
+}
+
+nlohmann::json to_json(const JobRecord& r, const std::filesystem::path& workspace) {
+  const auto rounds = read_rounds(JobDirectory(workspace, r.id).rounds_csv());
+  const auto epsilon = privacy_spent(rounds);
+  return nlohmann::json{{"id", r.id},
+                        {"name", r.name},
+                        {"status", std::string(to_string(r.state))},
+                        {"submitter", r.submitter},
+                        {"submitter_org", r.submitter_org},
+                        {"submitter_role", r.submitter_role},
+                        {"submitted_at", r.submitted_at},
+                        {"started_at", r.started_at},
+                        {"ended_at", r.ended_at},
+                        {"message", r.message},
+                        {"num_rounds", r.num_rounds},
+                        {"rounds_completed", std::max(r.rounds_completed, static_cast<std::int64_t>(rounds.size()))},
+                        {"resumes", r.resumes},
+                        {"last_error", r.last_error},
+                        {"epsilon", epsilon && std::isfinite(*epsilon) ? nlohmann::json(*epsilon) : nlohmann::json()}};
 }
 
 }  // namespace cohort::jobs

@@ -9,6 +9,8 @@
 
 #include "jobs/job_state.hpp"
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <cstdint>
 #include <filesystem>
 #include <mutex>
@@ -76,5 +78,11 @@ class JobStore {
   sqlite3* db_ = nullptr;
   mutable std::mutex mutex_;
 };
+
+/// A job record as JSON (what the admin protocol's list, show and download return, and the
+/// dashboard shows), with what its folder under `workspace` adds: the rounds its rounds.csv
+/// holds (a running job's store record lags them) and the privacy spent (`epsilon`: null
+/// without [privacy] or without noise).
+nlohmann::json to_json(const JobRecord& record, const std::filesystem::path& workspace);
 
 }  // namespace cohort::jobs

@@ -31,6 +31,12 @@ nlohmann::json to_json(const TrackedScalar& scalar) {
                         {"wall_time", scalar.wall_time}};
 }
 
+nlohmann::json to_json(const TrackedPart& part) {
+  nlohmann::json scalars = nlohmann::json::array();
+  for (const auto& scalar : part.scalars) scalars.push_back(to_json(scalar));
+  return nlohmann::json{{"scalars", std::move(scalars)}, {"cursor", part.cursor}};
+}
+
 Tracking::Tracking(const JobDirectory& job) : folder_(job.tracking_folder()) {
   std::filesystem::create_directories(folder_);
   lines_ = std::fopen(job.metrics_jsonl().c_str(), "ab");

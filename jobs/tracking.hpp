@@ -78,5 +78,7 @@ struct TrackedPart {
   std::uint64_t cursor = 0;
 };
 TrackedPart read_tracked(const JobDirectory& job, std::uint64_t cursor, std::size_t most_bytes);
+/// {"scalars": [to_json(scalar), ...], "cursor"}: the admin protocol's tracking reply.
+nlohmann::json to_json(const TrackedPart& part);
 
 }  // namespace cohort::jobs

@@ -5,8 +5,6 @@
 #include "dashboard/dashboard.hpp"
 #include "process/logging.hpp"
 #include "process/signals.hpp"
-#include "provisioning/local_project.hpp"
-#include "provisioning/startup_kit.hpp"
 
 #include <cohort/error.hpp>
 #include <spdlog/logger.h>
@@ -33,19 +31,17 @@ int run_dashboard(const DashboardArgs& a, const GlobalOptions& global) {
   } catch (const std::invalid_argument& e) {
     throw ConfigError({"--listen"}, e.what());
   }
-  const auto endpoint = admin_endpoint(a.kit);
-  const auto kit = provisioning::load_kit(provisioning::startup_folder(a.kit));
+  const auto kit = load_admin_kit(a.kit);
   process::block_termination_signals();
   auto log = process::make_logger("dashboard", global.log);
   // Downloads go to a folder of this process's own, removed when it stops.
   const auto cache = std::filesystem::temp_directory_path() / ("cohort-dashboard-" + std::to_string(::getpid()));
   dashboard::Dashboard page(listen,
-                            std::make_shared<dashboard::AdminSource>(
-                                endpoint, admin::AdminIdentity{kit.participant, kit.org, kit.admin_role}, cache),
+                            std::make_shared<dashboard::AdminSource>(kit.endpoint, kit.identity, cache),
                             log);
   page.start();
   listen.port = page.port();
-  std::cout << "cohort dashboard for " << kit.participant << " (" << kit.admin_role << ") on http://" << listen.text()
+  std::cout << "cohort dashboard for " << kit.identity.name << " (" << kit.identity.role << ") on http://" << listen.text()
             << "/ (Ctrl-C stops it)" << std::endl;
   process::wait_for_termination_signal();
   page.stop();

@@ -87,26 +87,6 @@ asio::awaitable<void> send_files(asio::ssl::stream<asio::ip::tcp::socket>& strea
 
 }  // namespace
 
-json to_json(const jobs::JobRecord& r, const fs::path& workspace) {
-  const auto rounds = jobs::read_rounds(jobs::JobDirectory(workspace, r.id).rounds_csv());
-  const auto epsilon = jobs::privacy_spent(rounds);
-  return json{{"id", r.id},
-              {"name", r.name},
-              {"status", std::string(jobs::to_string(r.state))},
-              {"submitter", r.submitter},
-              {"submitter_org", r.submitter_org},
-              {"submitter_role", r.submitter_role},
-              {"submitted_at", r.submitted_at},
-              {"started_at", r.started_at},
-              {"ended_at", r.ended_at},
-              {"message", r.message},
-              {"num_rounds", r.num_rounds},
-              {"rounds_completed", std::max(r.rounds_completed, static_cast<std::int64_t>(rounds.size()))},
-              {"resumes", r.resumes},
-              {"last_error", r.last_error},
-              {"epsilon", epsilon && std::isfinite(*epsilon) ? json(*epsilon) : json()}};
-}
-
 AdminServer::AdminServer(AdminServerOptions options, server::JobScheduler& scheduler, jobs::JobStore& store,
                          std::shared_ptr<spdlog::logger> log)
     : options_(std::move(options)), scheduler_(scheduler), store_(store), log_(std::move(log)) {}
@@ -245,7 +225,7 @@ json AdminServer::handle(const AdminIdentity& admin, const AdminRequest& request
   if (request.command == Command::list) {
     if (auto why = refusal(admin, Action::view); !why.empty()) return log_refusal(why);
     json jobs = json::array();
-    for (const auto& r : store_.list()) jobs.push_back(to_json(r, options_.workspace));
+    for (const auto& r : store_.list()) jobs.push_back(jobs::to_json(r, options_.workspace));
     return json{{"ok", true}, {"jobs", jobs}};
   }
   const auto job = store_.get(request.job_id);
@@ -253,7 +233,7 @@ json AdminServer::handle(const AdminIdentity& admin, const AdminRequest& request
   const jobs::JobDirectory directory(options_.workspace, job->id);
   if (request.command == Command::show) {
     if (auto why = refusal(admin, Action::view, &*job); !why.empty()) return log_refusal(why);
-    return json{{"ok", true}, {"job", to_json(*job, options_.workspace)}};
+    return json{{"ok", true}, {"job", jobs::to_json(*job, options_.workspace)}};
   }
   if (request.command == Command::abort) {
     if (auto why = refusal(admin, Action::manage, &*job); !why.empty()) return log_refusal(why);
@@ -266,10 +246,9 @@ json AdminServer::handle(const AdminIdentity& admin, const AdminRequest& request
     return json{{"ok", true}, {"text", std::move(text)}, {"cursor", cursor}};
   }
   if (request.command == Command::tracking) {
-    const auto part = jobs::read_tracked(directory, request.cursor.value_or(0), 1u << 20);
-    json scalars = json::array();
-    for (const auto& s : part.scalars) scalars.push_back(jobs::to_json(s));
-    return json{{"ok", true}, {"scalars", std::move(scalars)}, {"cursor", part.cursor}};
+    json reply = jobs::to_json(jobs::read_tracked(directory, request.cursor.value_or(0), 1u << 20));
+    reply["ok"] = true;
+    return reply;
   }
   if (request.command == Command::metrics) {
     json rows = json::array();
@@ -278,7 +257,7 @@ json AdminServer::handle(const AdminIdentity& admin, const AdminRequest& request
     return json{{"ok", true}, {"rows", rows}};
   }
   // download
-  return json{{"ok", true}, {"job", to_json(*job, options_.workspace)}, {"files", job_files(directory, files)}};
+  return json{{"ok", true}, {"job", jobs::to_json(*job, options_.workspace)}, {"files", job_files(directory, files)}};
 }
 
 }  // namespace cohort::admin

@@ -59,9 +59,4 @@ class AdminServer {
   std::thread thread_;
 };
 
-/// A job record as JSON (what list, show and download return), with what its folder under
-/// `workspace` adds: the rounds its rounds.csv holds (a running job's store record lags
-/// them) and the privacy spent (`epsilon`: null without [privacy] or without noise).
-nlohmann::json to_json(const jobs::JobRecord& record, const std::filesystem::path& workspace);
-
 }  // namespace cohort::admin

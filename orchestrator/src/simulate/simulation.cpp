@@ -383,13 +383,13 @@ void stop(std::vector<process::ChildProcess>& clients) {
 
 /// The dashboard's page for the simulation's job on `listen`, serving now; its abort stops
 /// the simulation as Ctrl-C does.
-std::unique_ptr<dashboard::Dashboard> serve_dashboard(const Simulation& s, const jobs::JobDirectory& job,
-                                                      const std::string& job_id, const std::string& listen) {
+std::unique_ptr<dashboard::Dashboard> serve_dashboard(const Simulation& s, const std::string& job_id,
+                                                      const std::string& listen) {
   auto address = config::parse_listen_address(listen, /*any_port=*/true);
   auto log = std::make_shared<spdlog::logger>("dashboard", std::make_shared<spdlog::sinks::stderr_sink_mt>());
   log->set_level(spdlog::level::warn);
-  auto source = std::make_shared<SimulationSource>(jobs::JobDirectory(s.workspace, job_id), s.recipe.job.name,
-                                                   s.recipe.job.num_rounds, s.sites, [] { interrupted = 1; });
+  auto source = std::make_shared<SimulationSource>(s.workspace, job_id, s.recipe.job.name, s.recipe.job.num_rounds,
+                                                   s.sites, [] { interrupted = 1; });
   auto page = std::make_unique<dashboard::Dashboard>(address, std::move(source), std::move(log));
   page->start();
   address.port = page->port();
@@ -431,7 +431,7 @@ int run_simulation(const SimulationOptions& options, spdlog::logger&) {
   const auto port = wait_until_listening(s, server, port_file, status);
   if (!port) return interrupted ? 1 : status;
   auto clients = start_clients(s, workers->workers, *port);
-  const auto page = options.dashboard ? serve_dashboard(s, job, job_id, *options.dashboard) : nullptr;
+  const auto page = options.dashboard ? serve_dashboard(s, job_id, *options.dashboard) : nullptr;
   Progress progress(s, job);
   const auto server_status = watch(server, clients, progress);
   stop(clients);

@@ -4,6 +4,7 @@
 
 #include "dashboard/dashboard.hpp"
 #include "jobs/job_directory.hpp"
+#include "jobs/job_state.hpp"
 
 #include <functional>
 #include <string>
@@ -13,8 +14,9 @@ namespace cohort::simulate {
 
 class SimulationSource final : public dashboard::JobSource {
  public:
-  SimulationSource(jobs::JobDirectory job, std::string job_name, std::int64_t num_rounds, std::vector<std::string> sites,
-                   std::function<void()> abort);
+  /// Job `job_id` of the simulation's `workspace`.
+  SimulationSource(std::filesystem::path workspace, std::string job_id, std::string job_name, std::int64_t num_rounds,
+                   std::vector<std::string> sites, std::function<void()> abort);
   nlohmann::json overview() override;
   nlohmann::json jobs() override;
   nlohmann::json tracking(const std::string& job_id, std::uint64_t cursor) override;
@@ -25,11 +27,12 @@ class SimulationSource final : public dashboard::JobSource {
  private:
   /// Throws SourceError 404 unless `job_id` is the simulation's job.
   void check(const std::string& job_id) const;
-  /// The job's state as the admin protocol names it, while it runs too.
-  std::string status() const;
+  /// The job's state: running until its status file says how it ended.
+  jobs::JobState state() const;
 
-  jobs::JobDirectory job_;
+  std::filesystem::path workspace_;
   std::string job_id_;
+  jobs::JobDirectory job_;
   std::string job_name_;
   std::int64_t num_rounds_;
   std::vector<std::string> sites_;
