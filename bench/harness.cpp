@@ -48,6 +48,14 @@ fs::path simulate(const Context& ctx, const std::string& name, const std::string
   return jobs::JobDirectory::only_job(dir / "ws").root();
 }
 
+void RoundFigures::add(const std::filesystem::path& job) {
+  for (const auto& r : jobs::read_rounds(jobs::JobDirectory::at(job).rounds_csv())) {
+    if (r.round == 0) continue;
+    seconds.push_back(r.seconds);
+    memory_ratio.push_back((r.server_round_peak_rss_mb - r.server_rss_before_round_mb) / r.model_mb);
+  }
+}
+
 std::string synthetic_recipe(const SyntheticJob& job) {
   std::ostringstream r;
   r << "[job]\nname = \"" << job.name << "\"\nnum_rounds = " << job.rounds << "\nmin_clients = " << job.clients

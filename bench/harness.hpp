@@ -46,6 +46,12 @@ struct Context {
 std::filesystem::path simulate(const Context& ctx, const std::string& name, const std::string& recipe,
                                const std::map<std::string, std::string>& env = {});
 
+/// Per round of finished jobs (rounds 2..N, where every buffer exists): the round's
+/// seconds and the server's in-round peak above its between-rounds RSS, in models.
+struct RoundFigures {
+  std::vector<double> seconds, memory_ratio;
+  void add(const std::filesystem::path& job);
+};
 
 /// A FedAvg job on the synthetic model and executor.
 struct SyntheticJob {

@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
   const std::vector<std::pair<std::string, std::vector<Row> (*)(const Context&)>> suites{
       {"transfer", &transfer},           {"aggregation", &aggregation}, {"server-memory", &server_memory},
       {"round-overhead", &round_overhead}, {"scale", &scale},             {"drift", &drift},
-      {"light-commands", &light_commands}, {"python", &python}, {"study", &study}, {"privacy", &privacy}, {"tracking", &tracking},
+      {"light-commands", &light_commands}, {"python", &python}, {"study", &study}, {"privacy", &privacy}, {"tracking", &tracking}, {"secure-aggregation", &secure_aggregation},
 #ifdef COHORT_WITH_MPI
       {"mpi", &mpi},
 #endif

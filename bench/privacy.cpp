@@ -7,22 +7,6 @@
 
 namespace cohort::bench {
 
-namespace {
-
-struct Measured {
-  std::vector<double> seconds, memory_ratio;
-};
-
-void measure(const std::filesystem::path& job, Measured& into) {
-  for (const auto& r : jobs::read_rounds(jobs::JobDirectory::at(job).rounds_csv())) {
-    if (r.round == 0) continue;
-    into.seconds.push_back(r.seconds);
-    into.memory_ratio.push_back((r.server_round_peak_rss_mb - r.server_rss_before_round_mb) / r.model_mb);
-  }
-}
-
-}  // namespace
-
 std::vector<Row> privacy(const Context& ctx) {
   const double model_mb = ctx.quick ? 20 : 100;
   const std::int64_t rounds = ctx.quick ? 3 : 5, repeats = ctx.quick ? 1 : 3;
@@ -31,19 +15,19 @@ std::vector<Row> privacy(const Context& ctx) {
                                 "noise_multiplier = 1.0\ntarget_delta = 0.1\n";
   // Rounds that only move the model (the worst case: nothing to hide the work in), and
   // rounds whose sites train for 1 s.
-  Measured plain, at_sites, at_the_server, plain_training, at_sites_training;
+  RoundFigures plain, at_sites, at_the_server, plain_training, at_sites_training;
   for (std::int64_t i = 0; i < repeats; ++i) {
     const auto n = std::to_string(i);
     const SyntheticJob job{.name = "privacy", .rounds = rounds, .clients = 2, .model_mb = model_mb};
     const SyntheticJob training{.name = "privacy", .rounds = rounds, .clients = 2, .model_mb = model_mb, .compute_ms = 1000};
-    measure(simulate(ctx, "privacy-off-" + n, synthetic_recipe(job)), plain);
-    measure(simulate(ctx, "privacy-central-" + n, synthetic_recipe(job) + central), at_sites);
-    measure(simulate(ctx, "privacy-server-" + n, synthetic_recipe(job) + at_server), at_the_server);
-    measure(simulate(ctx, "privacy-off-training-" + n, synthetic_recipe(training)), plain_training);
-    measure(simulate(ctx, "privacy-central-training-" + n, synthetic_recipe(training) + central), at_sites_training);
+    plain.add(simulate(ctx, "privacy-off-" + n, synthetic_recipe(job)));
+    at_sites.add(simulate(ctx, "privacy-central-" + n, synthetic_recipe(job) + central));
+    at_the_server.add(simulate(ctx, "privacy-server-" + n, synthetic_recipe(job) + at_server));
+    plain_training.add(simulate(ctx, "privacy-off-training-" + n, synthetic_recipe(training)));
+    at_sites_training.add(simulate(ctx, "privacy-central-training-" + n, synthetic_recipe(training) + central));
   }
   const std::string size = std::to_string(static_cast<int>(model_mb)) + " MB model, 2 clients, mutual TLS";
-  auto time_row = [&](const std::string& how, const Measured& m, const Measured& base, double goal) {
+  auto time_row = [&](const std::string& how, const RoundFigures& m, const RoundFigures& base, double goal) {
     Row row;
     row.benchmark = "privacy";
     row.setting = "round time, " + how + ", " + size;
@@ -58,7 +42,7 @@ std::vector<Row> privacy(const Context& ctx) {
                std::to_string(static_cast<int>(1000 * (row.figure.median - row.baseline->median))) + " ms more a round";
     return row;
   };
-  auto memory_row = [&](const std::string& how, const Measured& m, double goal) {
+  auto memory_row = [&](const std::string& how, const RoundFigures& m, double goal) {
     Row row;
     row.benchmark = "privacy";
     row.setting = "server memory in the round, " + how + ", " + size;

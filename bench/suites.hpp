@@ -22,6 +22,7 @@ std::vector<Row> python(const Context& ctx);
 std::vector<Row> study(const Context& ctx);
 std::vector<Row> privacy(const Context& ctx);
 std::vector<Row> tracking(const Context& ctx);
+std::vector<Row> secure_aggregation(const Context& ctx);
 /// Only when built with MPI (COHORT_MPI).
 std::vector<Row> mpi(const Context& ctx);
 

@@ -67,6 +67,15 @@ class COHORT_API WeightedAverage final : public Reducer {
   /// Makes the average differentially private (see AveragePrivacy); call before open().
   void set_privacy(std::shared_ptr<AveragePrivacy> privacy);
 
+  /// The weight the options give a result of `info`. Secure aggregation asks it of a site's
+  /// result without steps: the factor the site multiplies its own steps' weight by.
+  double weight_of(const ResultInfo& info) const;
+  /// Adds the sums of results reduced elsewhere (secure aggregation: the server unmasks
+  /// the sum of the sites' weighted results): `sums[i]` is Σ weight · result of tensor i,
+  /// in the tensor's dtype (undefined: no result gave it), `weight` the weights' sum,
+  /// `results` how many. A sum is adopted, not copied, where nothing was folded yet.
+  void add_reduced(std::vector<at::Tensor> sums, double weight, std::size_t results);
+
   /// Number of results that arrived whole.
   std::size_t complete_results() const;
   /// Sum of the weights of whole results.

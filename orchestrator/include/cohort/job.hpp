@@ -3,6 +3,8 @@
 /// What a job is, as plugins see it. Kept free of tensor types: the recipe layer, which
 /// light commands use without libtorch, fills it in.
 
+#include <cohort/export.hpp>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -23,5 +25,10 @@ struct JobInfo {
   /// Sites the recipe names (empty: any site that connects).
   std::vector<std::string> sites;
 };
+
+/// A list of sites as a task's or a message's meta carries it ("site-1,site-2"), and back
+/// (empty items are skipped). Site names hold no commas.
+COHORT_API std::string join_sites(const std::vector<std::string>& sites);
+COHORT_API std::vector<std::string> split_sites(const std::string& text);
 
 }  // namespace cohort

@@ -55,6 +55,7 @@ ClientJob::ClientJob(const std::string& job_id, const std::string& recipe_path, 
   log_->flush_on(spdlog::level::info);
 
   memory_ = client_memory(recipe_);
+  if (recipe_.secure_aggregation.on) secure_ = std::make_unique<SecureSites>(recipe_.secure_aggregation, *log_);
   executor_ = recipe_.executor_plugin->make_executor(PluginConfig{recipe_.executor.args, job_, recipe_.model});
   cleanup_ = std::make_shared<hooks::PeriodicCleanup>(Role::client, memory_.gc_rounds, memory_.cuda_empty_cache);
   hooks_ = std::make_unique<hooks::HookBus>(log_);

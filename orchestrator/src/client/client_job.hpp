@@ -5,6 +5,7 @@
 #include "hooks/builtin_hooks.hpp"
 #include "hooks/hook_bus.hpp"
 #include "hooks/memory_monitor.hpp"
+#include "client/secure_site.hpp"
 #include "privacy/mechanism.hpp"
 #include "recipe/recipe.hpp"
 
@@ -68,6 +69,8 @@ class ClientJob {
   hooks::ModelReferences& references() { return references_; }
   /// The copy of a task's model that site-side privacy measures the update against.
   privacy::ReferenceCopy& privacy_reference() { return privacy_reference_; }
+  /// The job's secure rounds at this process's sites (null without [secure_aggregation]).
+  SecureSites* secure() { return secure_.get(); }
   /// Rounds after which the periodic cleanup ran.
   std::vector<std::int64_t> cleaned_rounds() const { return cleanup_->cleaned_rounds(); }
 
@@ -83,6 +86,7 @@ class ClientJob {
   hooks::ModelReferences references_;
   privacy::ReferenceCopy privacy_reference_;
   std::unique_ptr<hooks::HookBus> hooks_;
+  std::unique_ptr<SecureSites> secure_;
   std::shared_ptr<hooks::PeriodicCleanup> cleanup_;
   std::unique_ptr<hooks::MemoryMonitor> monitor_;
 };

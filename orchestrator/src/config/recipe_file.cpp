@@ -4,6 +4,8 @@
 #include "config/toml_file.hpp"
 
 #include <cohort/error.hpp>
+#include <algorithm>
+#include <cmath>
 #include <set>
 #include <sstream>
 
@@ -150,6 +152,38 @@ PrivacySettings read_privacy(const Args& table) {
   return p;
 }
 
+/// `[secure_aggregation]`: each key on its own; the workflow is checked by the recipe
+/// layer (recipe::check_secure_aggregation), the round's group by the server.
+SecureAggregationSettings read_secure_aggregation(const Args& table, const JobInfo& job) {
+  SecureAggregationSettings s;
+  s.on = table.get<bool>("enabled", true);
+  s.where = table.where();
+  const auto k = number_or_word<std::int64_t>(table, "neighbours", "all", at_least(3), "a number of sites (odd, at least 3)");
+  if (k && *k % 2 == 0)
+    table.fail("neighbours", std::to_string(*k) + " is even: a site's group is itself and (k - 1) / 2 sites on each side of it on a ring; use an odd number or \"all\"");
+  s.neighbours = k.value_or(0);
+  s.threshold = table.get<double>("threshold", 0, at_least(0));
+  if (table.has("threshold")) {
+    const double t = s.threshold;
+    if (t < 1 && !(t > 0.5)) table.fail("threshold", "a fraction of the group must be above 0.5: fewer sites could rebuild both of a site's secrets");
+    if (t >= 1 && t != static_cast<double>(static_cast<std::int64_t>(t)))
+      table.fail("threshold", "expected a number of sites or a fraction in (0.5, 1]");
+    if (t >= 1 && s.neighbours > 0)
+      if (auto why = SecureAggregationSettings::threshold_refusal(static_cast<std::size_t>(t), static_cast<std::size_t>(s.neighbours)))
+        table.fail("threshold", *why);
+  }
+  s.clipping_range = *positive(table, "clipping_range", std::optional<double>(table.get<double>("clipping_range", 8.0)));
+  s.quantization_bits = table.get<std::int64_t>("quantization_bits", 22, between(1, 30));
+  s.max_weight = *positive(table, "max_weight", std::optional<double>(table.get<double>("max_weight", 1000)));
+  if (table.has("modulus_bits") && table.get<std::int64_t>("modulus_bits", 32) != 32)
+    table.fail("modulus_bits", "sums are taken modulo 2^32: 32 is the one modulus");
+  if (s.on && job.min_clients > static_cast<std::int64_t>(s.most_sites()))
+    table.fail("quantization_bits", std::to_string(s.quantization_bits) + " bits leave room for " + std::to_string(s.most_sites()) +
+                                        " sites in a sum modulo 2^32; the job samples " + std::to_string(job.min_clients) + " (min_clients)");
+  table.finish();
+  return s;
+}
+
 /// The workflow-independent keys of [memory].
 MemorySettings read_memory(const Args& mem) {
   MemorySettings m;
@@ -194,6 +228,7 @@ RecipeFile parse_recipe_file(std::string_view text, const fs::path& file, const 
   recipe.memory = read_memory(recipe.memory_table);
   recipe.simulation = read_simulation(root.table("simulation"));
   recipe.privacy = read_privacy(root.table("privacy"));
+  if (root.has("secure_aggregation")) recipe.secure_aggregation = read_secure_aggregation(root.table("secure_aggregation"), recipe.job);
   recipe.model = root.table("model");
   for (const Args& hook : root.tables("hooks")) recipe.hooks.push_back(read_plugin_section(hook));
   root.finish();
@@ -245,6 +280,21 @@ void read_workflow_memory(RecipeFile& recipe, std::string_view workflow, bool cl
     m.client_memory_gc_rounds = mem.get<std::int64_t>("client_memory_gc_rounds", default_client_gc_rounds, at_least(0));
   }
   mem.finish();
+}
+
+std::size_t SecureAggregationSettings::threshold_for(std::size_t k) const {
+  if (threshold >= 1) return static_cast<std::size_t>(threshold);
+  if (threshold > 0) return std::max(k / 2 + 1, static_cast<std::size_t>(std::ceil(threshold * static_cast<double>(k))));
+  return k / 2 + 1;
+}
+
+std::optional<std::string> SecureAggregationSettings::threshold_refusal(std::size_t t, std::size_t k) {
+  if (t > k)
+    return "threshold " + std::to_string(t) + " is more than the " + std::to_string(k) + " sites of a group: no secret could be rebuilt";
+  if (2 * t <= k)
+    return "threshold " + std::to_string(t) + " is not above half of a group of " + std::to_string(k) +
+           " sites: the server could gather shares of both of a site's secrets and unmask its update";
+  return std::nullopt;
 }
 
 std::optional<std::string> privacy_warning(const PrivacySettings& privacy, std::int64_t sampled) {

@@ -111,6 +111,34 @@ inline constexpr std::int64_t kFewSitesForCentralNoise = 10;
 /// that size; nothing otherwise.
 COHORT_API std::optional<std::string> privacy_warning(const PrivacySettings& privacy, std::int64_t sampled);
 
+/// `[secure_aggregation]`: the server learns only the sum of the sites' updates (SecAgg+;
+/// README, "Secure aggregation").
+struct COHORT_API SecureAggregationSettings {
+  bool on = false;
+  /// k: the sites a site shares its secrets with and masks against, itself included, on a
+  /// ring ((k − 1) / 2 on each side); odd, at least 3. 0: all the round's sites.
+  std::int64_t neighbours = 0;
+  /// t of k shares rebuild a site's secret: a count (k/2 < t ≤ k), or a fraction of k in
+  /// (0.5, 1]; 0: a majority, ⌊k/2⌋ + 1.
+  double threshold = 0;
+  /// Each element of a (weighted) update is clipped to [−clipping_range, clipping_range].
+  double clipping_range = 8.0;
+  /// ... and quantized to this many bits; a round's sum of n sites needs n · 2^bits ≤ 2^32.
+  std::int64_t quantization_bits = 22;
+  /// A site's weight (its steps times the controller's weight of the site) is divided by
+  /// this, and capped at 1, before it scales the update.
+  double max_weight = 1000;
+  /// Where the section is, for the checks that need the workflow.
+  SourceLocation where;
+
+  /// The threshold for a group of `k` sites (the rule above).
+  std::size_t threshold_for(std::size_t k) const;
+  /// Why `t` of a group of `k` cannot hold a secret safely, or nothing.
+  static std::optional<std::string> threshold_refusal(std::size_t t, std::size_t k);
+  /// The most sites a round's sum can hold without wrapping modulo 2^32.
+  std::size_t most_sites() const { return std::size_t{1} << (32 - quantization_bits); }
+};
+
 /// A recipe's sections, parsed and checked as far as that is possible without plugins.
 struct RecipeFile {
   std::filesystem::path file;
@@ -128,6 +156,7 @@ struct RecipeFile {
   MemorySettings memory;
   SimulationSettings simulation;
   PrivacySettings privacy;
+  SecureAggregationSettings secure_aggregation;
   /// `plugin_path`, made absolute against the recipe's folder.
   std::vector<std::filesystem::path> plugin_path;
   /// The `[memory]` table, for read_workflow_memory().

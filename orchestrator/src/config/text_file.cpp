@@ -5,7 +5,11 @@
 #include <fstream>
 #include <sstream>
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 namespace cohort::config {
 
@@ -32,6 +36,16 @@ void write_text_file(const std::filesystem::path& file, const std::string& text,
   }
   ::chmod(temporary.c_str(), mode);
   std::filesystem::rename(temporary, file);
+}
+
+int open_unnamed_file(const std::filesystem::path& folder) {
+  int fd = ::open(folder.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0) return fd;
+  std::string name = (folder / "scratch-XXXXXX").string();
+  fd = ::mkstemp(name.data());
+  if (fd < 0) throw IoError::from_errno(folder, "open a file in it", errno);
+  ::unlink(name.c_str());
+  return fd;
 }
 
 }  // namespace cohort::config

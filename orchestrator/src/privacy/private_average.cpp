@@ -1,5 +1,7 @@
 #include "privacy/private_average.hpp"
 
+#include "config/text_file.hpp"
+
 #include <cohort/error.hpp>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/from_blob.h>
@@ -16,17 +18,6 @@
 namespace cohort::privacy {
 
 namespace {
-
-/// An unnamed file in `folder` (gone when closed), for one result's bytes.
-int open_spill_file(const std::filesystem::path& folder) {
-  int fd = ::open(folder.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd >= 0) return fd;
-  std::string name = (folder / "result-XXXXXX").string();
-  fd = ::mkstemp(name.data());
-  if (fd < 0) throw IoError::from_errno(folder, "open a file in it", errno);
-  ::unlink(name.c_str());
-  return fd;
-}
 
 void write_all(int fd, const std::byte* data, std::size_t size, std::uint64_t at) {
   while (size > 0) {
@@ -57,7 +48,7 @@ at::Tensor flat_bytes(std::span<const std::byte> bytes, c10::ScalarType dtype, s
 class ClippingSink final : public ResultSink {
  public:
   ClippingSink(PrivateAverage& owner, std::unique_ptr<ResultSink> fold)
-      : owner_(owner), fold_(std::move(fold)), fd_(open_spill_file(owner.options_.spill_folder)) {}
+      : owner_(owner), fold_(std::move(fold)), fd_(config::open_unnamed_file(owner.options_.spill_folder)) {}
   ~ClippingSink() override { ::close(fd_); }
 
   void begin_model(std::uint32_t tensors, std::uint64_t total_bytes) override {

@@ -61,6 +61,25 @@ void check_privacy(const Recipe& recipe, const Controller& controller) {
                                          number(*p.target_epsilon) + ": raise z, or set it to \"auto\"");
 }
 
+void check_secure_aggregation(const Recipe& recipe, const Controller& controller) {
+  const auto& s = recipe.secure_aggregation;
+  if (!s.on) return;
+  const std::string name(recipe.controller_plugin->name());
+  if (recipe.client_controlled || !controller.averages_results())
+    throw ConfigError(s.where, "[secure_aggregation]: controller '" + name + "' does not average the sites' results through "
+                      "the SDK's WeightedAverage, so there is no sum to mask. It works with fedavg and fedopt (and a "
+                      "controller whose averages_results() is true); cyclic hands one site's model to the next, and swarm's "
+                      "sites aggregate among themselves");
+  if (recipe.privacy.on() && recipe.privacy.mode == config::PrivacySettings::Mode::central &&
+      recipe.privacy.clip_at == config::PrivacySettings::ClipAt::server)
+    throw ConfigError(recipe.privacy.where_mode, "privacy.clip_at = \"server\" needs each site's update, which "
+                      "[secure_aggregation] hides from the server: use clip_at = \"site\" (the sites clip, the server "
+                      "noises the sum)");
+  if (recipe.job.min_clients < 3)
+    throw ConfigError(s.where, "[secure_aggregation]: a sum of " + std::to_string(recipe.job.min_clients) +
+                      " sites tells a site the other's update: it needs at least 3 a round (min_clients)");
+}
+
 Recipe parse_recipe(std::string_view text, const fs::path& file, const std::vector<fs::path>& search_path,
                     const config::Overrides& overrides) {
   Recipe recipe;
@@ -85,6 +104,7 @@ Recipe parse_recipe(std::string_view text, const fs::path& file, const std::vect
   const auto controller_made =
       recipe.controller_plugin->make_controller(PluginConfig{recipe.controller.args, recipe.job, recipe.model});
   check_privacy(recipe, *controller_made);
+  check_secure_aggregation(recipe, *controller_made);
   recipe.executor_plugin->make_executor(PluginConfig{recipe.executor.args, recipe.job, recipe.model});
   for (std::size_t i = 0; i < recipe.hooks.size(); ++i)
     recipe.hook_plugins[i]->make_hook(PluginConfig{recipe.hooks[i].args, recipe.job, recipe.model});
@@ -197,6 +217,13 @@ std::string render(const Recipe& r) {
     if (p.target_epsilon) out << "\ntarget_epsilon = " << *p.target_epsilon;
     out << "\ntarget_delta = " << p.target_delta << "\n";
     if (p.seed) out << "seed = " << *p.seed << "\n";
+  }
+
+  if (const auto& s = r.secure_aggregation; s.on) {
+    out << "\n[secure_aggregation]\nneighbours = " << (s.neighbours > 0 ? std::to_string(s.neighbours) : "\"all\"")
+        << (s.threshold > 0 ? "\nthreshold = " + number(s.threshold) : std::string("\n# threshold: a majority of each group"))
+        << "\nclipping_range = " << s.clipping_range << "\nquantization_bits = " << s.quantization_bits
+        << "\nmax_weight = " << s.max_weight << "\n";
   }
 
   for (const auto& h : r.hooks) {

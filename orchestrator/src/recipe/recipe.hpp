@@ -39,6 +39,11 @@ Recipe parse_recipe(std::string_view text, const std::filesystem::path& file,
 /// the noise can meet (min_clients sampled a round). ConfigError at the key at fault.
 void check_privacy(const Recipe& recipe, const Controller& controller);
 
+/// Checks `[secure_aggregation]` against the workflow: a controller that averages through
+/// the SDK, at least 3 sites a round, and no [privacy] that clips at the server (it would
+/// need each update). ConfigError where the section is.
+void check_secure_aggregation(const Recipe& recipe, const Controller& controller);
+
 /// The files that travel with the recipe's job (what `cohort job submit` sends with it):
 /// every file its plugins named by a relative path (Args::file), with the rest of its
 /// folder and below where the plugin asked for it, leaving out hidden names and

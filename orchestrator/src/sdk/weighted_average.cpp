@@ -170,11 +170,30 @@ void WeightedAverage::set_privacy(std::shared_ptr<AveragePrivacy> privacy) {
   });
 }
 
+double WeightedAverage::weight_of(const ResultInfo& info) const {
+  const double weight = state_->options.weight(info);
+  return weight >= 0 ? weight : 0;  // negative or NaN weights count for nothing
+}
+
+void WeightedAverage::add_reduced(std::vector<at::Tensor> sums, double weight, std::size_t results) {
+  for (std::size_t i = 0; i < sums.size() && i < state_->slots.size(); ++i) {
+    if (!sums[i].defined()) continue;
+    State::Slot& slot = *state_->slots[i];
+    if (sums[i].sizes().vec() != slot.info.shape || !at::isFloatingType(slot.info.dtype) || sums[i].scalar_type() != slot.info.dtype)
+      throw std::invalid_argument("a reduced sum of tensor '" + slot.info.name + "' of another dtype or shape");
+    std::lock_guard lock(slot.mutex);
+    if (slot.sum.defined()) slot.sum.add_(sums[i]);
+    else slot.sum = std::move(sums[i]);
+    slot.weight += weight;
+  }
+  std::lock_guard lock(state_->mutex);
+  state_->complete += results;
+  state_->total_weight += weight;
+}
+
 std::unique_ptr<ResultSink> WeightedAverage::open(const ResultInfo& info) {
   if (state_->privacy) return state_->privacy->wrap(info, std::make_unique<AverageSink>(state_, info.site, 1.0));
-  double weight = state_->options.weight(info);
-  if (!(weight >= 0)) weight = 0;  // negative or NaN weights count for nothing
-  return std::make_unique<AverageSink>(state_, info.site, weight);
+  return std::make_unique<AverageSink>(state_, info.site, weight_of(info));
 }
 
 std::size_t WeightedAverage::complete_results() const {

@@ -2,6 +2,7 @@
 
 #include "server/broadcast.hpp"
 #include "server/job_resume.hpp"
+#include "server/secure_broadcast.hpp"
 
 #include "config/text_file.hpp"
 #include "memory/memory.hpp"
@@ -205,26 +206,53 @@ void JobRunner::set_global_model(Model model) {
 
 BroadcastOutcome JobRunner::broadcast(const Task& task, const std::vector<std::string>& targets, Reducer& reducer,
                                       const BroadcastOptions& options) {
-  // A training average is one step of the privacy mechanism: clipped, noised, accounted.
-  auto* average = privacy_ ? dynamic_cast<WeightedAverage*>(&reducer) : nullptr;
+  // A training average is one step of the privacy mechanism (clipped, noised, accounted)
+  // and, with [secure_aggregation], a secure round.
+  const bool secure = setup_.recipe.secure_aggregation.on;
+  auto* average = privacy_ || secure ? dynamic_cast<WeightedAverage*>(&reducer) : nullptr;
   std::shared_ptr<privacy::PrivateAverage> private_average;
-  auto meta = task.meta;
-  if (average) {
+  Task sent{task.name, task.round, task.model, task.meta};
+  if (average && privacy_) {
     if (auto why = privacy_->refuses(targets.size())) {
       stop_for_budget(*why);
       return {};
     }
     private_average = privacy_->begin_average(task.model, targets.size(), task.round);
     if (private_average) average->set_privacy(private_average);
-    meta.merge(privacy_->task_meta(task.round));
+    sent.meta.merge(privacy_->task_meta(task.round));
   }
+  const auto dispatch = [this](const Task& t, const std::vector<std::string>& to, const PerSite& per_site, Reducer& r,
+                               const BroadcastOptions& o) { return this->dispatch(t, to, per_site, r, o); };
+  BroadcastOutcome outcome =
+      average && secure
+          ? secure_broadcast(SecureSetup{setup_.recipe.secure_aggregation, {job_.id, setup_.epoch, task.round},
+                                         directory_.root(), rng_(), *log_, dispatch, private_average != nullptr},
+                             sent, targets, *average, options)
+          : this->dispatch(sent, targets, {}, reducer, options);
+  if (average && privacy_) privacy_->end_average(task.round, targets, private_average.get());
+  for (const auto& r : outcome.received) fire(EventType::result_received, task.round, r.site);
+  for (const auto& r : outcome.received) fire(EventType::result_aggregated, task.round, r.site);
+  recorder_->count(outcome.received.size(), outcome.failed.size());
+  // Checkpoints queued before went to disk while the tasks ran; from here on the
+  // controller may change the persisted model in place.
+  checkpoints_->flush();
+  return outcome;
+}
+
+BroadcastOutcome JobRunner::dispatch(const Task& task, const std::vector<std::string>& targets, const PerSite& per_site,
+                                     Reducer& reducer, const BroadcastOptions& options) {
   auto mark = [recorder = recorder_.get(), round = task.round, index = recorder_->next_broadcast(),
                name = task.name](const std::string& site, const char* event) {
     recorder->mark(round, index, name, site, event);
   };
   mark("server", "broadcast_began");
-  auto broadcast = std::make_shared<Broadcast>(reducer, targets, mark, task.model);
+  // A site that comes back mid-task gets the task's model again; a stage's own models are
+  // not kept (the site counts as lost in that stage).
+  std::optional<Model> resend;
+  if (!task.model.tensors.empty()) resend = task.model;
+  auto broadcast = std::make_shared<Broadcast>(reducer, targets, mark, std::move(resend));
   for (const auto& site : targets) {
+    SiteTask own = per_site ? per_site(site) : SiteTask{};
     net::TaskHeader header;
     header.task_id = server_.next_task_id();
     header.job_id = job_.id;
@@ -232,21 +260,17 @@ BroadcastOutcome JobRunner::broadcast(const Task& task, const std::vector<std::s
     header.round = task.round;
     header.site_index = sites_.index(site);
     header.num_sites = static_cast<std::int64_t>(sites_.participants().size());
-    header.meta = meta;
-    header.has_model = true;
+    header.meta = task.meta;
+    header.meta.merge(own.meta);
+    header.has_model = !own.model || !own.model->tensors.empty();
     header.epoch = setup_.epoch;
-    server_.send_task(site, std::move(header), task.model, broadcast->pending_for(site));
+    std::optional<Model> model;
+    if (header.has_model) model = own.model ? std::move(*own.model) : task.model;
+    server_.send_task(site, std::move(header), std::move(model), broadcast->pending_for(site));
     fire(EventType::task_sent, task.round, site);
   }
   BroadcastOutcome outcome = broadcast->wait(options, [this] { return abort_requested(); });
   mark("server", "broadcast_ended");
-  if (average) privacy_->end_average(task.round, targets, private_average.get());
-  for (const auto& r : outcome.received) fire(EventType::result_received, task.round, r.site);
-  for (const auto& r : outcome.received) fire(EventType::result_aggregated, task.round, r.site);
-  recorder_->count(outcome.received.size(), outcome.failed.size());
-  // Checkpoints queued before went to disk while the tasks ran; from here on the
-  // controller may change the persisted model in place.
-  checkpoints_->flush();
   return outcome;
 }
 

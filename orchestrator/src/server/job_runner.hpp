@@ -16,6 +16,7 @@
 #include "server/checkpoint_writer.hpp"
 #include "server/job_sites.hpp"
 #include "server/round_recorder.hpp"
+#include "server/secure_broadcast.hpp"
 #include "server/server.hpp"
 
 #include <cohort/controller.hpp>
@@ -126,6 +127,10 @@ class JobRunner final : public ControllerContext, public SiteListener {
   void end_job(const JobResult& result);
 
   void fire(EventType type, std::int64_t round, const std::string& site = {});
+  /// Sends `task` (with each site's additions) to `targets` and waits for the results:
+  /// broadcast() without a training step's privacy, counts and checkpoint flush.
+  BroadcastOutcome dispatch(const Task& task, const std::vector<std::string>& targets, const PerSite& per_site,
+                            Reducer& reducer, const BroadcastOptions& options);
   /// Sends the job to `site`, with its files when it carries some.
   void announce(const std::string& site);
   /// Reads the files the job carries (app/), once, before the first announcement.

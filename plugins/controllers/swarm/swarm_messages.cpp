@@ -29,22 +29,6 @@ SiteMessage named(const char* name, std::int64_t round, std::map<std::string, st
 
 }  // namespace
 
-std::string join_sites(const std::vector<std::string>& sites) {
-  std::string out;
-  for (const auto& s : sites) out += (out.empty() ? "" : ",") + s;
-  return out;
-}
-
-std::vector<std::string> split_sites(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
 SiteMessage AggregateRound::message() const { return named(kName, round, {{kAlive, join_sites(alive)}}); }
 
 Task AggregateRound::task(Model model) const { return Task{kName, round, std::move(model), {{kAlive, join_sites(alive)}}}; }

@@ -131,8 +131,4 @@ struct SwarmState {
 /// The site status metric that carries a site's best key metric so far ("best_accuracy").
 inline std::string best_status_metric(const std::string& key_metric) { return "best_" + key_metric; }
 
-/// A list of sites as messages carry it ("site-1,site-2"), and back.
-std::string join_sites(const std::vector<std::string>& sites);
-std::vector<std::string> split_sites(const std::string& text);
-
 }  // namespace cohort::swarm

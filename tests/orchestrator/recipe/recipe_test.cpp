@@ -298,3 +298,42 @@ TEST_CASE("recipe: central noise on fewer than 10 sites a round is warned about,
   const auto local = parse(with_privacy("mode = \"local\"\nclipping_norm = 2\nnoise_multiplier = 1\ntarget_delta = 1e-5\n"));
   CHECK(!cohort::config::privacy_warning(local.privacy, 2));
 }
+
+namespace {
+
+/// kValid with 20 sites and a [secure_aggregation] section of `keys`.
+std::string with_secure(const std::string& keys, const std::string& controller = "fedavg", int per_round = 5) {
+  std::string text = valid_with("plugin = \"fedavg\"", "plugin = \"" + controller + "\"");
+  text.replace(text.find("min_clients = 2"), 15, "min_clients = " + std::to_string(per_round));
+  return text + "\n[simulation]\nclients = 20\n\n[secure_aggregation]\n" + keys;
+}
+
+}  // namespace
+
+TEST_CASE("recipe: [secure_aggregation] is read with its defaults and rendered") {
+  const auto r = parse(with_secure("neighbours = 5\nthreshold = 3\n"));
+  CHECK(r.secure_aggregation.on);
+  CHECK(r.secure_aggregation.neighbours == 5);
+  CHECK(r.secure_aggregation.threshold_for(5) == 3);
+  CHECK(r.secure_aggregation.quantization_bits == 22);
+  CHECK(recipe::render(r).find("[secure_aggregation]\nneighbours = 5\nthreshold = 3\nclipping_range = 8\n") != std::string::npos);
+  const auto all = parse(with_secure(""));
+  CHECK(all.secure_aggregation.neighbours == 0);
+  CHECK(all.secure_aggregation.threshold_for(10) == 6);  // a majority
+  CHECK(parse(with_secure("threshold = 0.8\n")).secure_aggregation.threshold_for(10) == 8);
+  CHECK_FALSE(parse(with_secure("enabled = false\n")).secure_aggregation.on);
+}
+
+TEST_CASE("recipe: bad [secure_aggregation] settings are refused with their position and why") {
+  CHECK(error_of(with_secure("neighbours = 4\n")).find("secure_aggregation.neighbours: 4 is even") != std::string::npos);
+  CHECK(error_of(with_secure("neighbours = 5\nthreshold = 2\n"))
+            .find("secure_aggregation.threshold: threshold 2 is not above half of a group of 5 sites") != std::string::npos);
+  CHECK(error_of(with_secure("neighbours = 5\nthreshold = 6\n"))
+            .find("threshold 6 is more than the 5 sites of a group") != std::string::npos);
+  CHECK(error_of(with_secure("threshold = 0.4\n")).find("must be above 0.5") != std::string::npos);
+  CHECK(error_of(with_secure("quantization_bits = 30\n"))
+            .find("30 bits leave room for 4 sites in a sum modulo 2^32; the job samples") != std::string::npos);
+  CHECK(error_of(with_secure("", "cyclic")).find("controller 'cyclic' does not average") != std::string::npos);
+  CHECK(error_of(with_secure("", "fedavg", 2)).find("a sum of 2 sites tells a site the other's update") != std::string::npos);
+  CHECK(error_of(with_secure("neighbours = \"most\"\n")).find("expected \"all\" or a number of sites") != std::string::npos);
+}

@@ -1,0 +1,78 @@
+#include "secagg/round.hpp"
+
+#include <ATen/ops/empty.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace cohort::secagg {
+
+bool is_stage_task(const std::string& name) { return name == kKeysTask || name == kShareTask || name == kUnmaskTask; }
+
+std::vector<UploadTensor> upload_layout(const Model& reference) {
+  std::vector<UploadTensor> layout;
+  for (std::size_t i = 0; i < reference.tensors.size(); ++i) {
+    const at::Tensor& t = reference.tensors[i].tensor;
+    if (!at::isFloatingType(t.scalar_type())) continue;  // counters keep the reference's values
+    layout.push_back({reference.tensors[i].name, t.sizes().vec(), t.numel(), static_cast<std::int64_t>(i)});
+  }
+  layout.push_back({kWeightTensor, {1}, 1, -1});
+  return layout;
+}
+
+std::uint32_t Quantizer::quantize(double value) const {
+  if (!std::isfinite(value)) value = 0;  // a NaN carries nothing
+  const double clipped = std::clamp(value, -range, range);
+  return static_cast<std::uint32_t>(std::llround((clipped + range) / (2 * range) * levels()));
+}
+
+double Quantizer::dequantize_sum(std::uint32_t sum, std::size_t count) const {
+  return static_cast<double>(sum) * (2 * range) / levels() - static_cast<double>(count) * range;
+}
+
+std::uint32_t Quantizer::quantize_weight(double ratio) const {
+  return static_cast<std::uint32_t>(std::llround(std::clamp(ratio, 0.0, 1.0) * levels()));
+}
+
+namespace {
+
+std::string bound_info(const char* what, const RoundContext& round, std::size_t tensor) {
+  return std::string(what) + "|" + round.job + "|" + std::to_string(round.epoch) + "|" + std::to_string(round.round) +
+         "|" + std::to_string(tensor);
+}
+
+}  // namespace
+
+Bytes self_mask_key(const Bytes& seed, const RoundContext& round, std::size_t tensor) {
+  return hkdf(seed, {}, bound_info("cohort secagg self mask", round, tensor), kKeyBytes);
+}
+
+Bytes pair_mask_key(const Bytes& secret, const RoundContext& round, std::size_t tensor) {
+  return hkdf(secret, {}, bound_info("cohort secagg pair mask", round, tensor), kKeyBytes);
+}
+
+Bytes share_key(const Bytes& agreed) { return hkdf(agreed, {}, "cohort secagg share key", kKeyBytes); }
+
+std::string share_aad(const RoundContext& round, const std::string& from, const std::string& to) {
+  return "cohort secagg share|" + round.job + "|" + std::to_string(round.epoch) + "|" + std::to_string(round.round) +
+         "|" + from + "|" + to;
+}
+
+at::Tensor byte_tensor(const Bytes& bytes) {
+  at::Tensor t = at::empty({static_cast<std::int64_t>(bytes.size())}, at::TensorOptions().dtype(at::kByte));
+  if (!bytes.empty()) std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
+  return t;
+}
+
+Bytes bytes_of(const at::Tensor& tensor) {
+  const at::Tensor t = tensor.contiguous();
+  const auto* p = static_cast<const std::uint8_t*>(t.data_ptr());
+  return Bytes(p, p + t.nbytes());
+}
+
+std::span<std::uint32_t> words_of(at::Tensor& tensor) {
+  return {static_cast<std::uint32_t*>(tensor.data_ptr()), static_cast<std::size_t>(tensor.numel())};
+}
+
+}  // namespace cohort::secagg
