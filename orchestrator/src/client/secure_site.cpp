@@ -58,8 +58,11 @@ Model SecureSites::mask(const std::string& site, const RoundContext& round, cons
   if (weight > settings_.max_weight)
     log_.warn("site '{}': round {}: its weight {} is above [secure_aggregation] max_weight {}: it counts as {}", site,
               round.round + 1, weight, settings_.max_weight, settings_.max_weight);
-  Model upload = mine.mask(result, reference, weight, split_sites(task.meta.at(kPeersMeta)), settings_);
+  // One task at a time runs in a client process: the kept memory is this task's.
+  Model upload = mine.mask(result, reference, weight, split_sites(task.meta.at(kPeersMeta)), settings_, &kept_upload_);
   upload.metrics = result.metrics;
+  kept_upload_ = Model{};
+  for (const auto& t : upload.tensors) kept_upload_.tensors.push_back(t);
   return upload;
 }
 

@@ -43,6 +43,9 @@ class SecureSites {
   spdlog::logger& log_;
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<secagg::SiteRound>> rounds_;
+  /// The last upload's memory, written again by the next once the link lets go of it (its
+  /// pages are not faulted in every round): one model per client process.
+  Model kept_upload_;
 };
 
 }  // namespace cohort::client

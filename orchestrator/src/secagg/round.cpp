@@ -3,6 +3,7 @@
 #include <ATen/ops/empty.h>
 
 #include <algorithm>
+#include <memory>
 #include <cmath>
 #include <cstring>
 
@@ -21,18 +22,25 @@ std::vector<UploadTensor> upload_layout(const Model& reference) {
   return layout;
 }
 
-std::uint32_t Quantizer::quantize(double value) const {
-  if (!std::isfinite(value)) value = 0;  // a NaN carries nothing
-  const double clipped = std::clamp(value, -range, range);
-  return static_cast<std::uint32_t>(std::llround((clipped + range) / (2 * range) * levels()));
-}
-
 double Quantizer::dequantize_sum(std::uint32_t sum, std::size_t count) const {
   return static_cast<double>(sum) * (2 * range) / levels() - static_cast<double>(count) * range;
 }
 
 std::uint32_t Quantizer::quantize_weight(double ratio) const {
-  return static_cast<std::uint32_t>(std::llround(std::clamp(ratio, 0.0, 1.0) * levels()));
+  return static_cast<std::uint32_t>(std::clamp(ratio, 0.0, 1.0) * levels() + 0.5);
+}
+
+void apply_masks(std::span<std::uint32_t> words, const std::vector<MaskTerm>& terms) {
+  std::vector<std::unique_ptr<MaskStream>> streams;
+  for (const auto& t : terms) streams.push_back(std::make_unique<MaskStream>(t.key));
+  constexpr std::size_t kChunk = 16 * 1024;  // 64 KiB: stays in cache across the streams
+  for (std::size_t at = 0; at < words.size(); at += kChunk) {
+    const auto chunk = words.subspan(at, std::min(kChunk, words.size() - at));
+    for (std::size_t i = 0; i < streams.size(); ++i) {
+      if (terms[i].add) streams[i]->add_to(chunk);
+      else streams[i]->subtract_from(chunk);
+    }
+  }
 }
 
 namespace {

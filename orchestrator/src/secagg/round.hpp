@@ -76,7 +76,13 @@ struct Quantizer {
   double range = 8.0;
   std::int64_t bits = 22;
   double levels() const { return static_cast<double>((std::uint64_t{1} << bits) - 1); }
-  std::uint32_t quantize(double value) const;
+  /// Inline: it runs once an element of every upload.
+  std::uint32_t quantize(double value) const {
+    // A NaN carries nothing; ±inf clip. The value is then in [0, levels]: round half up.
+    const double clipped = value != value ? 0.0 : value < -range ? -range : value > range ? range : value;
+    // Through int32 (levels < 2^31): the conversion the vector units have.
+    return static_cast<std::uint32_t>(static_cast<std::int32_t>((clipped + range) * (levels() / (2 * range)) + 0.5));
+  }
   /// The sum of `count` quantized values back to the sum of the values.
   double dequantize_sum(std::uint32_t sum, std::size_t count) const;
   /// The weight in [0, 1] as a word, and a sum of such words back.
@@ -88,6 +94,15 @@ struct Quantizer {
 /// upload tensor `tensor` of the round.
 Bytes self_mask_key(const Bytes& seed, const RoundContext& round, std::size_t tensor);
 Bytes pair_mask_key(const Bytes& secret, const RoundContext& round, std::size_t tensor);
+/// One mask on a tensor: its key, and whether it is added (or subtracted).
+struct MaskTerm {
+  Bytes key;
+  bool add = true;
+};
+/// Applies every term's mask stream to `words`, a cache-sized chunk at a time (each word
+/// is read from memory once, however many masks there are).
+void apply_masks(std::span<std::uint32_t> words, const std::vector<MaskTerm>& terms);
+
 /// Whether `site` adds (true) or subtracts the mask it shares with `peer`.
 inline bool adds_pair_mask(const std::string& site, const std::string& peer) { return site < peer; }
 

@@ -199,13 +199,10 @@ void ServerRound::unmask(const std::vector<std::string>& survivors, const std::v
         pairs.push_back({agree(key, keys_.at(member).second), adds_pair_mask(member, site)});
   }
   for (std::size_t ti = 0; ti < sum_.layout().size(); ++ti) {
-    auto words = words_of(sum_.words(ti));
-    for (const auto& [site, seed] : seeds) MaskStream(self_mask_key(seed, round_, ti)).subtract_from(words);
-    for (const auto& pair : pairs) {
-      MaskStream stream(pair_mask_key(pair.secret, round_, ti));
-      if (pair.survivor_added) stream.subtract_from(words);
-      else stream.add_to(words);
-    }
+    std::vector<MaskTerm> masks;
+    for (const auto& [site, seed] : seeds) masks.push_back({self_mask_key(seed, round_, ti), false});
+    for (const auto& pair : pairs) masks.push_back({pair_mask_key(pair.secret, round_, ti), !pair.survivor_added});
+    apply_masks(words_of(sum_.words(ti)), masks);
   }
 }
 

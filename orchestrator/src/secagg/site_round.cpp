@@ -31,6 +31,15 @@ void quantize_update(const at::Tensor& result, const at::Tensor& reference, doub
   else fill(x.data_ptr<double>(), g.data_ptr<double>());
 }
 
+/// Whether tensor `ti` of `memory` can take upload tensor `u`: its shape and type, and no
+/// one but `memory` holds it (the link let go of the last upload).
+bool reusable(const Model* memory, std::size_t ti, const UploadTensor& u) {
+  if (!memory || ti >= memory->tensors.size()) return false;
+  const at::Tensor& t = memory->tensors[ti].tensor;
+  return t.scalar_type() == at::kInt && t.sizes().vec() == u.shape && t.is_contiguous() && t.use_count() == 1 &&
+         t.storage().use_count() == 1;
+}
+
 bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 
 }  // namespace
@@ -84,7 +93,7 @@ Model SiteRound::share(const Model& group, std::size_t threshold) {
 }
 
 Model SiteRound::mask(const Model& result, const Model& reference, double weight, const std::vector<std::string>& peers,
-                      const config::SecureAggregationSettings& settings) const {
+                      const config::SecureAggregationSettings& settings, const Model* memory) const {
   const Quantizer q{settings.clipping_range, settings.quantization_bits};
   const double ratio = std::clamp(weight / settings.max_weight, 0.0, 1.0);
   std::vector<Bytes> pair_secrets;
@@ -98,7 +107,7 @@ Model SiteRound::mask(const Model& result, const Model& reference, double weight
   const auto layout = upload_layout(reference);
   for (std::size_t ti = 0; ti < layout.size(); ++ti) {
     const UploadTensor& u = layout[ti];
-    at::Tensor words = at::empty(u.shape, at::TensorOptions().dtype(at::kInt));
+    at::Tensor words = reusable(memory, ti, u) ? memory->tensors[ti].tensor : at::empty(u.shape, at::TensorOptions().dtype(at::kInt));
     auto w = words_of(words);
     if (u.model_index < 0) {
       w[0] = q.quantize_weight(ratio);
@@ -109,12 +118,10 @@ Model SiteRound::mask(const Model& result, const Model& reference, double weight
       const at::Tensor& g = reference.tensors[static_cast<std::size_t>(u.model_index)].tensor;
       quantize_update(mine.tensor, g, ratio, q, w);
     }
-    MaskStream(self_mask_key(seed_, round_, ti)).add_to(w);
-    for (std::size_t p = 0; p < peers.size(); ++p) {
-      MaskStream stream(pair_mask_key(pair_secrets[p], round_, ti));
-      if (adds_pair_mask(site_, peers[p])) stream.add_to(w);
-      else stream.subtract_from(w);
-    }
+    std::vector<MaskTerm> masks{{self_mask_key(seed_, round_, ti), true}};
+    for (std::size_t p = 0; p < peers.size(); ++p)
+      masks.push_back({pair_mask_key(pair_secrets[p], round_, ti), adds_pair_mask(site_, peers[p])});
+    apply_masks(w, masks);
     upload.tensors.push_back({u.name, std::move(words)});
   }
   return upload;

@@ -28,9 +28,10 @@ class SiteRound {
   Model share(const Model& group, std::size_t threshold);
   /// Stage 3: the masked upload of `result`'s update over `reference` (the model the task
   /// brought), scaled by min(weight / max_weight, 1), masked against `peers` (group members
-  /// that shared). Int32 tensors of upload_layout(reference).
+  /// that shared). Int32 tensors of upload_layout(reference), written into `memory`'s
+  /// tensors where their shapes match and nothing else holds them (the last upload, kept).
   Model mask(const Model& result, const Model& reference, double weight, const std::vector<std::string>& peers,
-             const config::SecureAggregationSettings& settings) const;
+             const config::SecureAggregationSettings& settings, const Model* memory = nullptr) const;
 
   struct Unmasking {
     /// "b/<site>" for each survivor, "s/<site>" for each dropped site, whose shares this
