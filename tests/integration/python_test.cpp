@@ -144,3 +144,16 @@ TEST_CASE("python: local DP: each script's update is clipped and noised at its s
   CHECK(*rounds[1].epsilon == cohort::privacy::RdpAccountant().after(1.0, 1.0, 2).epsilon(1e-3));
   CHECK(read_text(done.job / "logs" / "server.log").find("privacy: local DP") != std::string::npos);
 }
+
+TEST_CASE("python: secure aggregation masks each script's update in its client process; the average is FedAvg's") {
+  TempDir dir;
+  // Three sites; site i adds i + 1 with num_steps 10 (i + 1): each round adds
+  // (10 · 1 + 20 · 2 + 30 · 3) / 60, here through masked uploads (weights up to max_weight 30).
+  std::string text = recipe("fedavg", "final_validation = false", "full") + "[secure_aggregation]\nthreshold = 2\nmax_weight = 30\n";
+  text.replace(text.find("min_clients = 2"), 15, "min_clients = 3");
+  text.replace(text.find("clients = 2\nworkers"), 11, "clients = 3");
+  const auto done = simulate(dir, "secure", text);
+  REQUIRE(done.run.status == 0);
+  check_global(done.job, 0.5f + 2 * (140.0f / 60.0f));
+  CHECK(read_text(done.job / "logs" / "server.log").find("secure aggregation: 3 sites shared their secrets") != std::string::npos);
+}

@@ -168,6 +168,13 @@ TEST_CASE("resume: FedAvg with central DP, clipped at the server, ends with the 
                {at_start(2), in_middle(4)});
 }
 
+TEST_CASE("resume: FedAvg with secure aggregation killed mid-round redoes the round with fresh keys, same model bit for bit") {
+  // All 3 sites a round, threshold 2: the unmasked sum is exact, so the model is too.
+  std::string text = recipe("fedavg");
+  text.replace(text.find("min_clients = 2"), 15, "min_clients = 3");
+  check_resume("fedavg-secure", text + "[secure_aggregation]\nthreshold = 2\nmax_weight = 3\n", {at_start(2), in_middle(4)});
+}
+
 TEST_CASE("resume: FedOpt (Adam) killed at the start, middle and end of rounds ends with the same model as without") {
   check_resume("fedopt", recipe("fedopt"), {at_start(2), in_middle(3), at_end(5)});
 }
