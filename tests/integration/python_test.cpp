@@ -145,7 +145,7 @@ TEST_CASE("python: local DP: each script's update is clipped and noised at its s
   CHECK(read_text(done.job / "logs" / "server.log").find("privacy: local DP") != std::string::npos);
 }
 
-TEST_CASE("python: secure aggregation masks each script's update in its client process; the average is FedAvg's") {
+TEST_CASE("python: secure aggregation masks each script's update in its client process, and the average is FedAvg's") {
   TempDir dir;
   // Three sites; site i adds i + 1 with num_steps 10 (i + 1): each round adds
   // (10 · 1 + 20 · 2 + 30 · 3) / 60, here through masked uploads (weights up to max_weight 30).

@@ -10,6 +10,7 @@
 #include <cohort/model.hpp>
 
 #include <ATen/ops/allclose.h>
+#include <ATen/ops/cat.h>
 #include <ATen/ops/full_like.h>
 
 #include <doctest/doctest.h>
@@ -93,6 +94,18 @@ TEST_CASE("secure aggregation with central differential privacy: the sites clip,
   const auto model = cohort::load_checkpoint(done.job / "global_model.pt");
   const double d = static_cast<double>(model.tensors[0].tensor.numel() + model.tensors[1].tensor.numel());
   for (const auto& t : model.tensors) CHECK(at::allclose(t.tensor, at::full_like(t.tensor, 2 / std::sqrt(d)), 0, 1e-5));
+
+  // With z = 1 the server adds N(0, (z·C/m)²) = N(0, 0.2²) to every element of the
+  // unmasked average a round: after 2 rounds the elements spread by 0.2·√2.
+  TempDir noised_dir;
+  const auto noised = simulate(noised_dir, recipe(5, 2, "", "threshold = 3\n",
+                                                 "[privacy]\nmode = \"central\"\nclipping_norm = 1.0\nnoise_multiplier = 1.0\n"
+                                                 "target_delta = 1e-3\n"));
+  REQUIRE(noised.run.status == 0);
+  const auto spread = cohort::load_checkpoint(noised.job / "global_model.pt");
+  at::Tensor all = at::cat({spread.tensors[0].tensor.flatten(), spread.tensors[1].tensor.flatten()});
+  CHECK(all.std().item<double>() == doctest::Approx(0.2 * std::sqrt(2.0)).epsilon(0.03));
+  CHECK(std::abs(all.mean().item<double>() - 2 / std::sqrt(d)) < 5 * 0.2 * std::sqrt(2.0 / d));
 }
 
 TEST_CASE("secure aggregation: the shipped Fashion-MNIST recipe (5 sites, 3 rounds) reaches the plain run's accuracy within 0.01") {

@@ -230,7 +230,7 @@ TEST_CASE("fewer sites than the threshold fail the round cleanly, naming the sta
   }
 }
 
-TEST_CASE("a tampered share is refused by its holder and named; the round still unmasks with the others") {
+TEST_CASE("a tampered share is refused by its holder and named, and the round still unmasks with the others") {
   Federation f(0, 6);
   auto out = f.run({}, "site-4");
   REQUIRE(out.refused_shares.size() == 1);
