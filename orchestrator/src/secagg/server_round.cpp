@@ -206,7 +206,7 @@ void ServerRound::unmask(const std::vector<std::string>& survivors, const std::v
   }
 }
 
-ServerRound::Reduced ServerRound::reduce(const Model& reference) {
+ServerRound::Reduced ServerRound::reduce(const Model& reference, std::optional<double> reference_weight) {
   const Quantizer q{settings_.clipping_range, settings_.quantization_bits};
   const std::size_t n = survivors_.size();
   const auto& layout = sum_.layout();
@@ -214,6 +214,7 @@ ServerRound::Reduced ServerRound::reduce(const Model& reference) {
   out.results = n;
   out.weight = q.dequantize_weight(words_of(sum_.words(layout.size() - 1))[0]);
   out.sums.resize(reference.tensors.size());
+  const double times = reference_weight.value_or(out.weight);
   for (std::size_t ti = 0; ti + 1 < layout.size(); ++ti) {
     const auto index = static_cast<std::size_t>(layout[ti].model_index);
     const at::Tensor& g = reference.tensors.at(index).tensor;
@@ -221,7 +222,7 @@ ServerRound::Reduced ServerRound::reduce(const Model& reference) {
     const auto* s = static_cast<const std::uint32_t*>(words.data_ptr());
     auto fill = [&](auto* out_values, const auto* gp) {
       for (std::int64_t e = 0; e < words.numel(); ++e)
-        out_values[e] = static_cast<std::remove_pointer_t<decltype(out_values)>>(q.dequantize_sum(s[e], n) + out.weight * gp[e]);
+        out_values[e] = static_cast<std::remove_pointer_t<decltype(out_values)>>(q.dequantize_sum(s[e], n) + times * gp[e]);
     };
     if (g.scalar_type() == at::kFloat) {
       // In place: each word is read before its float is written over it.

@@ -66,16 +66,17 @@ class ServerRound {
   void unmask(const std::vector<std::string>& survivors, const std::vector<std::string>& lost_in_unmask);
 
   struct Reduced {
-    /// By the round model's tensor index: Σ r_i · (reference + update_i), the weighted sum
-    /// of the results (undefined for the tensors that are not uploaded).
+    /// By the round model's tensor index: Σ r_i · update_i + reference_weight · reference, the
+    /// weighted sum of the results (undefined for the tensors that are not uploaded).
     std::vector<at::Tensor> sums;
     /// Σ r_i.
     double weight = 0;
     std::size_t results = 0;
   };
   /// After unmask(): the sum dequantized, in the accumulators' own memory where the model's
-  /// tensor is float32 (the sum is gone afterwards).
-  Reduced reduce(const Model& reference);
+  /// tensor is float32 (the sum is gone afterwards). The reference counts `reference_weight`
+  /// times (nothing: the weights' sum), for an average that divides by that.
+  Reduced reduce(const Model& reference, std::optional<double> reference_weight = std::nullopt);
 
  private:
   std::vector<std::string> group_of(const std::string& site) const;

@@ -218,7 +218,8 @@ BroadcastOutcome JobRunner::broadcast(const Task& task, const std::vector<std::s
       return {};
     }
     private_average = privacy_->begin_average(task.model, targets.size(), task.round);
-    if (private_average) average->set_privacy(private_average);
+    // A secure round noises the unmasked sum itself (no second model for the noise).
+    if (private_average && !secure) average->set_privacy(private_average);
     sent.meta.merge(privacy_->task_meta(task.round));
   }
   const auto dispatch = [this](const Task& t, const std::vector<std::string>& to, const PerSite& per_site, Reducer& r,
@@ -226,7 +227,7 @@ BroadcastOutcome JobRunner::broadcast(const Task& task, const std::vector<std::s
   BroadcastOutcome outcome =
       average && secure
           ? secure_broadcast(SecureSetup{setup_.recipe.secure_aggregation, {job_.id, setup_.epoch, task.round},
-                                         directory_.root(), rng_(), *log_, dispatch, private_average != nullptr},
+                                         directory_.root(), rng_(), *log_, dispatch, private_average.get()},
                              sent, targets, *average, options)
           : this->dispatch(sent, targets, {}, reducer, options);
   if (average && privacy_) privacy_->end_average(task.round, targets, private_average.get());

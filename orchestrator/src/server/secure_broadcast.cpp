@@ -74,7 +74,7 @@ BroadcastOutcome secure_broadcast(const SecureSetup& setup, const Task& task, co
                    round.shared().size(), round.group_size(), round.threshold());
 
     auto trained = setup.dispatch(task, round.shared(), [&](const std::string& site) {
-      const std::string factor = setup.unweighted ? kUnweighted : std::to_string(average.weight_of(ResultInfo{site, r, std::nullopt, {}}));
+      const std::string factor = setup.privacy ? kUnweighted : std::to_string(average.weight_of(ResultInfo{site, r, std::nullopt, {}}));
       return SiteTask{{{kPeersMeta, join_sites(round.peers_of(site))}, {kWeightFactorMeta, factor}}, std::nullopt};
     }, round.sum(), options);
     append(failed, trained.failed, "upload");
@@ -92,8 +92,14 @@ BroadcastOutcome secure_broadcast(const SecureSetup& setup, const Task& task, co
     for (const auto& f : unmasked.failed)
       setup.log.warn("round {}: site '{}' did not answer the unmasking ({}); its upload counts, its shares were not needed", r + 1,
                      f.site, f.reason);
-    auto reduced = round.reduce(task.model);
-    average.add_reduced(std::move(reduced.sums), reduced.weight, reduced.results);
+    // With [privacy]: Σ update + m·(reference + noise), divided by m (the sites sampled,
+    // whoever dropped), in the accumulator's memory.
+    const std::optional<double> sampled = setup.privacy ? std::optional(setup.privacy->denominator()) : std::nullopt;
+    auto reduced = round.reduce(task.model, sampled);
+    if (setup.privacy)
+      for (auto& sum : reduced.sums)
+        if (sum.defined()) setup.privacy->fill_noise(sum);
+    average.add_reduced(std::move(reduced.sums), sampled.value_or(reduced.weight), reduced.results);
     BroadcastOutcome outcome;
     for (const auto& info : trained.received)
       if (std::binary_search(survivors.begin(), survivors.end(), info.site)) outcome.received.push_back(info);

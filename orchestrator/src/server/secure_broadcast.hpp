@@ -45,9 +45,9 @@ struct SecureSetup {
   std::uint64_t seed = 0;
   spdlog::logger& log;
   Dispatch dispatch;
-  /// Every result weighs 1 ([privacy] central: the server noises the sum and divides it by
-  /// the sites sampled).
-  bool unweighted = false;
+  /// [privacy] central (the average's AveragePrivacy; null without): every result weighs
+  /// 1, the noise goes onto the unmasked sum, which is divided by the sites sampled.
+  AveragePrivacy* privacy = nullptr;
 };
 
 /// Runs the secure round of `task` (a training task) for `targets`; the unmasked sum goes
