@@ -36,7 +36,9 @@ inline constexpr std::uint64_t kPluginMagic = 0x636f686f72747031ULL;
 /// 6: the memory toolkit (cohort::memory) left the SDK for the host's libcohort_memory;
 ///    IoError and ProtocolError (error.hpp).
 /// 7: ExecutorContext::log_scalar (and kMaxScalarTagBytes).
-inline constexpr std::uint32_t kPluginAbiVersion = 7;
+/// 8: WeightedAverage::weight_of and add_reduced (secure aggregation); join_sites and
+///    split_sites (job.hpp).
+inline constexpr std::uint32_t kPluginAbiVersion = 8;
 /// The exported alias; its name carries the ABI version a host looks for first.
 inline constexpr const char* kPluginSymbol = "cohort_plugin_v1";
 

@@ -418,7 +418,7 @@ Model ClientProcess::execute(SiteLink& link, ClientJob* job, std::optional<SiteE
   // model the task brought, copied as it arrived (an executor may train it in place).
   // [secure_aggregation] measures the update against the same copy, then masks it.
   const auto meta = task.meta;
-  const bool masks = job->secure() && SecureSites::masks(task);
+  const bool masks = job->secure() && SecureSites::masks(meta);
   const Model* started_from =
       privacy::site_privacy_asked(meta) || masks ? &job->privacy_reference().copy_of(task.model) : nullptr;
   try {
@@ -426,10 +426,9 @@ Model ClientProcess::execute(SiteLink& link, ClientJob* job, std::optional<SiteE
       if (!job->secure()) throw std::invalid_argument("the job's recipe has no [secure_aggregation]");
       result = job->secure()->answer(link.site(), secure_round, task);
     } else {
-      const Task asked{task.name, task.round, {}, task.meta};
       result = job->executor().execute(std::move(task), *ctx);
       if (privacy::site_privacy_asked(meta)) privacy::apply_site_privacy(result, *started_from, meta, ctx->site_index());
-      if (masks) result = job->secure()->mask(link.site(), secure_round, asked, result, *started_from);
+      if (masks) result = job->secure()->mask(link.site(), secure_round, meta, result, *started_from);
     }
   } catch (const std::exception& e) {
     result_header.ok = false;

@@ -47,22 +47,21 @@ Model SecureSites::answer(const std::string& site, const RoundContext& round, co
   throw std::invalid_argument("'" + task.name + "' is no stage of secure aggregation");
 }
 
-Model SecureSites::mask(const std::string& site, const RoundContext& round, const Task& task, const Model& result,
-                        const Model& reference) {
+Model SecureSites::mask(const std::string& site, const RoundContext& round, const std::map<std::string, std::string>& meta,
+                        const Model& result, const Model& reference) {
   SiteRound& mine = current(site, round);
-  const auto factor = task.meta.find(kWeightFactorMeta);
-  const bool unweighted = factor != task.meta.end() && factor->second == kUnweighted;
+  const auto factor = meta.find(kWeightFactorMeta);
+  const bool unweighted = factor != meta.end() && factor->second == kUnweighted;
   const double weight = unweighted ? settings_.max_weight
                                    : WeightedAverage::steps_weight(ResultInfo{site, round.round, result.num_steps, {}}) *
-                                         (factor == task.meta.end() ? 1.0 : std::stod(factor->second));
+                                         (factor == meta.end() ? 1.0 : std::stod(factor->second));
   if (weight > settings_.max_weight)
     log_.warn("site '{}': round {}: its weight {} is above [secure_aggregation] max_weight {}: it counts as {}", site,
               round.round + 1, weight, settings_.max_weight, settings_.max_weight);
   // One task at a time runs in a client process: the kept memory is this task's.
-  Model upload = mine.mask(result, reference, weight, split_sites(task.meta.at(kPeersMeta)), settings_, &kept_upload_);
+  Model upload = mine.mask(result, reference, weight, split_sites(meta.at(kPeersMeta)), settings_, &kept_upload_);
   upload.metrics = result.metrics;
-  kept_upload_ = Model{};
-  for (const auto& t : upload.tensors) kept_upload_.tensors.push_back(t);
+  kept_upload_.tensors = upload.tensors;  // the same tensors, not a copy
   return upload;
 }
 

@@ -25,16 +25,16 @@ class SecureSites {
   SecureSites(config::SecureAggregationSettings settings, spdlog::logger& log)
       : settings_(std::move(settings)), log_(log) {}
 
-  /// Whether a training task asks this site to mask its result.
-  static bool masks(const Task& task) { return task.meta.count(secagg::kPeersMeta) > 0; }
+  /// Whether a training task's meta asks this site to mask its result.
+  static bool masks(const std::map<std::string, std::string>& meta) { return meta.count(secagg::kPeersMeta) > 0; }
 
   /// Answers a stage task (keys: a fresh round for the site; share; unmask). Throws
   /// std::invalid_argument for what the round refuses.
   Model answer(const std::string& site, const secagg::RoundContext& round, const Task& task);
   /// The masked upload of a training result: its update over `reference` (the task's
-  /// model as it arrived), weighted by its steps times the task's weight factor.
-  Model mask(const std::string& site, const secagg::RoundContext& round, const Task& task, const Model& result,
-             const Model& reference);
+  /// model as it arrived), weighted by its steps times the weight factor in the task's meta.
+  Model mask(const std::string& site, const secagg::RoundContext& round, const std::map<std::string, std::string>& meta,
+             const Model& result, const Model& reference);
 
  private:
   secagg::SiteRound& current(const std::string& site, const secagg::RoundContext& round);

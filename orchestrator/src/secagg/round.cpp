@@ -11,6 +11,11 @@ namespace cohort::secagg {
 
 bool is_stage_task(const std::string& name) { return name == kKeysTask || name == kShareTask || name == kUnmaskTask; }
 
+std::optional<std::string> site_after(std::string_view prefix, const std::string& name) {
+  if (!name.starts_with(prefix)) return std::nullopt;
+  return name.substr(prefix.size());
+}
+
 std::vector<UploadTensor> upload_layout(const Model& reference) {
   std::vector<UploadTensor> layout;
   for (std::size_t i = 0; i < reference.tensors.size(); ++i) {
@@ -45,26 +50,26 @@ void apply_masks(std::span<std::uint32_t> words, const std::vector<MaskTerm>& te
 
 namespace {
 
-std::string bound_info(const char* what, const RoundContext& round, std::size_t tensor) {
+/// `what` bound to the round and to `rest`: "what|job|epoch|round|rest".
+std::string bound_info(const char* what, const RoundContext& round, const std::string& rest) {
   return std::string(what) + "|" + round.job + "|" + std::to_string(round.epoch) + "|" + std::to_string(round.round) +
-         "|" + std::to_string(tensor);
+         "|" + rest;
 }
 
 }  // namespace
 
 Bytes self_mask_key(const Bytes& seed, const RoundContext& round, std::size_t tensor) {
-  return hkdf(seed, {}, bound_info("cohort secagg self mask", round, tensor), kKeyBytes);
+  return hkdf(seed, {}, bound_info("cohort secagg self mask", round, std::to_string(tensor)), kKeyBytes);
 }
 
 Bytes pair_mask_key(const Bytes& secret, const RoundContext& round, std::size_t tensor) {
-  return hkdf(secret, {}, bound_info("cohort secagg pair mask", round, tensor), kKeyBytes);
+  return hkdf(secret, {}, bound_info("cohort secagg pair mask", round, std::to_string(tensor)), kKeyBytes);
 }
 
 Bytes share_key(const Bytes& agreed) { return hkdf(agreed, {}, "cohort secagg share key", kKeyBytes); }
 
 std::string share_aad(const RoundContext& round, const std::string& from, const std::string& to) {
-  return "cohort secagg share|" + round.job + "|" + std::to_string(round.epoch) + "|" + std::to_string(round.round) +
-         "|" + from + "|" + to;
+  return bound_info("cohort secagg share", round, from + "|" + to);
 }
 
 at::Tensor byte_tensor(const Bytes& bytes) {

@@ -24,7 +24,9 @@
 #include "secagg/crypto.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cohort::secagg {
@@ -44,6 +46,23 @@ inline constexpr const char* kPeersMeta = "cohort.secagg.peers";
 inline constexpr const char* kWeightFactorMeta = "cohort.secagg.weight_factor";
 inline constexpr const char* kSurvivorsMeta = "cohort.secagg.survivors";
 inline constexpr const char* kDroppedMeta = "cohort.secagg.dropped";
+
+/// Names of what the stages carry, each followed by a site's name: its public keys (the
+/// share task's group), a share it sealed for a holder ("share/<holder>" from the site,
+/// "share/<sender>" to the holder), a survivor's self-mask seed share and a dropped site's
+/// mask key share (the unmask answer).
+inline constexpr std::string_view kSealPublicKey = "c_pk/";
+inline constexpr std::string_view kMaskPublicKey = "s_pk/";
+inline constexpr std::string_view kSealedShare = "share/";
+inline constexpr std::string_view kSeedShare = "b/";
+inline constexpr std::string_view kMaskKeyShare = "s/";
+/// The site named after `prefix` in `name`, or nothing when `name` does not start with it.
+std::optional<std::string> site_after(std::string_view prefix, const std::string& name);
+
+/// The bytes of one Shamir share of a 32-byte secret, and of a sealed pair of them (a
+/// seed's share and a mask key's share) with its nonce and tag.
+inline constexpr std::size_t kShareBytes = 4 + 8 * 5;
+inline constexpr std::size_t kSealedShareBytes = kNonceBytes + 2 * kShareBytes + kTagBytes;
 
 /// The weight factor that makes every result weigh 1 (the weight max_weight).
 inline constexpr const char* kUnweighted = "unweighted";

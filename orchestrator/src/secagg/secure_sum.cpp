@@ -11,25 +11,20 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <stdexcept>
 
 namespace cohort::secagg {
 
 namespace {
 
-void add_words(std::uint32_t* sum, const std::byte* data, std::size_t count) {
+/// sum[i] = op(sum[i], word i of `data`) for `count` words (the bytes need no alignment).
+template <class Op>
+void fold_words(std::uint32_t* sum, const std::byte* data, std::size_t count, Op op) {
   for (std::size_t i = 0; i < count; ++i) {
     std::uint32_t w;
     std::memcpy(&w, data + 4 * i, 4);
-    sum[i] += w;
-  }
-}
-
-void subtract_words(std::uint32_t* sum, const std::byte* data, std::size_t count) {
-  for (std::size_t i = 0; i < count; ++i) {
-    std::uint32_t w;
-    std::memcpy(&w, data + 4 * i, 4);
-    sum[i] -= w;
+    sum[i] = op(sum[i], w);
   }
 }
 
@@ -61,7 +56,7 @@ class UploadSink final : public ResultSink {
     journal(data);
     auto& slot = *sum_.slots_[tensor_];
     std::lock_guard lock(slot.mutex);
-    add_words(words(slot) + offset / 4, data.data(), data.size() / 4);
+    fold_words(words(slot) + offset / 4, data.data(), data.size() / 4, std::plus<std::uint32_t>());
     received_ += data.size();
   }
 
@@ -114,7 +109,7 @@ class UploadSink final : public ResultSink {
         if (::pread(fd_, buffer.data(), n, static_cast<off_t>(position + done)) != static_cast<ssize_t>(n))
           throw std::runtime_error("cannot read back the journal of site '" + site_ + "': the secure sum is lost");
         std::lock_guard lock(slot.mutex);
-        subtract_words(words(slot) + done / 4, buffer.data(), n / 4);
+        fold_words(words(slot) + done / 4, buffer.data(), n / 4, std::minus<std::uint32_t>());
         done += n;
       }
       position += mine;

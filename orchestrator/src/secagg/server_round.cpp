@@ -12,12 +12,6 @@ namespace cohort::secagg {
 
 namespace {
 
-constexpr std::size_t kSealedShareBytes = kNonceBytes + 2 * (4 + 8 * 5) + kTagBytes;
-
-const std::string kSharePrefix = "share/";
-
-bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
-
 std::optional<Bytes> key_of(const Model& answer, const char* name) {
   const at::Tensor* t = answer.find(name);
   if (!t || t->scalar_type() != at::kByte || t->numel() != static_cast<std::int64_t>(kKeyBytes)) return std::nullopt;
@@ -82,12 +76,20 @@ std::vector<std::string> ServerRound::group_of(const std::string& site) const {
   return group;
 }
 
+bool ServerRound::in_group(const std::string& site, const std::string& member) const {
+  const auto a = position_.find(site), b = position_.find(member);
+  if (a == position_.end() || b == position_.end()) return false;
+  if (group_size_ == ring_.size()) return true;
+  const std::size_t n = ring_.size(), d = (a->second + n - b->second) % n;
+  return std::min(d, n - d) <= (group_size_ - 1) / 2;  // the distance round the ring
+}
+
 Model ServerRound::group_task(const std::string& site) const {
   Model task;
   task.round = round_.round;
   for (const auto& member : group_of(site)) {
-    task.tensors.push_back({"c_pk/" + member, byte_tensor(keys_.at(member).first)});
-    task.tensors.push_back({"s_pk/" + member, byte_tensor(keys_.at(member).second)});
+    task.tensors.push_back({std::string(kSealPublicKey) + member, byte_tensor(keys_.at(member).first)});
+    task.tensors.push_back({std::string(kMaskPublicKey) + member, byte_tensor(keys_.at(member).second)});
   }
   return task;
 }
@@ -97,16 +99,15 @@ std::vector<SiteFailure> ServerRound::take_shares(const std::map<std::string, Mo
   std::vector<SiteFailure> refused;
   for (const auto& [site, answer] : answers) {
     if (!position_.count(site)) continue;
-    const auto group = group_of(site);
     std::map<std::string, Bytes> boxes;
     for (const auto& t : answer.tensors) {
-      const std::string holder = starts_with(t.name, kSharePrefix) ? t.name.substr(kSharePrefix.size()) : "";
-      if (t.tensor.scalar_type() == at::kByte && t.tensor.numel() == static_cast<std::int64_t>(kSealedShareBytes) &&
-          std::find(group.begin(), group.end(), holder) != group.end())
-        boxes[holder] = bytes_of(t.tensor);
+      const auto holder = site_after(kSealedShare, t.name);
+      if (holder && t.tensor.scalar_type() == at::kByte && t.tensor.numel() == static_cast<std::int64_t>(kSealedShareBytes) &&
+          in_group(site, *holder))
+        boxes[*holder] = bytes_of(t.tensor);
     }
-    if (boxes.size() != group.size() || answer.tensors.size() != group.size()) {
-      refused.push_back({site, "its shares are not one sealed share for each of the " + std::to_string(group.size()) +
+    if (boxes.size() != group_size_ || answer.tensors.size() != group_size_) {
+      refused.push_back({site, "its shares are not one sealed share for each of the " + std::to_string(group_size_) +
                                    " sites of its group"});
       continue;
     }
@@ -134,19 +135,20 @@ Model ServerRound::unmask_task(const std::string& site) const {
   auto it = sealed_.find(site);
   if (it == sealed_.end()) return task;
   for (const auto& [from, box] : it->second)
-    if (std::binary_search(shared_.begin(), shared_.end(), from)) task.tensors.push_back({kSharePrefix + from, byte_tensor(box)});
+    if (std::binary_search(shared_.begin(), shared_.end(), from)) task.tensors.push_back({std::string(kSealedShare) + from, byte_tensor(box)});
   return task;
 }
 
 void ServerRound::take_unmasking(const std::map<std::string, Model>& answers) {
   for (const auto& [holder, answer] : answers) {
     for (const auto& t : answer.tensors) {
-      const bool b = starts_with(t.name, "b/");
-      if (!b && !starts_with(t.name, "s/")) continue;
-      const std::string site = t.name.substr(2);
+      const auto seed_of = site_after(kSeedShare, t.name);
+      const auto mask_key_of = site_after(kMaskKeyShare, t.name);
+      const bool b = seed_of.has_value();
+      if (!b && !mask_key_of) continue;
+      const std::string& site = b ? *seed_of : *mask_key_of;
       if (!position_.count(site) || t.tensor.scalar_type() != at::kByte) continue;
-      const auto group = group_of(site);
-      if (std::find(group.begin(), group.end(), holder) == group.end()) continue;  // not a holder of its shares
+      if (!in_group(site, holder)) continue;  // not a holder of its shares
       try {
         const Bytes bytes = bytes_of(t.tensor);
         const Share share = decode(bytes);

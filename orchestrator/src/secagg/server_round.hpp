@@ -80,6 +80,8 @@ class ServerRound {
 
  private:
   std::vector<std::string> group_of(const std::string& site) const;
+  /// Whether `member` is in `site`'s group (from their places on the ring, no list made).
+  bool in_group(const std::string& site, const std::string& member) const;
   std::string stage_failure(const char* stage, std::size_t left, const std::vector<SiteFailure>& lost) const;
 
   RoundContext round_;

@@ -12,12 +12,6 @@ namespace cohort::secagg {
 
 namespace {
 
-constexpr std::size_t kSharedBytes = 4 + 8 * 5;  // one Shamir share of a 32-byte secret
-
-const std::string kCPrefix = "c_pk/";
-const std::string kSPrefix = "s_pk/";
-const std::string kSharePrefix = "share/";
-
 /// w[e] = q(ratio · (x[e] − g[e])), read in the tensors' own type when it is float.
 void quantize_update(const at::Tensor& result, const at::Tensor& reference, double ratio, const Quantizer& q,
                      std::span<std::uint32_t> w) {
@@ -40,8 +34,6 @@ bool reusable(const Model* memory, std::size_t ti, const UploadTensor& u) {
          t.storage().use_count() == 1;
 }
 
-bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
-
 }  // namespace
 
 SiteRound::SiteRound(RoundContext round, std::string site)
@@ -60,11 +52,11 @@ Model SiteRound::share(const Model& group, std::size_t threshold) {
   std::vector<std::string> order;
   group_.clear();
   for (const auto& t : group.tensors) {
-    if (starts_with(t.name, kCPrefix)) {
-      order.push_back(t.name.substr(kCPrefix.size()));
-      group_[order.back()].first = bytes_of(t.tensor);
-    } else if (starts_with(t.name, kSPrefix)) {
-      group_[t.name.substr(kSPrefix.size())].second = bytes_of(t.tensor);
+    if (auto member = site_after(kSealPublicKey, t.name)) {
+      order.push_back(*member);
+      group_[*member].first = bytes_of(t.tensor);
+    } else if (auto member = site_after(kMaskPublicKey, t.name)) {
+      group_[*member].second = bytes_of(t.tensor);
     } else {
       throw std::invalid_argument("the group holds '" + t.name + "', which is no public key");
     }
@@ -87,7 +79,7 @@ Model SiteRound::share(const Model& group, std::size_t threshold) {
     Bytes box = random_bytes(kNonceBytes);
     const Bytes sealed = seal(key, box, share_aad(round_, site_, order[i]), plain);
     box.insert(box.end(), sealed.begin(), sealed.end());
-    out.tensors.push_back({kSharePrefix + order[i], byte_tensor(box)});
+    out.tensors.push_back({std::string(kSealedShare) + order[i], byte_tensor(box)});
   }
   return out;
 }
@@ -139,8 +131,9 @@ SiteRound::Unmasking SiteRound::unmask(const Model& sealed, const std::vector<st
   Unmasking out;
   out.shares.round = round_.round;
   for (const auto& t : sealed.tensors) {
-    if (!starts_with(t.name, kSharePrefix)) continue;
-    const std::string from = t.name.substr(kSharePrefix.size());
+    const auto sender = site_after(kSealedShare, t.name);
+    if (!sender) continue;
+    const std::string& from = *sender;
     const bool survivor = alive.count(from) > 0;
     if (!survivor && !lost.count(from)) continue;  // neither asked for
     auto member = group_.find(from);
@@ -150,13 +143,13 @@ SiteRound::Unmasking SiteRound::unmask(const Model& sealed, const std::vector<st
       const Bytes key = share_key(agree(c_.private_key, member->second.first));
       plain = open(key, std::span(box).first(kNonceBytes), share_aad(round_, from, site_), std::span(box).subspan(kNonceBytes));
     }
-    if (!plain || plain->size() != 2 * kSharedBytes) {
+    if (!plain || plain->size() != 2 * kShareBytes) {
       out.refused.push_back(from);
       continue;
     }
     // A survivor's self-mask seed, or a dropped site's mask key: never both of one site.
-    const auto half = survivor ? std::span(*plain).first(kSharedBytes) : std::span(*plain).subspan(kSharedBytes);
-    out.shares.tensors.push_back({(survivor ? "b/" : "s/") + from, byte_tensor(Bytes(half.begin(), half.end()))});
+    const auto half = survivor ? std::span(*plain).first(kShareBytes) : std::span(*plain).subspan(kShareBytes);
+    out.shares.tensors.push_back({std::string(survivor ? kSeedShare : kMaskKeyShare) + from, byte_tensor(Bytes(half.begin(), half.end()))});
   }
   return out;
 }

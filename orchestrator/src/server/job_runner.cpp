@@ -247,10 +247,10 @@ BroadcastOutcome JobRunner::dispatch(const Task& task, const std::vector<std::st
     recorder->mark(round, index, name, site, event);
   };
   mark("server", "broadcast_began");
-  // A site that comes back mid-task gets the task's model again; a stage's own models are
-  // not kept (the site counts as lost in that stage).
+  // A site that comes back mid-task gets the task's model again; a secure stage's models of
+  // each site's own are not kept (the site counts as lost in that stage).
   std::optional<Model> resend;
-  if (!task.model.tensors.empty()) resend = task.model;
+  if (!per_site || !task.model.tensors.empty()) resend = task.model;
   auto broadcast = std::make_shared<Broadcast>(reducer, targets, mark, std::move(resend));
   for (const auto& site : targets) {
     SiteTask own = per_site ? per_site(site) : SiteTask{};
