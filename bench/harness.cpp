@@ -59,7 +59,7 @@ void RoundFigures::add(const std::filesystem::path& job) {
 std::string synthetic_recipe(const SyntheticJob& job) {
   std::ostringstream r;
   r << "[job]\nname = \"" << job.name << "\"\nnum_rounds = " << job.rounds << "\nmin_clients = " << job.clients
-    << "\n[controller]\nplugin = \"fedavg\"\n[controller.args]\nfinal_validation = false\n"
+    << "\n[controller]\nplugin = \"" << job.controller << "\"\n[controller.args]\nfinal_validation = false\n"
     << "[executor]\nplugin = \"synthetic\"\n[executor.args]\ncompute_ms = " << job.compute_ms
     << "\nlog_scalars = " << job.log_scalars
     << "\n[model]\narch = \"synthetic\"\nsize_mb = " << job.model_mb << "\ntensors = 4\n[memory]\nmonitor_interval_ms = 500\n"

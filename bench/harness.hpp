@@ -64,6 +64,7 @@ struct SyntheticJob {
   std::int64_t compute_ms = 0;   ///< simulated training time per task
   std::string memory;            ///< extra lines for [memory]
   std::int64_t log_scalars = 0;  ///< scalars each site logs per task (tracking/)
+  std::string controller = "fedavg";
 };
 std::string synthetic_recipe(const SyntheticJob& job);
 

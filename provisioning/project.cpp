@@ -78,6 +78,7 @@ Project parse_project(std::string_view text, const std::filesystem::path& file) 
   // glibc caps the threshold at 32 MiB on 64-bit machines.
   p.server_malloc_mmap_threshold_kib = memory.get<std::int64_t>("server_malloc_mmap_threshold_kib", 4096, between(0, 32768));
   p.client_malloc_mmap_threshold_kib = memory.get<std::int64_t>("client_malloc_mmap_threshold_kib", 4096, between(0, 32768));
+  p.reuse_model_memory = memory.get<bool>("reuse_model_memory", false);
   memory.finish();
 
   std::set<std::string> names{p.server.name};

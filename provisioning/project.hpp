@@ -15,7 +15,9 @@
 //               unset; never the fl_port or admin_port)
 //   [memory]    server_malloc_arena_max (4), client_malloc_arena_max (2),
 //               server_malloc_mmap_threshold_kib, client_malloc_mmap_threshold_kib (4096;
-//               0 leaves glibc's dynamic threshold, see README "Memory")
+//               0 leaves glibc's dynamic threshold, see README "Memory"),
+//               reuse_model_memory (false: true keeps model-sized memory for the next
+//               round in server and clients, README "Memory")
 //   [[clients]] name, org, accept_job_code (true: runs jobs that carry code, such as a
 //               Python script; false refuses them, and the job's status says so),
 //               metrics_address (as the server's, for that client)
@@ -68,6 +70,7 @@ struct Project {
   ProjectServer server;
   /// Where the server serves /metrics, /healthz and /readyz ("" : it does not).
   std::string server_metrics_address;
+  bool reuse_model_memory = false;
   std::int64_t server_malloc_arena_max = 4;
   std::int64_t client_malloc_arena_max = 2;
   std::int64_t server_malloc_mmap_threshold_kib = 4096;

@@ -84,7 +84,8 @@ std::string usage(const KitConfig& kit) {
       "The watchdog restarts the process when it dies, at most 5 times in 300 s.\n"
       "Environment (set by cohort from kit.toml): MALLOC_ARENA_MAX=" + std::to_string(kit.malloc_arena_max) +
       ", MALLOC_MMAP_THRESHOLD_=" + std::to_string(kit.malloc_mmap_threshold_kib * 1024) +
-      " (none when 0: glibc's dynamic threshold).\nCOHORT_ENABLE_JEMALLOC_PRELOAD=true preloads jemalloc\n"
+      " (none when 0: glibc's dynamic threshold)" + (kit.reuse_model_memory ? ", COHORT_REUSE_MODEL_MEMORY=true" : "") +
+      ".\nCOHORT_ENABLE_JEMALLOC_PRELOAD=true preloads jemalloc\n"
       "(MALLOC_CONF defaults to dirty_decay_ms:5000,muzzy_decay_ms:5000 unless set);\n"
       "COHORT_BIN picks the cohort executable.";
   if (kit.role == "server")
@@ -115,6 +116,7 @@ std::string kit_toml(const KitConfig& k) {
   if (k.role != "admin") {
     kit.insert("malloc_arena_max", k.malloc_arena_max);
     kit.insert("malloc_mmap_threshold_kib", k.malloc_mmap_threshold_kib);
+    kit.insert("reuse_model_memory", k.reuse_model_memory);
   }
   if (k.role == "client") kit.insert("accept_job_code", k.accept_job_code);
   if (!k.metrics_address.empty()) kit.insert("metrics_address", k.metrics_address);
@@ -167,12 +169,14 @@ std::vector<KitConfig> kit_configs(const Project& project) {
   std::vector<KitConfig> kits{base(project.server.name, "server", "")};
   kits.back().malloc_arena_max = project.server_malloc_arena_max;
   kits.back().malloc_mmap_threshold_kib = project.server_malloc_mmap_threshold_kib;
+  kits.back().reuse_model_memory = project.reuse_model_memory;
   kits.back().metrics_address = project.server_metrics_address;
   for (const auto& c : project.clients) kits.back().clients.push_back(c.name);
   for (const auto& c : project.clients) {
     KitConfig k = base(c.name, "client", c.org);
     k.malloc_arena_max = project.client_malloc_arena_max;
     k.malloc_mmap_threshold_kib = project.client_malloc_mmap_threshold_kib;
+    k.reuse_model_memory = project.reuse_model_memory;
     k.accept_job_code = c.accept_job_code;
     k.metrics_address = c.metrics_address;
     kits.push_back(k);
@@ -276,7 +280,7 @@ void verify_kit(const fs::path& startup) {
 }
 
 std::map<std::string, std::string> kit_environment(const KitConfig& kit) {
-  return process::role_environment(kit.malloc_arena_max, kit.malloc_mmap_threshold_kib);
+  return process::role_environment(kit.malloc_arena_max, kit.malloc_mmap_threshold_kib, kit.reuse_model_memory);
 }
 
 KitConfig load_kit(const fs::path& kit) {
@@ -303,6 +307,7 @@ KitConfig parse_kit_toml(std::string_view text, const fs::path& file) {
   } else {
     k.malloc_arena_max = kit.get<std::int64_t>("malloc_arena_max", 0, at_least(0));
     k.malloc_mmap_threshold_kib = kit.get<std::int64_t>("malloc_mmap_threshold_kib", 0, at_least(0));
+    k.reuse_model_memory = kit.get<bool>("reuse_model_memory", false);
   }
   if (k.role == "client") k.accept_job_code = kit.get<bool>("accept_job_code", true);
   if (k.role != "admin") k.metrics_address = kit.get<std::string>("metrics_address", "");

@@ -43,6 +43,8 @@ struct KitConfig {
   std::int64_t malloc_arena_max = 0;
   /// MALLOC_MMAP_THRESHOLD_ in KiB; 0: glibc's dynamic threshold.
   std::int64_t malloc_mmap_threshold_kib = 0;
+  /// COHORT_REUSE_MODEL_MEMORY for the process (the project's [memory] reuse_model_memory).
+  bool reuse_model_memory = false;
   /// Client kits: whether the client runs jobs that carry code.
   bool accept_job_code = true;
   /// Server and client kits: where the process serves /metrics, /healthz and /readyz

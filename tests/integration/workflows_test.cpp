@@ -108,3 +108,45 @@ TEST_CASE("cyclic: fewer than two active sites fail the job with a clear message
   CHECK(status->state == cohort::jobs::JobState::execution_exception);
   CHECK(status->message == "round 0: Cyclic needs at least 2 active sites, 1 connected");
 }
+
+TEST_CASE("fedavg: averaging in the global model's memory gives the accumulator's models, bit for bit, best model included") {
+  TempDir dir;
+  // Two sites: each element's sum has two terms, the same in either arrival order.
+  const std::string args = "final_validation = false\naggregate_in_place = ";
+  // The sites compute for 0.3 s, so every task is on the wire before a result comes.
+  const auto job = [&](const std::string& in_place) {
+    std::string text = recipe("fedavg", args + in_place, 2, 3);
+    return text.replace(text.find("steps_by_site = true"), 20, "steps_by_site = true\ncompute_ms = 300");
+  };
+  auto in_place = simulate_model(dir, "in-place", job("true"));
+  auto accumulated = simulate_model(dir, "accumulated", job("false"));
+  REQUIRE(in_place.tensors.size() == accumulated.tensors.size());
+  for (std::size_t i = 0; i < in_place.tensors.size(); ++i) CHECK(at::equal(in_place.tensors[i].tensor, accumulated.tensors[i].tensor));
+  // best_model.pt is the global model the sites evaluated, linked from its file after its memory went to the sums.
+  const auto best = [&](const std::string& name) { return cohort::load_checkpoint(only_job(dir / name) / "best_model.pt"); };
+  const auto best_in_place = best("in-place"), best_accumulated = best("accumulated");
+  for (std::size_t i = 0; i < in_place.tensors.size(); ++i) CHECK(at::equal(best_in_place.tensors[i].tensor, best_accumulated.tensors[i].tensor));
+  CHECK_FALSE(at::equal(best_in_place.tensors[0].tensor, in_place.tensors[0].tensor));
+  // Each round's broadcast lent the global model (timeline.csv), only where asked.
+  const auto lent = [&](const std::string& name) {
+    const std::string timeline = read_text(cohort::jobs::JobDirectory::at(only_job(dir / name)).timeline_csv());
+    std::size_t n = 0;
+    for (auto at = timeline.find("model_lent"); at != std::string::npos; at = timeline.find("model_lent", at + 1)) ++n;
+    return n;
+  };
+  CHECK(lent("in-place") == 3);
+  CHECK(lent("accumulated") == 0);
+}
+
+TEST_CASE("fedavg: reuse_model_memory on and off give the same models over 5 rounds") {
+  TempDir dir;
+  const auto job = [&](const std::string& reuse) {
+    std::string text = recipe("fedavg", "final_validation = false", 2, 5, "reuse_model_memory = " + reuse + "\n");
+    // Model-sized tensors (4 × 1 MiB and more) are the ones kept.
+    return text.replace(text.find("size_mb = 0.1"), 13, "size_mb = 8.0");
+  };
+  auto reused = simulate_model(dir, "reused", job("true"));
+  auto fresh = simulate_model(dir, "fresh", job("false"));
+  REQUIRE(reused.tensors.size() == fresh.tensors.size());
+  for (std::size_t i = 0; i < reused.tensors.size(); ++i) CHECK(at::equal(reused.tensors[i].tensor, fresh.tensors[i].tensor));
+}

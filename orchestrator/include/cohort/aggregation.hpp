@@ -3,7 +3,9 @@
 /// Streaming weighted averaging: the reducer FedAvg, FedOpt and Swarm use.
 ///
 /// Results are folded into one accumulator as their chunks arrive, so the memory a
-/// round needs is one model (the accumulator) however many sites answer.
+/// round needs is one model (the accumulator) however many sites answer; with in-place
+/// aggregation (Options::in_place) the accumulator is the previous global model's own
+/// memory, once the server lends it, and the round needs no second model.
 ///
 /// Semantics of a result cut off mid-upload: every element of the average is the
 /// weighted mean over the results that delivered that element whole. A site whose
@@ -55,6 +57,11 @@ class COHORT_API WeightedAverage final : public Reducer {
     /// Tensors whose name matches one of these (ECMAScript regex, whole name) are not
     /// averaged: they keep the reference value.
     std::vector<std::string> exclude_vars;
+    /// The previous global model's memory may hold the sums once the server lends it
+    /// (reuse_reference): the controller reads the reference only through result() after
+    /// the broadcast, and persists it only as a file (the server links the one on disk).
+    /// FedAvg sets it; FedOpt, which steps from the previous global, does not.
+    bool in_place = false;
   };
 
   /// `reference` gives names, shapes and dtypes, and the values kept where no result
@@ -75,6 +82,17 @@ class COHORT_API WeightedAverage final : public Reducer {
   /// in the tensor's dtype (undefined: no result gave it), `weight` the weights' sum,
   /// `results` how many. A sum is adopted, not copied, where nothing was folded yet.
   void add_reduced(std::vector<at::Tensor> sums, double weight, std::size_t results);
+
+  /// In-place aggregation: the server calls this once every site has `reference` on the
+  /// wire and it is on disk. Each floating tensor nothing was folded into yet takes the
+  /// reference's memory as its sum, zeroed a chunk at a time as results arrive (elements no
+  /// result reached keep the reference's values); the others keep their accumulator, so
+  /// the average is the same to the bit either way. Returns false, taking nothing, without
+  /// Options::in_place or with privacy. From a true return on, the reference's bytes are
+  /// the average's: its tensors are views of them, and result() returns new views.
+  bool reuse_reference(const Model& reference);
+  /// Whether reuse_reference() would take the reference: Options::in_place, no privacy.
+  bool in_place() const;
 
   /// Number of results that arrived whole.
   std::size_t complete_results() const;

@@ -38,7 +38,8 @@ inline constexpr std::uint64_t kPluginMagic = 0x636f686f72747031ULL;
 /// 7: ExecutorContext::log_scalar (and kMaxScalarTagBytes).
 /// 8: WeightedAverage::weight_of and add_reduced (secure aggregation); join_sites and
 ///    split_sites (job.hpp).
-inline constexpr std::uint32_t kPluginAbiVersion = 8;
+/// 9: in-place aggregation: WeightedAverage::Options::in_place, reuse_reference, in_place.
+inline constexpr std::uint32_t kPluginAbiVersion = 9;
 /// The exported alias; its name carries the ABI version a host looks for first.
 inline constexpr const char* kPluginSymbol = "cohort_plugin_v1";
 

@@ -50,9 +50,11 @@ std::map<std::string, std::string> mpi_environment(const process::MpiLaunch& mpi
   const auto rank = launcher_rank();
   if (!rank) return {};
   try {
-    const auto memory = config::read_recipe_file(mpi.recipe, mpi.overrides).memory;
-    return *rank == 0 ? process::role_environment(memory.server_malloc_arena_max, memory.server_malloc_mmap_threshold_kib)
-                      : process::role_environment(memory.client_malloc_arena_max, memory.client_malloc_mmap_threshold_kib);
+    const auto recipe = config::read_recipe_file(mpi.recipe, mpi.overrides);
+    const auto& memory = recipe.memory;
+    const bool reuse = recipe.simulation.reuse_model_memory;
+    return *rank == 0 ? process::role_environment(memory.server_malloc_arena_max, memory.server_malloc_mmap_threshold_kib, reuse)
+                      : process::role_environment(memory.client_malloc_arena_max, memory.client_malloc_mmap_threshold_kib, reuse);
   } catch (const std::exception&) {
     return {};
   }

@@ -89,6 +89,7 @@ SimulationSettings read_simulation(const Args& sim) {
   s.workers = read_workers(sim);
   s.insecure = sim.get<bool>("insecure", false);
   s.chunk_kib = sim.get<std::int64_t>("chunk_kib", 1024, between(4, 64 * 1024));
+  s.reuse_model_memory = sim.get<bool>("reuse_model_memory", false);
   sim.finish();
   return s;
 }

@@ -68,6 +68,9 @@ struct SimulationSettings {
   bool insecure = false;
   /// Transfer chunk size.
   std::int64_t chunk_kib = 1024;
+  /// Server and client processes keep model-sized tensor memory for the next round
+  /// (memory::set_model_memory_reuse): one model of resident memory between rounds.
+  bool reuse_model_memory = false;
 };
 
 /// `[privacy]`: differential privacy of the sites' updates (README, "Privacy").

@@ -131,6 +131,24 @@ COHORT_API void enable_tensor_accounting();
 /// accounting is off.
 COHORT_API std::optional<std::uint64_t> tensor_bytes();
 
+/// Model memory reuse (`reuse_model_memory`): the environment variable that turns it on in
+/// a server or client process ("true"; read by enable_tensor_accounting()).
+inline constexpr const char* kReuseModelMemoryVariable = "COHORT_REUSE_MODEL_MEMORY";
+/// Tensor storage blocks this large or larger are the ones kept.
+inline constexpr std::size_t kReusedBlockBytes = std::size_t{1} << 20;
+/// With reuse on (and accounting enabled), the storage of a dead tensor of at least
+/// kReusedBlockBytes is kept, resident, and handed to the next tensor of the same byte size
+/// (a round's model lands in the pages the last round's did), up to the largest model
+/// passed to note_model_bytes() in all: one model of resident memory between rounds. Off
+/// frees what is kept.
+COHORT_API void set_model_memory_reuse(bool on);
+COHORT_API bool model_memory_reuse();
+/// A model of `bytes` passes through this process (received, summed): the bound of what
+/// reuse keeps is the largest such model.
+COHORT_API void note_model_bytes(std::uint64_t bytes);
+/// Bytes kept for reuse now.
+COHORT_API std::uint64_t kept_model_bytes();
+
 /// How many cleanups cleanup_memory() ran in this process.
 COHORT_API std::uint64_t cleanups_run();
 

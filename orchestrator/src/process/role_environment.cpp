@@ -1,5 +1,7 @@
 #include "process/role_environment.hpp"
 
+#include "memory/memory.hpp"
+
 #include <cohort/error.hpp>
 #include <cstdlib>
 #include <filesystem>
@@ -15,8 +17,10 @@ std::optional<std::string> find_jemalloc() {
   return std::nullopt;
 }
 
-std::map<std::string, std::string> role_environment(std::int64_t arena_max, std::int64_t mmap_threshold_kib) {
+std::map<std::string, std::string> role_environment(std::int64_t arena_max, std::int64_t mmap_threshold_kib,
+                                                    bool reuse_model_memory) {
   std::map<std::string, std::string> env{{"MALLOC_ARENA_MAX", std::to_string(arena_max)}};
+  if (reuse_model_memory) env[memory::kReuseModelMemoryVariable] = "true";
   if (mmap_threshold_kib > 0) env["MALLOC_MMAP_THRESHOLD_"] = std::to_string(mmap_threshold_kib * 1024);
   const char* preload = std::getenv("COHORT_ENABLE_JEMALLOC_PRELOAD");
   if (preload && std::string(preload) == "true") {

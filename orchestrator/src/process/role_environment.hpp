@@ -20,10 +20,12 @@ inline constexpr const char* kDefaultMallocConf = "dirty_decay_ms:5000,muzzy_dec
 std::optional<std::string> find_jemalloc();
 
 /// Variables to add to a process's environment: MALLOC_ARENA_MAX=`arena_max`,
-/// MALLOC_MMAP_THRESHOLD_ (bytes) when `mmap_threshold_kib` > 0, and with
+/// MALLOC_MMAP_THRESHOLD_ (bytes) when `mmap_threshold_kib` > 0,
+/// COHORT_REUSE_MODEL_MEMORY=true with `reuse_model_memory` (memory::set_model_memory_reuse), and with
 /// COHORT_ENABLE_JEMALLOC_PRELOAD=true in our environment, LD_PRELOAD (appended to any
 /// present) and MALLOC_CONF (unless already set). Throws when preloading is asked for and
 /// no jemalloc is installed.
-std::map<std::string, std::string> role_environment(std::int64_t arena_max, std::int64_t mmap_threshold_kib);
+std::map<std::string, std::string> role_environment(std::int64_t arena_max, std::int64_t mmap_threshold_kib,
+                                                    bool reuse_model_memory);
 
 }  // namespace cohort::process

@@ -25,6 +25,7 @@ void ModelBuilder::finish(bool complete, const std::string& why) {
 }
 
 void ModelBuilder::begin_model(std::uint32_t tensors, std::uint64_t total_bytes) {
+  memory::note_model_bytes(total_bytes);
   if (placement_) placed_ = placement_();
   if (placed_) placed_->reserve(tensors, total_bytes);
 }

@@ -20,9 +20,14 @@ struct WeightedAverage::State {
     std::int64_t element_size = 1;
     bool excluded = false;
     std::mutex mutex;
-    /// Running weighted sum; allocated at the first contribution. Floating tensors sum in
+    /// Running weighted sum; made at the first contribution. Floating tensors sum in
     /// their own dtype (one model's worth of memory); integer tensors (counters) in double.
     at::Tensor sum;
+    /// The reference's tensor, lent by reuse_reference(): the sum, if nothing was folded yet.
+    at::Tensor lent;
+    /// The sum is the reference's memory: elements [zeroed, n) still hold its values.
+    bool in_place = false;
+    std::int64_t zeroed = 0;
     /// Weight of the results that delivered the whole tensor.
     double weight = 0;
     /// (elements delivered, weight) of results cut off inside this tensor.
@@ -51,11 +56,31 @@ void allocate_sum(WeightedAverage::State::Slot& slot) {
   slot.sum.zero_();
 }
 
+/// The sum that elements [0, end) of a contribution go into: the lent reference (zeroed up
+/// to `end` on the way), else an accumulator. Under the slot's lock.
+at::Tensor& sum_for(WeightedAverage::State::Slot& slot, std::int64_t end) {
+  if (!slot.sum.defined()) {
+    if (slot.lent.defined()) {
+      slot.sum = std::exchange(slot.lent, at::Tensor());
+      slot.in_place = true;
+    } else {
+      allocate_sum(slot);
+    }
+  }
+  if (slot.in_place && end > slot.zeroed) {
+    slot.sum.view({-1}).narrow(0, slot.zeroed, end - slot.zeroed).zero_();
+    slot.zeroed = end;
+  }
+  return slot.sum;
+}
+
 class AverageSink final : public ResultSink {
  public:
   AverageSink(std::shared_ptr<WeightedAverage::State> state, std::string site, double weight)
       : state_(std::move(state)), site_(std::move(site)), weight_(weight),
         seen_(state_->slots.size(), false) {}
+  /// A sink dropped mid-tensor counts as cut off there: what it folded keeps its weight.
+  ~AverageSink() override { abandon({}); }
 
   void begin_tensor(const TensorInfo& info) override {
     auto it = state_->index.find(info.name);
@@ -83,8 +108,7 @@ class AverageSink final : public ResultSink {
     at::Tensor incoming = at::from_blob(const_cast<std::byte*>(data.data()), {count},
                                         at::TensorOptions().dtype(slot.info.dtype));
     std::lock_guard lock(slot.mutex);
-    if (!slot.sum.defined()) allocate_sum(slot);
-    slot.sum.view({-1}).narrow(0, first, count).add_(incoming, weight_);
+    sum_for(slot, first + count).view({-1}).narrow(0, first, count).add_(incoming, weight_);
   }
 
   void end_tensor() override {
@@ -104,9 +128,10 @@ class AverageSink final : public ResultSink {
   }
 
   void abandon(const std::string&) override {
-    if (!current_ || received_ == 0) return;
-    std::lock_guard lock(current_->mutex);
-    current_->partial.emplace_back(static_cast<std::int64_t>(received_) / current_->element_size, weight_);
+    State::Slot* slot = std::exchange(current_, nullptr);
+    if (!slot || received_ == 0) return;
+    std::lock_guard lock(slot->mutex);
+    slot->partial.emplace_back(static_cast<std::int64_t>(received_) / slot->element_size, weight_);
   }
 
  private:
@@ -142,6 +167,7 @@ WeightedAverage::WeightedAverage(const Model& reference, Options options)
     state_->index.emplace(t.name, i);
     state_->slots.push_back(std::move(slot));
   }
+  memory::note_model_bytes(reference.byte_size());
 }
 
 WeightedAverage::~WeightedAverage() {
@@ -189,6 +215,24 @@ void WeightedAverage::add_reduced(std::vector<at::Tensor> sums, double weight, s
   std::lock_guard lock(state_->mutex);
   state_->complete += results;
   state_->total_weight += weight;
+}
+
+bool WeightedAverage::in_place() const { return state_->options.in_place && !state_->privacy; }
+
+bool WeightedAverage::reuse_reference(const Model& reference) {
+  if (!in_place()) return false;
+  if (reference.tensors.size() != state_->slots.size())
+    throw std::invalid_argument("reuse_reference: the model is not the average's reference");
+  for (std::size_t i = 0; i < state_->slots.size(); ++i) {
+    State::Slot& slot = *state_->slots[i];
+    const at::Tensor& t = reference.tensors[i].tensor;
+    if (slot.excluded || !at::isFloatingType(slot.info.dtype) || !t.defined() || t.scalar_type() != slot.info.dtype ||
+        t.sizes().vec() != slot.info.shape || !t.is_contiguous())
+      continue;
+    std::lock_guard lock(slot.mutex);
+    if (!slot.sum.defined()) slot.lent = t;
+  }
+  return true;
 }
 
 std::unique_ptr<ResultSink> WeightedAverage::open(const ResultInfo& info) {
@@ -253,6 +297,7 @@ Model WeightedAverage::result(const Model& reference) {
     State::Slot& slot = *state_->slots[i];
     const at::Tensor& previous = reference.tensors.at(i).tensor;
     std::lock_guard lock(slot.mutex);
+    slot.lent = at::Tensor();
     if (state_->privacy && !slot.excluded && at::isFloatingType(slot.info.dtype)) {
       out.tensors.push_back({slot.info.name, private_average(*state_, slot, previous)});
       slot.sum = at::Tensor();
@@ -268,9 +313,11 @@ Model WeightedAverage::result(const Model& reference) {
     for_each_delivered_run(slot, flat.numel(), [&](std::int64_t begin, std::int64_t end, double weight) {
       at::Tensor part = flat.narrow(0, begin, end - begin);
       if (weight > 0) part.div_(weight);
-      else part.copy_(previous.view({-1}).narrow(0, begin, end - begin));
+      else if (!slot.in_place) part.copy_(previous.view({-1}).narrow(0, begin, end - begin));
+      // In place, an element no result reached is still the reference's (beyond `zeroed`).
     });
-    at::Tensor averaged = slot.sum;
+    // In place: a new view, so the previous global's tensors stay told apart from the average.
+    at::Tensor averaged = slot.in_place ? slot.sum.view(slot.info.shape) : slot.sum;
     if (averaged.scalar_type() != slot.info.dtype) averaged = averaged.round().to(slot.info.dtype);
     out.tensors.push_back({slot.info.name, std::move(averaged)});
     slot.sum = at::Tensor();

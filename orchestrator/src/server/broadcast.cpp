@@ -19,7 +19,7 @@ class Broadcast::Target final : public PendingTask {
   void on_failure(const std::string& site, const std::string& reason) override { owner_->fail(site_, reason); }
   void on_accepted() override { owner_->accepted(site_); }
   void on_sent() override { owner_->sent(site_); }
-  std::optional<Model> model_for_resend() override { return owner_->model_for_resend(); }
+  std::optional<Model> model_for_resend() override { return owner_->model_for_resend(site_); }
 
  private:
   std::shared_ptr<Broadcast> owner_;
@@ -77,12 +77,36 @@ class Broadcast::GuardedSink final : public ResultSink {
 
 Broadcast::Broadcast(Reducer& reducer, std::vector<std::string> targets, Mark mark, std::optional<Model> model)
     : reducer_(reducer), mark_(mark ? std::move(mark) : [](const std::string&, const char*) {}),
-      outstanding_(targets.begin(), targets.end()), model_(std::move(model)) {}
+      outstanding_(targets.begin(), targets.end()), model_(std::move(model)), unsent_(targets.begin(), targets.end()) {}
 
-std::optional<Model> Broadcast::model_for_resend() {
+std::optional<Model> Broadcast::model_for_resend(const std::string& site) {
+  std::function<std::optional<Model>()> reload;
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_ || !outstanding_.count(site)) return std::nullopt;
+    if (!reload_) {
+      unsent_.insert(site);
+      return model_;
+    }
+    reload = reload_;
+  }
+  return reload();  // the model's memory is the reducer's now: its file has the same bytes
+}
+
+void Broadcast::when_sent(std::function<bool()> step) {
   std::lock_guard lock(mutex_);
-  if (closed_) return std::nullopt;
-  return model_;
+  when_sent_ = std::move(step);
+}
+
+bool Broadcast::lend_model(const std::function<bool()>& take, std::function<std::optional<Model>()> reload) {
+  std::lock_guard lock(mutex_);
+  if (!unsent_.empty() || closed_) return false;
+  if (take()) {
+    reload_ = std::move(reload);
+    model_.reset();
+    mark_("server", "model_lent");
+  }
+  return true;
 }
 
 std::shared_ptr<PendingTask> Broadcast::pending_for(const std::string& site) {
@@ -118,6 +142,7 @@ void Broadcast::complete(const std::string& site, const ResultInfo& info) {
 
 void Broadcast::fail(const std::string& site, const std::string& reason) {
   std::lock_guard lock(mutex_);
+  unsent_.erase(site);
   if (!outstanding_.erase(site)) return;
   mark_(site, "failed");
   failed_.push_back({site, reason});
@@ -132,6 +157,8 @@ void Broadcast::accepted(const std::string& site) {
 void Broadcast::sent(const std::string& site) {
   std::lock_guard lock(mutex_);
   if (!closed_) mark_(site, "sent");
+  unsent_.erase(site);
+  if (unsent_.empty()) changed_.notify_all();
 }
 
 void Broadcast::close(const std::string& reason) {
@@ -167,6 +194,15 @@ BroadcastOutcome Broadcast::wait(const BroadcastOptions& options, const std::fun
     const std::size_t total = outstanding_.size() + received_.size() + failed_.size();
     const std::size_t needed = options.min_responses == 0 ? total : std::min(options.min_responses, total);
     while (!outstanding_.empty()) {
+      if (when_sent_ && unsent_.empty()) {
+        auto step = std::move(when_sent_);
+        when_sent_ = nullptr;
+        lock.unlock();
+        const bool done = step();
+        lock.lock();
+        if (!done) when_sent_ = std::move(step);
+        continue;
+      }
       const auto now = Clock::now();
       if (abort && abort()) {
         reason = "job aborted";

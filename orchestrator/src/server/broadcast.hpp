@@ -31,6 +31,16 @@ class Broadcast : public std::enable_shared_from_this<Broadcast> {
   /// The PendingTask for `site` (one per target).
   std::shared_ptr<PendingTask> pending_for(const std::string& site);
 
+  /// In-place aggregation. `step` runs on the waiting thread (in wait()) once every
+  /// target's task is written to its connection, or failed; it runs again while it
+  /// returns false.
+  void when_sent(std::function<bool()> step);
+  /// If every target's task is written and none is being sent again, runs `take` (the
+  /// reducer takes the model's memory) and returns true; when `take` returned true, the
+  /// task's model is no longer the broadcast's to send: a site that needs the task again
+  /// gets `reload()` (the model from its file). Otherwise returns false, running nothing.
+  bool lend_model(const std::function<bool()>& take, std::function<std::optional<Model>()> reload);
+
   /// Blocks until every target answered, or the options say to stop waiting, or
   /// `abort` returns true; then closes and returns what came of it.
   BroadcastOutcome wait(const BroadcastOptions& options, const std::function<bool()>& abort);
@@ -48,8 +58,8 @@ class Broadcast : public std::enable_shared_from_this<Broadcast> {
   void fail(const std::string& site, const std::string& reason);
   void accepted(const std::string& site);
   void sent(const std::string& site);
+  std::optional<Model> model_for_resend(const std::string& site);
   void close(const std::string& reason);
-  std::optional<Model> model_for_resend();
 
   Reducer& reducer_;
   Mark mark_;
@@ -62,6 +72,12 @@ class Broadcast : public std::enable_shared_from_this<Broadcast> {
   std::vector<SiteFailure> failed_;
   std::vector<std::shared_ptr<Entry>> entries_;
   std::optional<Model> model_;
+  /// Targets whose task (its model) is not written yet: all at first, and a site again
+  /// while its task is sent again after a reconnect.
+  std::set<std::string> unsent_;
+  std::function<bool()> when_sent_;
+  /// Set by lend_model(): where a task sent again gets its model.
+  std::function<std::optional<Model>()> reload_;
 };
 
 }  // namespace cohort::server

@@ -84,6 +84,12 @@ void CheckpointWriter::write(Model model, fs::path file) {
   changed_.notify_all();
 }
 
+void CheckpointWriter::link(fs::path from, fs::path to) {
+  std::lock_guard lock(mutex_);
+  queue_.push_back(Item{std::move(to), Model{}, std::move(from), {}});
+  changed_.notify_all();
+}
+
 void CheckpointWriter::adopt(Model model, fs::path file) {
   const auto sum = checksum(model);
   std::lock_guard lock(mutex_);

@@ -47,6 +47,8 @@ class CheckpointWriter {
   /// Queues `step` to run on the writer's thread once everything queued before is on disk
   /// (a job's resume state, which names those files); a throw is a failure like a write's.
   void then(std::function<void()> step);
+  /// Queues `to` to become a link to `from` (a file queued or written before).
+  void link(std::filesystem::path from, std::filesystem::path to);
   /// `model` is on disk as `file` already (a resumed job's global model, read from there):
   /// the model saved last, for the hard-link rule above.
   void adopt(Model model, std::filesystem::path file);

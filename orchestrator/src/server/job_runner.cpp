@@ -202,6 +202,7 @@ std::vector<std::string> JobRunner::sample(std::size_t n) {
 
 void JobRunner::set_global_model(Model model) {
   global_ = std::move(model);  // the previous global model is released here
+  lent_global_.clear();
 }
 
 BroadcastOutcome JobRunner::broadcast(const Task& task, const std::vector<std::string>& targets, Reducer& reducer,
@@ -209,7 +210,7 @@ BroadcastOutcome JobRunner::broadcast(const Task& task, const std::vector<std::s
   // A training average is one step of the privacy mechanism (clipped, noised, accounted)
   // and, with [secure_aggregation], a secure round.
   const bool secure = setup_.recipe.secure_aggregation.on;
-  auto* average = privacy_ || secure ? dynamic_cast<WeightedAverage*>(&reducer) : nullptr;
+  auto* average = dynamic_cast<WeightedAverage*>(&reducer);
   std::shared_ptr<privacy::PrivateAverage> private_average;
   Task sent{task.name, task.round, task.model, task.meta};
   if (average && privacy_) {
@@ -229,7 +230,8 @@ BroadcastOutcome JobRunner::broadcast(const Task& task, const std::vector<std::s
           ? secure_broadcast(SecureSetup{setup_.recipe.secure_aggregation, {job_.id, setup_.epoch, task.round},
                                          directory_.root(), rng_(), *log_, dispatch, private_average.get()},
                              sent, targets, *average, options)
-          : this->dispatch(sent, targets, {}, reducer, options);
+          : this->dispatch(sent, targets, {}, reducer, options, average);
+  if (auto failure = std::exchange(lend_failure_, nullptr)) std::rethrow_exception(failure);
   if (average && privacy_) privacy_->end_average(task.round, targets, private_average.get());
   for (const auto& r : outcome.received) fire(EventType::result_received, task.round, r.site);
   for (const auto& r : outcome.received) fire(EventType::result_aggregated, task.round, r.site);
@@ -240,8 +242,38 @@ BroadcastOutcome JobRunner::broadcast(const Task& task, const std::vector<std::s
   return outcome;
 }
 
+namespace {
+
+std::vector<const void*> identities(const Model& model) {
+  std::vector<const void*> out;
+  for (const auto& t : model.tensors) out.push_back(t.tensor.unsafeGetTensorImpl());
+  return out;
+}
+
+}  // namespace
+
+void JobRunner::lend_global(Broadcast& broadcast, WeightedAverage& average) {
+  broadcast.when_sent([this, &broadcast, &average] {
+    // global_model.pt must hold the bytes first (round 0's initial model is written now).
+    try {
+      if (persisted_global_ != identities(global_)) persist(global_, "global");
+      checkpoints_->flush();
+    } catch (...) {
+      lend_failure_ = std::current_exception();
+      return true;
+    }
+    const auto file = directory_.artifact("global");
+    const bool lent = broadcast.lend_model([&average, this] { return average.reuse_reference(global_); },
+                                           [file] { return std::optional<Model>(load_checkpoint(file)); });
+    if (!lent) return false;  // a task is being sent again: once it is written
+    lent_global_ = identities(global_);
+    log_->debug("round {}: the global model's memory holds the average's sums", global_.round + 1);
+    return true;
+  });
+}
+
 BroadcastOutcome JobRunner::dispatch(const Task& task, const std::vector<std::string>& targets, const PerSite& per_site,
-                                     Reducer& reducer, const BroadcastOptions& options) {
+                                     Reducer& reducer, const BroadcastOptions& options, WeightedAverage* average) {
   auto mark = [recorder = recorder_.get(), round = task.round, index = recorder_->next_broadcast(),
                name = task.name](const std::string& site, const char* event) {
     recorder->mark(round, index, name, site, event);
@@ -252,6 +284,7 @@ BroadcastOutcome JobRunner::dispatch(const Task& task, const std::vector<std::st
   std::optional<Model> resend;
   if (!per_site || !task.model.tensors.empty()) resend = task.model;
   auto broadcast = std::make_shared<Broadcast>(reducer, targets, mark, std::move(resend));
+  if (average && average->in_place() && identities(task.model) == identities(global_)) lend_global(*broadcast, *average);
   for (const auto& site : targets) {
     SiteTask own = per_site ? per_site(site) : SiteTask{};
     net::TaskHeader header;
@@ -321,17 +354,12 @@ void JobRunner::round_ended(std::int64_t round) {
   if (setup_.on_round_row) setup_.on_round_row(row);
 }
 
-namespace {
-
-std::vector<const void*> identities(const Model& model) {
-  std::vector<const void*> out;
-  for (const auto& t : model.tensors) out.push_back(t.tensor.unsafeGetTensorImpl());
-  return out;
-}
-
-}  // namespace
-
 void JobRunner::persist(const Model& model, std::string_view tag) {
+  if (!lent_global_.empty() && identities(model) == lent_global_) {
+    // The global lent to an average: its bytes are sums now, its file is the model.
+    if (tag != "global") checkpoints_->link(directory_.artifact("global"), directory_.artifact(std::string(tag)));
+    return;
+  }
   if (tag == "global") persisted_global_ = identities(model);
   checkpoints_->write(model, directory_.artifact(std::string(tag)));
 }

@@ -29,7 +29,13 @@
 #include <random>
 #include <set>
 
+namespace cohort {
+class WeightedAverage;
+}
+
 namespace cohort::server {
+
+class Broadcast;
 
 struct JobSetup {
   std::string job_id;
@@ -129,8 +135,12 @@ class JobRunner final : public ControllerContext, public SiteListener {
   void fire(EventType type, std::int64_t round, const std::string& site = {});
   /// Sends `task` (with each site's additions) to `targets` and waits for the results:
   /// broadcast() without a training step's privacy, counts and checkpoint flush.
+  /// `average`, when given, may aggregate in the global model's memory (lend_global).
   BroadcastOutcome dispatch(const Task& task, const std::vector<std::string>& targets, const PerSite& per_site,
-                            Reducer& reducer, const BroadcastOptions& options);
+                            Reducer& reducer, const BroadcastOptions& options, WeightedAverage* average = nullptr);
+  /// In-place aggregation: once `broadcast`'s tasks (the global model) are all on the wire,
+  /// the global is made sure to be on disk and lent to `average` for its sums.
+  void lend_global(Broadcast& broadcast, WeightedAverage& average);
   /// Sends the job to `site`, with its files when it carries some.
   void announce(const std::string& site);
   /// Reads the files the job carries (app/), once, before the first announcement.
@@ -182,6 +192,11 @@ class JobRunner final : public ControllerContext, public SiteListener {
   std::int64_t rounds_completed_ = 0;
   /// The tensors last persisted as "global" (identity only): the resume state links that file.
   std::vector<const void*> persisted_global_;
+  /// The tensors of the global lent to an average (identity only): their bytes are the
+  /// average's, and their file, global_model.pt, is what persisting them links to.
+  std::vector<const void*> lent_global_;
+  /// A checkpoint failure met while lending the global, thrown when the broadcast ends.
+  std::exception_ptr lend_failure_;
 };
 
 }  // namespace cohort::server

@@ -135,10 +135,12 @@ struct Simulation {
   fs::path log(const std::string& file) const { return workspace / "logs" / file; }
   /// The memory environment of a server and of a client process (the recipe's [memory]).
   std::map<std::string, std::string> server_environment() const {
-    return process::role_environment(recipe.memory.server_malloc_arena_max, recipe.memory.server_malloc_mmap_threshold_kib);
+    return process::role_environment(recipe.memory.server_malloc_arena_max, recipe.memory.server_malloc_mmap_threshold_kib,
+                                     recipe.simulation.reuse_model_memory);
   }
   std::map<std::string, std::string> client_environment() const {
-    return process::role_environment(recipe.memory.client_malloc_arena_max, recipe.memory.client_malloc_mmap_threshold_kib);
+    return process::role_environment(recipe.memory.client_malloc_arena_max, recipe.memory.client_malloc_mmap_threshold_kib,
+                                     recipe.simulation.reuse_model_memory);
   }
 
   const SimulationOptions& options;

@@ -60,6 +60,7 @@ FedAvgConfig parse_config(const Args& args, const JobInfo& job) {
     args.fail("stop_condition", e.what());
   }
   c.final_validation = args.get<bool>("final_validation", true);
+  c.aggregate_in_place = args.get<bool>("aggregate_in_place", true);
   return c;
 }
 
@@ -76,6 +77,7 @@ std::size_t FedAvg::sites_per_round(std::size_t available, const JobInfo& job) c
 WeightedAverage::Options FedAvg::average_options() const {
   WeightedAverage::Options options;
   options.exclude_vars = config_.exclude_vars;
+  options.in_place = config_.aggregate_in_place && !needs_previous_global();
   options.weight = [this](const ResultInfo& info) {
     auto it = config_.site_weights.find(info.site);
     return WeightedAverage::steps_weight(info) * (it == config_.site_weights.end() ? 1.0 : it->second);

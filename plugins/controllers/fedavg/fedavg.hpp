@@ -47,6 +47,8 @@ struct FedAvgConfig {
   std::optional<StopCondition> stop;
   /// Send a final "validate" task so that the last global model is evaluated too.
   bool final_validation = true;
+  /// Average in the previous global model's memory (WeightedAverage::Options::in_place).
+  bool aggregate_in_place = true;
 };
 
 /// Reads FedAvg's keys of `[controller.args]` (the caller finishes the table: workflows
@@ -70,6 +72,9 @@ class FedAvg : public Controller {
  protected:
   /// The next global model from the round's weighted average (FedAvg: the average).
   virtual Model next_global(ControllerContext& ctx, std::int64_t round, Model average) { return average; }
+  /// Whether next_global() reads the previous global model (FedOpt steps from it). When
+  /// not, the round averages in the previous global's memory (WeightedAverage::Options::in_place).
+  virtual bool needs_previous_global() const { return false; }
 
  private:
   std::size_t sites_per_round(std::size_t available, const JobInfo& job) const;

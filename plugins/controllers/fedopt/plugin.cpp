@@ -13,6 +13,7 @@ class FedOpt final : public cohort::fedavg::FedAvg {
   cohort::Model next_global(cohort::ControllerContext& ctx, std::int64_t round, cohort::Model average) override {
     return optimizer_.step(ctx.global_model(), std::move(average), round);
   }
+  bool needs_previous_global() const override { return true; }
 
  public:
   cohort::ControllerState save_state(std::int64_t round) const override {

@@ -12,6 +12,8 @@
 #include "script_process.hpp"
 #include "shared_region.hpp"
 
+#include "memory/memory.hpp"
+
 #include <cohort/plugin.hpp>
 
 #include <spdlog/fmt/fmt.h>
@@ -86,6 +88,8 @@ fs::path package_dir() { return cohort::sdk_directory() / "cohort" / "python"; }
 struct SiteState {
   std::unique_ptr<ScriptProcess> script;
   std::shared_ptr<RegionPlacement> placement;
+  /// With model memory reuse: the last task's region, for the next model to land in.
+  std::shared_ptr<SharedRegion> last_region;
 };
 
 class PythonExecutor final : public cohort::Executor {
@@ -95,8 +99,9 @@ class PythonExecutor final : public cohort::Executor {
 
   std::shared_ptr<cohort::TensorPlacement> model_placement(cohort::ExecutorContext& ctx) override {
     std::lock_guard lock(mutex_);
-    auto placement = std::make_shared<RegionPlacement>("cohort-task-" + ctx.site());
-    sites_[ctx.site()].placement = placement;
+    SiteState& state = sites_[ctx.site()];
+    auto placement = std::make_shared<RegionPlacement>("cohort-task-" + ctx.site(), std::move(state.last_region));
+    state.placement = placement;
     return placement;
   }
 
@@ -105,6 +110,7 @@ class PythonExecutor final : public cohort::Executor {
     SiteState& state = sites_[ctx.site()];
     auto placement = std::move(state.placement);
     const auto region = task_region(task.model, placement, ctx.site());
+    if (cohort::memory::model_memory_reuse()) state.last_region = region;
     const std::string who = "site '" + ctx.site() + "': script " + config_.script.filename().string();
 
     if (state.script && !state.script->running()) state.script.reset();

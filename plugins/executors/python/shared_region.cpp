@@ -88,7 +88,10 @@ at::Tensor SharedRegion::view(std::uint64_t offset, c10::ScalarType dtype, const
 }
 
 void RegionPlacement::reserve(std::uint32_t tensors, std::uint64_t total_bytes) {
-  region_ = SharedRegion::create(total_bytes + std::uint64_t{tensors} * kTensorAlignment, name_);
+  const std::uint64_t size = total_bytes + std::uint64_t{tensors} * kTensorAlignment;
+  if (spare_ && spare_->size() == size && spare_.use_count() == 1) region_ = std::move(spare_);
+  else region_ = SharedRegion::create(size, name_);
+  spare_.reset();
   next_ = 0;
 }
 

@@ -67,7 +67,10 @@ class SharedRegion : public std::enable_shared_from_this<SharedRegion> {
 /// Places an incoming model's tensors one after another in a new region, each aligned.
 class RegionPlacement final : public TensorPlacement {
  public:
-  explicit RegionPlacement(std::string name) : name_(std::move(name)) {}
+  /// `spare`, a region of an earlier task (model memory reuse), is taken instead of a new
+  /// one when it has the size needed and nothing views it any more.
+  explicit RegionPlacement(std::string name, std::shared_ptr<SharedRegion> spare = nullptr)
+      : name_(std::move(name)), spare_(std::move(spare)) {}
   void reserve(std::uint32_t tensors, std::uint64_t total_bytes) override;
   at::Tensor place(const TensorInfo& info) override;
   /// The region, once reserve() made it.
@@ -76,6 +79,7 @@ class RegionPlacement final : public TensorPlacement {
  private:
   std::string name_;
   std::shared_ptr<SharedRegion> region_;
+  std::shared_ptr<SharedRegion> spare_;
   std::uint64_t next_ = 0;
 };
 

@@ -177,6 +177,38 @@ TEST_SUITE("tensor accounting") {
     CHECK(*memory::tensor_bytes() == *before);
   }
 
+  TEST_CASE("memory: with model memory reuse, a dead model-sized tensor's block goes to the next of its size, up to one model") {
+    memory::enable_tensor_accounting();
+    memory::note_model_bytes(16 * MiB);
+    memory::set_model_memory_reuse(true);
+    REQUIRE(memory::model_memory_reuse());
+    void* first = nullptr;
+    {
+      at::Tensor t = at::empty({2 * 1024 * 1024}, at::kFloat);  // 8 MiB
+      t.fill_(1.0f);
+      first = t.data_ptr();
+    }
+    CHECK(memory::kept_model_bytes() == 8 * MiB);
+    {
+      at::Tensor other_size = at::empty({3 * 1024 * 1024}, at::kFloat);  // 12 MiB: a fresh block
+      CHECK(other_size.data_ptr() != first);
+      at::Tensor again = at::empty({2 * 1024 * 1024}, at::kFloat);
+      CHECK(again.data_ptr() == first);  // the same pages, resident already
+      CHECK(memory::kept_model_bytes() == 0);
+    }  // `again` dies first and is kept; then 8 + 12 MiB would pass the bound: the 12 are freed
+    CHECK(memory::kept_model_bytes() == 8 * MiB);
+    {
+      at::Tensor small = at::empty({1024}, at::kFloat);  // under kReusedBlockBytes: never kept
+    }
+    CHECK(memory::kept_model_bytes() == 8 * MiB);
+    memory::set_model_memory_reuse(false);
+    CHECK(memory::kept_model_bytes() == 0);
+    {
+      at::Tensor t = at::empty({2 * 1024 * 1024}, at::kFloat);
+    }
+    CHECK(memory::kept_model_bytes() == 0);
+  }
+
   TEST_CASE("memory: the peak RSS can be reset for one phase") {
     {
       std::vector<char> big(64 * MiB, 1);

@@ -1,10 +1,14 @@
 #include <cohort/aggregation.hpp>
 
+#include <ATen/ops/empty.h>
 #include <ATen/ops/from_blob.h>
 #include <ATen/ops/full.h>
 #include <ATen/ops/zeros.h>
 
 #include <doctest/doctest.h>
+
+#include <cstring>
+#include <random>
 
 using cohort::Model;
 using cohort::ResultInfo;
@@ -194,4 +198,130 @@ TEST_CASE("weighted average: the result lives in the accumulator, not a copy of 
   auto result = avg.result(ref);
   CHECK(result.tensors[0].tensor.data_ptr() != ref.tensors[0].tensor.data_ptr());
   CHECK(result.tensors[0].tensor.use_count() == 1);
+}
+
+namespace {
+
+/// A model of random floats (and a counter), the same for the same seed.
+Model random_model(std::uint64_t seed) {
+  std::mt19937 rng(static_cast<std::uint32_t>(seed));
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  Model m;
+  for (std::int64_t size : {1000, 37, 4096}) {
+    at::Tensor t = at::empty({size}, at::kFloat);
+    for (std::int64_t i = 0; i < size; ++i) t.data_ptr<float>()[i] = normal(rng);
+    m.tensors.push_back({"w" + std::to_string(size), t});
+  }
+  m.tensors.push_back({"steps", at::full({}, static_cast<std::int64_t>(seed), at::kLong)});
+  return m;
+}
+
+/// Streams `model` as site `site`'s result, 100-byte chunks; cut off after `cut_bytes`.
+void stream(cohort::Reducer& reducer, const std::string& site, std::int64_t steps, const Model& model,
+            std::optional<std::size_t> cut_bytes = {}) {
+  auto sink = reducer.open(ResultInfo{site, 0, steps, {}});
+  std::size_t sent = 0;
+  for (std::size_t i = 0; i < model.tensors.size(); ++i) {
+    const at::Tensor& t = model.tensors[i].tensor;
+    const cohort::TensorInfo info{model.tensors[i].name, t.scalar_type(), t.sizes().vec(), static_cast<std::uint64_t>(t.nbytes()), i};
+    sink->begin_tensor(info);
+    const auto* bytes = static_cast<const std::byte*>(t.data_ptr());
+    const std::size_t chunk = 25 * t.element_size();
+    for (std::uint64_t offset = 0; offset < info.nbytes; offset += chunk) {
+      if (cut_bytes && sent >= *cut_bytes) return sink->abandon("cut");
+      const auto n = std::min<std::uint64_t>(chunk, info.nbytes - offset);
+      sink->chunk_received(offset, std::span<const std::byte>(bytes + offset, n));
+      sent += n;
+    }
+    sink->end_tensor();
+  }
+  sink->commit();
+}
+
+bool same_bytes(const Model& a, const Model& b) {
+  if (a.tensors.size() != b.tensors.size()) return false;
+  for (std::size_t i = 0; i < a.tensors.size(); ++i) {
+    const at::Tensor& x = a.tensors[i].tensor;
+    const at::Tensor& y = b.tensors[i].tensor;
+    if (x.scalar_type() != y.scalar_type() || x.nbytes() != y.nbytes() ||
+        std::memcmp(x.data_ptr(), y.data_ptr(), x.nbytes()) != 0)
+      return false;
+  }
+  return true;
+}
+
+Model deep_copy(const Model& m) {
+  Model out;
+  for (const auto& t : m.tensors) out.tensors.push_back({t.name, t.tensor.clone()});
+  return out;
+}
+
+/// The same results averaged into an accumulator and in the reference's memory, lent
+/// after `lend_after` of the results: the two averages, bit for bit.
+void check_in_place_matches(std::size_t lend_after, std::optional<std::size_t> cut_bytes_of_last) {
+  const Model global = random_model(1);
+  std::vector<Model> results;
+  for (std::uint64_t s = 2; s < 6; ++s) results.push_back(random_model(s));
+  auto run = [&](bool in_place) {
+    Model reference = deep_copy(global);
+    WeightedAverage::Options options;
+    options.in_place = in_place;
+    WeightedAverage avg(reference, options);
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      if (i == lend_after) CHECK(avg.reuse_reference(reference) == in_place);
+      const bool last = i + 1 == results.size();
+      stream(avg, "site-" + std::to_string(i), static_cast<std::int64_t>(i + 1), results[i], last ? cut_bytes_of_last : std::nullopt);
+    }
+    Model out = avg.result(reference);
+    return std::make_pair(out, reference);
+  };
+  auto [accumulated, untouched] = run(false);
+  auto [in_place, lent] = run(true);
+  CHECK(same_bytes(accumulated, in_place));
+  CHECK(same_bytes(untouched, global));  // the accumulator path leaves the reference alone
+  if (lend_after == 0) {
+    // Every floating tensor was summed in the reference's memory: the average views it.
+    CHECK(in_place.tensors[0].tensor.data_ptr() == lent.tensors[0].tensor.data_ptr());
+    CHECK(in_place.tensors[0].tensor.unsafeGetTensorImpl() != lent.tensors[0].tensor.unsafeGetTensorImpl());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("weighted average in place: the same bytes as the accumulator, lent before any result") {
+  check_in_place_matches(0, std::nullopt);
+}
+
+TEST_CASE("weighted average in place: lent after a result (late site): folded tensors keep their accumulator") {
+  check_in_place_matches(1, std::nullopt);
+  check_in_place_matches(3, std::nullopt);
+}
+
+TEST_CASE("weighted average in place: a site cut off mid-tensor (failed) counts the same") {
+  check_in_place_matches(0, 4000 + 37 * 4 + 800);  // w1000 whole, w37 whole, 200 elements of w4096
+  check_in_place_matches(0, 2000);                 // half of the first tensor
+  check_in_place_matches(0, 0);                    // nothing
+}
+
+TEST_CASE("weighted average in place: elements no result reached keep the reference's values") {
+  Model global = random_model(1);
+  Model reference = deep_copy(global);
+  WeightedAverage::Options options;
+  options.in_place = true;
+  WeightedAverage avg(reference, options);
+  REQUIRE(avg.reuse_reference(reference));
+  stream(avg, "cut", 1, random_model(2), 400);  // 100 elements of the first tensor
+  Model out = avg.result(reference);
+  const Model sent = random_model(2);
+  const float* a = out.tensors[0].tensor.data_ptr<float>();
+  CHECK(std::memcmp(a, sent.tensors[0].tensor.data_ptr<float>(), 400) == 0);
+  CHECK(std::memcmp(a + 100, global.tensors[0].tensor.data_ptr<float>() + 100, 900 * 4) == 0);
+  CHECK(std::memcmp(out.tensors[2].tensor.data_ptr(), global.tensors[2].tensor.data_ptr(), 4096 * 4) == 0);
+}
+
+TEST_CASE("weighted average in place: not without the option") {
+  Model reference = random_model(1);
+  WeightedAverage plain(reference, {});
+  CHECK_FALSE(plain.in_place());
+  CHECK_FALSE(plain.reuse_reference(reference));
 }

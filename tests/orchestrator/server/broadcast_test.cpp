@@ -1,5 +1,7 @@
 #include "server/broadcast.hpp"
 
+#include <ATen/ops/zeros.h>
+
 #include <doctest/doctest.h>
 
 #include <mutex>
@@ -146,4 +148,56 @@ TEST_CASE("broadcast: each site's steps are marked as they happen, and nothing a
   pb->on_failure("b", "too late");
   CHECK(marks == std::vector<std::string>{"a sent", "a accepted", "a result_began", "a result_ended", "b sent",
                                           "b failed"});
+}
+
+TEST_CASE("broadcast: the model is lent only once every task is written, and a task sent again after that comes from its file") {
+  CountingReducer reducer;
+  Model model;
+  model.tensors.push_back({"t", at::zeros({4}, at::kFloat)});
+  auto b = std::make_shared<Broadcast>(reducer, std::vector<std::string>{"a", "b"}, Broadcast::Mark{}, model);
+  auto pa = b->pending_for("a");
+  auto pb = b->pending_for("b");
+  int reloads = 0;
+  auto reload = [&] {
+    ++reloads;
+    return std::optional<Model>(model);
+  };
+  auto take = [] { return true; };
+  pa->on_sent();
+  CHECK_FALSE(b->lend_model(take, reload));  // b's task is not written yet
+  pb->on_sent();
+  REQUIRE(pa->model_for_resend());  // a came back before the model was lent: from memory,
+  CHECK(reloads == 0);
+  CHECK_FALSE(b->lend_model(take, reload));  // and written again before it is lent
+  pa->on_sent();
+  CHECK(b->lend_model(take, reload));
+  REQUIRE(pb->model_for_resend());  // lent: from the file
+  CHECK(reloads == 1);
+}
+
+TEST_CASE("broadcast: when_sent runs on the waiting thread once every task is written or failed") {
+  CountingReducer reducer;
+  auto b = std::make_shared<Broadcast>(reducer, std::vector<std::string>{"a", "b"});
+  auto pa = b->pending_for("a");
+  auto pb = b->pending_for("b");
+  std::atomic<int> ran{0};
+  std::thread::id where;
+  b->when_sent([&] {
+    where = std::this_thread::get_id();
+    ++ran;
+    return true;
+  });
+  std::thread answers([&] {
+    std::this_thread::sleep_for(50ms);
+    CHECK(ran == 0);
+    pa->on_sent();
+    pb->on_failure("b", "lost");
+    std::this_thread::sleep_for(100ms);
+    CHECK(ran == 1);
+    pa->on_result(info("a"), false);
+  });
+  b->wait({}, {});
+  answers.join();
+  CHECK(ran == 1);
+  CHECK(where == std::this_thread::get_id());
 }
