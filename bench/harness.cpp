@@ -64,7 +64,8 @@ std::string synthetic_recipe(const SyntheticJob& job) {
     << "\nlog_scalars = " << job.log_scalars
     << "\n[model]\narch = \"synthetic\"\nsize_mb = " << job.model_mb << "\ntensors = 4\n[memory]\nmonitor_interval_ms = 500\n"
     << job.memory << "\n[simulation]\nclients = " << job.clients << "\nworkers = " << (job.workers ? job.workers : job.clients)
-    << "\ninsecure = " << (job.insecure ? "true" : "false") << "\n";
+    << "\ninsecure = " << (job.insecure ? "true" : "false")
+    << "\nreuse_model_memory = " << (job.reuse_model_memory ? "true" : "false") << "\n";
   return r.str();
 }
 

@@ -65,6 +65,7 @@ struct SyntheticJob {
   std::string memory;            ///< extra lines for [memory]
   std::int64_t log_scalars = 0;  ///< scalars each site logs per task (tracking/)
   std::string controller = "fedavg";
+  bool reuse_model_memory = false;  ///< [simulation] reuse_model_memory
 };
 std::string synthetic_recipe(const SyntheticJob& job);
 

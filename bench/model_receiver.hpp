@@ -23,6 +23,7 @@ class ModelReceiver final : public net::LinkHandler {
     class Sink final : public ResultSink {
      public:
       explicit Sink(ModelReceiver* r) : r_(r) {}
+      void begin_model(std::uint32_t n, std::uint64_t bytes) override { builder_.begin_model(n, bytes); }
       void begin_tensor(const TensorInfo& t) override { builder_.begin_tensor(t); }
       std::span<std::byte> chunk_destination(std::uint64_t o, std::size_t n) override {
         return builder_.chunk_destination(o, n);

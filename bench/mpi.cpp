@@ -5,6 +5,7 @@
 #include "suites.hpp"
 
 #include "config/text_file.hpp"
+#include "memory/memory.hpp"
 #include "process/child_process.hpp"
 
 #include <fstream>
@@ -26,41 +27,48 @@ std::vector<Row> mpi(const Context& ctx) {
   fs::remove_all(dir);
   fs::create_directories(dir);
 
-  // Transfer.
+  // Transfer, with received models in fresh memory (the default) and in the memory the
+  // last one left (reuse_model_memory).
   const std::size_t bytes = ctx.quick ? (64u << 20) : (1ull << 30);
-  const int runs = ctx.quick ? 2 : 3;
-  auto argv = kMpirun;
-  for (const std::string& a : {std::string("-n"), std::string("2"), (ctx.cohort.parent_path() / "cohort_mpi_transfer").string(),
-                               std::to_string(bytes), std::to_string(runs)})
-    argv.push_back(a);
-  if (process::run_to_end(argv, dir / "transfer.out") != 0)
-    throw std::runtime_error("cohort_mpi_transfer failed:\n" + config::read_text_file(dir / "transfer.out"));
-  std::vector<double> cohort, raw_model, raw_hot;
-  std::istringstream lines(config::read_text_file(dir / "transfer.out"));
-  std::string word;
-  double value = 0;
-  while (lines >> word) {
-    if (word == "cohort" && lines >> value) cohort.push_back(value);
-    else if (word == "raw_model" && lines >> value) raw_model.push_back(value);
-    else if (word == "raw_hot" && lines >> value) raw_hot.push_back(value);
-  }
-  if (cohort.empty() || raw_model.empty() || raw_hot.empty())
-    throw std::runtime_error("cohort_mpi_transfer printed no figures:\n" + config::read_text_file(dir / "transfer.out"));
-  {
+  const int runs = ctx.quick ? 2 : 5;
+  for (const bool reuse : {false, true}) {
+    auto argv = kMpirun;
+    if (reuse) argv.insert(argv.end(), {"-x", std::string(memory::kReuseModelMemoryVariable) + "=true"});
+    for (const std::string& a : {std::string("-n"), std::string("2"), (ctx.cohort.parent_path() / "cohort_mpi_transfer").string(),
+                                 std::to_string(bytes), std::to_string(runs)})
+      argv.push_back(a);
+    const fs::path out = dir / (reuse ? "transfer-reuse.out" : "transfer.out");
+    if (process::run_to_end(argv, out) != 0)
+      throw std::runtime_error("cohort_mpi_transfer failed:\n" + config::read_text_file(out));
+    std::vector<double> cohort, raw_model, raw_hot;
+    std::istringstream lines(config::read_text_file(out));
+    std::string word;
+    double value = 0;
+    while (lines >> word) {
+      if (word == "cohort" && lines >> value) cohort.push_back(value);
+      else if (word == "raw_model" && lines >> value) raw_model.push_back(value);
+      else if (word == "raw_hot" && lines >> value) raw_hot.push_back(value);
+    }
+    if (cohort.empty() || raw_model.empty() || raw_hot.empty())
+      throw std::runtime_error("cohort_mpi_transfer printed no figures:\n" + config::read_text_file(out));
     const Stats figure = stats(cohort), hot = stats(raw_hot);
     Row row;
     row.benchmark = "mpi";
-    row.setting = std::string(ctx.quick ? "64 MiB" : "1 GiB") + " model rank 0 → rank 1 and back, cohort's MPI transport";
+    row.setting = std::string(ctx.quick ? "64 MiB" : "1 GiB") + " model rank 0 → rank 1 and back, cohort's MPI transport" +
+                  (reuse ? ", reuse_model_memory" : "");
     row.figure = figure;
     row.unit = "GB/s";
     row.baseline = stats(raw_model);
     row.baseline_unit = "GB/s raw MPI_Send/MPI_Recv loop, 1 MiB messages, the same memory (the model's bytes out, fresh memory in, sent back from there)";
-    const double ratio = row.figure.median / row.baseline->median;
-    row.goal = ">= 0.8 × raw";
-    row.met = ratio >= 0.8;
-    row.note = "ratio " + std::to_string(ratio).substr(0, 5) + " (best repetition " +
-               std::to_string(figure.max / row.baseline->median).substr(0, 5) + "); raw from a hot 1 MiB buffer: " +
-               std::to_string(hot.median).substr(0, 5) + " GB/s";
+    const double ratio = row.figure.median / row.baseline->median, slowest = figure.min / row.baseline->median;
+    row.goal = ">= 0.8 × raw, slowest >= 0.5 ×";
+    row.met = ratio >= 0.8 && slowest >= 0.5;
+    std::ostringstream note;
+    note.precision(3);
+    note << "ratio " << ratio << ", slowest " << slowest << " (repetitions in order:";
+    for (double c : cohort) note << " " << c;
+    note << " GB/s; the first lands in memory the process never touched); raw from a hot 1 MiB buffer: " << hot.median << " GB/s";
+    row.note = note.str();
     rows.push_back(row);
   }
 

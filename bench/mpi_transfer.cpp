@@ -114,6 +114,7 @@ int main(int argc, char** argv) {
   }
   const std::size_t bytes = std::stoull(argv[1]);
   const int repetitions = std::stoi(argv[2]);
+  memory::enable_tensor_accounting();  // and COHORT_REUSE_MODEL_MEMORY=true keeps received models' memory
   mpi::MpiSession session;
   if (session.size() != 2) {
     std::cerr << "run it with mpirun -n 2\n";

@@ -42,19 +42,20 @@ std::vector<Row> round_overhead(const Context& ctx) {
   const Stats baseline = stats(raw);
   const double fresh = stats(raw_fresh).median;
   std::vector<Row> rows;
+  for (const bool reuse : {false, true}) {
   for (const bool insecure : {false, true}) {
     for (const std::int64_t clients : ctx.quick ? std::vector<std::int64_t>{2} : std::vector<std::int64_t>{2, 4, 8}) {
-      const std::string name = "round-overhead-" + std::to_string(clients) + (insecure ? "-plain" : "-tls");
+      const std::string name = "round-overhead-" + std::to_string(clients) + (insecure ? "-plain" : "-tls") + (reuse ? "-reuse" : "");
       const auto job = simulate(ctx, name,
                                 synthetic_recipe({.name = name, .rounds = rounds, .clients = clients, .model_mb = model_mb,
-                                                  .insecure = insecure, .compute_ms = compute_ms}));
+                                                  .insecure = insecure, .compute_ms = compute_ms, .reuse_model_memory = reuse}));
       const double bytes = 2.0 * static_cast<double>(clients) * model_mb * 1024 * 1024;
       const double wire_seconds = bytes / (baseline.median * 1e9);
       const Stats overhead = stats(overheads(job));
       Row row;
       row.benchmark = "round overhead";
       row.setting = std::to_string(clients) + " clients, " + std::to_string(static_cast<int>(model_mb)) + " MB model, " +
-                    (insecure ? "plain TCP" : "mutual TLS");
+                    (insecure ? "plain TCP" : "mutual TLS") + (reuse ? ", reuse_model_memory" : "");
       row.figure = overhead;
       row.unit = "s per round beyond the slowest client's compute";
       row.baseline = baseline;
@@ -70,6 +71,7 @@ std::vector<Row> round_overhead(const Context& ctx) {
       row.note = note.str();
       rows.push_back(row);
     }
+  }
   }
   return rows;
 }

@@ -124,18 +124,32 @@ std::vector<Row> transfer(const Context& ctx) {
   provisioning::provision_local(ctx.work / "transfer" / "kits", "bench", "server", {"site-1"});
   Model model;
   for (int i = 0; i < 4; ++i) model.tensors.push_back({"w" + std::to_string(i), at::full({static_cast<std::int64_t>(bytes / 16)}, 1.0f)});
-  std::vector<double> raw, raw_fresh, plain, tls;
+  std::vector<double> raw, raw_fresh, plain, tls, plain_reused, tls_reused;
+  const auto kits = ctx.work / "transfer" / "kits";
   for (int r = 0; r < runs; ++r) {
     raw.push_back(raw_tcp_throughput(bytes, false));
     raw_fresh.push_back(raw_tcp_throughput(bytes, true));
-    plain.push_back(cohort_round_trip(model, false, ctx.work / "transfer" / "kits"));
-    tls.push_back(cohort_round_trip(model, true, ctx.work / "transfer" / "kits"));
+    plain.push_back(cohort_round_trip(model, false, kits));
+    tls.push_back(cohort_round_trip(model, true, kits));
   }
+  // reuse_model_memory: a received model lands in the blocks the last one left. Both ends
+  // are in this process, so it keeps two models' worth; one warm-up trip fills it.
+  memory::enable_tensor_accounting();
+  memory::note_model_bytes(2 * bytes);
+  memory::set_model_memory_reuse(true);
+  cohort_round_trip(model, false, kits);
+  for (int r = 0; r < runs; ++r) {
+    plain_reused.push_back(cohort_round_trip(model, false, kits));
+    tls_reused.push_back(cohort_round_trip(model, true, kits));
+  }
+  memory::set_model_memory_reuse(false);
   const Stats baseline = stats(raw);
   const Stats fresh = stats(raw_fresh);
   std::vector<Row> rows;
   const std::string size = ctx.quick ? "64 MiB" : "1 GiB";
-  for (const auto& [name, values, goal] : {std::tuple{std::string("plain TCP"), plain, 0.8}, std::tuple{std::string("mutual TLS"), tls, 0.6}}) {
+  for (const auto& [name, values, goal] : {std::tuple{std::string("plain TCP"), plain, 0.8}, std::tuple{std::string("mutual TLS"), tls, 0.6},
+                                          std::tuple{std::string("plain TCP, reuse_model_memory"), plain_reused, 0.8},
+                                          std::tuple{std::string("mutual TLS, reuse_model_memory"), tls_reused, 0.6}}) {
     Row row;
     row.benchmark = "transfer";
     row.setting = size + " model there and back, " + name;

@@ -131,11 +131,19 @@ void EventFileWriter::append_scalar(std::string_view tag, float value, std::int6
 
 void EventFileWriter::flush() {
   std::lock_guard lock(mutex_);
-  if (std::fflush(out_) != 0) throw IoError::from_errno(file_, "write", errno);
+  if (out_ && std::fflush(out_) != 0) throw IoError::from_errno(file_, "write", errno);
+}
+
+void EventFileWriter::close() {
+  std::lock_guard lock(mutex_);
+  if (!out_) return;
+  const bool closed = std::fclose(std::exchange(out_, nullptr)) == 0;
+  if (!closed) throw IoError::from_errno(file_, "write", errno);
 }
 
 void EventFileWriter::write(const std::string& record) {
   std::lock_guard lock(mutex_);
+  if (!out_ && !(out_ = std::fopen(file_.c_str(), "ab"))) throw IoError::from_errno(file_, "open", errno);
   if (std::fwrite(record.data(), 1, record.size(), out_) != record.size()) throw IoError::from_errno(file_, "write", errno);
 }
 

@@ -50,6 +50,9 @@ class EventFileWriter {
   /// add_scalar without the flush: for a batch, then flush().
   void append_scalar(std::string_view tag, float value, std::int64_t step, double wall_time);
   void flush();
+  /// Flushes and closes the file; the next record opens it again, to append.
+  void close();
+  bool is_open() const { return out_ != nullptr; }
   const std::filesystem::path& file() const { return file_; }
 
  private:

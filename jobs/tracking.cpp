@@ -69,6 +69,8 @@ void Tracking::add_all(const std::vector<TrackedScalar>& scalars) {
 void Tracking::write(const TrackedScalar& scalar) {
   auto& file = files_[scalar.source];
   if (!file) file = std::make_unique<EventFileWriter>(folder_ / tracking_folder_name(scalar.source));
+  if (auto at = open_at_.find(file.get()); at != open_at_.end()) open_.splice(open_.begin(), open_, at->second);
+  else open_at_[file.get()] = open_.insert(open_.begin(), file.get());
   file->append_scalar(scalar.tag, static_cast<float>(scalar.value), scalar.step, scalar.wall_time);
   // A tag is the site's text: bytes that are not UTF-8 become U+FFFD rather than an error.
   const std::string line = to_json(scalar).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
@@ -77,7 +79,14 @@ void Tracking::write(const TrackedScalar& scalar) {
 }
 
 void Tracking::flush() {
-  for (auto& [source, file] : files_) file->flush();
+  // The files written since the last flush are the open ones.
+  for (EventFileWriter* file : open_) file->flush();
+  while (open_.size() > kMostOpenEventFiles) {
+    EventFileWriter* oldest = open_.back();
+    open_.pop_back();
+    open_at_.erase(oldest);
+    oldest->close();
+  }
   if (std::fflush(lines_) != 0) throw IoError::from_errno(folder_ / "metrics.jsonl", "write", errno);
 }
 

@@ -13,13 +13,17 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace cohort::jobs {
+
+inline constexpr std::size_t kMostOpenEventFiles = 64;
 
 /// One scalar of a job.
 struct TrackedScalar {
@@ -34,7 +38,9 @@ struct TrackedScalar {
 /// (what the admin protocol's tracking command sends too).
 nlohmann::json to_json(const TrackedScalar& scalar);
 
-/// Writes a job's scalars. Thread-safe.
+/// Writes a job's scalars. Thread-safe. At most kMostOpenEventFiles event files are open at
+/// once (the least recently written is closed, and opened again to append): a server with
+/// 10,000 sites must not hold a descriptor per site beside its connection.
 class Tracking {
  public:
   explicit Tracking(const JobDirectory& job);
@@ -55,12 +61,15 @@ class Tracking {
   std::filesystem::path folder_;
   std::mutex mutex_;
   std::map<std::string, std::unique_ptr<EventFileWriter>> files_;
+  /// The open event files, the most recently written first.
+  std::list<EventFileWriter*> open_;
+  std::unordered_map<EventFileWriter*, std::list<EventFileWriter*>::iterator> open_at_;
   std::FILE* lines_ = nullptr;
   std::atomic<std::uint64_t> dropped_{0};
 
   /// Writes `scalar` to its source's event file and metrics.jsonl, unflushed (mutex_ held).
   void write(const TrackedScalar& scalar);
-  /// Flushes what write() wrote (mutex_ held).
+  /// Flushes what write() wrote, and closes the files beyond kMostOpenEventFiles (mutex_ held).
   void flush();
 };
 

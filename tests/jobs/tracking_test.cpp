@@ -113,3 +113,28 @@ TEST_CASE("tracking: a job's scalars go to an event file per source and to metri
   CHECK(tracking_folder_name("..") == "_");
   CHECK(tracking_folder_name("site a/b") == "site_a_b");
 }
+
+TEST_CASE("tracking: with more sources than open files, each event file is closed and opened again to append") {
+  cohort::test::TempDir dir;
+  const JobDirectory job(dir.path(), "job-1");
+  const std::size_t sources = kMostOpenEventFiles * 3;
+  auto open_descriptors = [] {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+    return n;
+  };
+  const std::size_t before = open_descriptors();
+  {
+    Tracking tracking(job);
+    for (int round = 0; round < 2; ++round)
+      for (std::size_t s = 0; s < sources; ++s) tracking.add("site-" + std::to_string(s), "loss", 0.5 * round, round);
+    CHECK(open_descriptors() <= before + kMostOpenEventFiles + 1);  // and metrics.jsonl
+  }
+  for (std::size_t s = 0; s < sources; ++s) {
+    const auto folder = job.tracking_folder() / ("site-" + std::to_string(s));
+    REQUIRE(std::distance(std::filesystem::directory_iterator(folder), {}) == 1);  // one file, reopened
+    const auto all = records(read_bytes(std::filesystem::directory_iterator(folder)->path()));
+    REQUIRE(all.size() == 3);
+    CHECK(all[2].find("loss") != std::string::npos);
+  }
+}

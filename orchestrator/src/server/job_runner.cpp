@@ -253,10 +253,11 @@ std::vector<const void*> identities(const Model& model) {
 }  // namespace
 
 void JobRunner::lend_global(Broadcast& broadcast, WeightedAverage& average) {
+  // global_model.pt must hold the bytes first: round 0's initial model is written while
+  // the tasks go out.
+  if (persisted_global_ != identities(global_)) persist(global_, "global");
   broadcast.when_sent([this, &broadcast, &average] {
-    // global_model.pt must hold the bytes first (round 0's initial model is written now).
     try {
-      if (persisted_global_ != identities(global_)) persist(global_, "global");
       checkpoints_->flush();
     } catch (...) {
       lend_failure_ = std::current_exception();

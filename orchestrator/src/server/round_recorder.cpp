@@ -102,8 +102,20 @@ jobs::RoundRow RoundRecorder::round_ended(std::int64_t round, std::uint64_t mode
   return row;
 }
 
+void RoundRecorder::track_safely(const std::function<void()>& write) {
+  try {
+    write();
+  } catch (const std::exception& e) {
+    const auto failures = ++tracking_failures_;
+    if (failures == 1 || failures % 1000 == 0)
+      log_->warn("tracking/ not written ({} time{} in this job): {}", failures, failures == 1 ? "" : "s", e.what());
+  }
+}
+
 void RoundRecorder::track(const jobs::RoundRow& row, const std::map<std::int64_t, jobs::RoundParts>& parts) {
-  auto add = [&](const char* tag, double value) { tracking_.add("server", tag, value, row.round); };
+  auto add = [&](const char* tag, double value) {
+    track_safely([&] { tracking_.add("server", tag, value, row.round); });
+  };
   add("round/seconds", row.seconds);
   if (auto it = parts.find(row.round); it != parts.end()) {
     add("round/send_seconds", it->second.send);
@@ -140,7 +152,9 @@ void RoundRecorder::record_metrics(std::int64_t round, const std::string& site,
                                    const std::map<std::string, double>& metrics) {
   metrics_.append(jobs::MetricsRow{round, site, metrics});
   // Under round/: a site's own scalars (log_scalar) may use the same names at steps of their own.
-  for (const auto& [name, value] : metrics) tracking_.add(site, "round/" + name, value, round);
+  track_safely([&] {
+    for (const auto& [name, value] : metrics) tracking_.add(site, "round/" + name, value, round);
+  });
 }
 
 void RoundRecorder::record_site_scalars(const std::string& site, std::vector<jobs::TrackedScalar> scalars,
@@ -159,7 +173,7 @@ void RoundRecorder::record_site_scalars(const std::string& site, std::vector<job
     scalars.push_back({site, "scalars/dropped", round_.load(), static_cast<double>(dropped), 0});
   }
   for (auto& scalar : scalars) scalar.source = site;
-  tracking_.add_all(scalars);
+  track_safely([&] { tracking_.add_all(scalars); });
 }
 
 }  // namespace cohort::server

@@ -14,6 +14,7 @@
 #include "jobs/tracking.hpp"
 
 #include <atomic>
+#include <functional>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -82,6 +83,10 @@ class RoundRecorder {
   bool counts_results_ = true;
   /// The round's row as scalars of the server's series in tracking/.
   void track(const jobs::RoundRow& row, const std::map<std::int64_t, jobs::RoundParts>& parts);
+  /// Runs `write` on tracking_: tracking/ is a view of the job, so a failure to write it (a
+  /// full disk, no descriptor left) is logged, never the job's or the reporting site's.
+  void track_safely(const std::function<void()>& write);
+  std::atomic<std::uint64_t> tracking_failures_{0};
 
   /// The drops each site reported so far (guarded: the sites' I/O threads report).
   std::mutex dropped_mutex_;
