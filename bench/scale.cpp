@@ -2,7 +2,8 @@
 // clients on this machine), and the most client connections one server holds.
 //
 // The sites of the model row compute for 10 s a task, longer than a 5 GiB model takes to
-// reach both, so the server sums in the global model's memory (in-place aggregation).
+// reach both, so from round 1 on the server sums in the global model's memory (in-place
+// aggregation; round 0 sums in an accumulator: its initial model is not on disk).
 #include "suites.hpp"
 
 #include <sstream>

@@ -253,9 +253,6 @@ std::vector<const void*> identities(const Model& model) {
 }  // namespace
 
 void JobRunner::lend_global(Broadcast& broadcast, WeightedAverage& average) {
-  // global_model.pt must hold the bytes first: round 0's initial model is written while
-  // the tasks go out.
-  if (persisted_global_ != identities(global_)) persist(global_, "global");
   broadcast.when_sent([this, &broadcast, &average] {
     try {
       checkpoints_->flush();
@@ -285,7 +282,12 @@ BroadcastOutcome JobRunner::dispatch(const Task& task, const std::vector<std::st
   std::optional<Model> resend;
   if (!per_site || !task.model.tensors.empty()) resend = task.model;
   auto broadcast = std::make_shared<Broadcast>(reducer, targets, mark, std::move(resend));
-  if (average && average->in_place() && identities(task.model) == identities(global_)) lend_global(*broadcast, *average);
+  // Only a global whose bytes are in global_model.pt (persisted, or read from it on a resume)
+  // is lent: round 0's initial model is not written (a job that fails in round 0 leaves no
+  // global model), so round 0 sums in an accumulator.
+  if (average && average->in_place() && !global_.tensors.empty() && identities(task.model) == identities(global_) &&
+      persisted_global_ == identities(global_))
+    lend_global(*broadcast, *average);
   for (const auto& site : targets) {
     SiteTask own = per_site ? per_site(site) : SiteTask{};
     net::TaskHeader header;
