@@ -282,9 +282,9 @@ BroadcastOutcome JobRunner::dispatch(const Task& task, const std::vector<std::st
   std::optional<Model> resend;
   if (!per_site || !task.model.tensors.empty()) resend = task.model;
   auto broadcast = std::make_shared<Broadcast>(reducer, targets, mark, std::move(resend));
-  // Only a global whose bytes are in global_model.pt (persisted, or read from it on a resume)
-  // is lent: round 0's initial model is not written (a job that fails in round 0 leaves no
-  // global model), so round 0 sums in an accumulator.
+  // Only a global this run wrote to global_model.pt is lent: round 0's initial model is not
+  // written (a job that fails in round 0 leaves no global model), so round 0 and the first
+  // round after a resume sum in an accumulator.
   if (average && average->in_place() && !global_.tensors.empty() && identities(task.model) == identities(global_) &&
       persisted_global_ == identities(global_))
     lend_global(*broadcast, *average);
