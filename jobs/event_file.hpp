@@ -52,7 +52,6 @@ class EventFileWriter {
   void flush();
   /// Flushes and closes the file; the next record opens it again, to append.
   void close();
-  bool is_open() const { return out_ != nullptr; }
   const std::filesystem::path& file() const { return file_; }
 
  private:

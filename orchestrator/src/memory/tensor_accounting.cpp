@@ -15,7 +15,6 @@
 
 #include <atomic>
 #include <cstdlib>
-#include <cstring>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -30,8 +29,9 @@ struct Accounting {
   std::atomic<std::uint64_t> live{0};
   c10::DeleterFnPtr base_deleter = nullptr;
   std::atomic<bool> enabled{false};
-  /// Model memory reuse: dead blocks by byte size, their total, and its bound.
-  bool reuse = false;
+  /// Model memory reuse: dead blocks by byte size, their total, and its bound. `reuse` is
+  /// set under the mutex; read without it, it spares allocations the lock while off.
+  std::atomic<bool> reuse{false};
   std::multimap<std::size_t, void*> kept;
   std::uint64_t kept_bytes = 0;
   std::uint64_t keep_at_most = 0;
@@ -64,7 +64,7 @@ void counting_delete(void* data) {
 /// A kept block of exactly `bytes`, counted live again; null when none.
 void* take_kept(std::size_t bytes) {
   auto& a = accounting();
-  if (bytes < kReusedBlockBytes) return nullptr;
+  if (bytes < kReusedBlockBytes || !a.reuse) return nullptr;
   std::lock_guard lock(a.mutex);
   auto it = a.kept.find(bytes);
   if (it == a.kept.end()) return nullptr;
@@ -99,7 +99,6 @@ class CountingAllocator final : public c10::Allocator {
   }
 
   c10::DeleterFnPtr raw_deleter() const override { return &counting_delete; }
-
 
  private:
   c10::Allocator* base_;
@@ -142,7 +141,6 @@ void set_model_memory_reuse(bool on) {
 
 bool model_memory_reuse() {
   auto& a = accounting();
-  std::lock_guard lock(a.mutex);
   return a.reuse;
 }
 

@@ -285,8 +285,8 @@ BroadcastOutcome JobRunner::dispatch(const Task& task, const std::vector<std::st
   // Only a global this run wrote to global_model.pt is lent: round 0's initial model is not
   // written (a job that fails in round 0 leaves no global model), so round 0 and the first
   // round after a resume sum in an accumulator.
-  if (average && average->in_place() && !global_.tensors.empty() && identities(task.model) == identities(global_) &&
-      persisted_global_ == identities(global_))
+  const auto global = identities(global_);
+  if (average && average->in_place() && !global.empty() && identities(task.model) == global && persisted_global_ == global)
     lend_global(*broadcast, *average);
   for (const auto& site : targets) {
     SiteTask own = per_site ? per_site(site) : SiteTask{};
