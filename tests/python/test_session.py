@@ -27,11 +27,20 @@ def run(*args, check=True):
     return done
 
 
+_ports_given = set()
+
+
 def free_port():
+    """A port free now and not given before in this process: the kernel may hand the same
+    ephemeral port to two binds in a row once the first is closed."""
     import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def project(name, fl_port, admin_port, server_metrics="", site_metrics=""):
