@@ -6,9 +6,17 @@
 // memory and sends that back, rank 0 receives into fresh memory), one sending from a hot
 // 1 MiB buffer (the interconnect's best case). Repetitions interleave the three.
 //
-//   cohort_mpi_transfer BYTES REPETITIONS
+//   cohort_mpi_transfer BYTES REPETITIONS [PAUSE_SECONDS]
 //
-// Rank 0 prints one line per repetition: "cohort GBPS raw_model GBPS raw_hot GBPS".
+// Both ranks idle PAUSE_SECONDS (default 0) before each transfer: on a virtual machine
+// whose balloon reports free memory to the host, memory freed that long ago is the host's
+// again, and the next transfer lands in pages the host must back anew, as a model does in
+// a round that follows seconds of training; with a pause every transfer meets that, not
+// only those that lose the race with the reporting.
+//
+// Rank 0 prints one line per repetition: "cohort GBPS raw_model GBPS raw_hot GBPS"; each
+// rank prints, per transfer, what the transfer cost it: "profile REP rank R TRANSFER
+// minflt N sys_s S user_s U" (minor page faults, system and user CPU seconds, all threads).
 #include "model_receiver.hpp"
 #include "mpi/mpi_transport.hpp"
 
@@ -19,11 +27,14 @@
 #include <spdlog/logger.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include <sys/resource.h>
+
 #include <condition_variable>
 #include <cstring>
 #include <future>
 #include <iostream>
 #include <mutex>
+#include <thread>
 
 using namespace cohort;
 using Clock = std::chrono::steady_clock;
@@ -105,15 +116,43 @@ double raw_round_trip(const mpi::MpiSession& session, std::size_t bytes, const c
   return 2.0 * static_cast<double>(bytes) / std::chrono::duration<double>(Clock::now() - start).count() / 1e9;
 }
 
+struct Usage {
+  long minor_faults = 0;
+  double system_seconds = 0, user_seconds = 0;
+};
+
+Usage usage() {
+  rusage r{};
+  ::getrusage(RUSAGE_SELF, &r);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
+  return {r.ru_minflt, seconds(r.ru_stime), seconds(r.ru_utime)};
+}
+
+/// Runs one transfer after the pause and prints what it cost this rank; returns its GB/s.
+template <typename Transfer>
+double profiled(const mpi::MpiSession& session, int repetition, const char* name, std::chrono::seconds pause,
+                Transfer&& transfer) {
+  MPI_Barrier(MPI_COMM_WORLD);
+  std::this_thread::sleep_for(pause);
+  const Usage before = usage();
+  const double gbps = transfer();
+  const Usage after = usage();
+  std::cout << "profile " << repetition << " rank " << session.rank() << " " << name << " minflt "
+            << after.minor_faults - before.minor_faults << " sys_s " << after.system_seconds - before.system_seconds
+            << " user_s " << after.user_seconds - before.user_seconds << std::endl;
+  return gbps;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::cerr << "usage: mpirun -n 2 cohort_mpi_transfer BYTES REPETITIONS\n";
+  if (argc != 3 && argc != 4) {
+    std::cerr << "usage: mpirun -n 2 cohort_mpi_transfer BYTES REPETITIONS [PAUSE_SECONDS]\n";
     return 2;
   }
   const std::size_t bytes = std::stoull(argv[1]);
   const int repetitions = std::stoi(argv[2]);
+  const std::chrono::seconds pause(argc == 4 ? std::stoi(argv[3]) : 0);
   memory::enable_tensor_accounting();  // and COHORT_REUSE_MODEL_MEMORY=true keeps received models' memory
   mpi::MpiSession session;
   if (session.size() != 2) {
@@ -136,11 +175,14 @@ int main(int argc, char** argv) {
       std::memcpy(model_copy.get() + i * (bytes / 4), model.tensors[i].tensor.data_ptr(), bytes / 4);
     model_bytes = model_copy.get();
   }
-  raw_round_trip(session, 64u << 20, nullptr);  // warm-up: the pair's first large messages set up its path
+  // Warm-up, the model's size: the pair's first large messages set up its path, and the
+  // first repetition lands, as every later one does without a pause, in memory freed a
+  // moment ago rather than in pages no process here has touched yet.
+  raw_round_trip(session, bytes, nullptr);
   for (int r = 0; r < repetitions; ++r) {
-    const double cohort = cohort_round_trip(session, model, log);
-    const double raw_model = raw_round_trip(session, bytes, model_bytes);
-    const double raw_hot = raw_round_trip(session, bytes, nullptr);
+    const double cohort = profiled(session, r, "cohort-transport", pause, [&] { return cohort_round_trip(session, model, log); });
+    const double raw_model = profiled(session, r, "raw-model-memory", pause, [&] { return raw_round_trip(session, bytes, model_bytes); });
+    const double raw_hot = profiled(session, r, "raw-hot-buffer", pause, [&] { return raw_round_trip(session, bytes, nullptr); });
     if (session.rank() == 0) std::cout << "cohort " << cohort << " raw_model " << raw_model << " raw_hot " << raw_hot << std::endl;
   }
   return 0;

@@ -1,8 +1,11 @@
 // Round overhead: a round's wall time minus the slowest client's compute, against the time
 // the round's bytes (the model to every client and back) need at the raw TCP throughput
 // measured in the same run (a hot buffer each end; the note adds the same into fresh
-// memory, which is where a received model lands).
+// memory, which is where a received model lands, and, for TLS rows, at the speed of
+// OpenSSL alone on a socket pair).
 #include "suites.hpp"
+
+#include "provisioning/local_project.hpp"
 
 #include <map>
 #include <sstream>
@@ -34,13 +37,17 @@ std::vector<double> overheads(const std::filesystem::path& job) {
 std::vector<Row> round_overhead(const Context& ctx) {
   const double model_mb = ctx.quick ? 20 : 100;
   const std::int64_t rounds = ctx.quick ? 3 : 5, compute_ms = 1000;
-  std::vector<double> raw, raw_fresh;
+  const auto kits = ctx.work / "round-overhead-kits";
+  std::filesystem::remove_all(kits);
+  provisioning::provision_local(kits, "bench", "server", {"site-1"});
+  std::vector<double> raw, raw_fresh, raw_tls;
   for (int i = 0; i < 3; ++i) {
     raw.push_back(raw_tcp_throughput(256u << 20, false));
     raw_fresh.push_back(raw_tcp_throughput(256u << 20, true));
+    raw_tls.push_back(raw_tls_throughput(256u << 20, kits));
   }
   const Stats baseline = stats(raw);
-  const double fresh = stats(raw_fresh).median;
+  const double fresh = stats(raw_fresh).median, sealed = stats(raw_tls).median;
   std::vector<Row> rows;
   for (const bool reuse : {false, true}) {
   for (const bool insecure : {false, true}) {
@@ -68,6 +75,9 @@ std::vector<Row> round_overhead(const Context& ctx) {
       note << "the round's " << bytes / 1e9 << " GB at raw speed: " << wire_seconds << " s; ratio " << ratio
            << "; raw TCP into fresh memory " << fresh << " GB/s: " << bytes / (fresh * 1e9) << " s, ratio "
            << overhead.median / (bytes / (fresh * 1e9));
+      if (!insecure)
+        note << "; raw TLS pair (OpenSSL alone) " << sealed << " GB/s: " << bytes / (sealed * 1e9) << " s, ratio "
+             << overhead.median / (bytes / (sealed * 1e9));
       row.note = note.str();
       rows.push_back(row);
     }

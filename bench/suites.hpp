@@ -33,5 +33,8 @@ using jobs::slope;
 /// in GB/s of bytes moved (the physical baseline of transfer and round overhead).
 /// `fresh`: the receiver reads into newly allocated memory, as a model's destination is.
 double raw_tcp_throughput(std::size_t bytes, bool fresh);
+/// The same trip over mutual TLS with OpenSSL alone (hot buffers, no framing), the kits of
+/// "server" and "site-1" under `kits`: the floor of any TLS transport here.
+double raw_tls_throughput(std::size_t bytes, const std::filesystem::path& kits);
 
 }  // namespace cohort::bench
