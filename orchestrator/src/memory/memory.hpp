@@ -88,6 +88,20 @@ struct SystemMemory {
 /// Reads /proc/meminfo.
 COHORT_API SystemMemory system_memory();
 
+/// How the kernel and the hypervisor treat this machine's memory (read from sysfs; `sysfs`
+/// is "/sys" but for tests).
+struct MemoryPolicy {
+  /// Transparent huge pages: "always", "madvise" (cohort asks for them for model memory),
+  /// "never"; "" when the kernel does not say.
+  std::string transparent_huge_pages;
+  /// A virtio balloon that reports free pages to the host (VIRTIO_BALLOON_F_REPORTING):
+  /// memory freed for a second or two goes back to the host, which must back it anew when
+  /// it is next touched, many times slower than memory freed a moment before. A model
+  /// landing in fresh memory each round pays that; reuse_model_memory keeps it.
+  bool host_reclaims_free_memory = false;
+};
+COHORT_API MemoryPolicy memory_policy(const std::filesystem::path& sysfs = "/sys");
+
 /// What the allocator holds: bytes handed out to the program (live) apart from bytes it
 /// keeps free for reuse without returning them to the OS (fragmentation, caches).
 struct AllocatorStats {

@@ -80,6 +80,27 @@ void prepare_for_filling(void* data, std::size_t bytes) {
   ::madvise(reinterpret_cast<void*>(first), reinterpret_cast<std::uintptr_t>(data) + bytes - first, MADV_POPULATE_WRITE);
 }
 
+MemoryPolicy memory_policy(const std::filesystem::path& sysfs) {
+  MemoryPolicy policy;
+  std::ifstream huge(sysfs / "kernel/mm/transparent_hugepage/enabled");  // "always [madvise] never"
+  std::string modes;
+  std::getline(huge, modes);
+  const auto open = modes.find('['), close = modes.find(']');
+  if (open != std::string::npos && close > open) policy.transparent_huge_pages = modes.substr(open + 1, close - open - 1);
+  constexpr std::string_view kBalloonDevice = "0x0005";
+  constexpr std::size_t kReportingFeatureBit = 5;
+  std::error_code ec;
+  for (const auto& device : std::filesystem::directory_iterator(sysfs / "bus/virtio/devices", ec)) {
+    std::ifstream id_file(device.path() / "device"), features_file(device.path() / "features");
+    std::string id, features;  // features: one '0' or '1' per feature bit, bit 0 first
+    id_file >> id;
+    features_file >> features;
+    if (id == kBalloonDevice && features.size() > kReportingFeatureBit && features[kReportingFeatureBit] == '1')
+      policy.host_reclaims_free_memory = true;
+  }
+  return policy;
+}
+
 bool reset_peak_rss() {
   std::ofstream out("/proc/self/clear_refs");
   out << "5";

@@ -89,6 +89,19 @@ void print_machine() {
   auto jemalloc = process::find_jemalloc();
   std::cout << "jemalloc: " << (jemalloc ? *jemalloc + " (preloaded when COHORT_ENABLE_JEMALLOC_PRELOAD=true)" : "not installed")
             << "\n";
+  const auto policy = memory::memory_policy();
+  std::cout << "transparent huge pages: "
+            << (policy.transparent_huge_pages.empty() ? "not offered" : policy.transparent_huge_pages)
+            << (policy.transparent_huge_pages == "madvise" || policy.transparent_huge_pages == "always"
+                    ? " (models arriving and sums ask for them)"
+                    : "")
+            << "\n";
+  std::cout << "free page reporting: "
+            << (policy.host_reclaims_free_memory
+                    ? "on (a virtio balloon hands memory freed for a second or two back to the host, and touching it "
+                      "again is slow: reuse_model_memory = true keeps model memory from round to round)"
+                    : "off")
+            << "\n";
   print_cohort_processes();
 }
 

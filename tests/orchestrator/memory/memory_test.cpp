@@ -88,6 +88,27 @@ TEST_SUITE("memory") {
     CHECK_FALSE(memory::cleanup_memory(true).cuda_emptied);
   }
 
+  TEST_CASE("memory: the huge page mode and a balloon that reports free pages are read from sysfs") {
+    cohort::test::TempDir sysfs;
+    auto write = [&](const std::filesystem::path& file, const std::string& text) {
+      std::filesystem::create_directories((sysfs.path() / file).parent_path());
+      std::ofstream(sysfs.path() / file) << text;
+    };
+    CHECK(memory::memory_policy(sysfs.path()).transparent_huge_pages.empty());
+    CHECK_FALSE(memory::memory_policy(sysfs.path()).host_reclaims_free_memory);
+    write("kernel/mm/transparent_hugepage/enabled", "always [madvise] never\n");
+    // A network device with bit 5 set, and a balloon without it: neither reports free pages.
+    write("bus/virtio/devices/virtio0/device", "0x0001\n");
+    write("bus/virtio/devices/virtio0/features", "0000010000\n");
+    write("bus/virtio/devices/virtio1/device", "0x0005\n");
+    write("bus/virtio/devices/virtio1/features", "0110000000\n");
+    auto policy = memory::memory_policy(sysfs.path());
+    CHECK(policy.transparent_huge_pages == "madvise");
+    CHECK_FALSE(policy.host_reclaims_free_memory);
+    write("bus/virtio/devices/virtio1/features", "0110010100\n");
+    CHECK(memory::memory_policy(sysfs.path()).host_reclaims_free_memory);
+  }
+
   TEST_CASE("memory: process and system figures are plausible") {
     const auto p = memory::process_memory();
     CHECK(p.rss_bytes > 1 * MiB);
