@@ -42,8 +42,8 @@ std::vector<Row> round_overhead(const Context& ctx) {
   provisioning::provision_local(kits, "bench", "server", {"site-1"});
   std::vector<double> raw, raw_fresh, raw_tls;
   for (int i = 0; i < 3; ++i) {
-    raw.push_back(raw_tcp_throughput(256u << 20, false));
-    raw_fresh.push_back(raw_tcp_throughput(256u << 20, true));
+    raw.push_back(raw_tcp_throughput(256u << 20, RawMemory::hot));
+    raw_fresh.push_back(raw_tcp_throughput(256u << 20, RawMemory::fresh));
     raw_tls.push_back(raw_tls_throughput(256u << 20, kits));
   }
   const Stats baseline = stats(raw);

@@ -29,10 +29,14 @@ std::vector<Row> mpi(const Context& ctx);
 using jobs::by_round;
 using jobs::slope;
 
+/// Where the raw TCP pair's bytes come from and land: `hot` 1 MiB buffers that stay in the
+/// cache, `fresh` memory the size of the model for the receiver (as a model lands by
+/// default), `resident` memory the size of the model at both ends (as with
+/// reuse_model_memory).
+enum class RawMemory { hot, fresh, resident };
 /// Raw TCP on loopback: `bytes` from one socket to another and back, between two threads,
 /// in GB/s of bytes moved (the physical baseline of transfer and round overhead).
-/// `fresh`: the receiver reads into newly allocated memory, as a model's destination is.
-double raw_tcp_throughput(std::size_t bytes, bool fresh);
+double raw_tcp_throughput(std::size_t bytes, RawMemory memory);
 /// The same trip over mutual TLS with OpenSSL alone (hot buffers, no framing), the kits of
 /// "server" and "site-1" under `kits`: the floor of any TLS transport here.
 double raw_tls_throughput(std::size_t bytes, const std::filesystem::path& kits);

@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 
 #include <condition_variable>
+#include <cstring>
 #include <future>
 #include <thread>
 
@@ -85,38 +86,60 @@ double cohort_round_trip(const Model& model, bool tls, const std::filesystem::pa
 
 }  // namespace
 
-/// Raw TCP: `bytes` one way, then back, between two threads; returns GB/s of bytes moved.
-/// The reader reuses one hot 1 MiB buffer, or with `fresh` receives into newly allocated
-/// memory the size of the model (readied by memory::prepare_for_filling, as a model's
-/// destination is).
-double raw_tcp_throughput(std::size_t bytes, bool fresh) {
+namespace {
+
+/// Two blocking sockets connected over loopback, `a` to `b`.
+struct LoopbackPair {
   asio::io_context io;
-  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  tcp::socket a(io), b(io);
-  std::thread accept([&] { acceptor.accept(b); });
-  a.connect(acceptor.local_endpoint());
-  accept.join();
-  std::vector<char> out(1 << 20, 'x'), in(1 << 20);
-  auto move = [&](tcp::socket& from, tcp::socket& to) {
+  tcp::socket a{io}, b{io};
+  LoopbackPair() {
+    tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    std::thread accept([&] { acceptor.accept(b); });
+    a.connect(acceptor.local_endpoint());
+    accept.join();
+  }
+};
+
+}  // namespace
+
+/// Raw TCP: `bytes` one way, then back, between two threads; returns GB/s of bytes moved.
+/// Hot buffers: the writer sends one 1 MiB buffer over and over and the reader reuses
+/// another (both stay in the core's cache). Fresh memory: the reader receives into newly
+/// allocated memory the size of the model (readied by memory::prepare_for_filling, as a
+/// model's destination is). Resident memory: the model's size out of one resident block
+/// into another and back, as models move with reuse_model_memory (memory, not cache).
+double raw_tcp_throughput(std::size_t bytes, RawMemory memory_kind) {
+  LoopbackPair pair;
+  tcp::socket &a = pair.a, &b = pair.b;
+  constexpr std::size_t kPiece = 1 << 20;
+  std::vector<char> out(kPiece, 'x'), in(kPiece);
+  std::unique_ptr<char[]> there, back;
+  if (memory_kind == RawMemory::resident) {
+    there.reset(new char[bytes]);
+    back.reset(new char[bytes]);
+    memory::prepare_for_filling(there.get(), bytes);  // on huge pages, as a kept model's blocks are
+    memory::prepare_for_filling(back.get(), bytes);
+    std::memset(there.get(), 'x', bytes);
+  }
+  // From `source` (null: the hot buffer) into `destination` (null: fresh memory or the hot buffer).
+  auto move = [&](tcp::socket& from, tcp::socket& to, const char* source, char* destination) {
     std::thread reader([&] {
-      std::unique_ptr<char[]> destination;
-      if (fresh) {
-        destination.reset(new char[bytes]);
-        memory::prepare_for_filling(destination.get(), bytes);
+      std::unique_ptr<char[]> fresh;
+      if (memory_kind == RawMemory::fresh) {
+        fresh.reset(new char[bytes]);
+        memory::prepare_for_filling(fresh.get(), bytes);
+        destination = fresh.get();
       }
-      std::size_t left = bytes;
-      while (left) {
-        char* at = fresh ? destination.get() + (bytes - left) : in.data();
-        left -= to.read_some(asio::buffer(at, std::min(left, in.size())));
-      }
+      for (std::size_t done = 0; done < bytes;)
+        done += to.read_some(asio::buffer(destination ? destination + done : in.data(), std::min(bytes - done, kPiece)));
     });
-    std::size_t left = bytes;
-    while (left) left -= asio::write(from, asio::buffer(out.data(), std::min(left, out.size())));
+    for (std::size_t done = 0; done < bytes;)
+      done += asio::write(from, asio::buffer(source ? source + done : out.data(), std::min(bytes - done, kPiece)));
     reader.join();
   };
   const auto start = Clock::now();
-  move(a, b);
-  move(b, a);
+  move(a, b, there.get(), back.get());
+  move(b, a, back.get(), there.get());
   return 2.0 * bytes / std::chrono::duration<double>(Clock::now() - start).count() / 1e9;
 }
 
@@ -132,12 +155,8 @@ double raw_tls_throughput(std::size_t bytes, const std::filesystem::path& kits) 
   };
   auto server_tls = tls::make_server_context(files("server"));
   auto client_tls = tls::make_client_context(files("site-1"));
-  asio::io_context io;
-  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  tcp::socket a(io), b(io);
-  std::thread accept([&] { acceptor.accept(b); });
-  a.connect(acceptor.local_endpoint());
-  accept.join();
+  LoopbackPair pair;
+  tcp::socket &a = pair.a, &b = pair.b;
   using Ssl = std::unique_ptr<SSL, void (*)(SSL*)>;
   Ssl client(SSL_new(client_tls.native_handle()), SSL_free), server(SSL_new(server_tls.native_handle()), SSL_free);
   for (auto [ssl, socket] : {std::pair{client.get(), &a}, std::pair{server.get(), &b}}) {
@@ -186,11 +205,12 @@ std::vector<Row> transfer(const Context& ctx) {
   provisioning::provision_local(ctx.work / "transfer" / "kits", "bench", "server", {"site-1"});
   Model model;
   for (int i = 0; i < 4; ++i) model.tensors.push_back({"w" + std::to_string(i), at::full({static_cast<std::int64_t>(bytes / 16)}, 1.0f)});
-  std::vector<double> raw, raw_fresh, raw_tls, plain, tls, plain_reused, tls_reused;
+  std::vector<double> raw, raw_fresh, raw_resident, raw_tls, plain, tls, plain_reused, tls_reused;
   const auto kits = ctx.work / "transfer" / "kits";
   for (int r = 0; r < runs; ++r) {
-    raw.push_back(raw_tcp_throughput(bytes, false));
-    raw_fresh.push_back(raw_tcp_throughput(bytes, true));
+    raw.push_back(raw_tcp_throughput(bytes, RawMemory::hot));
+    raw_fresh.push_back(raw_tcp_throughput(bytes, RawMemory::fresh));
+    raw_resident.push_back(raw_tcp_throughput(bytes, RawMemory::resident));
     raw_tls.push_back(raw_tls_throughput(bytes, kits));
     plain.push_back(cohort_round_trip(model, false, kits));
     tls.push_back(cohort_round_trip(model, true, kits));
@@ -207,7 +227,7 @@ std::vector<Row> transfer(const Context& ctx) {
   }
   memory::set_model_memory_reuse(false);
   const Stats baseline = stats(raw);
-  const Stats fresh = stats(raw_fresh);
+  const Stats fresh = stats(raw_fresh), resident = stats(raw_resident);
   const Stats sealed = stats(raw_tls);
   std::vector<Row> rows;
   const std::string size = ctx.quick ? "64 MiB" : "1 GiB";
@@ -227,6 +247,10 @@ std::vector<Row> transfer(const Context& ctx) {
     row.note = "ratio " + std::to_string(ratio).substr(0, 5) + "; raw TCP into fresh memory (as a model lands): " +
                std::to_string(fresh.median).substr(0, 5) + " GB/s, ratio to that " +
                std::to_string(row.figure.median / fresh.median).substr(0, 5);
+    if (name.ends_with("reuse_model_memory"))
+      row.note += "; raw TCP from resident memory into resident memory (as models move with reuse): " +
+                  std::to_string(resident.median).substr(0, 5) + " GB/s, ratio to that " +
+                  std::to_string(row.figure.median / resident.median).substr(0, 5);
     if (name.starts_with("mutual TLS"))
       row.note += "; raw TLS pair (OpenSSL alone on the same sockets, hot buffers): " + std::to_string(sealed.median).substr(0, 5) +
                   " GB/s (" + std::to_string(sealed.median / baseline.median).substr(0, 5) + " × raw TCP), ratio to that " +
