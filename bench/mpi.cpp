@@ -73,9 +73,11 @@ Row mpi_transfer_row(const Context& ctx, const fs::path& out, std::size_t bytes,
   note << "ratio " << ratio << ", slowest " << slowest << " (repetitions in order:";
   for (double c : cohort) note << " " << c;
   note << " GB/s); raw from a hot 1 MiB buffer: " << hot.median << " GB/s; rank 1 a repetition (median), page faults and system CPU s:";
-  for (const auto& [kind, cost] : costs)
-    note << " " << kind << " " << std::llround(stats(cost.faults).median) << ", " << stats(cost.system_seconds).median << " s"
-         << (kind == "cohort-transport" ? " (first " + std::to_string(cost.system_seconds.front()).substr(0, 4) + " s)" : "") << ";";
+  for (const auto& [kind, cost] : costs) {
+    note << " " << kind << " " << std::llround(stats(cost.faults).median) << ", " << stats(cost.system_seconds).median << " s";
+    if (kind == "cohort-transport") note << " (first " << cost.system_seconds.front() << " s)";
+    note << ";";
+  }
   row.note = note.str();
   return row;
 }

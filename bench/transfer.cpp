@@ -35,6 +35,16 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
+/// The raw pairs' hot buffers, and what raw TLS reads ahead and seals before a send().
+constexpr std::size_t kPiece = 1 << 20;
+constexpr int kTlsBufferBytes = 256 << 10;
+
+/// The TLS identity of `who` in the kits that provision_local wrote under `kits`.
+tls::TlsFiles identity(const std::filesystem::path& kits, const std::string& who) {
+  return {kits / who / provisioning::kRootCertificateFile, kits / who / provisioning::kCertificateFile,
+          kits / who / provisioning::kKeyFile};
+}
+
 /// The model there and back through two Connections; returns GB/s of bytes moved.
 double cohort_round_trip(const Model& model, bool tls, const std::filesystem::path& kits) {
   asio::io_context io;
@@ -43,11 +53,8 @@ double cohort_round_trip(const Model& model, bool tls, const std::filesystem::pa
   for (int i = 0; i < 2; ++i) threads.emplace_back([&] { io.run(); });
   std::unique_ptr<asio::ssl::context> server_tls, client_tls;
   if (tls) {
-    auto files = [&](const std::string& who) {
-      return tls::TlsFiles{kits / who / "rootCA.pem", kits / who / "cert.pem", kits / who / "key.pem"};
-    };
-    server_tls = std::make_unique<asio::ssl::context>(tls::make_server_context(files("server")));
-    client_tls = std::make_unique<asio::ssl::context>(tls::make_client_context(files("site-1")));
+    server_tls = std::make_unique<asio::ssl::context>(tls::make_server_context(identity(kits, "server")));
+    client_tls = std::make_unique<asio::ssl::context>(tls::make_client_context(identity(kits, "site-1")));
   }
   tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   tcp::socket server_socket(io), client_socket(io);
@@ -111,7 +118,6 @@ struct LoopbackPair {
 double raw_tcp_throughput(std::size_t bytes, RawMemory memory_kind) {
   LoopbackPair pair;
   tcp::socket &a = pair.a, &b = pair.b;
-  constexpr std::size_t kPiece = 1 << 20;
   std::vector<char> out(kPiece, 'x'), in(kPiece);
   std::unique_ptr<char[]> there, back;
   if (memory_kind == RawMemory::resident) {
@@ -150,11 +156,8 @@ double raw_tcp_throughput(std::size_t bytes, RawMemory memory_kind) {
 /// they leave the core's cache). No framing and no model memory: what sealing and opening
 /// cost on top of the raw socket pair, the floor of any TLS transport on this machine.
 double raw_tls_throughput(std::size_t bytes, const std::filesystem::path& kits) {
-  auto files = [&](const std::string& who) {
-    return tls::TlsFiles{kits / who / "rootCA.pem", kits / who / "cert.pem", kits / who / "key.pem"};
-  };
-  auto server_tls = tls::make_server_context(files("server"));
-  auto client_tls = tls::make_client_context(files("site-1"));
+  auto server_tls = tls::make_server_context(identity(kits, "server"));
+  auto client_tls = tls::make_client_context(identity(kits, "site-1"));
   LoopbackPair pair;
   tcp::socket &a = pair.a, &b = pair.b;
   using Ssl = std::unique_ptr<SSL, void (*)(SSL*)>;
@@ -162,7 +165,7 @@ double raw_tls_throughput(std::size_t bytes, const std::filesystem::path& kits) 
   for (auto [ssl, socket] : {std::pair{client.get(), &a}, std::pair{server.get(), &b}}) {
     SSL_set_fd(ssl, static_cast<int>(socket->native_handle()));
     SSL_set_read_ahead(ssl, 1);
-    SSL_set_default_read_buffer_len(ssl, 256 << 10);
+    SSL_set_default_read_buffer_len(ssl, kTlsBufferBytes);
   }
   bool accepted = false;
   std::thread handshake([&] { accepted = SSL_accept(server.get()) == 1; });
@@ -172,12 +175,12 @@ double raw_tls_throughput(std::size_t bytes, const std::filesystem::path& kits) 
   for (SSL* ssl : {client.get(), server.get()}) {
     BIO* socket = SSL_get_wbio(ssl);
     BIO* buffer = BIO_new(BIO_f_buffer());
-    BIO_set_write_buffer_size(buffer, 256 << 10);
+    BIO_set_write_buffer_size(buffer, kTlsBufferBytes);
     BIO_up_ref(socket);
     BIO_push(buffer, socket);
     SSL_set0_wbio(ssl, buffer);
   }
-  std::vector<char> out(1 << 20, 'x'), in(1 << 20);
+  std::vector<char> out(kPiece, 'x'), in(kPiece);
   auto move = [&](SSL* from, SSL* to) {
     bool read = true;
     std::thread reader([&] {

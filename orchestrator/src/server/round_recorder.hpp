@@ -14,10 +14,10 @@
 #include "jobs/tracking.hpp"
 
 #include <atomic>
-#include <functional>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
