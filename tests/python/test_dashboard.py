@@ -69,7 +69,9 @@ class DashboardTest(test_session.RunningProject):
 
     def test_the_page_follows_a_running_job_and_aborts_it(self):
         url = self.dashboard("boss@org-a")
-        job = self.boss.submit(recipe(self.dir, "watched-live", 40, compute_ms=300))
+        # Rounds enough to outlast a slow browser start (40 took 13 s and once ended before
+        # Chromium showed the page); the test aborts the job once it has seen what it needs.
+        job = self.boss.submit(recipe(self.dir, "watched-live", 400, compute_ms=300))
         options = Options()
         for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,900"):
             options.add_argument(flag)
